@@ -1,0 +1,98 @@
+/*
+** graph.h — the node DAG, the op table and the executor's contract.
+**
+** A Graph is a list of Nodes in creation order.  The builder only lets a
+** statement refer to nodes that already exist, so creation order is a
+** topological order: forward walks it front to back, backward back to front.
+**
+** Every node is an operation applied to its inputs (leaves: input, param,
+** const).  Values and gradients are Tensors; parameters own heap memory for
+** the whole run, every other node takes its memory from the graph's arena,
+** which is reset before each forward pass.
+*/
+#ifndef GR_GRAPH_H
+#define GR_GRAPH_H
+#include "tensor.h"
+#include "ops.h"
+
+typedef enum NodeKind { N_INPUT, N_PARAM, N_CONST, N_OP } NodeKind;
+
+enum {
+  NF_OUTPUT = 1,      /* named by an `output` statement */
+  NF_NOGRAD = 2,      /* integer data (token ids, lengths): no gradient */
+  NF_HIDDEN = 4,      /* plumbing (stack/pick) drawn as a plain edge */
+};
+
+typedef struct Node {
+  int id;
+  NodeKind kind;
+  OpKind op;
+  char *name;          /* as written in the file: "z5", "q[1,2]"; NULL if anonymous */
+  char *label;         /* name, or a generated "tmp3" for anonymous nodes */
+  Loc loc;             /* the statement (or declaration) that made it */
+  int nin;
+  struct Node **in;
+  Tensor val, grad;    /* grad.data == NULL: no gradient flows here */
+  unsigned flags;
+  int iattr[4];        /* op attributes: pick index, layers, ...      */
+  float fattr[4];      /* op attributes: dropout p, ...               */
+  void *state;         /* op-owned state that outlives a pass, or NULL */
+  Tensor init;         /* inputs/params: the declared value (to reset) */
+} Node;
+
+typedef struct Graph {
+  Node **nodes; int n, cap;
+  Node **outputs; int nout;
+  Arena arena;         /* activations and their gradients */
+  const char *file;
+  struct Names *names; /* name -> node */
+} Graph;
+
+typedef struct Exec {
+  int training;        /* dropout on, states carried */
+  Rng rng;
+  Err *err;
+  long step;           /* batch counter, for messages */
+  int check_finite;    /* stop at the first NaN/Inf with a located message */
+} Exec;
+
+/* The op table: one row per OpKind, in the order of ops.h's list. */
+typedef struct OpDef {
+  const char *name;    /* "add", as in messages and --json            */
+  const char *symbol;  /* drawn in the op node: "+", "×", "ReLU", "@" */
+  int minin, maxin;    /* arity; maxin < 0: any number               */
+  /* Sets n->val's shape from the inputs' shapes; on mismatch returns -1
+  ** with a located message ("'@' needs [n,k] @ [k,m], got ...").      */
+  int  (*shape)(Node *n, Err *e);
+  void (*forward)(Node *n, Exec *ex);
+  /* Adds n's contribution to each input's gradient: in[i]->grad += ... .
+  ** Skips inputs whose grad.data is NULL.                               */
+  void (*backward)(Node *n, Exec *ex);
+  /* Trace text for the local rule of input i: given the upstream name
+  ** ("dz5/dz4"), writes e.g. "dz5/dz4 × z3"; with numeric=1 the same
+  ** with numbers ("1 × 0.25").  May be NULL (then "(backprop of op)").  */
+  void (*rule)(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
+} OpDef;
+extern const OpDef gr_ops[OP__COUNT];
+
+/* ---- graph construction (builder, tests) -------------------------------- */
+Graph *graph_new(const char *file);
+void   graph_free(Graph *g);
+/* Appends a node; in[] is copied.  The name is copied (may be NULL). */
+Node  *graph_add(Graph *g, NodeKind kind, OpKind op, const char *name, Loc loc, int nin, Node **in);
+Node  *graph_find(Graph *g, const char *name);
+/* A leaf with a fixed value (heap-owned), e.g. an input or param. */
+Node  *graph_leaf(Graph *g, NodeKind kind, const char *name, Loc loc, const Tensor *value);
+
+/* ---- execution ---------------------------------------------------------- */
+/* Shape inference for every node; located error on the first mismatch. */
+int  graph_infer(Graph *g, Err *e);
+/* Resets the arena, allocates values, runs every op forward.  0 or -1. */
+int  graph_forward(Graph *g, Exec *ex);
+/* Reverse-mode from the scalar node `out` (seed 1); grads of every node.  */
+int  graph_backward(Graph *g, Node *out, Exec *ex);
+/* Runs one node's backward into the given gradient buffers instead of its
+** inputs' own (used by --trace to show each contribution separately).     */
+void node_backward_into(Node *n, Exec *ex, Tensor *gins);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+** ops.h — the list of operations.  One X-macro line per op; the table in
+** ops.c has one row per line, and a static assert ties the two together.
+** Adding an op: a line here, a row in gr_ops[], a kernel pair, a
+** finite-difference test in tests/test_ops.c.
+*/
+#ifndef GR_OPS_H
+#define GR_OPS_H
+
+#define GR_OPLIST(X) \
+  X(LEAF)      /* input, param, const                         */ \
+  X(ADD)       /* a + b, scalars and trailing dims broadcast  */ \
+  X(SUB)       X(MUL) X(DIV) X(NEG) \
+  X(MATMUL)    /* a @ b                                       */ \
+  X(DOT)       /* u . v                                       */ \
+  X(RELU)      X(TANH) X(SIGMOID) X(EXP) X(LOG) \
+  X(SOFTMAX)   /* over the last axis                          */ \
+  X(SUM)       /* sum of all elements                         */ \
+  X(ADDN)      /* sum of a list of same-shaped nodes          */ \
+  X(CONCAT)    /* along the last axis                         */ \
+  X(STACK)     /* list of same-shaped nodes -> one more axis  */ \
+  X(PICK)      /* element / row iattr[0] of the first axis    */ \
+  X(TRANSPOSE) /* 2-D                                         */
+
+#define GR_OP_ENUM(name) OP_##name,
+typedef enum OpKind { GR_OPLIST(GR_OP_ENUM) OP__COUNT } OpKind;
+#undef GR_OP_ENUM
+
+#endif
