@@ -1,0 +1,480 @@
+/*
+** bleu.c — corpus BLEU: n-gram statistics, the score, text files, the
+** `graphrun bleu` command.
+**
+** Per sentence, each order n gets one open-addressing hash table of the
+** hypothesis' n-grams (keys are positions in the hypothesis, compared as
+** token-id tuples).  References are streamed through it: an n-gram seen in
+** reference j bumps a per-reference counter (reset lazily by a stamp), whose
+** maximum over references is the clip.  Text is interned to ids with a
+** second hash table of token strings.  Everything is linear in the input.
+**
+** Self-contained (C library only): errors go into an Err through bleu_err.
+*/
+#include "bleu.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Records the first error only, like util.h's err_set.  Returns -1. */
+static int bleu_err(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bleu_err(Err *e, const char *fmt, ...) {
+  if (e && !e->set) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    e->set = 1;
+  }
+  return -1;
+}
+
+/* ---- n-gram statistics of one sentence ---------------------------------- */
+
+/* A hypothesis n-gram: where it starts in the hypothesis, its count there
+** (0 marks an empty slot), the count in the reference being scanned (valid
+** when stamp is that reference's number + 1) and the maximum over the
+** references scanned so far. */
+typedef struct Slot {
+  size_t start;
+  uint32_t hash, count, cur, maxref, stamp;
+} Slot;
+
+#define BLEU_STACK_SLOTS 512            /* sentences up to 256 tokens: no malloc */
+
+static uint32_t ngram_hash(const uint32_t *t, int n) {
+  uint64_t h = 0x9e3779b97f4a7c15ull * (uint64_t)n;
+  for (int i = 0; i < n; i++) {
+    h = (h ^ t[i]) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  return (uint32_t)h;
+}
+
+/* The slot holding n-gram key (hash h), or the empty slot where it would go.
+** The table is never full (load <= 1/2), so the probe ends. */
+static Slot *ngram_find(Slot *tab, size_t mask, const uint32_t *hyp,
+                        const uint32_t *key, int n, uint32_t h) {
+  size_t i = h & mask;
+  for (;;) {
+    Slot *s = &tab[i];
+    if (s->count == 0) return s;
+    if (s->hash == h && memcmp(hyp + s->start, key, (size_t)n * sizeof *key) == 0) return s;
+    i = (i + 1) & mask;
+  }
+}
+
+int bleu_sentence_stats(BleuSent hyp, const BleuSent *refs, size_t nrefs,
+                        BleuStats *acc, Err *e) {
+  if (nrefs == 0 || !refs) return bleu_err(e, "bleu: a hypothesis needs at least one reference");
+  if (nrefs >= UINT32_MAX) return bleu_err(e, "bleu: too many references (%zu)", nrefs);
+  if (hyp.len && !hyp.tok) return bleu_err(e, "bleu: hypothesis has %zu tokens but no data", hyp.len);
+  if (hyp.len >= UINT32_MAX) return bleu_err(e, "bleu: hypothesis too long (%zu tokens)", hyp.len);
+  for (size_t j = 0; j < nrefs; j++)
+    if (refs[j].len && !refs[j].tok)
+      return bleu_err(e, "bleu: reference %zu has %zu tokens but no data", j + 1, refs[j].len);
+
+  BleuStats s;
+  memset(&s, 0, sizeof s);
+  s.hyp_len = (int64_t)hyp.len;
+  /* Closest reference length; a tie goes to the shorter. */
+  size_t best = refs[0].len, bestd = best > hyp.len ? best - hyp.len : hyp.len - best;
+  for (size_t j = 1; j < nrefs; j++) {
+    size_t l = refs[j].len, d = l > hyp.len ? l - hyp.len : hyp.len - l;
+    if (d < bestd || (d == bestd && l < best)) best = l, bestd = d;
+  }
+  s.ref_len = (int64_t)best;
+
+  size_t cap = 16;
+  while (cap < 2 * hyp.len) cap *= 2;
+  Slot stack[BLEU_STACK_SLOTS];
+  Slot *tab = stack;
+  if (cap > BLEU_STACK_SLOTS && !(tab = malloc(cap * sizeof *tab)))
+    return bleu_err(e, "bleu: out of memory (hypothesis of %zu tokens)", hyp.len);
+  size_t mask = cap - 1;
+
+  for (int n = 1; n <= BLEU_N; n++) {
+    size_t m = hyp.len >= (size_t)n ? hyp.len - (size_t)n + 1 : 0;
+    s.total[n - 1] = m ? (int64_t)m : 1;
+    if (m == 0) continue;                     /* no n-grams, nothing to match */
+    memset(tab, 0, cap * sizeof *tab);
+    for (size_t i = 0; i < m; i++) {
+      uint32_t h = ngram_hash(hyp.tok + i, n);
+      Slot *sl = ngram_find(tab, mask, hyp.tok, hyp.tok + i, n, h);
+      if (sl->count == 0) sl->start = i, sl->hash = h;
+      sl->count++;
+    }
+    for (size_t j = 0; j < nrefs; j++) {
+      const uint32_t *r = refs[j].tok;
+      if (refs[j].len < (size_t)n) continue;
+      size_t rm = refs[j].len - (size_t)n + 1;
+      uint32_t stamp = (uint32_t)j + 1;
+      for (size_t i = 0; i < rm; i++) {
+        uint32_t h = ngram_hash(r + i, n);
+        Slot *sl = ngram_find(tab, mask, hyp.tok, r + i, n, h);
+        if (sl->count == 0) continue;           /* not in the hypothesis */
+        if (sl->stamp != stamp) sl->stamp = stamp, sl->cur = 0;
+        if (++sl->cur > sl->maxref) sl->maxref = sl->cur;
+      }
+    }
+    int64_t a = 0;
+    for (size_t i = 0; i < cap; i++)
+      if (tab[i].count) a += tab[i].count < tab[i].maxref ? tab[i].count : tab[i].maxref;
+    s.match[n - 1] = a;
+  }
+  if (tab != stack) free(tab);
+
+  for (int k = 0; k < BLEU_N; k++) acc->match[k] += s.match[k], acc->total[k] += s.total[k];
+  acc->hyp_len += s.hyp_len;
+  acc->ref_len += s.ref_len;
+  return 0;
+}
+
+/* ---- the score ------------------------------------------------------------ */
+
+void bleu_score(const BleuStats *st, BleuScore *out) {
+  double logsum = 0;
+  int all = 1;
+  for (int k = 0; k < BLEU_N; k++) {
+    out->prec[k] = st->total[k] > 0 ? (double)st->match[k] / (double)st->total[k] : 0.0;
+    if (st->match[k] > 0) logsum += log(out->prec[k]) / BLEU_N;
+    else all = 0;
+  }
+  out->hyp_len = st->hyp_len;
+  out->ref_len = st->ref_len;
+  if (st->hyp_len <= 0) out->bp = 0;
+  else if (st->hyp_len > st->ref_len) out->bp = 1;
+  else out->bp = exp(1.0 - (double)st->ref_len / (double)st->hyp_len);
+  out->bleu = all && st->hyp_len > 0 ? out->bp * exp(logsum) : 0.0;
+}
+
+int bleu_corpus(const BleuLine *lines, size_t n, BleuScore *out, Err *e) {
+  BleuStats st;
+  memset(&st, 0, sizeof st);
+  if (n && !lines) return bleu_err(e, "bleu: %zu lines but no data", n);
+  for (size_t i = 0; i < n; i++) {
+    Err le = {0};
+    if (bleu_sentence_stats(lines[i].hyp, lines[i].refs, lines[i].nrefs, &st, &le))
+      return bleu_err(e, "line %zu: %s", i + 1, le.msg);
+  }
+  bleu_score(&st, out);
+  return 0;
+}
+
+/* ---- text: interning, reading, splitting ---------------------------------- */
+
+/* Token strings -> ids 0, 1, 2, ... (an empty slot has s == NULL).  Strings
+** point into the file buffers, which outlive the vocabulary. */
+typedef struct VSlot { uint64_t h; const char *s; size_t len; uint32_t id; } VSlot;
+typedef struct Vocab { VSlot *slot; size_t cap, n; } Vocab;
+
+static uint64_t str_hash(const char *s, size_t len) {
+  uint64_t h = 0xcbf29ce484222325ull;                  /* FNV-1a, then a mix */
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ull;
+  return h ^ (h >> 32);
+}
+
+static int vocab_grow(Vocab *v) {
+  size_t cap = v->cap ? v->cap * 2 : 1024;
+  VSlot *t = calloc(cap, sizeof *t);
+  if (!t) return -1;
+  for (size_t i = 0; i < v->cap; i++) {
+    if (!v->slot[i].s) continue;
+    size_t k = v->slot[i].h & (cap - 1);
+    while (t[k].s) k = (k + 1) & (cap - 1);
+    t[k] = v->slot[i];
+  }
+  free(v->slot);
+  v->slot = t;
+  v->cap = cap;
+  return 0;
+}
+
+/* The id of token s[0..len), added if new.  -1 when out of memory/ids. */
+static int vocab_id(Vocab *v, const char *s, size_t len, uint32_t *id) {
+  if (2 * (v->n + 1) > v->cap && vocab_grow(v)) return -1;
+  uint64_t h = str_hash(s, len);
+  size_t k = h & (v->cap - 1);
+  for (;;) {
+    VSlot *sl = &v->slot[k];
+    if (!sl->s) break;
+    if (sl->h == h && sl->len == len && memcmp(sl->s, s, len) == 0) { *id = sl->id; return 0; }
+    k = (k + 1) & (v->cap - 1);
+  }
+  if (v->n >= UINT32_MAX) return -1;
+  v->slot[k] = (VSlot){ h, s, len, (uint32_t)v->n };
+  *id = (uint32_t)v->n++;
+  return 0;
+}
+
+/* One file as token ids: line i is tok[line[i] .. line[i+1]). */
+typedef struct Text {
+  const char *name;
+  char *buf;
+  size_t len;
+  uint32_t *tok;
+  size_t ntok, tokcap;
+  size_t *line;
+  size_t nlines, linecap;
+} Text;
+
+static void text_free(Text *t) {
+  free(t->buf);
+  free(t->tok);
+  free(t->line);
+  memset(t, 0, sizeof *t);
+}
+
+/* Reads all of f into t->buf (no fixed buffers: pipes work too). */
+static int read_all(FILE *f, Text *t, Err *e) {
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) return bleu_err(e, "%s: error: out of memory", t->name);
+  for (;;) {
+    if (len == cap) {
+      char *nb = cap < SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+      if (!nb) { free(buf); return bleu_err(e, "%s: error: out of memory", t->name); }
+      buf = nb, cap *= 2;
+    }
+    size_t got = fread(buf + len, 1, cap - len, f);
+    len += got;
+    if (got == 0) break;
+  }
+  if (ferror(f)) {
+    int err = errno;
+    free(buf);
+    return bleu_err(e, "%s: error: cannot read: %s", t->name, err ? strerror(err) : "read error");
+  }
+  t->buf = buf;
+  t->len = len;
+  return 0;
+}
+
+static int push_tok(Text *t, uint32_t id) {
+  if (t->ntok == t->tokcap) {
+    size_t cap = t->tokcap ? t->tokcap * 2 : 4096;
+    uint32_t *p = cap < SIZE_MAX / sizeof *p ? realloc(t->tok, cap * sizeof *p) : NULL;
+    if (!p) return -1;
+    t->tok = p, t->tokcap = cap;
+  }
+  t->tok[t->ntok++] = id;
+  return 0;
+}
+
+/* Appends a line boundary (the current token count). */
+static int push_line(Text *t) {
+  if (t->nlines + 1 >= t->linecap) {
+    size_t cap = t->linecap ? t->linecap * 2 : 1024;
+    size_t *p = cap < SIZE_MAX / sizeof *p ? realloc(t->line, cap * sizeof *p) : NULL;
+    if (!p) return -1;
+    t->line = p, t->linecap = cap;
+  }
+  t->line[++t->nlines] = t->ntok;
+  return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n) (s[0] >= 0x80), 0 if invalid:
+** no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+  unsigned c = s[0], lo = 0x80, hi = 0xbf;
+  size_t k;
+  if (c >= 0xc2 && c <= 0xdf) k = 2;
+  else if (c >= 0xe0 && c <= 0xef) { k = 3; if (c == 0xe0) lo = 0xa0; if (c == 0xed) hi = 0x9f; }
+  else if (c >= 0xf0 && c <= 0xf4) { k = 4; if (c == 0xf0) lo = 0x90; if (c == 0xf4) hi = 0x8f; }
+  else return 0;
+  if (n < k || s[1] < lo || s[1] > hi) return 0;
+  for (size_t i = 2; i < k; i++)
+    if (s[i] < 0x80 || s[i] > 0xbf) return 0;
+  return k;
+}
+
+static int is_blank(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Splits t->buf into lines and tokens, interning tokens in v and checking
+** UTF-8.  Returns 0, or -1 with "name:line: error: ..." in e. */
+static int text_split(Text *t, Vocab *v, Err *e) {
+  const unsigned char *b = (const unsigned char *)t->buf;
+  size_t n = t->len, i = 0, lineno = 1;
+  if (n >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf) i = 3;   /* BOM */
+  size_t bol = i;                                   /* where this line begins */
+  t->line = malloc(1024 * sizeof *t->line);
+  if (!t->line) return bleu_err(e, "%s: error: out of memory", t->name);
+  t->linecap = 1024;
+  t->line[0] = 0;
+  while (i < n) {
+    unsigned char c = b[i];
+    if (c == '\n') {
+      if (push_line(t)) return bleu_err(e, "%s: error: out of memory", t->name);
+      bol = ++i;
+      lineno++;
+      continue;
+    }
+    if (is_blank(c)) { i++; continue; }
+    size_t start = i;
+    while (i < n) {
+      c = b[i];
+      if (c < 0x80) {
+        if (c == '\n' || is_blank(c)) break;
+        i++;
+      } else {
+        size_t k = utf8_len(b + i, n - i);
+        if (!k)
+          return bleu_err(e, "%s:%zu: error: invalid UTF-8 (byte 0x%02x at column %zu)",
+                          t->name, lineno, c, i - bol + 1);
+        i += k;
+      }
+    }
+    uint32_t id;
+    if (vocab_id(v, t->buf + start, i - start, &id) || push_tok(t, id))
+      return bleu_err(e, "%s:%zu: error: out of memory", t->name, lineno);
+  }
+  if (bol < n && push_line(t))                    /* a last line without '\n' */
+    return bleu_err(e, "%s: error: out of memory", t->name);
+  return 0;
+}
+
+/* Reads and splits one file ("-" is standard input). */
+static int text_load(Text *t, const char *path, Vocab *v, Err *e) {
+  memset(t, 0, sizeof *t);
+  int in = strcmp(path, "-") == 0;
+  t->name = in ? "<stdin>" : path;
+  FILE *f = in ? stdin : fopen(path, "rb");
+  if (!f) return bleu_err(e, "%s: error: cannot open: %s", path, strerror(errno));
+  int rc = read_all(f, t, e);
+  if (!in) fclose(f);
+  return rc ? rc : text_split(t, v, e);
+}
+
+int bleu_files(const char *hyp_path, const char *const *ref_paths, size_t nrefs,
+               BleuScore *out, Err *e) {
+  if (nrefs == 0 || !ref_paths) return bleu_err(e, "bleu: needs at least one reference file");
+  if (nrefs >= UINT32_MAX) return bleu_err(e, "bleu: too many reference files");
+  Vocab v = {0};
+  Text *t = calloc(nrefs + 1, sizeof *t);
+  BleuSent *refs = calloc(nrefs, sizeof *refs);
+  int rc = -1;
+  if (!t || !refs) { bleu_err(e, "bleu: out of memory"); goto done; }
+  for (size_t j = 0; j <= nrefs; j++) {
+    if (text_load(&t[j], j ? ref_paths[j - 1] : hyp_path, &v, e)) goto done;
+    if (t[j].nlines != t[0].nlines) {
+      bleu_err(e, "%s: error: has %zu line%s, %s has %zu", t[j].name, t[j].nlines,
+               t[j].nlines == 1 ? "" : "s", t[0].name, t[0].nlines);
+      goto done;
+    }
+  }
+  BleuStats st;
+  memset(&st, 0, sizeof st);
+  for (size_t i = 0; i < t[0].nlines; i++) {
+    for (size_t j = 0; j < nrefs; j++) {
+      const Text *r = &t[j + 1];
+      refs[j] = (BleuSent){ r->tok + r->line[i], r->line[i + 1] - r->line[i] };
+    }
+    BleuSent hyp = { t[0].tok + t[0].line[i], t[0].line[i + 1] - t[0].line[i] };
+    Err le = {0};
+    if (bleu_sentence_stats(hyp, refs, nrefs, &st, &le)) {
+      bleu_err(e, "%s:%zu: error: %s", t[0].name, i + 1, le.msg);
+      goto done;
+    }
+  }
+  bleu_score(&st, out);
+  rc = 0;
+done:
+  if (t)
+    for (size_t j = 0; j <= nrefs; j++) text_free(&t[j]);
+  free(t);
+  free(refs);
+  free(v.slot);
+  return rc;
+}
+
+/* ---- the command ---------------------------------------------------------- */
+
+static const char bleu_usage[] =
+  "usage: graphrun bleu [--json] HYP REF [REF ...]\n"
+  "\n"
+  "Corpus BLEU of the hypothesis file HYP against one or more reference files:\n"
+  "one sentence per line (line i of every REF is a reference for line i of HYP),\n"
+  "tokens separated by whitespace, UTF-8.  BLEU-4 with uniform weights, clipped\n"
+  "n-gram counts, the closest reference length (ties: the shorter) for the\n"
+  "brevity penalty, no smoothing -- the same number as NLTK's corpus_bleu.\n"
+  "A file name '-' reads standard input.\n"
+  "\n"
+  "  --json    print {\"bleu\": B, \"precisions\": [p1, p2, p3, p4], \"bp\": BP,\n"
+  "            \"hyp_len\": H, \"ref_len\": R} with full double precision\n"
+  "  --help    print this help\n"
+  "\n"
+  "Exit status: 0 done, 1 bad input (unreadable file, invalid UTF-8, files of\n"
+  "different lengths), 2 bad usage.\n";
+
+/* Prints a usage error on stderr.  Returns the exit status 2. */
+static int bleu_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bleu_usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "graphrun bleu: error: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (see 'graphrun bleu --help')\n");
+  va_end(ap);
+  return 2;
+}
+
+int bleu_main(int argc, char **argv) {
+  int json = 0, opts = 1, nfiles = 0, nstdin = 0;
+  const char **files = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *files);
+  if (!files) { fprintf(stderr, "graphrun bleu: error: out of memory\n"); return 1; }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (opts && strcmp(a, "--") == 0) opts = 0;
+    else if (opts && strcmp(a, "--json") == 0) json = 1;
+    else if (opts && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+      free(files);
+      fputs(bleu_usage, stdout);
+      return 0;
+    } else if (opts && a[0] == '-' && a[1]) {
+      free(files);
+      return bleu_usage_error("unknown option '%s'", a);
+    } else {
+      nstdin += strcmp(a, "-") == 0;
+      files[nfiles++] = a;
+    }
+  }
+  if (nfiles < 2) {
+    free(files);
+    return bleu_usage_error("needs a hypothesis file and at least one reference file");
+  }
+  if (nstdin > 1) {
+    free(files);
+    return bleu_usage_error("standard input ('-') can be read only once");
+  }
+
+  BleuScore s;
+  Err e = {0};
+  int rc = bleu_files(files[0], files + 1, (size_t)nfiles - 1, &s, &e);
+  free(files);
+  if (rc) {
+    fprintf(stderr, "%s\n", e.msg);
+    return 1;
+  }
+  if (json)
+    printf("{\"bleu\": %.17g, \"precisions\": [%.17g, %.17g, %.17g, %.17g], \"bp\": %.17g, "
+           "\"hyp_len\": %lld, \"ref_len\": %lld}\n",
+           s.bleu, s.prec[0], s.prec[1], s.prec[2], s.prec[3], s.bp,
+           (long long)s.hyp_len, (long long)s.ref_len);
+  else
+    printf("BLEU = %.4f  p1..p4 = %.4f/%.4f/%.4f/%.4f  BP = %.4f  hyp_len = %lld  ref_len = %lld\n",
+           s.bleu, s.prec[0], s.prec[1], s.prec[2], s.prec[3], s.bp,
+           (long long)s.hyp_len, (long long)s.ref_len);
+  if (fflush(stdout) || ferror(stdout)) {
+    fprintf(stderr, "graphrun bleu: error: cannot write the result: %s\n", strerror(errno));
+    return 1;
+  }
+  return 0;
+}
