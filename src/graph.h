@@ -38,6 +38,7 @@ typedef struct Node {
   float fattr[4];      /* op attributes: dropout p, ...               */
   void *state;         /* op-owned state that outlives a pass, or NULL */
   Tensor init;         /* inputs/params: the declared value (to reset) */
+  Tensor aux[2];       /* forward -> backward scratch (graph arena)    */
 } Node;
 
 typedef struct Graph {
@@ -49,6 +50,7 @@ typedef struct Graph {
 } Graph;
 
 typedef struct Exec {
+  struct Graph *g;     /* the graph being run (its arena for scratch)    */
   int training;        /* dropout on, states carried */
   Rng rng;
   Err *err;
@@ -73,7 +75,7 @@ typedef struct OpDef {
   ** with numbers ("1 × 0.25").  May be NULL (then "(backprop of op)").  */
   void (*rule)(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
 } OpDef;
-extern const OpDef gr_ops[OP__COUNT];
+extern const OpDef gr_ops[];
 
 /* ---- graph construction (builder, tests) -------------------------------- */
 Graph *graph_new(const char *file);
@@ -81,6 +83,8 @@ void   graph_free(Graph *g);
 /* Appends a node; in[] is copied.  The name is copied (may be NULL). */
 Node  *graph_add(Graph *g, NodeKind kind, OpKind op, const char *name, Loc loc, int nin, Node **in);
 Node  *graph_find(Graph *g, const char *name);
+/* Gives an anonymous node a name (the target of `z = ...`). */
+void   graph_name(Graph *g, Node *n, const char *name);
 /* A leaf with a fixed value (heap-owned), e.g. an input or param. */
 Node  *graph_leaf(Graph *g, NodeKind kind, const char *name, Loc loc, const Tensor *value);
 

@@ -1,0 +1,94 @@
+/*
+** dot.c — Graphviz drawings of a graph (--dot).
+**
+** Value nodes (inputs, params, every named result) are boxes; operations
+** are circles with the op's symbol (×, +, ReLU, @, ·, softmax); anonymous
+** intermediate results are just the edge between two circles.  Plumbing
+** (the hidden stack before a list softmax, item picks, aliases) is drawn as
+** plain edges, so a softmax over α[1..T] fans straight out to β[1..T].
+** --no-ops drops the circles: edges run straight between value nodes.
+** With values, each box shows `name | value | grad`.
+*/
+#include "show.h"
+#include <string.h>
+
+static void esc(FILE *f, const char *s) {
+  for (; *s; s++) {
+    if (strchr("{}|<>\"\\", *s)) fputc('\\', f);
+    fputc(*s, f);
+  }
+}
+
+static int is_box(const Node *n) { return n->kind != N_OP || n->name; }
+/* Ops that draw no circle of their own. */
+static int is_plumbing(const Node *n) {
+  return n->kind == N_OP && ((n->flags & NF_HIDDEN) || n->op == OP_PICK || (n->op == OP_ADDN && n->nin == 1));
+}
+
+/* Where the edges into a consumer start from, for input x: the box of a
+** value node, the circle of an anonymous op, or (through plumbing and in
+** --no-ops mode) further upstream.  Calls emit() for each source. */
+static void sources(const Node *x, const DotOpts *o, FILE *f, const char *dst, int depth) {
+  if (depth > 10000) return;
+  if (x->kind == N_CONST) {
+    if (o->no_ops) return;
+    fprintf(f, "  c%d -> %s;\n", x->id, dst);
+    return;
+  }
+  if (is_box(x)) { fprintf(f, "  n%d -> %s;\n", x->id, dst); return; }
+  if ((x->flags & NF_HIDDEN) || o->no_ops) {
+    for (int j = 0; j < x->nin; j++) sources(x->in[j], o, f, dst, depth + 1);
+    return;
+  }
+  fprintf(f, "  o%d -> %s;\n", x->id, dst);
+}
+
+static void box(FILE *f, const Node *n, const DotOpts *o, int have_grads) {
+  const char *style = n->kind == N_INPUT ? "fillcolor=\"#dbeafe\"" :
+                      n->kind == N_PARAM ? "fillcolor=\"#fde68a\"" : "fillcolor=\"#ffffff\"";
+  fprintf(f, "  n%d [shape=%s, style=filled, %s%s, label=\"", n->id, o->values ? "record" : "box", style,
+          (n->flags & NF_OUTPUT) ? ", peripheries=2" : "");
+  if (o->values) {
+    char v[80];
+    fputc('{', f); esc(f, n->label); fputs(" | ", f);
+    esc(f, tensor_str(&n->val, v, sizeof v));
+    if (have_grads && n->grad.data) {
+      Tensor gt = n->grad; gt.rank = n->val.rank; memcpy(gt.shape, n->val.shape, sizeof gt.shape); gt.n = n->val.n;
+      fputs(" | grad ", f); esc(f, tensor_str(&gt, v, sizeof v));
+    }
+    fputc('}', f);
+  } else esc(f, n->label);
+  fputs("\"];\n", f);
+}
+
+void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads) {
+  Graph *g = m->g;
+  fprintf(f, "// %s — drawn by graphrun --dot; render with: dot -Tsvg\n", m->path);
+  fputs("digraph graphrun {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [arrowsize=0.6];\n", f);
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    char dst[32];
+    if (n->kind == N_CONST) {
+      if (o->no_ops) continue;
+      char v[64];
+      fprintf(f, "  c%d [shape=plaintext, label=\"", n->id); esc(f, tensor_str(&n->val, v, sizeof v)); fputs("\"];\n", f);
+      continue;
+    }
+    if (n->kind != N_OP) { box(f, n, o, have_grads); continue; }
+    if (n->flags & NF_HIDDEN) continue;
+    int drawn_op = !o->no_ops && !is_plumbing(n);
+    if (drawn_op) {
+      fprintf(f, "  o%d [shape=circle, fixedsize=false, style=filled, fillcolor=\"#e5e7eb\", label=\"", n->id);
+      esc(f, gr_ops[n->op].symbol);
+      fputs("\"];\n", f);
+      snprintf(dst, sizeof dst, "o%d", n->id);
+      for (int j = 0; j < n->nin; j++) sources(n->in[j], o, f, dst, 0);
+      if (is_box(n)) fprintf(f, "  o%d -> n%d;\n", n->id, n->id);
+    } else if (is_box(n)) {
+      snprintf(dst, sizeof dst, "n%d", n->id);
+      for (int j = 0; j < n->nin; j++) sources(n->in[j], o, f, dst, 0);
+    }
+    if (is_box(n)) box(f, n, o, have_grads);
+  }
+  fputs("}\n", f);
+}

@@ -1,0 +1,186 @@
+/*
+** graph.c — building the node list, name lookup, and the executor:
+** shape inference, forward in creation (= topological) order, and
+** reverse-mode backward from a scalar node.
+*/
+#include "graph.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- names: open addressing, string keys -------------------------------- */
+typedef struct Names { char **keys; Node **vals; int cap, n; } Names;
+
+static unsigned long hash_str(const char *s) {
+  unsigned long h = 1469598103934665603ul;
+  while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ul;
+  return h;
+}
+static void names_put(Names *m, const char *key, Node *v);
+static void names_grow(Names *m) {
+  Names old = *m;
+  m->cap = old.cap ? old.cap * 2 : 64; m->n = 0;
+  m->keys = xcalloc(m->cap, sizeof *m->keys); m->vals = xcalloc(m->cap, sizeof *m->vals);
+  for (int i = 0; i < old.cap; i++) if (old.keys[i]) names_put(m, old.keys[i], old.vals[i]);
+  free(old.keys); free(old.vals);
+}
+static void names_put(Names *m, const char *key, Node *v) {
+  if (2 * (m->n + 1) > m->cap) names_grow(m);
+  unsigned long i = hash_str(key) & (m->cap - 1);
+  while (m->keys[i] && strcmp(m->keys[i], key)) i = (i + 1) & (m->cap - 1);
+  if (!m->keys[i]) { m->keys[i] = (char *)key; m->n++; }
+  m->vals[i] = v;
+}
+static Node *names_get(const Names *m, const char *key) {
+  if (!m->cap) return NULL;
+  unsigned long i = hash_str(key) & (m->cap - 1);
+  while (m->keys[i]) { if (!strcmp(m->keys[i], key)) return m->vals[i]; i = (i + 1) & (m->cap - 1); }
+  return NULL;
+}
+
+/* ---- construction ------------------------------------------------------- */
+Graph *graph_new(const char *file) {
+  Graph *g = xcalloc(1, sizeof *g);
+  g->file = file;
+  g->names = xcalloc(1, sizeof *g->names);
+  arena_init(&g->arena, 0);
+  return g;
+}
+
+void graph_free(Graph *g) {
+  if (!g) return;
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (n->kind != N_OP) { free(n->val.data); free(n->grad.data); }
+    free(n->init.data);
+    free(n->state);
+    free(n->name); free(n->label); free(n->in); free(n);
+  }
+  free(g->nodes); free(g->outputs);
+  free(g->names->keys); free(g->names->vals); free(g->names);
+  arena_free(&g->arena);
+  free(g);
+}
+
+Node *graph_add(Graph *g, NodeKind kind, OpKind op, const char *name, Loc loc, int nin, Node **in) {
+  Node *n = xcalloc(1, sizeof *n);
+  n->id = g->n; n->kind = kind; n->op = op; n->loc = loc; n->nin = nin;
+  if (nin) { n->in = xmalloc(sizeof *n->in * nin); memcpy(n->in, in, sizeof *n->in * nin); }
+  if (name) { n->name = xstrdup(name); n->label = xstrdup(name); names_put(g->names, n->name, n); }
+  else n->label = xasprintf("tmp%d", g->n);
+  if (g->n == g->cap) { g->cap = g->cap ? g->cap * 2 : 64; g->nodes = xrealloc(g->nodes, sizeof *g->nodes * g->cap); }
+  g->nodes[g->n++] = n;
+  return n;
+}
+
+void graph_name(Graph *g, Node *n, const char *name) {
+  free(n->name); free(n->label);
+  n->name = xstrdup(name); n->label = xstrdup(name);
+  names_put(g->names, n->name, n);
+}
+
+Node *graph_find(Graph *g, const char *name) { return names_get(g->names, name); }
+
+Node *graph_leaf(Graph *g, NodeKind kind, const char *name, Loc loc, const Tensor *value) {
+  Node *n = graph_add(g, kind, OP_LEAF, name, loc, 0, NULL);
+  n->val = *value;
+  n->val.data = xmalloc(sizeof(float) * (value->n ? value->n : 1));
+  memcpy(n->val.data, value->data, sizeof(float) * value->n);
+  n->init = n->val;
+  n->init.data = xmalloc(sizeof(float) * (value->n ? value->n : 1));
+  memcpy(n->init.data, value->data, sizeof(float) * value->n);
+  return n;
+}
+
+/* ---- execution ---------------------------------------------------------- */
+int graph_infer(Graph *g, Err *e) {
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (n->kind == N_OP && gr_ops[n->op].shape(n, e)) {
+      if (!e->set) { char s[64]; err_at(e, n->loc, "'%s' result would have more than %ld elements", gr_ops[n->op].name, GR_MAXELEMS); (void)s; }
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static float *arena_floats(Arena *a, long n) { return arena_alloc(a, sizeof(float) * (size_t)(n ? n : 1)); }
+
+/* Names the first non-finite value of n, with its inputs' ranges. */
+static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
+  char msg[400]; int k = 0;
+  k += snprintf(msg + k, sizeof msg - k, "%s pass: '%s' (%s) produced NaN or Inf", pass, n->label, gr_ops[n->op].name);
+  if (ex->step) k += snprintf(msg + k, sizeof msg - k, " at step %ld", ex->step);
+  for (int j = 0; j < n->nin && k < (int)sizeof msg - 80; j++) {
+    const Tensor *t = &n->in[j]->val;
+    float lo = INFINITY, hi = -INFINITY;
+    for (long i = 0; i < t->n; i++) { if (t->data[i] < lo) lo = t->data[i]; if (t->data[i] > hi) hi = t->data[i]; }
+    k += snprintf(msg + k, sizeof msg - k, "%s input '%s' in [%g, %g]", j ? "," : ";", n->in[j]->label, lo, hi);
+  }
+  return err_at(ex->err, n->loc, "%s", msg);
+}
+static int all_finite(const Tensor *t) {
+  for (long i = 0; i < t->n; i++) if (!isfinite(t->data[i])) return 0;
+  return 1;
+}
+
+int graph_forward(Graph *g, Exec *ex) {
+  ex->g = g;
+  arena_reset(&g->arena);
+  if (graph_infer(g, ex->err)) return -1;
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    n->aux[0].data = n->aux[1].data = NULL;
+    if (n->kind != N_OP) continue;
+    n->grad.data = NULL;
+    n->val.data = arena_floats(&g->arena, n->val.n);
+    gr_ops[n->op].forward(n, ex);
+    if (ex->err && ex->err->set) return -1;
+    if (ex->check_finite && !all_finite(&n->val)) return report_nonfinite(n, ex, "forward");
+  }
+  return 0;
+}
+
+int graph_backward(Graph *g, Node *out, Exec *ex) {
+  if (out->val.rank != 0) {
+    char s[64];
+    return err_at(ex->err, out->loc, "backprop needs a scalar output, '%s' is %s (use sum(...) for a scalar)",
+                  out->label, shape_str(&out->val, s, sizeof s));
+  }
+  char *need = xcalloc(g->n, 1);
+  need[out->id] = 1;
+  for (int i = out->id; i >= 0; i--)
+    if (need[i]) for (int j = 0; j < g->nodes[i]->nin; j++) need[g->nodes[i]->in[j]->id] = 1;
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (n->kind == N_CONST || (n->flags & NF_NOGRAD) || !need[i]) {
+      if (n->kind == N_OP) n->grad.data = NULL;
+      else if (n->grad.data) memset(n->grad.data, 0, sizeof(float) * n->val.n);
+      continue;
+    }
+    n->grad.rank = n->val.rank; memcpy(n->grad.shape, n->val.shape, sizeof n->val.shape); n->grad.n = n->val.n;
+    if (n->kind == N_OP) n->grad.data = arena_floats(&g->arena, n->val.n);
+    else if (!n->grad.data) n->grad.data = xmalloc(sizeof(float) * (n->val.n ? n->val.n : 1));
+    memset(n->grad.data, 0, sizeof(float) * n->val.n);
+  }
+  out->grad.data[0] = 1;
+  for (int i = out->id; i >= 0; i--) {
+    Node *n = g->nodes[i];
+    if (!need[i] || n->kind != N_OP || !n->grad.data) continue;
+    gr_ops[n->op].backward(n, ex);
+    if (ex->check_finite)
+      for (int j = 0; j < n->nin; j++)
+        if (n->in[j]->grad.data && !all_finite(&n->in[j]->grad)) { free(need); return report_nonfinite(n, ex, "backward"); }
+  }
+  free(need);
+  return 0;
+}
+
+void node_backward_into(Node *n, Exec *ex, Tensor *gins) {
+  float *save[64];
+  int k = n->nin < 64 ? n->nin : 64;
+  for (int j = 0; j < k; j++) { save[j] = n->in[j]->grad.data; n->in[j]->grad.data = save[j] ? gins[j].data : NULL; }
+  gr_ops[n->op].backward(n, ex);
+  for (int j = k - 1; j >= 0; j--) n->in[j]->grad.data = save[j];   /* reverse: an input may repeat */
+}

@@ -1,0 +1,130 @@
+/*
+** main.c — the command line.
+**
+**   graphrun FILE [--trace] [--json] [--dot [--values] [--no-ops]]
+**                 [--gradcheck] [--set NAME=VALUE]...
+**   graphrun bleu HYP REF [REF...] [--json]
+**
+** Exit status: 0 success, 1 a bad model/data/result, 2 a bad command line.
+** Every error is one line on stderr that names its file:line:col or flag.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "show.h"
+
+#define GR_VERSION "0.1.0"
+
+static void usage(FILE *f) {
+  fputs("usage: graphrun FILE [options]        run a model file\n"
+        "       graphrun bleu HYP REF [REF...]  corpus BLEU of a hypothesis file\n"
+        "\n"
+        "options for FILE:\n"
+        "  --trace            forward pass and backprop, step by step\n"
+        "  --json             values and gradients of every named node, as JSON\n"
+        "  --dot              Graphviz drawing on stdout (render: dot -Tsvg)\n"
+        "  --values           with --dot: value and gradient in every box\n"
+        "  --no-ops           with --dot: edges straight between values, no op circles\n"
+        "  --gradcheck        compare gradients with central finite differences\n"
+        "  --set NAME=VALUE   override an input or param (repeatable): --set x=2\n"
+        "  --help, --version\n", f);
+}
+
+typedef struct Opts {
+  const char *file;
+  int trace, json, dot, values, no_ops, gradcheck;
+  const char **sets; int nset;
+} Opts;
+
+static int parse_args(int argc, char **argv, Opts *o) {
+  memset(o, 0, sizeof *o);
+  o->sets = calloc(argc, sizeof *o->sets);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--trace")) o->trace = 1;
+    else if (!strcmp(a, "--json")) o->json = 1;
+    else if (!strcmp(a, "--dot")) o->dot = 1;
+    else if (!strcmp(a, "--values")) o->values = 1;
+    else if (!strcmp(a, "--no-ops")) o->no_ops = 1;
+    else if (!strcmp(a, "--gradcheck")) o->gradcheck = 1;
+    else if (!strcmp(a, "--set") || !strncmp(a, "--set=", 6)) {
+      const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!v) { fprintf(stderr, "graphrun: error: --set needs NAME=VALUE\n"); return 2; }
+      o->sets[o->nset++] = v;
+    } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
+    else if (!strcmp(a, "--version")) { printf("graphrun %s\n", GR_VERSION); exit(0); }
+    else if (a[0] == '-' && a[1]) { fprintf(stderr, "graphrun: error: unknown option '%s' (see graphrun --help)\n", a); return 2; }
+    else if (o->file) { fprintf(stderr, "graphrun: error: one model file at a time ('%s' and '%s')\n", o->file, a); return 2; }
+    else o->file = a;
+  }
+  if (!o->file) { usage(stderr); return 2; }
+  if ((o->values || o->no_ops) && !o->dot) { fprintf(stderr, "graphrun: error: --values and --no-ops go with --dot\n"); return 2; }
+  return 0;
+}
+
+static int run_model(Opts *o) {
+  Err e = {0};
+  Model *m = model_load(o->file, &e);
+  int rc = 1;
+  if (!m) goto fail;
+  for (int i = 0; i < o->nset; i++) if (model_set(m, o->sets[i], &e)) goto fail;
+  Node *out = model_output(m);
+  if (!out) { err_at(&e, (Loc){ m->path, 0, 0 }, "no 'output' statement: name the result, e.g. 'output z5'"); goto fail; }
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e;
+  if (graph_forward(m->g, &ex)) goto fail;
+  /* backprop runs when someone will look at gradients and the output is a scalar */
+  int want_grads = o->trace || o->json || o->gradcheck || (o->dot && o->values);
+  int have_grads = 0;
+  if (want_grads && out->val.rank == 0 && m->g->nout == 1) {
+    if (graph_backward(m->g, out, &ex)) goto fail;
+    have_grads = 1;
+  }
+  if (o->gradcheck) {
+    if (!have_grads) {
+      char s[64];
+      err_at(&e, out->loc, "--gradcheck needs one scalar output, '%s' is %s%s", out->label, shape_str(&out->val, s, sizeof s),
+             m->g->nout > 1 ? " and there are several outputs" : "");
+      goto fail;
+    }
+    int bad = gradcheck(stdout, m, out, 1e-2, &e);
+    if (bad < 0) goto fail;
+    rc = bad ? 1 : 0;
+    model_free(m);
+    return rc;
+  }
+  if (o->dot) {
+    DotOpts d = { o->values || o->trace, o->no_ops, 0 };
+    dot_print(stdout, m, &d, have_grads);
+  } else if (o->json) {
+    json_print(stdout, m, have_grads);
+  } else if (o->trace) {
+    trace_print(stdout, m, out, have_grads);
+    if (!have_grads)
+      printf("\n(no backward pass: %s)\n", m->g->nout > 1 ? "there are several outputs; backprop starts from one scalar output" :
+                                          "the output is not a scalar; write e.g. 'loss = sum(z)' and 'output loss'");
+  } else {
+    for (int i = 0; i < m->g->nout; i++) {
+      printf("%s = ", m->g->outputs[i]->label);
+      tensor_fprint(&m->g->outputs[i]->val, stdout);
+      putchar('\n');
+    }
+  }
+  model_free(m);
+  return 0;
+fail:
+  fprintf(stderr, "%s\n", e.msg[0] ? e.msg : "graphrun: error: failed");
+  model_free(m);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "bleu")) {
+    extern int bleu_main(int, char **);
+    return bleu_main(argc - 1, argv + 1);
+  }
+  Opts o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc == 0) rc = run_model(&o);
+  free(o.sets);
+  return rc;
+}

@@ -1,0 +1,38 @@
+/*
+** model.h — a model file turned into a graph: parse, build, override.
+**
+** model_load() parses a file and builds its graph: constants are folded,
+** loops unrolled into indexed names (q[1,2]), every expression becomes one
+** node per operation, and shapes are checked as each node is made, so an
+** error points at the operator that caused it.
+*/
+#ifndef GR_MODEL_H
+#define GR_MODEL_H
+#include "graph.h"
+#include "ast.h"
+
+typedef struct Model {
+  Graph *g;
+  Ast *ast;            /* kept: settings (data, train) are read from it   */
+  char *src;           /* the file's text                                 */
+  char *path;
+  unsigned long seed;  /* for random initialisation                       */
+} Model;
+
+Model *model_load(const char *path, Err *e);
+Model *model_parse(const char *path, const char *src, size_t len, Err *e);
+void   model_free(Model *m);
+
+/* --set NAME=VALUE: replaces an input's or param's value with a literal in
+** the language's syntax ("x=2", "W=[[1,0],[0,1]]").  0, or -1 with a message
+** naming the flag. */
+int model_set(Model *m, const char *assign, Err *e);
+
+/* The node named by `output` (the first, if several), or NULL. */
+Node *model_output(const Model *m);
+
+/* Builds a tensor from a literal (number, nested list, constant names).
+** Heap data; 0 or -1 with a located message. */
+int literal_tensor(const Ast *a, Tensor *t, Err *e);
+
+#endif

@@ -1,0 +1,394 @@
+/*
+** ops.c — the op table and the core kernels: elementwise arithmetic with
+** broadcasting, products, activations, reductions and list plumbing.
+**
+** Each op is a row of gr_ops[]: a shape rule (messages name the operator's
+** location), a forward kernel, a backward kernel that ADDS into the inputs'
+** gradients, and a trace rule that explains the local derivative.
+**
+** Broadcasting: two operands of an elementwise op must have the same shape,
+** or one is a scalar, or one's shape is a suffix of the other's (a bias [m]
+** added to rows [n,m]).  In all three cases the smaller operand's element
+** for output element i is i % n_small, because tensors are row-major.
+*/
+#include "graph.h"
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define IN(k) (n->in[k])
+#define V(k) (n->in[k]->val.data)
+#define G(k) (n->in[k]->grad.data)
+
+static const char *opname(const Node *n);
+
+static int shape_err(Node *n, Err *e, const char *want) {
+  char a[64], b[64];
+  if (n->nin >= 2)
+    return err_at(e, n->loc, "'%s' needs %s, got %s and %s", opname(n), want,
+                  shape_str(&IN(0)->val, a, sizeof a), shape_str(&IN(1)->val, b, sizeof b));
+  return err_at(e, n->loc, "'%s' needs %s, got %s", opname(n), want, shape_str(&IN(0)->val, a, sizeof a));
+}
+static const char *opname(const Node *n) {
+  switch (n->op) {
+  case OP_ADD: return "+"; case OP_SUB: return "-"; case OP_MUL: return "*";
+  case OP_DIV: return "/"; case OP_MATMUL: return "@"; case OP_DOT: return ".";
+  default: return gr_ops[n->op].name;
+  }
+}
+
+/* ---- elementwise binary ------------------------------------------------- */
+
+static int suffix_of(const Tensor *s, const Tensor *t) {   /* s's shape ends t's */
+  if (s->rank > t->rank) return 0;
+  for (int i = 1; i <= s->rank; i++) if (s->shape[s->rank - i] != t->shape[t->rank - i]) return 0;
+  return 1;
+}
+static int shape_bin(Node *n, Err *e) {
+  const Tensor *a = &IN(0)->val, *b = &IN(1)->val;
+  const Tensor *big = a->n >= b->n && a->rank >= b->rank ? a : b, *small = big == a ? b : a;
+  if (!(small->rank == 0 || suffix_of(small, big)))
+    return shape_err(n, e, "operands of the same shape (or a scalar, or a trailing-shape broadcast)");
+  return tensor_shape(&n->val, big->rank, big->shape);
+}
+
+#define BINARY(NAME, EXPR)                                                   \
+  static void fwd_##NAME(Node *n, Exec *ex) {                               \
+    const float *x = V(0), *y = V(1); float *o = n->val.data;               \
+    long na = IN(0)->val.n, nb = IN(1)->val.n, N = n->val.n;                \
+    if (na == N && nb == N) for (long i = 0; i < N; i++) { float a = x[i], b = y[i]; o[i] = EXPR; } \
+    else for (long i = 0; i < N; i++) { float a = x[i % na], b = y[i % nb]; o[i] = EXPR; } \
+  }
+BINARY(add, a + b)
+BINARY(sub, a - b)
+BINARY(mul, a * b)
+BINARY(div, a / b)
+
+static void bwd_add(Node *n, Exec *ex) {
+  const float *g = n->grad.data; long N = n->val.n;
+  for (int k = 0; k < 2; k++) {
+    float *d = G(k); long m = IN(k)->val.n;
+    if (!d) continue;
+    float s = (n->op == OP_SUB && k == 1) ? -1.f : 1.f;
+    for (long i = 0; i < N; i++) d[i % m] += s * g[i];
+  }
+}
+static void bwd_mul(Node *n, Exec *ex) {
+  const float *g = n->grad.data, *x = V(0), *y = V(1);
+  long na = IN(0)->val.n, nb = IN(1)->val.n, N = n->val.n;
+  if (G(0)) for (long i = 0; i < N; i++) G(0)[i % na] += g[i] * y[i % nb];
+  if (G(1)) for (long i = 0; i < N; i++) G(1)[i % nb] += g[i] * x[i % na];
+}
+static void bwd_div(Node *n, Exec *ex) {
+  const float *g = n->grad.data, *x = V(0), *y = V(1);
+  long na = IN(0)->val.n, nb = IN(1)->val.n, N = n->val.n;
+  if (G(0)) for (long i = 0; i < N; i++) G(0)[i % na] += g[i] / y[i % nb];
+  if (G(1)) for (long i = 0; i < N; i++) { float b = y[i % nb]; G(1)[i % nb] -= g[i] * x[i % na] / (b * b); }
+}
+
+/* ---- unary elementwise -------------------------------------------------- */
+
+static int shape_same(Node *n, Err *e) { return tensor_shape(&n->val, IN(0)->val.rank, IN(0)->val.shape); }
+
+#define UNARY(NAME, FEXPR, DEXPR)                                            \
+  static void fwd_##NAME(Node *n, Exec *ex) {                               \
+    const float *x = V(0); float *o = n->val.data;                          \
+    for (long i = 0; i < n->val.n; i++) { float a = x[i]; o[i] = FEXPR; }   \
+  }                                                                         \
+  static void bwd_##NAME(Node *n, Exec *ex) {                               \
+    if (!G(0)) return;                                                      \
+    const float *x = V(0), *y = n->val.data, *g = n->grad.data; float *d = G(0); \
+    for (long i = 0; i < n->val.n; i++) { float a = x[i], o = y[i]; (void)a; (void)o; d[i] += g[i] * (DEXPR); } \
+  }
+UNARY(neg, -a, -1.f)
+UNARY(relu, a > 0 ? a : 0.f, a > 0 ? 1.f : 0.f)
+UNARY(tanh, tanhf(a), 1.f - o * o)
+UNARY(sigmoid, 1.f / (1.f + expf(-a)), o * (1.f - o))
+UNARY(exp, expf(a), o)
+UNARY(log, logf(a), 1.f / a)
+
+/* ---- products ----------------------------------------------------------- */
+
+/* a [..., k] @ b [k, m] or [k]; a [k] @ b [k, m].  Leading dims of a are
+** flattened into rows, so [T,B,d] @ [d,V] is one sgemm. */
+static void mm_dims(const Node *n, int *N, int *K, int *M) {
+  const Tensor *a = &IN(0)->val, *b = &IN(1)->val;
+  *K = b->shape[0];
+  *M = b->rank == 2 ? b->shape[1] : 1;
+  *N = (int)(a->n / (*K ? *K : 1));
+}
+static int shape_matmul(Node *n, Err *e) {
+  const Tensor *a = &IN(0)->val, *b = &IN(1)->val;
+  if (a->rank == 0 || b->rank == 0) return shape_err(n, e, "matrices or vectors (use '*' for scalars)");
+  if (a->rank == 1 && b->rank == 1) return shape_err(n, e, "[n,k] @ [k,m] or [n,k] @ [k] (for two vectors use '.')");
+  if (b->rank > 2 || a->shape[a->rank - 1] != b->shape[0])
+    return shape_err(n, e, "[n,k] @ [k,m] (inner dimensions equal)");
+  int sh[GR_MAXDIM], r = 0;
+  for (int i = 0; i < a->rank - 1; i++) sh[r++] = a->shape[i];
+  if (b->rank == 2) sh[r++] = b->shape[1];
+  return tensor_shape(&n->val, r, sh);
+}
+static void fwd_matmul(Node *n, Exec *ex) {
+  int N, K, M; mm_dims(n, &N, &K, &M);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, M, K, 1.f, V(0), K, V(1), M, 0.f, n->val.data, M);
+}
+static void bwd_matmul(Node *n, Exec *ex) {
+  int N, K, M; mm_dims(n, &N, &K, &M);
+  const float *g = n->grad.data;
+  if (G(0)) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, M, 1.f, g, M, V(1), M, 1.f, G(0), K);
+  if (G(1)) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, M, N, 1.f, V(0), K, g, M, 1.f, G(1), M);
+}
+
+static int shape_dot(Node *n, Err *e) {
+  if (!tensor_same_shape(&IN(0)->val, &IN(1)->val) || IN(0)->val.rank == 0)
+    return shape_err(n, e, "two vectors of the same length");
+  return tensor_shape(&n->val, 0, NULL);
+}
+static void fwd_dot(Node *n, Exec *ex) {
+  double s = 0;
+  for (long i = 0; i < IN(0)->val.n; i++) s += (double)V(0)[i] * V(1)[i];
+  n->val.data[0] = (float)s;
+}
+static void bwd_dot(Node *n, Exec *ex) {
+  float g = n->grad.data[0];
+  for (int k = 0; k < 2; k++) if (G(k)) for (long i = 0; i < IN(k)->val.n; i++) G(k)[i] += g * V(1 - k)[i];
+}
+
+/* ---- softmax and reductions --------------------------------------------- */
+
+static int shape_softmax(Node *n, Err *e) {
+  if (IN(0)->val.rank == 0) return shape_err(n, e, "a vector or matrix (softmax runs over the last axis)");
+  return shape_same(n, e);
+}
+static void fwd_softmax(Node *n, Exec *ex) {
+  int m = IN(0)->val.shape[IN(0)->val.rank - 1];
+  long rows = m ? n->val.n / m : 0;
+  for (long r = 0; r < rows; r++) {
+    const float *x = V(0) + r * m; float *o = n->val.data + r * m;
+    float mx = -INFINITY; double s = 0;
+    for (int j = 0; j < m; j++) if (x[j] > mx) mx = x[j];
+    for (int j = 0; j < m; j++) { o[j] = expf(x[j] - mx); s += o[j]; }
+    for (int j = 0; j < m; j++) o[j] = (float)(o[j] / s);
+  }
+}
+static void bwd_softmax(Node *n, Exec *ex) {
+  if (!G(0)) return;
+  int m = IN(0)->val.shape[IN(0)->val.rank - 1];
+  long rows = m ? n->val.n / m : 0;
+  for (long r = 0; r < rows; r++) {
+    const float *y = n->val.data + r * m, *g = n->grad.data + r * m; float *d = G(0) + r * m;
+    double dotp = 0;
+    for (int j = 0; j < m; j++) dotp += (double)g[j] * y[j];
+    for (int j = 0; j < m; j++) d[j] += y[j] * (float)(g[j] - dotp);
+  }
+}
+
+static int shape_scalar(Node *n, Err *e) { return tensor_shape(&n->val, 0, NULL); }
+static void fwd_sum(Node *n, Exec *ex) {
+  double s = 0;
+  for (long i = 0; i < IN(0)->val.n; i++) s += V(0)[i];
+  n->val.data[0] = (float)s;
+}
+static void bwd_sum(Node *n, Exec *ex) {
+  if (!G(0)) return;
+  for (long i = 0; i < IN(0)->val.n; i++) G(0)[i] += n->grad.data[0];
+}
+
+/* ---- lists: addn, concat, stack, pick, transpose ------------------------- */
+
+static int shape_list_same(Node *n, Err *e, const char *what) {
+  for (int k = 1; k < n->nin; k++)
+    if (!tensor_same_shape(&IN(k)->val, &IN(0)->val)) {
+      char a[64], b[64];
+      return err_at(e, n->loc, "'%s' needs %s, but item 1 is %s and item %d is %s", gr_ops[n->op].name, what,
+                    shape_str(&IN(0)->val, a, sizeof a), k + 1, shape_str(&IN(k)->val, b, sizeof b));
+    }
+  return 0;
+}
+static int shape_addn(Node *n, Err *e) {
+  if (shape_list_same(n, e, "items of one shape")) return -1;
+  return shape_same(n, e);
+}
+static void fwd_addn(Node *n, Exec *ex) {
+  float *o = n->val.data;
+  memcpy(o, V(0), sizeof(float) * n->val.n);
+  for (int k = 1; k < n->nin; k++) for (long i = 0; i < n->val.n; i++) o[i] += V(k)[i];
+}
+static void bwd_addn(Node *n, Exec *ex) {
+  for (int k = 0; k < n->nin; k++) if (G(k)) for (long i = 0; i < n->val.n; i++) G(k)[i] += n->grad.data[i];
+}
+
+/* concat along the last axis; a scalar counts as [1] */
+static int last_dim(const Tensor *t) { return t->rank ? t->shape[t->rank - 1] : 1; }
+static int shape_concat(Node *n, Err *e) {
+  const Tensor *a = &IN(0)->val;
+  int r = a->rank ? a->rank : 1, total = 0;
+  for (int k = 0; k < n->nin; k++) {
+    const Tensor *t = &IN(k)->val;
+    int same = (t->rank ? t->rank : 1) == r;
+    for (int i = 0; same && i < t->rank - 1; i++) same = t->shape[i] == a->shape[i];
+    if (!same) {
+      char s1[64], s2[64];
+      return err_at(e, n->loc, "'concat' joins along the last axis and needs the other axes equal, but item 1 is %s and item %d is %s",
+                    shape_str(a, s1, sizeof s1), k + 1, shape_str(t, s2, sizeof s2));
+    }
+    total += last_dim(t);
+  }
+  int sh[GR_MAXDIM];
+  for (int i = 0; i < r - 1; i++) sh[i] = a->shape[i];
+  sh[r - 1] = total;
+  return tensor_shape(&n->val, r, sh);
+}
+static void concat_copy(Node *n, int back) {
+  int total = last_dim(&n->val);
+  long rows = total ? n->val.n / total : 0;
+  int off = 0;
+  for (int k = 0; k < n->nin; k++) {
+    int m = last_dim(&IN(k)->val);
+    if (!back) for (long r = 0; r < rows; r++) memcpy(n->val.data + r * total + off, V(k) + r * m, sizeof(float) * m);
+    else if (G(k)) for (long r = 0; r < rows; r++) for (int j = 0; j < m; j++) G(k)[r * m + j] += n->grad.data[r * total + off + j];
+    off += m;
+  }
+}
+static void fwd_concat(Node *n, Exec *ex) { concat_copy(n, 0); }
+static void bwd_concat(Node *n, Exec *ex) { concat_copy(n, 1); }
+
+static int shape_stack(Node *n, Err *e) {
+  if (shape_list_same(n, e, "items of one shape")) return -1;
+  const Tensor *a = &IN(0)->val;
+  if (a->rank + 1 > GR_MAXDIM) return shape_err(n, e, "items of rank below 4");
+  int sh[GR_MAXDIM]; sh[0] = n->nin;
+  for (int i = 0; i < a->rank; i++) sh[i + 1] = a->shape[i];
+  return tensor_shape(&n->val, a->rank + 1, sh);
+}
+static void fwd_stack(Node *n, Exec *ex) {
+  long m = IN(0)->val.n;
+  for (int k = 0; k < n->nin; k++) memcpy(n->val.data + k * m, V(k), sizeof(float) * m);
+}
+static void bwd_stack(Node *n, Exec *ex) {
+  long m = IN(0)->val.n;
+  for (int k = 0; k < n->nin; k++) if (G(k)) for (long i = 0; i < m; i++) G(k)[i] += n->grad.data[k * m + i];
+}
+
+static int shape_pick(Node *n, Err *e) {
+  const Tensor *a = &IN(0)->val;
+  if (a->rank == 0) return shape_err(n, e, "a vector or matrix to split into items");
+  if (n->iattr[0] < 0 || n->iattr[0] >= a->shape[0]) {
+    char s[64];
+    return err_at(e, n->loc, "item %d does not exist: the value has shape %s", n->iattr[0] + 1, shape_str(a, s, sizeof s));
+  }
+  return tensor_shape(&n->val, a->rank - 1, a->shape + 1);
+}
+static void fwd_pick(Node *n, Exec *ex) { memcpy(n->val.data, V(0) + n->iattr[0] * n->val.n, sizeof(float) * n->val.n); }
+static void bwd_pick(Node *n, Exec *ex) {
+  if (!G(0)) return;
+  float *d = G(0) + n->iattr[0] * n->val.n;
+  for (long i = 0; i < n->val.n; i++) d[i] += n->grad.data[i];
+}
+
+static int shape_transpose(Node *n, Err *e) {
+  const Tensor *a = &IN(0)->val;
+  if (a->rank != 2) return shape_err(n, e, "a matrix");
+  int sh[2] = { a->shape[1], a->shape[0] };
+  return tensor_shape(&n->val, 2, sh);
+}
+static void fwd_transpose(Node *n, Exec *ex) {
+  int r = IN(0)->val.shape[0], c = IN(0)->val.shape[1];
+  for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) n->val.data[j * r + i] = V(0)[i * c + j];
+}
+static void bwd_transpose(Node *n, Exec *ex) {
+  if (!G(0)) return;
+  int r = IN(0)->val.shape[0], c = IN(0)->val.shape[1];
+  for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) G(0)[i * c + j] += n->grad.data[j * r + i];
+}
+
+/* ---- trace rules: the local derivative, in words and in numbers ---------- */
+
+/* Operand k as a name, or as its value when numeric. */
+static const char *opnd(const Node *n, int k, int numeric, char *buf, size_t sz) {
+  if (!numeric) return n->in[k]->label;
+  return tensor_str(&n->in[k]->val, buf, sz);
+}
+static int broadcast_from(const Node *n, int k) { return n->in[k]->val.n != n->val.n; }
+
+static void rule_add(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
+  const char *s = (n->op == OP_SUB && i == 1) ? "-" : "";
+  if (broadcast_from(n, i)) snprintf(b, sz, "%ssum(%s)", s, up);
+  else if (num) snprintf(b, sz, "%s%s%s", s, up, *s ? "" : " * 1");
+  else snprintf(b, sz, "%s%s%s", s, up, *s ? "" : " * 1");
+}
+static void rule_mul(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
+  char o[128];
+  snprintf(b, sz, broadcast_from(n, i) ? "sum(%s * %s)" : "%s * %s", up, opnd(n, 1 - i, num, o, sizeof o));
+}
+static void rule_div(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
+  char o0[128], o1[128];
+  if (i == 0) snprintf(b, sz, "%s / %s", up, opnd(n, 1, num, o1, sizeof o1));
+  else snprintf(b, sz, "-%s * %s / %s^2", up, opnd(n, 0, num, o0, sizeof o0), opnd(n, 1, num, o1, sizeof o1));
+}
+static void rule_neg(const Node *n, int i, const char *up, int num, char *b, size_t sz) { snprintf(b, sz, "-%s", up); }
+static void rule_matmul(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
+  const Node *a = n->in[0], *c = n->in[1];
+  if (i == 0) snprintf(b, sz, c->val.rank == 1 ? "outer(%s, %s)" : "%s @ transpose(%s)", up, c->label);
+  else snprintf(b, sz, a->val.rank == 1 ? "outer(%s, %s)" : "transpose(%s) @ %s", a->val.rank == 1 ? a->label : a->label, up);
+  if (i == 1 && a->val.rank == 1) snprintf(b, sz, "outer(%s, %s)", a->label, up);
+}
+static void rule_dot(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
+  snprintf(b, sz, "%s * %s", up, n->in[1 - i]->label);
+}
+static void rule_unary(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
+  char x[128], y[128];
+  const char *xs = opnd(n, 0, num, x, sizeof x);
+  const char *ys = num ? tensor_str(&n->val, y, sizeof y) : n->label;
+  switch (n->op) {
+  case OP_RELU:
+    if (num && n->val.rank == 0) snprintf(b, sz, "%s * %d", up, n->in[0]->val.data[0] > 0);
+    else snprintf(b, sz, "%s * [%s > 0]", up, xs);
+    break;
+  case OP_TANH: snprintf(b, sz, "%s * (1 - %s^2)", up, ys); break;
+  case OP_SIGMOID: snprintf(b, sz, "%s * %s * (1 - %s)", up, ys, ys); break;
+  case OP_EXP: snprintf(b, sz, "%s * %s", up, ys); break;
+  case OP_LOG: snprintf(b, sz, "%s / %s", up, xs); break;
+  default: snprintf(b, sz, "%s", up);
+  }
+}
+static void rule_softmax(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
+  snprintf(b, sz, "%s * (%s - sum(%s * %s))", n->label, up, up, n->label);
+}
+static void rule_sum(const Node *n, int i, const char *up, int num, char *b, size_t sz) { snprintf(b, sz, "%s (to every element)", up); }
+static void rule_addn(const Node *n, int i, const char *up, int num, char *b, size_t sz) { snprintf(b, sz, num ? "%s * 1" : "%s * 1", up); }
+static void rule_part(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
+  switch (n->op) {
+  case OP_CONCAT: snprintf(b, sz, "%s (part %d of %d)", up, i + 1, n->nin); break;
+  case OP_STACK: snprintf(b, sz, "%s[%d]", up, i + 1); break;
+  case OP_PICK: snprintf(b, sz, "%s placed at item %d", up, n->iattr[0] + 1); break;
+  default: snprintf(b, sz, "transpose(%s)", up);
+  }
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+const OpDef gr_ops[] = {
+  [OP_LEAF]      = { "leaf",      "",        0, 0, NULL, NULL, NULL, NULL },
+  [OP_ADD]       = { "add",       "+",       2, 2, shape_bin, fwd_add, bwd_add, rule_add },
+  [OP_SUB]       = { "sub",       "-",       2, 2, shape_bin, fwd_sub, bwd_add, rule_add },
+  [OP_MUL]       = { "mul",       "×",       2, 2, shape_bin, fwd_mul, bwd_mul, rule_mul },
+  [OP_DIV]       = { "div",       "÷",       2, 2, shape_bin, fwd_div, bwd_div, rule_div },
+  [OP_NEG]       = { "neg",       "−",       1, 1, shape_same, fwd_neg, bwd_neg, rule_neg },
+  [OP_MATMUL]    = { "matmul",    "@",       2, 2, shape_matmul, fwd_matmul, bwd_matmul, rule_matmul },
+  [OP_DOT]       = { "dot",       "·",       2, 2, shape_dot, fwd_dot, bwd_dot, rule_dot },
+  [OP_RELU]      = { "relu",      "ReLU",    1, 1, shape_same, fwd_relu, bwd_relu, rule_unary },
+  [OP_TANH]      = { "tanh",      "tanh",    1, 1, shape_same, fwd_tanh, bwd_tanh, rule_unary },
+  [OP_SIGMOID]   = { "sigmoid",   "σ",       1, 1, shape_same, fwd_sigmoid, bwd_sigmoid, rule_unary },
+  [OP_EXP]       = { "exp",       "exp",     1, 1, shape_same, fwd_exp, bwd_exp, rule_unary },
+  [OP_LOG]       = { "log",       "log",     1, 1, shape_same, fwd_log, bwd_log, rule_unary },
+  [OP_SOFTMAX]   = { "softmax",   "softmax", 1, 1, shape_softmax, fwd_softmax, bwd_softmax, rule_softmax },
+  [OP_SUM]       = { "sum",       "Σ",       1, 1, shape_scalar, fwd_sum, bwd_sum, rule_sum },
+  [OP_ADDN]      = { "sum",       "Σ",       1, -1, shape_addn, fwd_addn, bwd_addn, rule_addn },
+  [OP_CONCAT]    = { "concat",    "⊕",       1, -1, shape_concat, fwd_concat, bwd_concat, rule_part },
+  [OP_STACK]     = { "stack",     "stack",   1, -1, shape_stack, fwd_stack, bwd_stack, rule_part },
+  [OP_PICK]      = { "pick",      "pick",    1, 1, shape_pick, fwd_pick, bwd_pick, rule_part },
+  [OP_TRANSPOSE] = { "transpose", "ᵀ",       1, 1, shape_transpose, fwd_transpose, bwd_transpose, rule_part },
+};
+_Static_assert(sizeof gr_ops / sizeof gr_ops[0] == OP__COUNT, "one gr_ops row per op");

@@ -1,0 +1,32 @@
+/*
+** show.h — the front ends that read a graph after a run: step-by-step
+** trace, JSON dump, Graphviz drawing, finite-difference gradient check.
+*/
+#ifndef GR_SHOW_H
+#define GR_SHOW_H
+#include <stdio.h>
+#include "model.h"
+
+/* Forward values, then (if `out` is a scalar) backprop rule by rule, then
+** the gradient of `out` for every input and param.  Graph already run. */
+void trace_print(FILE *f, Model *m, Node *out, int have_grads);
+
+/* {"values": {...}, "grads": {...}} for every named node; grads null when
+** there was no backward pass. */
+void json_print(FILE *f, Model *m, int have_grads);
+
+typedef struct DotOpts {
+  int values;     /* value | grad in each box                      */
+  int no_ops;     /* edges straight between value nodes            */
+  int max_nodes;  /* 0: all; else collapse beyond this many         */
+} DotOpts;
+void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads);
+
+/* Central differences for every element of every input and param; prints
+** the largest relative error per leaf.  Returns 0 if all are below tol. */
+int gradcheck(FILE *f, Model *m, Node *out, double tol, Err *e);
+
+/* "1/12" when v is a simple fraction (denominator <= 64), else "". */
+const char *frac_str(double v, char *buf, size_t sz);
+
+#endif

@@ -1,0 +1,3 @@
+# expect 2:16: ')' closes the '[' opened at 2:11
+input x = [1, 2)
+output x

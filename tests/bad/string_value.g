@@ -1,0 +1,3 @@
+# expect 2:5: a string is not a value here
+z = "a"
+output z

@@ -1,0 +1,3 @@
+# expect 2:5: unknown name 'y'
+z = y + 1
+output z

@@ -1,0 +1,2 @@
+# expect 2:14: unterminated string
+data train = "data/train.txt

@@ -1,0 +1,151 @@
+/*
+** test_ops.c — every op's forward and backward against central finite
+** differences, on random inputs of several shapes, plus the op table's own
+** consistency.  The loss is sum(op(inputs) * R) with a random R, so every
+** output element's gradient matters.
+*/
+#include "testutil.h"
+#include "graph.h"
+
+typedef struct Case { OpKind op; int nin; int rank[4]; int shape[4][4]; float lo, hi; int iattr0; } Case;
+
+static double loss_of(Graph *g, Node *loss) {
+  Exec ex; memset(&ex, 0, sizeof ex); Err e = {0}; ex.err = &e;
+  ck_assert_msg(graph_forward(g, &ex) == 0, "%s", e.msg);
+  return loss->val.data[0];
+}
+
+static void check_case(const Case *c, unsigned seed) {
+  Rng r; rng_seed(&r, seed);
+  Graph *g = graph_new("test");
+  Loc L = { "test", 1, 1 };
+  Node *in[4];
+  for (int k = 0; k < c->nin; k++) {
+    Tensor t; ck_assert_int_eq(tensor_shape(&t, c->rank[k], c->shape[k]), 0);
+    t.data = malloc(sizeof(float) * (t.n ? t.n : 1));
+    for (long i = 0; i < t.n; i++) {
+      float v = c->lo + (c->hi - c->lo) * rng_uniform(&r);
+      if (c->op == OP_RELU && fabsf(v) < 0.1f) v = v < 0 ? v - 0.1f : v + 0.1f;   /* away from the kink */
+      t.data[i] = v;
+    }
+    char name[16]; snprintf(name, sizeof name, "x%d", k);
+    in[k] = graph_leaf(g, N_PARAM, name, L, &t);
+    free(t.data);
+  }
+  Node *y = graph_add(g, N_OP, c->op, "y", L, c->nin, in);
+  y->iattr[0] = c->iattr0;
+  Err e = {0};
+  ck_assert_msg(gr_ops[c->op].shape(y, &e) == 0, "%s: %s", gr_ops[c->op].name, e.msg);
+  Tensor rt = y->val; rt.data = malloc(sizeof(float) * (rt.n ? rt.n : 1));
+  for (long i = 0; i < rt.n; i++) rt.data[i] = rng_uniform(&r) * 2 - 1;
+  Node *R = graph_leaf(g, N_CONST, "R", L, &rt);
+  free(rt.data);
+  Node *yr[2] = { y, R };
+  Node *p = graph_add(g, N_OP, OP_MUL, "p", L, 2, yr);
+  Node *loss = graph_add(g, N_OP, OP_SUM, "loss", L, 1, &p);
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e;
+  ck_assert_int_eq(graph_forward(g, &ex), 0);
+  ck_assert_int_eq(graph_backward(g, loss, &ex), 0);
+  for (int k = 0; k < c->nin; k++) {
+    long n = in[k]->val.n;
+    float *ana = malloc(sizeof(float) * n);
+    memcpy(ana, in[k]->grad.data, sizeof(float) * n);
+    for (long i = 0; i < n; i++) {
+      float x0 = in[k]->val.data[i];
+      double h = 1e-2;
+      in[k]->val.data[i] = x0 + h; double fp = loss_of(g, loss);
+      in[k]->val.data[i] = x0 - h; double fm = loss_of(g, loss);
+      in[k]->val.data[i] = x0;
+      double num = (fp - fm) / (2 * h);
+      double err = fabs(num - ana[i]) / fmax(1e-2, fabs(num) + fabs(ana[i]));
+      ck_assert_msg(err < 2e-2, "%s input %d element %ld: analytic %g, numeric %g", gr_ops[c->op].name, k, i, ana[i], num);
+    }
+    free(ana);
+  }
+  graph_free(g);
+}
+
+#define S(...) { __VA_ARGS__ }
+static const Case cases[] = {
+  { OP_ADD, 2, {2, 2}, { S(3, 4), S(3, 4) }, -1, 1, 0 },
+  { OP_ADD, 2, {0, 1}, { S(0), S(3) }, -1, 1, 0 },
+  { OP_ADD, 2, {2, 1}, { S(3, 4), S(4) }, -1, 1, 0 },
+  { OP_SUB, 2, {1, 2}, { S(4), S(3, 4) }, -1, 1, 0 },
+  { OP_SUB, 2, {2, 0}, { S(2, 3), S(0) }, -1, 1, 0 },
+  { OP_MUL, 2, {2, 2}, { S(3, 4), S(3, 4) }, -1, 1, 0 },
+  { OP_MUL, 2, {0, 2}, { S(0), S(2, 2) }, -1, 1, 0 },
+  { OP_MUL, 2, {3, 1}, { S(2, 2, 3), S(3) }, -1, 1, 0 },
+  { OP_DIV, 2, {1, 1}, { S(5), S(5) }, 0.5, 2, 0 },
+  { OP_DIV, 2, {2, 0}, { S(2, 3), S(0) }, 0.5, 2, 0 },
+  { OP_NEG, 1, {2}, { S(2, 3) }, -1, 1, 0 },
+  { OP_MATMUL, 2, {2, 2}, { S(3, 4), S(4, 2) }, -1, 1, 0 },
+  { OP_MATMUL, 2, {2, 1}, { S(3, 4), S(4) }, -1, 1, 0 },
+  { OP_MATMUL, 2, {1, 2}, { S(4), S(4, 2) }, -1, 1, 0 },
+  { OP_MATMUL, 2, {3, 2}, { S(2, 3, 4), S(4, 5) }, -1, 1, 0 },
+  { OP_DOT, 2, {1, 1}, { S(5), S(5) }, -1, 1, 0 },
+  { OP_RELU, 1, {2}, { S(3, 4) }, -1, 1, 0 },
+  { OP_RELU, 1, {0}, { S(0) }, 0.2, 1, 0 },
+  { OP_TANH, 1, {2}, { S(3, 4) }, -2, 2, 0 },
+  { OP_SIGMOID, 1, {1}, { S(6) }, -3, 3, 0 },
+  { OP_EXP, 1, {2}, { S(2, 3) }, -1, 1, 0 },
+  { OP_LOG, 1, {1}, { S(5) }, 0.5, 3, 0 },
+  { OP_SOFTMAX, 1, {1}, { S(5) }, -2, 2, 0 },
+  { OP_SOFTMAX, 1, {2}, { S(3, 4) }, -2, 2, 0 },
+  { OP_SUM, 1, {2}, { S(3, 4) }, -1, 1, 0 },
+  { OP_ADDN, 3, {2, 2, 2}, { S(2, 3), S(2, 3), S(2, 3) }, -1, 1, 0 },
+  { OP_CONCAT, 2, {1, 1}, { S(2), S(3) }, -1, 1, 0 },
+  { OP_CONCAT, 3, {2, 2, 2}, { S(2, 2), S(2, 3), S(2, 1) }, -1, 1, 0 },
+  { OP_STACK, 3, {1, 1, 1}, { S(2), S(2), S(2) }, -1, 1, 0 },
+  { OP_STACK, 2, {0, 0}, { S(0), S(0) }, -1, 1, 0 },
+  { OP_PICK, 1, {2}, { S(4, 3) }, -1, 1, 2 },
+  { OP_PICK, 1, {1}, { S(4) }, -1, 1, 0 },
+  { OP_TRANSPOSE, 1, {2}, { S(2, 3) }, -1, 1, 0 },
+};
+
+START_TEST(op_gradient) {
+  const Case *c = &cases[_i];
+  for (unsigned seed = 1; seed <= 3; seed++) check_case(c, seed * 7919 + _i);
+}
+END_TEST
+
+START_TEST(every_op_is_tested_and_complete) {
+  int seen[OP__COUNT] = {0};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) seen[cases[i].op] = 1;
+  for (int op = 1; op < OP__COUNT; op++) {
+    ck_assert_msg(gr_ops[op].name && gr_ops[op].symbol, "op %d has no name", op);
+    ck_assert_msg(gr_ops[op].shape && gr_ops[op].forward && gr_ops[op].backward, "op %s lacks a kernel", gr_ops[op].name);
+    if (op <= OP_TRANSPOSE) ck_assert_msg(seen[op], "op %s has no finite-difference case", gr_ops[op].name);
+  }
+}
+END_TEST
+
+START_TEST(shape_errors_name_the_operator) {
+  Graph *g = graph_new("m.g");
+  Loc L = { "m.g", 3, 7 };
+  float d[12] = {0};
+  Tensor a, b; int sa[2] = { 100, 200 }, sb[2] = { 100, 3 };
+  tensor_shape(&a, 2, sa); tensor_shape(&b, 2, sb);
+  a.data = b.data = d; a.n = b.n = 12;   /* values unused by shape rules */
+  Node *in[2];
+  in[0] = graph_add(g, N_OP, OP_LEAF, "A", L, 0, NULL); in[0]->val = a;
+  in[1] = graph_add(g, N_OP, OP_LEAF, "B", L, 0, NULL); in[1]->val = b;
+  tensor_shape(&in[0]->val, 2, sa); tensor_shape(&in[1]->val, 2, sb);
+  Node *m = graph_add(g, N_OP, OP_MATMUL, NULL, L, 2, in);
+  Err e = {0};
+  ck_assert_int_ne(gr_ops[OP_MATMUL].shape(m, &e), 0);
+  ck_assert_str_eq(e.msg, "m.g:3:7: error: '@' needs [n,k] @ [k,m] (inner dimensions equal), got [100,200] and [100,3]");
+  for (int i = 0; i < g->n; i++) g->nodes[i]->val.data = NULL, g->nodes[i]->kind = N_OP;
+  graph_free(g);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("ops");
+  TCase *t = tcase_create("ops");
+  tcase_add_loop_test(t, op_gradient, 0, (int)(sizeof cases / sizeof cases[0]));
+  tcase_add_test(t, every_op_is_tested_and_complete);
+  tcase_add_test(t, shape_errors_name_the_operator);
+  suite_add_tcase(s, t);
+  return s;
+}
+TU_MAIN(suite)
