@@ -19,7 +19,7 @@ LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/par
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/test_*.c)))
 BIN     ?= graphrun
 
-.PHONY: all deps demo check check-asan check-valgrind bench clean help fuzz data-brown
+.PHONY: all deps demo check check-asan test-run bench clean help docs data-brown
 all: $(BIN)
 
 help:
@@ -87,3 +87,9 @@ demo: deps $(BIN)
 
 clean:
 	rm -rf build build-asan $(BIN)
+
+# ---- drawings shown in the README ---------------------------------------------
+docs: $(BIN)
+	./$(BIN) models/problem1.g --dot --values | dot -Tsvg -o docs/problem1.svg
+	./$(BIN) models/problem2.g --dot --no-params | dot -Tsvg -o docs/problem2.svg
+	./$(BIN) models/problem2.g --dot --no-ops --no-params | dot -Tsvg -o docs/problem2_values.svg

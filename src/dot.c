@@ -6,7 +6,8 @@
 ** intermediate results are just the edge between two circles.  Plumbing
 ** (the hidden stack before a list softmax, item picks, aliases) is drawn as
 ** plain edges, so a softmax over α[1..T] fans straight out to β[1..T].
-** --no-ops drops the circles: edges run straight between value nodes.
+** --no-ops drops the circles: edges run straight between value nodes;
+** --no-params leaves the weights out.
 ** With values, each box shows `name | value | grad`.
 */
 #include "show.h"
@@ -35,6 +36,7 @@ static void sources(const Node *x, const DotOpts *o, FILE *f, const char *dst, i
     fprintf(f, "  c%d -> %s;\n", x->id, dst);
     return;
   }
+  if (x->kind == N_PARAM && o->no_params) return;
   if (is_box(x)) { fprintf(f, "  n%d -> %s;\n", x->id, dst); return; }
   if ((x->flags & NF_HIDDEN) || o->no_ops) {
     for (int j = 0; j < x->nin; j++) sources(x->in[j], o, f, dst, depth + 1);
@@ -74,7 +76,7 @@ void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads) {
       fprintf(f, "  c%d [shape=plaintext, label=\"", n->id); esc(f, tensor_str(&n->val, v, sizeof v)); fputs("\"];\n", f);
       continue;
     }
-    if (n->kind != N_OP) { box(f, n, o, have_grads); continue; }
+    if (n->kind != N_OP) { if (!(n->kind == N_PARAM && o->no_params)) box(f, n, o, have_grads); continue; }
     if (n->flags & NF_HIDDEN) continue;
     int drawn_op = !o->no_ops && !is_plumbing(n);
     if (drawn_op) {

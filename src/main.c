@@ -25,15 +25,19 @@ static void usage(FILE *f) {
         "  --dot              Graphviz drawing on stdout (render: dot -Tsvg)\n"
         "  --values           with --dot: value and gradient in every box\n"
         "  --no-ops           with --dot: edges straight between values, no op circles\n"
+        "  --no-params        with --dot: leave the parameters (weights) out\n"
         "  --gradcheck        compare gradients with central finite differences\n"
         "  --set NAME=VALUE   override an input or param (repeatable): --set x=2\n"
+        "  --backprop NAME    the scalar output to differentiate (default: the only\n"
+        "                     scalar output, or the last one)\n"
         "  --help, --version\n", f);
 }
 
 typedef struct Opts {
   const char *file;
-  int trace, json, dot, values, no_ops, gradcheck;
+  int trace, json, dot, values, no_ops, no_params, gradcheck;
   const char **sets; int nset;
+  const char *backprop;
 } Opts;
 
 static int parse_args(int argc, char **argv, Opts *o) {
@@ -46,11 +50,15 @@ static int parse_args(int argc, char **argv, Opts *o) {
     else if (!strcmp(a, "--dot")) o->dot = 1;
     else if (!strcmp(a, "--values")) o->values = 1;
     else if (!strcmp(a, "--no-ops")) o->no_ops = 1;
+    else if (!strcmp(a, "--no-params")) o->no_params = 1;
     else if (!strcmp(a, "--gradcheck")) o->gradcheck = 1;
     else if (!strcmp(a, "--set") || !strncmp(a, "--set=", 6)) {
       const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
       if (!v) { fprintf(stderr, "graphrun: error: --set needs NAME=VALUE\n"); return 2; }
       o->sets[o->nset++] = v;
+    } else if (!strcmp(a, "--backprop")) {
+      if (i + 1 >= argc) { fprintf(stderr, "graphrun: error: --backprop needs a node name\n"); return 2; }
+      o->backprop = argv[++i];
     } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
     else if (!strcmp(a, "--version")) { printf("graphrun %s\n", GR_VERSION); exit(0); }
     else if (a[0] == '-' && a[1]) { fprintf(stderr, "graphrun: error: unknown option '%s' (see graphrun --help)\n", a); return 2; }
@@ -58,7 +66,10 @@ static int parse_args(int argc, char **argv, Opts *o) {
     else o->file = a;
   }
   if (!o->file) { usage(stderr); return 2; }
-  if ((o->values || o->no_ops) && !o->dot) { fprintf(stderr, "graphrun: error: --values and --no-ops go with --dot\n"); return 2; }
+  if ((o->values || o->no_ops || o->no_params) && !o->dot) {
+    fprintf(stderr, "graphrun: error: --values, --no-ops and --no-params go with --dot\n");
+    return 2;
+  }
   return 0;
 }
 
@@ -68,22 +79,29 @@ static int run_model(Opts *o) {
   int rc = 1;
   if (!m) goto fail;
   for (int i = 0; i < o->nset; i++) if (model_set(m, o->sets[i], &e)) goto fail;
-  Node *out = model_output(m);
-  if (!out) { err_at(&e, (Loc){ m->path, 0, 0 }, "no 'output' statement: name the result, e.g. 'output z5'"); goto fail; }
+  if (!m->g->nout) { err_at(&e, (Loc){ m->path, 0, 0 }, "no 'output' statement: name the result, e.g. 'output z5'"); goto fail; }
+  Node *out = NULL;                 /* the scalar backprop starts from */
+  if (o->backprop) {
+    out = graph_find(m->g, o->backprop);
+    if (!out) { err_set(&e, "--backprop %s: error: no node named '%s' in %s", o->backprop, o->backprop, m->path); goto fail; }
+  } else {
+    for (int i = 0; i < m->g->nout; i++) if (m->g->outputs[i]->val.rank == 0) out = m->g->outputs[i];
+    if (!out) out = m->g->outputs[m->g->nout - 1];
+  }
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e;
   if (graph_forward(m->g, &ex)) goto fail;
   /* backprop runs when someone will look at gradients and the output is a scalar */
   int want_grads = o->trace || o->json || o->gradcheck || (o->dot && o->values);
   int have_grads = 0;
-  if (want_grads && out->val.rank == 0 && m->g->nout == 1) {
+  if (want_grads && out->val.rank == 0) {
     if (graph_backward(m->g, out, &ex)) goto fail;
     have_grads = 1;
   }
   if (o->gradcheck) {
     if (!have_grads) {
       char s[64];
-      err_at(&e, out->loc, "--gradcheck needs one scalar output, '%s' is %s%s", out->label, shape_str(&out->val, s, sizeof s),
-             m->g->nout > 1 ? " and there are several outputs" : "");
+      err_at(&e, out->loc, "--gradcheck needs a scalar output, '%s' is %s (write e.g. 'loss = sum(%s)' and 'output loss')",
+             out->label, shape_str(&out->val, s, sizeof s), out->label);
       goto fail;
     }
     int bad = gradcheck(stdout, m, out, 1e-2, &e);
@@ -93,15 +111,14 @@ static int run_model(Opts *o) {
     return rc;
   }
   if (o->dot) {
-    DotOpts d = { o->values || o->trace, o->no_ops, 0 };
+    DotOpts d = { o->values || o->trace, o->no_ops, o->no_params, 0 };
     dot_print(stdout, m, &d, have_grads);
   } else if (o->json) {
     json_print(stdout, m, have_grads);
   } else if (o->trace) {
     trace_print(stdout, m, out, have_grads);
     if (!have_grads)
-      printf("\n(no backward pass: %s)\n", m->g->nout > 1 ? "there are several outputs; backprop starts from one scalar output" :
-                                          "the output is not a scalar; write e.g. 'loss = sum(z)' and 'output loss'");
+      printf("\n(no backward pass: '%s' is not a scalar; write e.g. 'loss = sum(%s)' and 'output loss')\n", out->label, out->label);
   } else {
     for (int i = 0; i < m->g->nout; i++) {
       printf("%s = ", m->g->outputs[i]->label);

@@ -18,6 +18,7 @@ void json_print(FILE *f, Model *m, int have_grads);
 typedef struct DotOpts {
   int values;     /* value | grad in each box                      */
   int no_ops;     /* edges straight between value nodes            */
+  int no_params;  /* leave parameters (weights) out                */
   int max_nodes;  /* 0: all; else collapse beyond this many         */
 } DotOpts;
 void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads);

@@ -1,0 +1,114 @@
+/*
+** test_attention_model.c — Problem 2: the node-by-node multi-head
+** self-attention (models/problem2.g) against the assignment's numbers, and
+** against the matrix form (models/self_attention.g) on random inputs.
+*/
+#include "testutil.h"
+#include "model.h"
+
+static Model *load_run(const char *path, int backward) {
+  Err e = {0};
+  Model *m = model_load(path, &e);
+  ck_assert_msg(m != NULL, "%s", e.msg);
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e;
+  ck_assert_msg(graph_forward(m->g, &ex) == 0, "%s", e.msg);
+  if (backward) ck_assert_msg(graph_backward(m->g, graph_find(m->g, "loss"), &ex) == 0, "%s", e.msg);
+  return m;
+}
+static const float *val(Model *m, const char *name) { Node *n = graph_find(m->g, name); ck_assert_msg(n != NULL, "%s", name); return n->val.data; }
+
+START_TEST(assignment_numbers) {
+  Model *m = load_run("models/problem2.g", 0);
+  TU_CLOSE(val(m, "z[1]")[0], 1.7616, 5e-5);
+  TU_CLOSE(val(m, "z[1]")[1], 4.8808, 5e-5);
+  TU_CLOSE(val(m, "z[2]")[0], -1.7616, 5e-5);
+  TU_CLOSE(val(m, "z[2]")[1], 5.9526, 5e-5);
+  /* intermediate nodes, by hand: head 1 sees x's first coordinate */
+  TU_CLOSE(val(m, "q[1,2]")[0], -1, 0);
+  TU_CLOSE(val(m, "alpha[2,2,1]")[0], 6, 0);                 /* k[2,2] . q[2,1] = 3 * 2 */
+  TU_CLOSE(val(m, "beta[1,1,1]")[0], 1 / (1 + exp(-2.0)), 1e-6);
+  TU_CLOSE(val(m, "beta[1,2,2]")[0], 1 / (1 + exp(3.0)), 1e-6);
+  TU_CLOSE(val(m, "a[1,1]")[0], tanh(1.0), 1e-6);            /* 0.8808 - 0.1192 */
+  TU_CLOSE(val(m, "h[2,1]")[0], 2 + 2 * 0.119203 + 3 * 0.880797, 1e-5);
+  model_free(m);
+}
+END_TEST
+
+/* Random inputs and weights, the same in both files; z[t] must equal row t of Z,
+** and the gradients of the two losses (same scalar) must agree too. */
+START_TEST(node_form_equals_matrix_form) {
+  Rng r; rng_seed(&r, 42 + _i);
+  Err e = {0};
+  Model *a = model_load("models/problem2.g", &e), *b = model_load("models/self_attention.g", &e);
+  ck_assert_msg(a && b, "%s", e.msg);
+  char buf[256];
+  float x[2][2];
+  for (int t = 0; t < 2; t++) for (int j = 0; j < 2; j++) x[t][j] = rng_uniform(&r) * 4 - 2;
+  for (int t = 0; t < 2; t++) {
+    snprintf(buf, sizeof buf, "x[%d]=[%.6f, %.6f]", t + 1, x[t][0], x[t][1]);
+    ck_assert_msg(model_set(a, buf, &e) == 0, "%s", e.msg);
+  }
+  snprintf(buf, sizeof buf, "X=[[%.6f, %.6f], [%.6f, %.6f]]", x[0][0], x[0][1], x[1][0], x[1][1]);
+  ck_assert_msg(model_set(b, buf, &e) == 0, "%s", e.msg);
+  const char *ws[] = { "WQ[1]", "WK[1]", "WV[1]", "WQ[2]", "WK[2]", "WV[2]" };
+  for (int k = 0; k < 6; k++) {
+    snprintf(buf, sizeof buf, "%s=[[%.6f, %.6f]]", ws[k], rng_uniform(&r) * 2 - 1, rng_uniform(&r) * 2 - 1);
+    ck_assert_msg(model_set(a, buf, &e) == 0 && model_set(b, buf, &e) == 0, "%s", e.msg);
+  }
+  float w[4]; for (int k = 0; k < 4; k++) w[k] = rng_uniform(&r) * 2 - 1;
+  snprintf(buf, sizeof buf, "W=[[%.6f, %.6f], [%.6f, %.6f]]", w[0], w[1], w[2], w[3]);
+  ck_assert_msg(model_set(a, buf, &e) == 0 && model_set(b, buf, &e) == 0, "%s", e.msg);
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e;
+  ck_assert(graph_forward(a->g, &ex) == 0 && graph_forward(b->g, &ex) == 0);
+  ck_assert(graph_backward(a->g, graph_find(a->g, "loss"), &ex) == 0 && graph_backward(b->g, graph_find(b->g, "loss"), &ex) == 0);
+  const float *Z = val(b, "Z");
+  for (int t = 0; t < 2; t++) {
+    snprintf(buf, sizeof buf, "z[%d]", t + 1);
+    for (int j = 0; j < 2; j++) TU_CLOSE(val(a, buf)[j], Z[t * 2 + j], 1e-5);
+  }
+  for (int k = 0; k < 6; k++) {
+    const Node *na = graph_find(a->g, ws[k]), *nb = graph_find(b->g, ws[k]);
+    for (int j = 0; j < 2; j++) TU_CLOSE(na->grad.data[j], nb->grad.data[j], 1e-4);
+  }
+  for (int t = 0; t < 2; t++) {
+    snprintf(buf, sizeof buf, "x[%d]", t + 1);
+    for (int j = 0; j < 2; j++) TU_CLOSE(graph_find(a->g, buf)->grad.data[j], graph_find(b->g, "X")->grad.data[t * 2 + j], 1e-4);
+  }
+  model_free(a); model_free(b);
+}
+END_TEST
+
+START_TEST(trace_gradcheck_and_drawing) {
+  TuRun r = tu_run("models/problem2.g --trace");
+  ck_assert_int_eq(r.status, 0);
+  ck_assert_msg(strstr(r.out, "alpha[2,2,1] = k[2,2] . q[2,1] = [3] . [2] = 6") &&
+                strstr(r.out, "softmax(alpha[1,2,2], alpha[2,2,2]) = softmax(6, 9) = [0.0474259, 0.952574]") &&
+                strstr(r.out, "z[2]") && strstr(r.out, "dloss/dWQ[1] ="), "%s", r.out);
+  tu_free(&r);
+  r = tu_run("models/problem2.g --gradcheck");
+  ck_assert_msg(r.status == 0 && strstr(r.out, "dloss/dWK[2]") && strstr(r.out, "all gradients agree"), "%s", r.out);
+  tu_free(&r);
+  /* one softmax circle per (head, step), joining its alphas to its betas */
+  r = tu_run("models/problem2.g --dot");
+  int softmaxes = 0;
+  for (const char *p = r.out; (p = strstr(p, "label=\"softmax\"")); p++) softmaxes++;
+  ck_assert_int_eq(softmaxes, 4);
+  tu_free(&r);
+  r = tu_run("models/problem2.g --dot --no-ops --no-params");
+  ck_assert_msg(!strstr(r.out, "shape=circle") && !strstr(r.out, "WQ[1]"), "%s", r.out);
+  ck_assert_msg(strstr(r.out, "label=\"alpha[1,1,1]\"") && strstr(r.out, "label=\"beta[2,1,1]\""), "%s", r.out);
+  tu_free(&r);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("attention_model");
+  TCase *t = tcase_create("problem2");
+  tcase_set_timeout(t, 60);
+  tcase_add_test(t, assignment_numbers);
+  tcase_add_loop_test(t, node_form_equals_matrix_form, 0, 5);
+  tcase_add_test(t, trace_gradcheck_and_drawing);
+  suite_add_tcase(s, t);
+  return s;
+}
+TU_MAIN(suite)
