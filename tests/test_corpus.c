@@ -618,12 +618,13 @@ static Suite *corpus_suite(void) {
   Suite *s = suite_create("corpus");
   TCase *t = tcase_create("vocab");
   tcase_add_checked_fixture(t, setup, teardown);
+  tcase_set_timeout(t, 60);                   /* generous everywhere: valgrind, a busy machine */
   tcase_add_test(t, vocab_specials_and_order);
   tcase_add_test(t, vocab_many_words_survive_rehash);
   suite_add_tcase(s, t);
   t = tcase_create("read");
   tcase_add_checked_fixture(t, setup, teardown);
-  tcase_set_timeout(t, 30);
+  tcase_set_timeout(t, 60);
   tcase_add_test(t, read_ids_blank_lines_crlf);
   tcase_add_test(t, read_eval_maps_unknown_to_unk);
   tcase_add_test(t, read_utf8_accepted);
@@ -638,6 +639,7 @@ static Suite *corpus_suite(void) {
   suite_add_tcase(s, t);
   t = tcase_create("batches");
   tcase_add_checked_fixture(t, setup, teardown);
+  tcase_set_timeout(t, 60);
   tcase_add_test(t, stream_tiny_hand_computed);
   tcase_add_test(t, stream_errors);
   tcase_add_test(t, bundles_tiny_hand_computed);
@@ -645,7 +647,7 @@ static Suite *corpus_suite(void) {
   suite_add_tcase(s, t);
   t = tcase_create("reference");
   tcase_add_checked_fixture(t, setup, teardown);
-  tcase_set_timeout(t, 120);                  /* importing torch takes a few seconds */
+  tcase_set_timeout(t, 300);                  /* importing torch takes a few seconds */
   tcase_add_test(t, ref_stream_train);
   tcase_add_test(t, ref_stream_valid_b1);
   tcase_add_test(t, ref_stream_odd_sizes);
