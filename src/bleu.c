@@ -6,8 +6,9 @@
 ** n-grams of every order (an n-gram is an order and a position in the
 ** hypothesis, compared as token-id tuples).  References are streamed
 ** through it: an n-gram seen in reference j bumps a per-reference counter
-** (reset lazily by a stamp), whose maximum over references is the clip.  Text is interned to ids with a
-** second hash table of token strings.  Everything is linear in the input.
+** (reset lazily by a stamp), whose maximum over references is the clip.
+** Text is interned to ids with a second hash table, of token strings.
+** Everything is linear in the input.
 **
 ** Self-contained (C library only): errors go into an Err through bleu_err.
 */
