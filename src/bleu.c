@@ -2,12 +2,13 @@
 ** bleu.c — corpus BLEU: n-gram statistics, the score, text files, the
 ** `graphrun bleu` command.
 **
-** Per sentence, each order n gets one open-addressing hash table of the
-** hypothesis' n-grams (keys are positions in the hypothesis, compared as
-** token-id tuples).  References are streamed through it: an n-gram seen in
-** reference j bumps a per-reference counter (reset lazily by a stamp), whose
-** maximum over references is the clip.  Text is interned to ids with a
-** second hash table of token strings.  Everything is linear in the input.
+** Per sentence, one open-addressing hash table indexes the hypothesis'
+** n-grams of every order (an n-gram is an order and a position in the
+** hypothesis, compared as token-id tuples).  References are streamed
+** through it: an n-gram seen in reference j bumps a per-reference counter
+** (reset lazily by a stamp), whose maximum over references is the clip.
+** Text is interned to ids with a second hash table, of token strings.
+** Everything is linear in the input.
 **
 ** Self-contained (C library only): errors go into an Err through bleu_err.
 */
@@ -35,36 +36,38 @@ static int bleu_err(Err *e, const char *fmt, ...) {
 
 /* ---- n-gram statistics of one sentence ---------------------------------- */
 
-/* A hypothesis n-gram: where it starts in the hypothesis, its count there
-** (0 marks an empty slot), the count in the reference being scanned (valid
-** when stamp is that reference's number + 1) and the maximum over the
-** references scanned so far. */
-typedef struct Slot {
-  size_t start;
-  uint32_t hash, count, cur, maxref, stamp;
-} Slot;
+/* A hypothesis n-gram: its order n and where it starts in the hypothesis,
+** its count there, the count in the reference being scanned (valid when
+** stamp is that reference's number + 1) and the maximum of that over the
+** references scanned so far.  The n-grams sit densely in an array; the hash
+** table proper holds 1 + their index there (0: empty), so clearing it and
+** summing the clips cost little. */
+typedef struct Gram {
+  uint32_t start, n, hash, count, cur, maxref, stamp;
+} Gram;
 
-#define BLEU_STACK_SLOTS 512            /* sentences up to 256 tokens: no malloc */
+#define BLEU_STACK_TOKENS 128           /* hypotheses up to this long: no malloc */
 
-static uint32_t ngram_hash(const uint32_t *t, int n) {
-  uint64_t h = 0x9e3779b97f4a7c15ull * (uint64_t)n;
-  for (int i = 0; i < n; i++) {
-    h = (h ^ t[i]) * 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
-  }
-  return (uint32_t)h;
+/* The hash of an n-gram extends the hash of its (n-1)-gram prefix by one
+** token, so all orders at a position cost one step each. */
+static uint64_t ngram_step(uint64_t h, uint32_t tok) {
+  h = (h ^ tok) * 0xff51afd7ed558ccdull;
+  return h ^ (h >> 32);
 }
 
-/* The slot holding n-gram key (hash h), or the empty slot where it would go.
-** The table is never full (load <= 1/2), so the probe ends. */
-static Slot *ngram_find(Slot *tab, size_t mask, const uint32_t *hyp,
-                        const uint32_t *key, int n, uint32_t h) {
-  size_t i = h & mask;
-  for (;;) {
-    Slot *s = &tab[i];
-    if (s->count == 0) return s;
-    if (s->hash == h && memcmp(hyp + s->start, key, (size_t)n * sizeof *key) == 0) return s;
-    i = (i + 1) & mask;
+/* The table cell for the n-gram key[0..n) with hash h: it holds the n-gram's
+** index + 1, or 0 where it would go.  The table is never more than half
+** full, so the probe ends. */
+static uint32_t *ngram_find(uint32_t *tab, size_t mask, const Gram *gram, const uint32_t *hyp,
+                            const uint32_t *key, uint32_t n, uint32_t h) {
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    if (tab[i] == 0) return &tab[i];
+    const Gram *g = &gram[tab[i] - 1];
+    if (g->hash != h || g->n != n) continue;
+    const uint32_t *t = hyp + g->start;
+    uint32_t k = 0;
+    while (k < n && t[k] == key[k]) k++;
+    if (k == n) return &tab[i];
   }
 }
 
@@ -73,7 +76,8 @@ int bleu_sentence_stats(BleuSent hyp, const BleuSent *refs, size_t nrefs,
   if (nrefs == 0 || !refs) return bleu_err(e, "bleu: a hypothesis needs at least one reference");
   if (nrefs >= UINT32_MAX) return bleu_err(e, "bleu: too many references (%zu)", nrefs);
   if (hyp.len && !hyp.tok) return bleu_err(e, "bleu: hypothesis has %zu tokens but no data", hyp.len);
-  if (hyp.len >= UINT32_MAX) return bleu_err(e, "bleu: hypothesis too long (%zu tokens)", hyp.len);
+  if (hyp.len >= UINT32_MAX / (4 * BLEU_N))
+    return bleu_err(e, "bleu: hypothesis too long (%zu tokens)", hyp.len);
   for (size_t j = 0; j < nrefs; j++)
     if (refs[j].len && !refs[j].tok)
       return bleu_err(e, "bleu: reference %zu has %zu tokens but no data", j + 1, refs[j].len);
@@ -88,45 +92,62 @@ int bleu_sentence_stats(BleuSent hyp, const BleuSent *refs, size_t nrefs,
     if (d < bestd || (d == bestd && l < best)) best = l, bestd = d;
   }
   s.ref_len = (int64_t)best;
+  for (size_t n = 1; n <= BLEU_N; n++)            /* b_n = max(1, #n-grams) */
+    s.total[n - 1] = hyp.len >= n ? (int64_t)(hyp.len - n + 1) : 1;
 
-  size_t cap = 16;
-  while (cap < 2 * hyp.len) cap *= 2;
-  Slot stack[BLEU_STACK_SLOTS];
-  Slot *tab = stack;
-  if (cap > BLEU_STACK_SLOTS && !(tab = malloc(cap * sizeof *tab)))
-    return bleu_err(e, "bleu: out of memory (hypothesis of %zu tokens)", hyp.len);
-  size_t mask = cap - 1;
-
-  for (int n = 1; n <= BLEU_N; n++) {
-    size_t m = hyp.len >= (size_t)n ? hyp.len - (size_t)n + 1 : 0;
-    s.total[n - 1] = m ? (int64_t)m : 1;
-    if (m == 0) continue;                     /* no n-grams, nothing to match */
-    memset(tab, 0, cap * sizeof *tab);
-    for (size_t i = 0; i < m; i++) {
-      uint32_t h = ngram_hash(hyp.tok + i, n);
-      Slot *sl = ngram_find(tab, mask, hyp.tok, hyp.tok + i, n, h);
-      if (sl->count == 0) sl->start = i, sl->hash = h;
-      sl->count++;
+  /* At most BLEU_N * len distinct n-grams; the table has twice the cells. */
+  size_t ngrams = BLEU_N * hyp.len, cap = 16;
+  while (cap < 2 * ngrams) cap *= 2;
+  uint32_t stab[2 * BLEU_N * BLEU_STACK_TOKENS];
+  Gram sgram[BLEU_N * BLEU_STACK_TOKENS];
+  uint32_t *tab = stab;
+  Gram *gram = sgram;
+  if (cap > sizeof stab / sizeof *stab) {
+    tab = malloc(cap * sizeof *tab);
+    gram = malloc(ngrams * sizeof *gram);
+    if (!tab || !gram) {
+      free(tab), free(gram);
+      return bleu_err(e, "bleu: out of memory (hypothesis of %zu tokens)", hyp.len);
     }
-    for (size_t j = 0; j < nrefs; j++) {
-      const uint32_t *r = refs[j].tok;
-      if (refs[j].len < (size_t)n) continue;
-      size_t rm = refs[j].len - (size_t)n + 1;
-      uint32_t stamp = (uint32_t)j + 1;
-      for (size_t i = 0; i < rm; i++) {
-        uint32_t h = ngram_hash(r + i, n);
-        Slot *sl = ngram_find(tab, mask, hyp.tok, r + i, n, h);
-        if (sl->count == 0) continue;           /* not in the hypothesis */
-        if (sl->stamp != stamp) sl->stamp = stamp, sl->cur = 0;
-        if (++sl->cur > sl->maxref) sl->maxref = sl->cur;
+  }
+  memset(tab, 0, cap * sizeof *tab);
+  size_t mask = cap - 1;
+  uint32_t ngram = 0;
+
+  const uint32_t *t = hyp.tok;
+  for (size_t i = 0; i < hyp.len; i++) {
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    uint32_t nmax = hyp.len - i < BLEU_N ? (uint32_t)(hyp.len - i) : BLEU_N;
+    for (uint32_t n = 1; n <= nmax; n++) {
+      h = ngram_step(h, t[i + n - 1]);
+      uint32_t *cell = ngram_find(tab, mask, gram, t, t + i, n, (uint32_t)h);
+      if (*cell == 0) {
+        gram[ngram] = (Gram){ (uint32_t)i, n, (uint32_t)h, 0, 0, 0, 0 };
+        *cell = ++ngram;
+      }
+      gram[*cell - 1].count++;
+    }
+  }
+  for (size_t j = 0; j < nrefs; j++) {
+    const uint32_t *r = refs[j].tok;
+    size_t len = refs[j].len;
+    uint32_t stamp = (uint32_t)j + 1;
+    for (size_t i = 0; i < len; i++) {
+      uint64_t h = 0x9e3779b97f4a7c15ull;
+      uint32_t nmax = len - i < BLEU_N ? (uint32_t)(len - i) : BLEU_N;
+      for (uint32_t n = 1; n <= nmax; n++) {
+        h = ngram_step(h, r[i + n - 1]);
+        uint32_t *cell = ngram_find(tab, mask, gram, t, r + i, n, (uint32_t)h);
+        if (*cell == 0) break;          /* not in the hypothesis, nor its extensions */
+        Gram *g = &gram[*cell - 1];
+        if (g->stamp != stamp) g->stamp = stamp, g->cur = 0;
+        if (++g->cur > g->maxref) g->maxref = g->cur;
       }
     }
-    int64_t a = 0;
-    for (size_t i = 0; i < cap; i++)
-      if (tab[i].count) a += tab[i].count < tab[i].maxref ? tab[i].count : tab[i].maxref;
-    s.match[n - 1] = a;
   }
-  if (tab != stack) free(tab);
+  for (uint32_t k = 0; k < ngram; k++)
+    s.match[gram[k].n - 1] += gram[k].count < gram[k].maxref ? gram[k].count : gram[k].maxref;
+  if (tab != stab) free(tab), free(gram);
 
   for (int k = 0; k < BLEU_N; k++) acc->match[k] += s.match[k], acc->total[k] += s.total[k];
   acc->hyp_len += s.hyp_len;
@@ -167,10 +188,17 @@ int bleu_corpus(const BleuLine *lines, size_t n, BleuScore *out, Err *e) {
 
 /* ---- text: interning, reading, splitting ---------------------------------- */
 
-/* Token strings -> ids 0, 1, 2, ... (an empty slot has s == NULL).  Strings
-** point into the file buffers, which outlive the vocabulary. */
-typedef struct VSlot { uint64_t h; const char *s; size_t len; uint32_t id; } VSlot;
-typedef struct Vocab { VSlot *slot; size_t cap, n; } Vocab;
+/* Token strings -> ids 0, 1, 2, ...  A cell of the hash table packs the
+** top 32 bits of a token's hash with 1 + its id (0: empty), so probes stay
+** in a small array; the strings point into the file buffers, which outlive
+** the vocabulary. */
+typedef struct Vocab {
+  uint64_t *cell;
+  size_t cap;                   /* cells, a power of two, at most half full */
+  const char **str;
+  size_t *len;
+  size_t n, ncap;               /* ids used, allocated */
+} Vocab;
 
 static uint64_t str_hash(const char *s, size_t len) {
   uint64_t h = 0xcbf29ce484222325ull;                  /* FNV-1a, then a mix */
@@ -180,35 +208,48 @@ static uint64_t str_hash(const char *s, size_t len) {
   return h ^ (h >> 32);
 }
 
+static void vocab_free(Vocab *v) {
+  free(v->cell), free(v->str), free(v->len);
+  memset(v, 0, sizeof *v);
+}
+
+/* Doubles the table and the string arrays.  -1 when out of memory. */
 static int vocab_grow(Vocab *v) {
-  size_t cap = v->cap ? v->cap * 2 : 1024;
-  VSlot *t = calloc(cap, sizeof *t);
-  if (!t) return -1;
+  size_t cap = v->cap ? v->cap * 2 : 4096, ncap = cap / 2;
+  uint64_t *c = calloc(cap, sizeof *c);
+  const char **str = realloc(v->str, ncap * sizeof *str);
+  if (str) v->str = str;
+  size_t *len = realloc(v->len, ncap * sizeof *len);
+  if (len) v->len = len;
+  if (!c || !str || !len) { free(c); return -1; }
   for (size_t i = 0; i < v->cap; i++) {
-    if (!v->slot[i].s) continue;
-    size_t k = v->slot[i].h & (cap - 1);
-    while (t[k].s) k = (k + 1) & (cap - 1);
-    t[k] = v->slot[i];
+    if (!v->cell[i]) continue;
+    uint32_t id = (uint32_t)v->cell[i] - 1;
+    size_t k = str_hash(v->str[id], v->len[id]) & (cap - 1);
+    while (c[k]) k = (k + 1) & (cap - 1);
+    c[k] = v->cell[i];
   }
-  free(v->slot);
-  v->slot = t;
-  v->cap = cap;
+  free(v->cell);
+  v->cell = c, v->cap = cap, v->ncap = ncap;
   return 0;
 }
 
-/* The id of token s[0..len), added if new.  -1 when out of memory/ids. */
+/* The id of token s[0..len), added if new.  -1 when out of memory or ids. */
 static int vocab_id(Vocab *v, const char *s, size_t len, uint32_t *id) {
-  if (2 * (v->n + 1) > v->cap && vocab_grow(v)) return -1;
-  uint64_t h = str_hash(s, len);
+  if (v->n >= UINT32_MAX - 1) return -1;
+  if (v->n + 1 > v->ncap && vocab_grow(v)) return -1;
+  uint64_t h = str_hash(s, len), tag = h >> 32 << 32;
   size_t k = h & (v->cap - 1);
-  for (;;) {
-    VSlot *sl = &v->slot[k];
-    if (!sl->s) break;
-    if (sl->h == h && sl->len == len && memcmp(sl->s, s, len) == 0) { *id = sl->id; return 0; }
-    k = (k + 1) & (v->cap - 1);
+  for (;; k = (k + 1) & (v->cap - 1)) {
+    uint64_t c = v->cell[k];
+    if (!c) break;
+    if ((c >> 32 << 32) != tag) continue;
+    uint32_t i = (uint32_t)c - 1;
+    if (v->len[i] == len && memcmp(v->str[i], s, len) == 0) { *id = i; return 0; }
   }
-  if (v->n >= UINT32_MAX) return -1;
-  v->slot[k] = (VSlot){ h, s, len, (uint32_t)v->n };
+  v->str[v->n] = s;
+  v->len[v->n] = len;
+  v->cell[k] = tag | (v->n + 1);
   *id = (uint32_t)v->n++;
   return 0;
 }
@@ -391,7 +432,7 @@ done:
     for (size_t j = 0; j <= nrefs; j++) text_free(&t[j]);
   free(t);
   free(refs);
-  free(v.slot);
+  vocab_free(&v);
   return rc;
 }
 
@@ -401,10 +442,12 @@ static const char bleu_usage[] =
   "usage: graphrun bleu [--json] HYP REF [REF ...]\n"
   "\n"
   "Corpus BLEU of the hypothesis file HYP against one or more reference files:\n"
-  "one sentence per line (line i of every REF is a reference for line i of HYP),\n"
-  "tokens separated by whitespace, UTF-8.  BLEU-4 with uniform weights, clipped\n"
-  "n-gram counts, the closest reference length (ties: the shorter) for the\n"
-  "brevity penalty, no smoothing -- the same number as NLTK's corpus_bleu.\n"
+  "one sentence per line (line i of every REF is a reference for line i of HYP;\n"
+  "an empty line is an empty sentence), tokens separated by spaces or tabs,\n"
+  "UTF-8, LF or CRLF line ends.  BLEU-4 with uniform weights, clipped n-gram\n"
+  "counts, the closest reference length (ties: the shorter) for the brevity\n"
+  "penalty, no smoothing -- the same number as NLTK's corpus_bleu (where NLTK\n"
+  "gives a tiny number for a corpus with no matching 4-gram, this gives 0).\n"
   "A file name '-' reads standard input.\n"
   "\n"
   "  --json    print {\"bleu\": B, \"precisions\": [p1, p2, p3, p4], \"bp\": BP,\n"
