@@ -110,7 +110,11 @@ const char *corpus_vocab_word(const Vocab *v, int32_t id);
 
 /* Reads PATH: one sentence per line, tokens separated by ASCII whitespace
 ** (space, \t, \v, \f, \r); "\n" or "\r\n" ends a line; blank lines are
-** skipped (as the reference's `if l.strip()`).  With grow != 0 unseen words
+** skipped (as the reference's `if l.strip()`).  Differences from Python's
+** reading, on purpose: a lone "\r" is whitespace, not a line end; non-ASCII
+** spaces (U+00A0...) are part of words; a byte-order mark is not special
+** (it is part of the first word, as with open(path) in the reference).
+** With grow != 0 unseen words
 ** join v in order of first appearance (training files); with grow == 0 they
 ** read as <unk> and are counted in out->nunk (evaluation files).
 ** Returns 0 with *out filled (free with corpus_sents_free), or -1 with *out
@@ -120,7 +124,7 @@ const char *corpus_vocab_word(const Vocab *v, int32_t id);
 **   PATH:L: error: invalid UTF-8 at byte K     (K = 1-based byte in line L)
 **   PATH:L: error: NUL byte at byte K
 **   PATH:L: error: line longer than 1048576 bytes
-**   PATH:L: error: more than N tokens / out of memory / vocabulary larger than N words */
+**   PATH:L: error: vocabulary larger than 67108864 words   (also: out of memory) */
 int corpus_read(const char *path, Vocab *v, int grow, Sents *out, char *msg, size_t cap);
 void corpus_sents_free(Sents *s);
 
