@@ -13,22 +13,49 @@
 #include "lstm.h"
 #include "seqk.h"
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
-
 /* ---- one cell step ------------------------------------------------------ */
 
-/* Contract in lstm.h.  Row b of gates is [i | f | g | o], each H wide. */
+/* The elementwise math runs on chunks of CH columns copied into local
+** arrays: fixed trip counts over unaliased memory are what lets the compiler
+** vectorize at plain -O2, and the chunk tail is the same code on zeros.  */
+#define CH 16
+
+/* Copies n <= CH floats into a chunk, zero-padding the rest. */
+static inline void chunk_in(float *dst, const float *src, int n) {
+  if (n < CH) memset(dst, 0, sizeof(float) * CH);
+  memcpy(dst, src, sizeof(float) * (size_t)n);
+}
+
+/* Contract in lstm.h.  Row b of gates is [i | f | g | o], each H wide.
+** c may alias c_prev (state updated in place). */
 void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, float *h) {
   for (int b = 0; b < B; b++) {
-    float *gi = gates + (size_t)b * 4 * H, *gf = gi + H, *gg = gf + H, *go = gg + H;
-    const float *cp = c_prev + (size_t)b * H;
-    float *cb = c + (size_t)b * H, *hb = h + (size_t)b * H;
-    for (int j = 0; j < H; j++) {
-      float i = sigm(gi[j]), f = sigm(gf[j]), g = tanhf(gg[j]), o = sigm(go[j]);
-      float cc = f * cp[j] + i * g;
-      gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o;
-      cb[j] = cc;
-      hb[j] = o * tanhf(cc);
+    float *gr = gates + (size_t)b * 4 * H;
+    const float *cpr = c_prev + (size_t)b * H;
+    float *cr = c + (size_t)b * H, *hr = h + (size_t)b * H;
+    for (int j0 = 0; j0 < H; j0 += CH) {
+      int n = H - j0 < CH ? H - j0 : CH;
+      float gi[CH], gf[CH], gg[CH], go[CH], cp[CH], cc[CH], hh[CH];
+      chunk_in(gi, gr + j0, n);
+      chunk_in(gf, gr + H + j0, n);
+      chunk_in(gg, gr + 2 * H + j0, n);
+      chunk_in(go, gr + 3 * H + j0, n);
+      chunk_in(cp, cpr + j0, n);
+      for (int k = 0; k < CH; k++) {
+        gi[k] = seqk_sigmf(gi[k]);
+        gf[k] = seqk_sigmf(gf[k]);
+        gg[k] = seqk_tanhf(gg[k]);
+        go[k] = seqk_sigmf(go[k]);
+        cc[k] = gf[k] * cp[k] + gi[k] * gg[k];
+        hh[k] = go[k] * seqk_tanhf(cc[k]);
+      }
+      size_t nb = sizeof(float) * (size_t)n;
+      memcpy(gr + j0, gi, nb);
+      memcpy(gr + H + j0, gf, nb);
+      memcpy(gr + 2 * H + j0, gg, nb);
+      memcpy(gr + 3 * H + j0, go, nb);
+      memcpy(cr + j0, cc, nb);
+      memcpy(hr + j0, hh, nb);
     }
   }
 }
@@ -36,24 +63,42 @@ void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, fl
 /* Contract in lstm.h.  With tc = tanh(c) and dC = dc + dh*o*(1-tc^2):
 **   do = dh*tc*o(1-o),  di = dC*g*i(1-i),  df = dC*c_prev*f(1-f),
 **   dg = dC*i*(1-g^2),  dc_prev = dC*f.
-** dgates may not alias gates; dc_prev may alias dc (read before write). */
+** dgates may not alias gates; dc_prev may alias dc. */
 void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const float *c,
                    const float *dh, const float *dc, float *dgates, float *dc_prev) {
   for (int b = 0; b < B; b++) {
-    const float *gi = gates + (size_t)b * 4 * H, *gf = gi + H, *gg = gf + H, *go = gg + H;
-    float *di = dgates + (size_t)b * 4 * H, *df = di + H, *dg = df + H, *dout = dg + H;
-    const float *cp = c_prev + (size_t)b * H, *cb = c + (size_t)b * H, *dhb = dh + (size_t)b * H;
-    const float *dcb = dc ? dc + (size_t)b * H : NULL;
-    float *dcp = dc_prev + (size_t)b * H;
-    for (int j = 0; j < H; j++) {
-      float i = gi[j], f = gf[j], g = gg[j], o = go[j];
-      float tc = tanhf(cb[j]);
-      float dC = (dcb ? dcb[j] : 0.0f) + dhb[j] * o * (1.0f - tc * tc);
-      dout[j] = dhb[j] * tc * o * (1.0f - o);
-      di[j] = dC * g * i * (1.0f - i);
-      df[j] = dC * cp[j] * f * (1.0f - f);
-      dg[j] = dC * i * (1.0f - g * g);
-      dcp[j] = dC * f;
+    const float *gr = gates + (size_t)b * 4 * H;
+    float *dgr = dgates + (size_t)b * 4 * H;
+    const float *cpr = c_prev + (size_t)b * H, *cr = c + (size_t)b * H, *dhr = dh + (size_t)b * H;
+    const float *dcr = dc ? dc + (size_t)b * H : NULL;
+    float *dcpr = dc_prev + (size_t)b * H;
+    for (int j0 = 0; j0 < H; j0 += CH) {
+      int n = H - j0 < CH ? H - j0 : CH;
+      float i[CH], f[CH], g[CH], o[CH], cp[CH], cc[CH], dhh[CH], dC[CH];
+      float di[CH], df[CH], dg[CH], dout[CH];
+      chunk_in(i, gr + j0, n);
+      chunk_in(f, gr + H + j0, n);
+      chunk_in(g, gr + 2 * H + j0, n);
+      chunk_in(o, gr + 3 * H + j0, n);
+      chunk_in(cp, cpr + j0, n);
+      chunk_in(cc, cr + j0, n);
+      chunk_in(dhh, dhr + j0, n);
+      if (dcr) chunk_in(dC, dcr + j0, n); else memset(dC, 0, sizeof dC);
+      for (int k = 0; k < CH; k++) {
+        float tc = seqk_tanhf(cc[k]);
+        dC[k] += dhh[k] * o[k] * (1.0f - tc * tc);
+        dout[k] = dhh[k] * tc * o[k] * (1.0f - o[k]);
+        di[k] = dC[k] * g[k] * i[k] * (1.0f - i[k]);
+        df[k] = dC[k] * cp[k] * f[k] * (1.0f - f[k]);
+        dg[k] = dC[k] * i[k] * (1.0f - g[k] * g[k]);
+        dC[k] *= f[k];
+      }
+      size_t nb = sizeof(float) * (size_t)n;
+      memcpy(dgr + j0, di, nb);
+      memcpy(dgr + H + j0, df, nb);
+      memcpy(dgr + 2 * H + j0, dg, nb);
+      memcpy(dgr + 3 * H + j0, dout, nb);
+      memcpy(dcpr + j0, dC, nb);
     }
   }
 }
@@ -83,6 +128,17 @@ size_t lstm_bwd_bytes(const LstmRun *r) {
   size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H;
   return fbytes(T * B * 4 * H) + fbytes(T * B * H) + 3 * fbytes(B * H);
 }
+
+/* The per-step products ([B,H] x [H,4H] with B ~ 20) run faster on one
+** thread than split over several, while the big all-steps products gain
+** from threads: step loops switch OpenBLAS to one thread and back.  (The
+** setting is process-wide; graphrun calls BLAS from one thread only.) */
+static int blas_one_thread(void) {
+  int n = openblas_get_num_threads();
+  if (n > 1) openblas_set_num_threads(1);
+  return n;
+}
+static void blas_threads_back(int n) { if (n > 1) openblas_set_num_threads(n); }
 
 static float *falloc(Arena *a, size_t n) { return arena_alloc(a, n * sizeof(float)); }
 
@@ -128,6 +184,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
                 layer_input(r, l), in, P->W_ih, in, 1.0f, G, G4);
     if (h0) memcpy(hs, h0 + l * BH, sizeof(float) * BH); else memset(hs, 0, sizeof(float) * BH);
     if (c0) memcpy(cs, c0 + l * BH, sizeof(float) * BH); else memset(cs, 0, sizeof(float) * BH);
+    int nth = blas_one_thread();
     for (int t = 0; t < T; t++) {
       float *Gt = G + (size_t)t * B * G4;
       float *hp = hs + t * BH, *cp = cs + t * BH, *hc = hp + BH, *cc = cp + BH;
@@ -141,6 +198,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
         else { memcpy(hc + o, hp + o, sizeof(float) * H); memcpy(cc + o, cp + o, sizeof(float) * H); }
       }
     }
+    blas_threads_back(nth);
     if (hN) memcpy(hN + l * BH, hs + T * BH, sizeof(float) * BH);
     if (cN) memcpy(cN + l * BH, cs + T * BH, sizeof(float) * BH);
   }
@@ -171,6 +229,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
     if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
     if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
+    int nth = blas_one_thread();
     for (int t = T - 1; t >= 0; t--) {
       const float *Gt = G + (size_t)t * B * G4, *cp = cs + t * BH, *cc = cp + BH;
       float *dGt = dG + (size_t)t * B * G4;
@@ -194,6 +253,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
           if (t >= row_len(r, b)) memcpy(dh2 + (size_t)b * H, dh + (size_t)b * H, sizeof(float) * H);
       float *sw = dh; dh = dh2; dh2 = sw;
     }
+    blas_threads_back(nth);
     if (dh0) for (size_t k = 0; k < BH; k++) dh0[l * BH + k] += dh[k];
     if (dc0) for (size_t k = 0; k < BH; k++) dc0[l * BH + k] += dc[k];
     /* Weight gradients over all T*B rows at once. */

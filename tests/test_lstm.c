@@ -420,6 +420,30 @@ START_TEST(drop_mask_stats) {
 }
 END_TEST
 
+/* ---- fast exp ------------------------------------------------------------ */
+
+START_TEST(expf_accuracy) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.00137f) {
+    double e = exp((double)x), rel = fabs(seqk_expf(x) - e) / e;
+    worst = fmax(worst, rel);
+  }
+  ck_assert_msg(worst < 2.5e-7, "seqk_expf max relative error %g", worst);
+  ck_assert_float_eq(seqk_expf(0.0f), 1.0f);
+  ck_assert_float_eq(seqk_expf(-1000.0f), 0.0f);
+  ck_assert(seqk_expf(1000.0f) > 1e38f && isfinite(seqk_expf(1000.0f)));
+  ck_assert(isnan(seqk_expf(NAN)) && isnan(seqk_expf(INFINITY)) && isnan(seqk_expf(-INFINITY)));
+  ck_assert(seqk_sigmf(-1000.0f) >= 0.0f && seqk_sigmf(-1000.0f) < 1e-38f);
+  ck_assert_float_eq(seqk_sigmf(1000.0f), 1.0f);
+  double wt = 0, ws = 0;
+  for (float x = -20.0f; x <= 20.0f; x += 0.000917f) {
+    wt = fmax(wt, fabs(seqk_tanhf(x) - tanh((double)x)));
+    ws = fmax(ws, fabs(seqk_sigmf(x) - 1.0 / (1.0 + exp(-(double)x))));
+  }
+  ck_assert_msg(wt < 3e-7 && ws < 2e-7, "tanh abs err %g, sigmoid abs err %g", wt, ws);
+}
+END_TEST
+
 /* ---- embedding ------------------------------------------------------------ */
 
 START_TEST(emb_gather_scatter) {
@@ -502,6 +526,7 @@ static Suite *lstm_suite(void) {
   tcase_add_test(tc, lstm_vs_torch);
   suite_add_tcase(s, tc);
   tc = tcase_create("seqk");
+  tcase_add_test(tc, expf_accuracy);
   tcase_add_test(tc, drop_mask_stats);
   tcase_add_test(tc, emb_gather_scatter);
   tcase_add_test(tc, xent_vs_naive_and_fd);
