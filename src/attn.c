@@ -17,6 +17,7 @@
 #include <assert.h>
 #include "attn.h"
 #include "lstm.h"          /* before cblas.h: complex.h's I would clash with it */
+#include "seqk.h"          /* seqk_expf, seqk_tanhf: vectorizable */
 #include <cblas.h>
 
 #define RM CblasRowMajor
@@ -24,6 +25,17 @@
 #define TR CblasTrans
 
 static int clamp_len(int n, int S) { return n < 0 ? 0 : n > S ? S : n; }
+
+/* The per-step products are small: one BLAS thread does them faster than
+** several, while the all-steps products gain from threads.  So the step
+** loops run OpenBLAS on one thread and restore the count after (the setting
+** is process-wide; graphrun calls BLAS from one thread only). */
+static int blas_single(void) {
+  int n = openblas_get_num_threads();
+  if (n > 1) openblas_set_num_threads(1);
+  return n;
+}
+static void blas_restore(int n) { if (n > 1) openblas_set_num_threads(n); }
 
 /* ---- attention rows: forward, local backward, weight gradients --------- */
 
@@ -46,7 +58,7 @@ static void att_fwd(int B, int S, int H, const float *mem, const int *len,
     cblas_sgemv(RM, NT, n, H, 1.0f, mb, ldm, qin + (size_t)b * H, 1, 0.0f, wb, 1);
     float mx = wb[0], sum = 0.0f;
     for (int j = 1; j < n; j++) if (wb[j] > mx) mx = wb[j];
-    for (int j = 0; j < n; j++) { wb[j] = expf(wb[j] - mx); sum += wb[j]; }
+    for (int j = 0; j < n; j++) { wb[j] = seqk_expf(wb[j] - mx); sum += wb[j]; }
     float inv = 1.0f / sum;           /* sum >= 1: the max term is exp(0) */
     for (int j = 0; j < n; j++) wb[j] *= inv;
     for (int j = n; j < S; j++) wb[j] = 0.0f;
@@ -54,7 +66,7 @@ static void att_fwd(int B, int S, int H, const float *mem, const int *len,
   }
   /* ht = tanh([c ; q] W_c^T) */
   cblas_sgemm(RM, NT, TR, B, H, 2 * H, 1.0f, cq, 2 * H, W_c, 2 * H, 0.0f, ht, H);
-  for (size_t i = 0, n = (size_t)B * H; i < n; i++) ht[i] = tanhf(ht[i]);
+  for (size_t i = 0, n = (size_t)B * H; i < n; i++) ht[i] = seqk_tanhf(ht[i]);
 }
 
 /* Local backward for B rows from dht: writes dz [B,H] (w.r.t. the pre-tanh
@@ -101,7 +113,8 @@ static void att_grads(int T, int B, int S, int H,
     cblas_sgemm(RM, TR, NT, H, 2 * H, N, 1.0f, dz, H, cq, 2 * H, 1.0f, dW_c, 2 * H);
   if (dW_in)
     cblas_sgemm(RM, TR, NT, H, H, N, 1.0f, dqin, H, cq + H, 2 * H, 1.0f, dW_in, H);
-  if (dmem)
+  if (dmem) {
+    int nth = blas_single();          /* [S,H] products: too small to split */
     for (int b = 0; b < B; b++) {
       /* row b over all steps: w_b [T,S] (ld B*S), dc_b [T,H] (ld 2BH);
       ** dmem_b [S,H] (ld BH) += w_b^T dc_b + ds_b^T qin_b */
@@ -111,6 +124,8 @@ static void att_grads(int T, int B, int S, int H,
       cblas_sgemm(RM, TR, NT, S, H, T, 1.0f, ds + (size_t)b * S, B * S,
                   qin + (size_t)b * H, B * H, 1.0f, dm, B * H);
     }
+    blas_restore(nth);
+  }
 }
 
 /* ---- one attention step (public) --------------------------------------- */
@@ -265,6 +280,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
   for (int l = 0; l < L; l++)
     copy_rows(B, H, d->h0 ? d->h0 + l * BH : NULL, H, t.XH + (size_t)l * T * B2H + H, 2 * H);
 
+  int nth = blas_single();
   for (int tt = 0; tt < T; tt++) {
     /* layer 0's x is the previous h~ */
     copy_rows(B, H, tt ? d->out + (tt - 1) * BH : d->feed0, H, t.XH + (size_t)tt * B2H, 2 * H);
@@ -292,6 +308,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
     att_fwd(B, S, H, d->mem, d->len, p->W_in, p->W_c, t.CQ + tt * B2H, t.QIN + tt * BH,
             t.W + (size_t)tt * B * S, d->out + tt * BH);
   }
+  blas_restore(nth);
   if (d->cN)
     for (int l = 0; l < L; l++)
       memcpy(d->cN + l * BH, t.C + ((size_t)l * T + T - 1) * BH, sizeof(float) * BH);
@@ -324,6 +341,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   set_from(t.dh, d->dhN, L * BH);
   set_from(t.dc, d->dcN, L * BH);
   set_from(t.dfeed, d->dfeedN, BH);
+  int nth = blas_single();
   for (int tt = T - 1; tt >= 0; tt--) {
     for (size_t i = 0; i < BH; i++) t.dht[i] = d->dout[tt * BH + i] + t.dfeed[i];
     /* attention: its dq joins the top layer's dh */
@@ -352,6 +370,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
       }
     }
   }
+  blas_restore(nth);
   add_to(d->dh0, t.dh, L * BH);
   add_to(d->dc0, t.dc, L * BH);
   add_to(d->dfeed0, t.dfeed, BH);

@@ -353,7 +353,7 @@ static float *get(const char *text, const char *name, size_t want) {
   return NULL;
 }
 
-/* Largest |graphrun - PyTorch| and how many values were compared. */
+/* Largest |graphrun - PyTorch| / max(1, |PyTorch|) and how many values were compared. */
 static double cmp_max; static size_t cmp_n;
 
 static void cmp(const char *text, const char *name, const float *x, size_t n) {
@@ -361,7 +361,7 @@ static void cmp(const char *text, const char *name, const float *x, size_t n) {
   ck_assert_msg(ref != NULL, "PyTorch printed no %s of %zu values", name, n);
   for (size_t i = 0; i < n; i++) {
     double tol = 1e-5 * fmax(1.0, fabs(ref[i]));
-    cmp_max = fmax(cmp_max, fabs(x[i] - ref[i]));
+    cmp_max = fmax(cmp_max, fabs(x[i] - ref[i]) / fmax(1.0, fabs(ref[i])));
     cmp_n++;
     if (fabs(x[i] - ref[i]) > tol) {
       double r = ref[i];
@@ -434,7 +434,7 @@ static void torch_compare(DecProb *P) {
     snprintf(nm, sizeof nm, "db%d", l); cmp(text, nm, P->cell[l].db, 4 * H);
   }
   cmp(text, "dW_in", P->p.dW_in, H * H); cmp(text, "dW_c", P->p.dW_c, 2 * H * H);
-  printf("PyTorch agreement (T=%d B=%d S=%d E=%d H=%d L=%d): %zu values, max |diff| %.2g\n",
+  printf("PyTorch agreement (T=%d B=%d S=%d E=%d H=%d L=%d): %zu values, max |diff|/max(1,|ref|) %.2g\n",
          T, B, S, E, H, L, cmp_n, cmp_max);
   free(text);
 }
