@@ -75,7 +75,7 @@ static int want2(Node *n, Err *e, int i, const char *what, int r, int c) {
 }
 
 /* Contract in graph.h (OpDef.shape). */
-static int attn_dec_shape(Node *n, Err *e) {
+int attn_dec_shape(Node *n, Err *e) {
   int L = n->iattr[0];
   float p = n->fattr[0];
   if (L < 1 || L > 64) return err_at(e, n->loc, "attn: layers must be 1..64, got %d", L);
@@ -143,7 +143,7 @@ static DecState *state_for(Node *n, int T, int B, int S, int E, int H, int L, Pa
 }
 
 /* Contract in graph.h (OpDef.forward). */
-static void attn_dec_forward(Node *n, Exec *ex) {
+void attn_dec_fwd(Node *n, Exec *ex) {
   const Tensor *x = &n->in[0]->val, *m = &n->in[1]->val;
   int T = x->shape[0], B = x->shape[1], E = x->shape[2], S = m->shape[0], H = m->shape[2];
   int L = n->iattr[0];
@@ -194,7 +194,7 @@ static void attn_dec_forward(Node *n, Exec *ex) {
 }
 
 /* Contract in graph.h (OpDef.backward). */
-static void attn_dec_backward(Node *n, Exec *ex) {
+void attn_dec_bwd(Node *n, Exec *ex) {
   DecState *st = n->state;
   if (!st || !st->valid || !n->grad.data) return;
   int L = st->L;
@@ -240,8 +240,4 @@ void attn_dec_carry(Node *n, int on) {
   }
 }
 
-const OpDef gr_op_attn_dec = {
-  .name = "attn_dec", .symbol = "attn", .minin = 9, .maxin = -1,
-  .shape = attn_dec_shape, .forward = attn_dec_forward, .backward = attn_dec_backward,
-  .rule = NULL,
-};
+const OpDef gr_op_attn_dec = GR_OP_ROW_ATTN_DEC;
