@@ -303,19 +303,25 @@ START_TEST(lstm_len_hold) {
 }
 END_TEST
 
-/* Arena too small: -1, no crash. */
-START_TEST(lstm_arena_full) {
-  Prob P; prob_new(&P, 4, 2, 3, 3, 2, 0);
-  LstmLayer ly[MAXL];
-  for (int l = 0; l < 2; l++) ly[l] = (LstmLayer){P.v[3 + 3 * l], P.v[4 + 3 * l], P.v[5 + 3 * l], 0, 0, 0};
-  LstmRun r = {.T = 4, .B = 2, .D = 3, .H = 3, .L = 2, .layer = ly};
-  Arena A; arena_init(&A, lstm_fwd_bytes(&r) - 64);
-  ck_assert_int_eq(lstm_seq_fwd(&r, &A, NULL, P.v[0], NULL, NULL, NULL, NULL, NULL), -1);
-  arena_free(&A);
-  arena_init(&A, lstm_fwd_bytes(&r));
-  ck_assert_int_eq(lstm_seq_fwd(&r, &A, NULL, P.v[0], NULL, NULL, NULL, NULL, NULL), 0);
-  ck_assert_int_eq(lstm_seq_bwd(&r, &A, NULL, NULL, NULL, NULL, NULL, NULL), -1);
-  arena_free(&A); prob_free(&P);
+/* lstm_fwd_bytes / lstm_bwd_bytes are exactly what the passes take, so a
+** caller can size an arena once. */
+START_TEST(lstm_workspace_bytes) {
+  for (int drop = 0; drop < 2; drop++) {
+    Prob P; prob_new(&P, 5, 3, 4, 6, 3, 1);
+    LstmLayer ly[MAXL];
+    for (int l = 0; l < 3; l++) ly[l] = (LstmLayer){P.v[3 + 3 * l], P.v[4 + 3 * l], P.v[5 + 3 * l], 0, 0, 0};
+    LstmRun r = {.T = 5, .B = 3, .D = 4, .H = 6, .L = 3, .layer = ly, .len = P.len, .p = 0.5f, .training = drop};
+    size_t fb = lstm_fwd_bytes(&r), bb = lstm_bwd_bytes(&r);
+    Arena A; arena_init(&A, fb + bb);
+    Rng rng; rng_seed(&rng, 1);
+    ck_assert_int_eq(lstm_seq_fwd(&r, &A, &rng, P.v[0], NULL, NULL, NULL, NULL, NULL), 0);
+    ck_assert_uint_eq(A.used, fb);
+    ck_assert_int_eq(lstm_seq_bwd(&r, &A, P.wy, NULL, NULL, P.g[0], NULL, NULL), 0);
+    ck_assert_uint_eq(A.used, fb + bb);
+    ck_assert_uint_eq(A.cap, fb + bb);
+    ck_assert(drop ? r.mask != NULL : r.mask == NULL);
+    arena_free(&A); prob_free(&P);
+  }
 }
 END_TEST
 
@@ -522,7 +528,7 @@ static Suite *lstm_suite(void) {
   tcase_add_test(tc, lstm_seq_fixed);
   tcase_add_test(tc, lstm_seq_random);
   tcase_add_test(tc, lstm_len_hold);
-  tcase_add_test(tc, lstm_arena_full);
+  tcase_add_test(tc, lstm_workspace_bytes);
   tcase_add_test(tc, lstm_vs_torch);
   suite_add_tcase(s, tc);
   tc = tcase_create("seqk");
