@@ -23,4 +23,70 @@ void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, fl
 void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const float *c,
                    const float *dh, const float *dc, float *dgates, float *dc_prev);
 
+/* ---- multi-layer LSTM over a sequence ------------------------------------
+**
+** Time-major: x [T,B,D] -> y [T,B,H] (top layer).  States h0, c0, hN, cN are
+** [L,B,H].  Layer l reads x (l = 0) or layer l-1's outputs, with inverted
+** dropout (keep with probability 1-p, scale 1/(1-p)) on the inputs of layers
+** 1..L-1 when training -- the same place torch.nn.LSTM(dropout=p) puts it.
+**
+** Optional lengths (padded sources, like pack_padded_sequence): for
+** t >= len[b] row b's state is held unchanged and its output is 0, so hN, cN
+** are the state after the row's last real token.  Lengths are clamped to
+** [0,T].
+**
+** Cost by construction, per layer: one sgemm for all T steps' input
+** projections ([T*B,in] x W_ih^T), one [B,H] x W_hh^T sgemm per step, one
+** fused elementwise pass per step.  Backward: one sgemm per step for dh_prev;
+** after the loop one sgemm each for dW_ih, dW_hh and the input gradient.
+** No malloc: all workspace comes from an Arena the caller sizes with
+** lstm_fwd_bytes / lstm_bwd_bytes.
+*/
+
+/* One layer's weights and the gradient buffers backward adds into.
+** in = D for layer 0, H above.  Gradient pointers may be NULL (skipped). */
+typedef struct LstmLayer {
+  const float *W_ih;          /* [4H, in] */
+  const float *W_hh;          /* [4H, H]  */
+  const float *b;             /* [4H]     */
+  float *dW_ih, *dW_hh, *db;  /* same shapes; added into */
+} LstmLayer;
+
+/* One forward pass and what backward needs from it.
+** The caller fills the first block; lstm_seq_fwd fills the second (arena
+** memory: valid until the arena is reset). */
+typedef struct LstmRun {
+  int T, B, D, H, L;          /* steps, rows, input width, hidden, layers */
+  const LstmLayer *layer;     /* [L] */
+  const int *len;             /* [B] real lengths, or NULL: all rows T long */
+  float p;                    /* dropout between layers, in [0,1] */
+  int training;               /* dropout only when set */
+
+  const float *x;             /* the forward's input, kept for dW_ih (not copied) */
+  float *gates;               /* [L][T][B][4H] activated gates             */
+  float *c, *h;               /* [L][T+1][B][H]: index 0 = c0/h0, t+1 = after step t */
+  float *mask;                /* [L-1][T][B][H] dropout masks (0 or 1/(1-p)), or NULL */
+  float *xin;                 /* [L-1][T][B][H] dropped inputs of layers 1.., or NULL */
+} LstmRun;
+
+/* Arena bytes lstm_seq_fwd / lstm_seq_bwd will take for this run's sizes
+** (including alignment), so callers can size an arena up front. */
+size_t lstm_fwd_bytes(const LstmRun *r);
+size_t lstm_bwd_bytes(const LstmRun *r);
+
+/* Forward.  x [T,B,D] must stay valid until lstm_seq_bwd.  h0, c0 may be
+** NULL (zeros); y, hN, cN may be NULL (not written).  rng is used only when
+** training with p > 0 and L > 1 (may be NULL otherwise).
+** Returns 0, or -1 if the arena is out of room (nothing usable written). */
+int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0,
+                 const float *c0, float *y, float *hN, float *cN);
+
+/* Backward of the last lstm_seq_fwd on r.  dy [T,B,H], dhN, dcN [L,B,H] may
+** each be NULL (zero).  Adds into dx [T,B,D], dh0, dc0 [L,B,H] (each may be
+** NULL: not computed) and into the layers' dW_ih, dW_hh, db.  dy at padded
+** positions is ignored (those outputs are constant 0).
+** Returns 0, or -1 if the arena is out of room (gradients then partial). */
+int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const float *dcN,
+                 float *dx, float *dh0, float *dc0);
+
 #endif

@@ -20,7 +20,11 @@
   X(CONCAT)    /* along the last axis                         */ \
   X(STACK)     /* list of same-shaped nodes -> one more axis  */ \
   X(PICK)      /* element / row iattr[0] of the first axis    */ \
-  X(TRANSPOSE) /* 2-D                                         */
+  X(TRANSPOSE) /* 2-D                                         */ \
+  X(EMBED)     /* rows of E for token ids (ops_seq.c)         */ \
+  X(DROPOUT)   /* inverted dropout, identity when not training */ \
+  X(LSTM)      /* fused multi-layer LSTM over a sequence      */ \
+  X(XENT)      /* fused softmax + cross-entropy, mean NLL     */
 
 #define GR_OP_ENUM(name) OP_##name,
 typedef enum OpKind { GR_OPLIST(GR_OP_ENUM) OP__COUNT } OpKind;

@@ -1,0 +1,399 @@
+/*
+** attn.c — Luong attention with input feeding: one step, and the fused
+** multi-layer LSTM decoder over T steps (contracts in attn.h).
+**
+** Products go to OpenBLAS.  Per step: one sgemm per layer on [x ; h]
+** against the packed [W_ih | W_hh]; lin_in as one sgemm over the B rows;
+** scores and contexts as one gemv per row over that row's unmasked memory
+** (memory row j of batch row b sits at mem + (j*B + b)*H, so row b's memory
+** is an [S,H] matrix with leading dimension B*H); lin_out as one sgemm on
+** [c ; q].  Memory and all weights are constant across steps, so backward
+** keeps each step's local gradients and takes every weight gradient, de and
+** dmem in a few large sgemms over all T*B rows after the step loop.
+*/
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <assert.h>
+#include "attn.h"
+#include "lstm.h"          /* before cblas.h: complex.h's I would clash with it */
+#include "seqk.h"          /* seqk_expf, seqk_tanhf: vectorizable */
+#include <cblas.h>
+
+#define RM CblasRowMajor
+#define NT CblasNoTrans
+#define TR CblasTrans
+
+static int clamp_len(int n, int S) { return n < 0 ? 0 : n > S ? S : n; }
+
+/* The per-step products are small: one BLAS thread does them faster than
+** several, while the all-steps products gain from threads.  So the step
+** loops run OpenBLAS on one thread and restore the count after (the setting
+** is process-wide; graphrun calls BLAS from one thread only). */
+static int blas_single(void) {
+  int n = openblas_get_num_threads();
+  if (n > 1) openblas_set_num_threads(1);
+  return n;
+}
+static void blas_restore(int n) { if (n > 1) openblas_set_num_threads(n); }
+
+/* ---- attention rows: forward, local backward, weight gradients --------- */
+
+/* Forward for B rows; contract of attn_step_fwd. */
+static void att_fwd(int B, int S, int H, const float *mem, const int *len,
+                    const float *W_in, const float *W_c,
+                    float *cq, float *qin, float *w, float *ht) {
+  const int ldm = B * H;
+  /* qin = q W_in^T: q is the right half of cq */
+  cblas_sgemm(RM, NT, TR, B, H, H, 1.0f, cq + H, 2 * H, W_in, H, 0.0f, qin, H);
+  for (int b = 0; b < B; b++) {
+    int n = clamp_len(len[b], S);
+    float *wb = w + (size_t)b * S, *cb = cq + (size_t)b * 2 * H;
+    const float *mb = mem + (size_t)b * H;
+    if (n == 0) {
+      memset(wb, 0, sizeof(float) * S);
+      memset(cb, 0, sizeof(float) * H);
+      continue;
+    }
+    cblas_sgemv(RM, NT, n, H, 1.0f, mb, ldm, qin + (size_t)b * H, 1, 0.0f, wb, 1);
+    float mx = wb[0], sum = 0.0f;
+    for (int j = 1; j < n; j++) if (wb[j] > mx) mx = wb[j];
+    for (int j = 0; j < n; j++) { wb[j] = seqk_expf(wb[j] - mx); sum += wb[j]; }
+    float inv = 1.0f / sum;           /* sum >= 1: the max term is exp(0) */
+    for (int j = 0; j < n; j++) wb[j] *= inv;
+    for (int j = n; j < S; j++) wb[j] = 0.0f;
+    cblas_sgemv(RM, TR, n, H, 1.0f, mb, ldm, wb, 1, 0.0f, cb, 1);
+  }
+  /* ht = tanh([c ; q] W_c^T) */
+  cblas_sgemm(RM, NT, TR, B, H, 2 * H, 1.0f, cq, 2 * H, W_c, 2 * H, 0.0f, ht, H);
+  for (size_t i = 0, n = (size_t)B * H; i < n; i++) ht[i] = seqk_tanhf(ht[i]);
+}
+
+/* Local backward for B rows from dht: writes dz [B,H] (w.r.t. the pre-tanh
+** output), dcq [B,2H] (w.r.t. [c ; q] through W_c), ds [B,S] (w.r.t. the
+** scores, 0 where masked), dqin [B,H]; accumulates dq [B,H]. */
+static void att_bwd(int B, int S, int H, const float *mem, const int *len,
+                    const float *W_in, const float *W_c,
+                    const float *w, const float *ht, const float *dht, float *dq,
+                    float *dz, float *dcq, float *ds, float *dqin) {
+  const int ldm = B * H;
+  for (size_t i = 0, n = (size_t)B * H; i < n; i++) dz[i] = dht[i] * (1.0f - ht[i] * ht[i]);
+  cblas_sgemm(RM, NT, NT, B, 2 * H, H, 1.0f, dz, H, W_c, 2 * H, 0.0f, dcq, 2 * H);
+  for (int b = 0; b < B; b++) {
+    int n = clamp_len(len[b], S);
+    const float *wb = w + (size_t)b * S, *mb = mem + (size_t)b * H;
+    float *db = ds + (size_t)b * S, *dqb = dqin + (size_t)b * H;
+    memset(db, 0, sizeof(float) * S);
+    if (n == 0) { memset(dqb, 0, sizeof(float) * H); continue; }
+    /* dw_j = mem_j . dc; softmax: ds_j = w_j (dw_j - sum_k w_k dw_k) */
+    cblas_sgemv(RM, NT, n, H, 1.0f, mb, ldm, dcq + (size_t)b * 2 * H, 1, 0.0f, db, 1);
+    float dot = 0.0f;
+    for (int j = 0; j < n; j++) dot += wb[j] * db[j];
+    for (int j = 0; j < n; j++) db[j] = wb[j] * (db[j] - dot);
+    cblas_sgemv(RM, TR, n, H, 1.0f, mb, ldm, db, 1, 0.0f, dqb, 1);
+  }
+  /* dq += dcq's q half + dqin W_in */
+  for (int b = 0; b < B; b++) {
+    const float *src = dcq + (size_t)b * 2 * H + H;
+    float *dst = dq + (size_t)b * H;
+    for (int k = 0; k < H; k++) dst[k] += src[k];
+  }
+  cblas_sgemm(RM, NT, NT, B, H, H, 1.0f, dqin, H, W_in, H, 1.0f, dq, H);
+}
+
+/* Weight and memory gradients of T steps of B rows at once, from the saved
+** cq, qin, w [T,B,*] and the local gradients dz, dcq, ds, dqin [T,B,*] of
+** att_bwd.  Accumulates dmem, dW_in, dW_c (each may be NULL). */
+static void att_grads(int T, int B, int S, int H,
+                      const float *cq, const float *qin, const float *w,
+                      const float *dz, const float *dcq, const float *ds, const float *dqin,
+                      float *dmem, float *dW_in, float *dW_c) {
+  const int N = T * B;
+  if (dW_c)
+    cblas_sgemm(RM, TR, NT, H, 2 * H, N, 1.0f, dz, H, cq, 2 * H, 1.0f, dW_c, 2 * H);
+  if (dW_in)
+    cblas_sgemm(RM, TR, NT, H, H, N, 1.0f, dqin, H, cq + H, 2 * H, 1.0f, dW_in, H);
+  if (dmem) {
+    int nth = blas_single();          /* [S,H] products: too small to split */
+    for (int b = 0; b < B; b++) {
+      /* row b over all steps: w_b [T,S] (ld B*S), dc_b [T,H] (ld 2BH);
+      ** dmem_b [S,H] (ld BH) += w_b^T dc_b + ds_b^T qin_b */
+      float *dm = dmem + (size_t)b * H;
+      cblas_sgemm(RM, TR, NT, S, H, T, 1.0f, w + (size_t)b * S, B * S,
+                  dcq + (size_t)b * 2 * H, 2 * B * H, 1.0f, dm, B * H);
+      cblas_sgemm(RM, TR, NT, S, H, T, 1.0f, ds + (size_t)b * S, B * S,
+                  qin + (size_t)b * H, B * H, 1.0f, dm, B * H);
+    }
+    blas_restore(nth);
+  }
+}
+
+/* ---- one attention step (public) --------------------------------------- */
+
+/* Contract in attn.h. */
+void attn_step_fwd(int B, int S, int H, const float *mem, const int *len,
+                   const float *W_in, const float *W_c,
+                   float *cq, float *qin, float *w, float *ht) {
+  att_fwd(B, S, H, mem, len, W_in, W_c, cq, qin, w, ht);
+}
+
+/* Contract in attn.h. */
+size_t attn_step_scratch(int B, int S, int H) {
+  return (size_t)B * (4 * (size_t)H + (size_t)S);
+}
+
+/* Contract in attn.h.  Scratch holds dz [B,H], dcq [B,2H], dqin [B,H], ds [B,S]. */
+void attn_step_bwd(int B, int S, int H, const float *mem, const int *len,
+                   const float *W_in, const float *W_c,
+                   const float *cq, const float *qin, const float *w, const float *ht,
+                   const float *dht, float *dq, float *dmem, float *dW_in, float *dW_c,
+                   float *scratch) {
+  float *dz = scratch, *dcq = dz + (size_t)B * H, *dqin = dcq + (size_t)B * 2 * H;
+  float *ds = dqin + (size_t)B * H;
+  att_bwd(B, S, H, mem, len, W_in, W_c, w, ht, dht, dq, dz, dcq, ds, dqin);
+  att_grads(1, B, S, H, cq, qin, w, dz, dcq, ds, dqin, dmem, dW_in, dW_c);
+}
+
+/* ---- the decoder's workspace ------------------------------------------- */
+
+/* Where everything lives in ws; [L][T] arrays are layer-major, then step. */
+typedef struct Tape {
+  float *Wcat;   /* [L][4H,2H]  packed [W_ih (feed part for layer 0) | W_hh] */
+  float *G;      /* [L][T][B,4H] gates: pre-activations, then activated */
+  float *XH;     /* [L][T][B,2H] each cell's input [x ; h_prev] */
+  float *C;      /* [L][T][B,H]  cell states */
+  float *CQ;     /* [T][B,2H]    [context ; query] */
+  float *QIN;    /* [T][B,H]     W_in q */
+  float *W;      /* [T][B,S]     attention weights */
+  float *zero;   /* [B,H]        zeros (a missing c0) */
+  float *hbuf;   /* [B,H]        a cell's h before it is distributed */
+  float *DG;     /* [L][T][B,4H] gradients w.r.t. gate pre-activations */
+  float *DCQ;    /* [T][B,2H] */
+  float *DZ;     /* [T][B,H] */
+  float *DQIN;   /* [T][B,H] */
+  float *DS;     /* [T][B,S] */
+  float *dh;     /* [L][B,H]     gradient w.r.t. each layer's h (current step) */
+  float *dc;     /* [L][B,H]     same for c */
+  float *dxh;    /* [B,2H] */
+  float *dht;    /* [B,H] */
+  float *dfeed;  /* [B,H]        gradient w.r.t. the previous step's h~ */
+} Tape;
+
+/* a*b, saturating at SIZE_MAX. */
+static size_t mulz(size_t a, size_t b) {
+  return (a == SIZE_MAX || b == SIZE_MAX || (a && b > SIZE_MAX / a)) ? SIZE_MAX : a * b;
+}
+
+/* Places a section of n floats at *off (64-byte aligned) and advances *off;
+** *off saturates at SIZE_MAX on overflow.  Returns the section, or NULL when
+** only measuring (base NULL). */
+static float *carve(char *base, size_t *off, size_t n) {
+  size_t bytes = mulz(n, sizeof(float));
+  if (*off == SIZE_MAX || bytes > SIZE_MAX - 64 - *off) { *off = SIZE_MAX; return NULL; }
+  float *p = base ? (float *)(base + *off) : NULL;
+  *off += (bytes + 63) & ~(size_t)63;
+  return p;
+}
+
+/* Lays the workspace out for d's sizes; returns its size in bytes, 0 if the
+** sizes are invalid or it overflows.  base NULL: measure only. */
+static size_t layout(const AttnDec *d, void *base, Tape *t) {
+  if (d->T < 1 || d->B < 1 || d->S < 1 || d->E < 1 || d->H < 1 || d->L < 1) return 0;
+  size_t T = (size_t)d->T, B = (size_t)d->B, S = (size_t)d->S, H = (size_t)d->H, L = (size_t)d->L;
+  size_t LT = mulz(L, T), TB = mulz(T, B), off = 0;
+  char *p = base;
+  t->Wcat = carve(p, &off, mulz(L, 8 * H * H));
+  t->G    = carve(p, &off, mulz(mulz(LT, B), 4 * H));
+  t->XH   = carve(p, &off, mulz(mulz(LT, B), 2 * H));
+  t->C    = carve(p, &off, mulz(mulz(LT, B), H));
+  t->CQ   = carve(p, &off, mulz(TB, 2 * H));
+  t->QIN  = carve(p, &off, mulz(TB, H));
+  t->W    = carve(p, &off, mulz(TB, S));
+  t->zero = carve(p, &off, mulz(B, H));
+  t->hbuf = carve(p, &off, mulz(B, H));
+  t->DG   = carve(p, &off, mulz(mulz(LT, B), 4 * H));
+  t->DCQ  = carve(p, &off, mulz(TB, 2 * H));
+  t->DZ   = carve(p, &off, mulz(TB, H));
+  t->DQIN = carve(p, &off, mulz(TB, H));
+  t->DS   = carve(p, &off, mulz(TB, S));
+  t->dh   = carve(p, &off, mulz(L, B * H));
+  t->dc   = carve(p, &off, mulz(L, B * H));
+  t->dxh  = carve(p, &off, mulz(B, 2 * H));
+  t->dht  = carve(p, &off, mulz(B, H));
+  t->dfeed= carve(p, &off, mulz(B, H));
+  return off == SIZE_MAX ? 0 : off;
+}
+
+/* Contract in attn.h. */
+size_t attn_decoder_ws_bytes(const AttnDec *d) {
+  Tape t;
+  return layout(d, NULL, &t);
+}
+
+/* Contract in attn.h. */
+const float *attn_decoder_weights(const AttnDec *d, const void *ws) {
+  Tape t;
+  if (!layout(d, (void *)ws, &t)) return NULL;
+  return t.W;
+}
+
+/* Copies B rows of H floats from src (row stride ls) to dst (stride ld);
+** src NULL writes zeros. */
+static void copy_rows(int B, int H, const float *src, int ls, float *dst, int ld) {
+  for (int b = 0; b < B; b++) {
+    if (src) memcpy(dst + (size_t)b * ld, src + (size_t)b * ls, sizeof(float) * H);
+    else memset(dst + (size_t)b * ld, 0, sizeof(float) * H);
+  }
+}
+
+/* ---- the decoder: forward ---------------------------------------------- */
+
+/* Contract in attn.h. */
+void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
+  Tape t;
+  size_t sz = layout(d, ws, &t);
+  assert(sz && ws);
+  (void)sz;
+  const int T = d->T, B = d->B, S = d->S, E = d->E, H = d->H, L = d->L;
+  const size_t BH = (size_t)B * H, B2H = 2 * BH, B4H = 4 * BH;
+  float *Wcat = t.Wcat;
+
+  memset(t.zero, 0, sizeof(float) * BH);
+  /* pack [W_ih | W_hh] per layer (layer 0: only W_ih's feed columns) and
+  ** put the bias into every step's gate pre-activations */
+  for (int l = 0; l < L; l++) {
+    const AttnCell *cl = &p->cell[l];
+    int in = l ? H : E + H, skip = l ? 0 : E;
+    float *wc = Wcat + (size_t)l * 8 * H * H;
+    for (int r = 0; r < 4 * H; r++) {
+      memcpy(wc + (size_t)r * 2 * H, cl->W_ih + (size_t)r * in + skip, sizeof(float) * H);
+      memcpy(wc + (size_t)r * 2 * H + H, cl->W_hh + (size_t)r * H, sizeof(float) * H);
+    }
+    float *g = t.G + (size_t)l * T * B4H;
+    for (size_t row = 0, n = (size_t)T * B; row < n; row++)
+      memcpy(g + row * 4 * H, cl->b, sizeof(float) * 4 * H);
+  }
+  /* layer 0's embedding part for all steps at once */
+  cblas_sgemm(RM, NT, TR, T * B, 4 * H, E, 1.0f, d->e, E, p->cell[0].W_ih, E + H,
+              1.0f, t.G, 4 * H);
+  /* initial h of every layer into its step-0 input */
+  for (int l = 0; l < L; l++)
+    copy_rows(B, H, d->h0 ? d->h0 + l * BH : NULL, H, t.XH + (size_t)l * T * B2H + H, 2 * H);
+
+  int nth = blas_single();
+  for (int tt = 0; tt < T; tt++) {
+    /* layer 0's x is the previous h~ */
+    copy_rows(B, H, tt ? d->out + (tt - 1) * BH : d->feed0, H, t.XH + (size_t)tt * B2H, 2 * H);
+    for (int l = 0; l < L; l++) {
+      size_t lt = (size_t)l * T + tt;
+      float *xh = t.XH + lt * B2H, *g = t.G + lt * B4H, *c = t.C + lt * BH;
+      const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH : t.zero;
+      cblas_sgemm(RM, NT, TR, B, 4 * H, 2 * H, 1.0f, xh, 2 * H, Wcat + (size_t)l * 8 * H * H,
+                  2 * H, 1.0f, g, 4 * H);
+      lstm_cell_fwd(B, H, g, cprev, c, t.hbuf);
+      const float *h = t.hbuf;
+      if (tt + 1 < T) copy_rows(B, H, h, H, xh + B2H + H, 2 * H);
+      if (tt + 1 == T && d->hN) memcpy(d->hN + l * BH, h, sizeof(float) * BH);
+      if (l + 1 < L) {
+        float *x = t.XH + (lt + T) * B2H;        /* layer l+1, same step */
+        const float *m = d->drop ? d->drop + lt * BH : NULL;
+        for (int b = 0; b < B; b++)
+          for (int k = 0; k < H; k++)
+            x[(size_t)b * 2 * H + k] = m ? h[(size_t)b * H + k] * m[(size_t)b * H + k]
+                                         : h[(size_t)b * H + k];
+      } else {
+        copy_rows(B, H, h, H, t.CQ + tt * B2H + H, 2 * H);
+      }
+    }
+    att_fwd(B, S, H, d->mem, d->len, p->W_in, p->W_c, t.CQ + tt * B2H, t.QIN + tt * BH,
+            t.W + (size_t)tt * B * S, d->out + tt * BH);
+  }
+  blas_restore(nth);
+  if (d->cN)
+    for (int l = 0; l < L; l++)
+      memcpy(d->cN + l * BH, t.C + ((size_t)l * T + T - 1) * BH, sizeof(float) * BH);
+  if (d->feedN) memcpy(d->feedN, d->out + (T - 1) * BH, sizeof(float) * BH);
+}
+
+/* ---- the decoder: backward --------------------------------------------- */
+
+/* dst[i] += src[i] for n floats; src NULL adds nothing. */
+static void add_to(float *dst, const float *src, size_t n) {
+  if (!dst || !src) return;
+  for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* dst = src for n floats, src NULL gives zeros. */
+static void set_from(float *dst, const float *src, size_t n) {
+  if (src) memcpy(dst, src, sizeof(float) * n);
+  else memset(dst, 0, sizeof(float) * n);
+}
+
+/* Contract in attn.h. */
+void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
+  Tape t;
+  size_t sz = layout(d, ws, &t);
+  assert(sz && ws && d->dout);
+  (void)sz;
+  const int T = d->T, B = d->B, S = d->S, E = d->E, H = d->H, L = d->L;
+  const size_t BH = (size_t)B * H, B2H = 2 * BH, B4H = 4 * BH, TB = (size_t)T * B;
+
+  set_from(t.dh, d->dhN, L * BH);
+  set_from(t.dc, d->dcN, L * BH);
+  set_from(t.dfeed, d->dfeedN, BH);
+  int nth = blas_single();
+  for (int tt = T - 1; tt >= 0; tt--) {
+    for (size_t i = 0; i < BH; i++) t.dht[i] = d->dout[tt * BH + i] + t.dfeed[i];
+    /* attention: its dq joins the top layer's dh */
+    att_bwd(B, S, H, d->mem, d->len, p->W_in, p->W_c, t.W + (size_t)tt * B * S,
+            d->out + tt * BH, t.dht, t.dh + (L - 1) * BH,
+            t.DZ + tt * BH, t.DCQ + tt * B2H, t.DS + (size_t)tt * B * S, t.DQIN + tt * BH);
+    for (int l = L - 1; l >= 0; l--) {
+      size_t lt = (size_t)l * T + tt;
+      const float *c = t.C + lt * BH;
+      const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH : t.zero;
+      float *dg = t.DG + lt * B4H, *dh = t.dh + l * BH;
+      lstm_cell_bwd(B, H, t.G + lt * B4H, cprev, c, dh, t.dc + l * BH, dg, t.dc + l * BH);
+      cblas_sgemm(RM, NT, NT, B, 2 * H, 4 * H, 1.0f, dg, 4 * H, t.Wcat + (size_t)l * 8 * H * H,
+                  2 * H, 0.0f, t.dxh, 2 * H);
+      copy_rows(B, H, t.dxh + H, 2 * H, dh, H);       /* for h at step tt-1 */
+      if (l > 0) {
+        float *dlow = t.dh + (l - 1) * BH;
+        const float *m = d->drop ? d->drop + (lt - T) * BH : NULL;
+        for (int b = 0; b < B; b++)
+          for (int k = 0; k < H; k++) {
+            float v = t.dxh[(size_t)b * 2 * H + k];
+            dlow[(size_t)b * H + k] += m ? v * m[(size_t)b * H + k] : v;
+          }
+      } else {
+        copy_rows(B, H, t.dxh, 2 * H, t.dfeed, H);    /* for h~ at step tt-1 */
+      }
+    }
+  }
+  blas_restore(nth);
+  add_to(d->dh0, t.dh, L * BH);
+  add_to(d->dc0, t.dc, L * BH);
+  add_to(d->dfeed0, t.dfeed, BH);
+
+  /* everything that does not feed the recurrence, over all T*B rows */
+  if (d->de)
+    cblas_sgemm(RM, NT, NT, (int)TB, E, 4 * H, 1.0f, t.DG, 4 * H, p->cell[0].W_ih, E + H,
+                1.0f, d->de, E);
+  for (int l = 0; l < L; l++) {
+    const AttnCell *cl = &p->cell[l];
+    const float *dg = t.DG + (size_t)l * T * B4H, *xh = t.XH + (size_t)l * T * B2H;
+    int in = l ? H : E + H, skip = l ? 0 : E;
+    if (cl->dW_ih) {
+      if (l == 0)
+        cblas_sgemm(RM, TR, NT, 4 * H, E, (int)TB, 1.0f, dg, 4 * H, d->e, E, 1.0f, cl->dW_ih, in);
+      cblas_sgemm(RM, TR, NT, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh, 2 * H, 1.0f,
+                  cl->dW_ih + skip, in);
+    }
+    if (cl->dW_hh)
+      cblas_sgemm(RM, TR, NT, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh + H, 2 * H, 1.0f,
+                  cl->dW_hh, H);
+    if (cl->db)
+      for (size_t r = 0; r < TB; r++) add_to(cl->db, dg + r * 4 * H, 4 * (size_t)H);
+  }
+  att_grads(T, B, S, H, t.CQ, t.QIN, t.W, t.DZ, t.DCQ, t.DS, t.DQIN, d->dmem, p->dW_in, p->dW_c);
+}

@@ -1,0 +1,115 @@
+/*
+** attn.h — Luong "general" attention with input feeding (the fast path
+** behind the `attn` decoder block): one attention step, and a whole
+** multi-layer LSTM decoder over T steps fused into one forward/backward.
+**
+** Layouts follow ref_seq2seq.py (mode attn) so numbers compare with PyTorch:
+** memory is time-major [S,B,H] (the encoder's top-layer outputs); the score
+** of source position j for row b is mem[j,b] . (W_in q_b); positions
+** j >= len[b] are masked (weight exactly 0); the context is the weighted sum
+** of memory rows; the attentional output is h~ = tanh(W_c [c ; q]) with
+** W_c [H,2H] and no biases.  All arrays are row-major float32.
+**
+** Gradient convention, as everywhere in graphrun: every gradient output is
+** accumulated (+=), never overwritten, so callers zero them once.
+*/
+#ifndef GR_ATTN_H
+#define GR_ATTN_H
+#include <stddef.h>
+
+/* ---- one attention step ------------------------------------------------- */
+
+/* Forward of one step for B rows.
+** mem [S,B,H], len [B] (values clamped to 0..S; a row with length 0 gets
+** all-zero weights and a zero context), W_in [H,H], W_c [H,2H].
+** cq [B,2H]: on entry its right half cq[b][H..2H) holds the query q_b; the
+**   step writes the context c_b into the left half, so cq is the [c ; q]
+**   the output layer reads.
+** Writes qin [B,H] = q W_in^T, w [B,S] the attention weights, ht [B,H] = h~.
+** cq, qin, w and ht are what attn_step_bwd needs. */
+void attn_step_fwd(int B, int S, int H, const float *mem, const int *len,
+                   const float *W_in, const float *W_c,
+                   float *cq, float *qin, float *w, float *ht);
+
+/* Floats of scratch attn_step_bwd needs: B*(4H+S). */
+size_t attn_step_scratch(int B, int S, int H);
+
+/* Backward of one step from dht [B,H] (the gradient w.r.t. h~).
+** Arguments as saved by attn_step_fwd.  Accumulates dq [B,H], dmem [S,B,H],
+** dW_in [H,H], dW_c [H,2H]; any of dmem, dW_in, dW_c may be NULL (not
+** wanted).  scratch: attn_step_scratch(B,S,H) floats, contents ignored. */
+void attn_step_bwd(int B, int S, int H, const float *mem, const int *len,
+                   const float *W_in, const float *W_c,
+                   const float *cq, const float *qin, const float *w, const float *ht,
+                   const float *dht, float *dq, float *dmem, float *dW_in, float *dW_c,
+                   float *scratch);
+
+/* ---- the input-feeding decoder ------------------------------------------ */
+
+/* One LSTM layer of the decoder: PyTorch layout and gate order i, f, g, o.
+** W_ih [4H, in_l] with in_0 = E+H (the input is [embedding ; feed]) and
+** in_l = H above; W_hh [4H,H]; b [4H] (PyTorch's b_ih + b_hh).  Gradient
+** pointers may be NULL (that parameter gets no gradient). */
+typedef struct AttnCell {
+  const float *W_ih, *W_hh, *b;
+  float *dW_ih, *dW_hh, *db;
+} AttnCell;
+
+/* All decoder parameters: L cells, then linear_in W_in [H,H] and
+** linear_out W_c [H,2H].  Gradient pointers may be NULL. */
+typedef struct AttnParams {
+  const AttnCell *cell;           /* [L] */
+  const float *W_in, *W_c;
+  float *dW_in, *dW_c;
+} AttnParams;
+
+/* One call's sizes, inputs, outputs and gradients.  The caller fills it;
+** attn_decoder_fwd reads the inputs and writes the outputs; attn_decoder_bwd
+** reads inputs, outputs and the workspace again, so none may change between
+** the two.  Pointers marked "may be NULL" mean zeros (inputs, upstream
+** gradients) or "not wanted" (outputs, gradients). */
+typedef struct AttnDec {
+  int T, B, S, E, H, L;           /* steps, rows, source length, embedding, hidden, layers */
+  /* inputs */
+  const float *e;                 /* [T,B,E] target embeddings (already dropped out)   */
+  const float *mem;               /* [S,B,H] encoder top-layer outputs, time-major      */
+  const int *len;                 /* [B] source lengths (clamped to 0..S)               */
+  const float *h0, *c0;           /* [L,B,H] initial state, may be NULL                 */
+  const float *feed0;             /* [B,H] h~ of the step before the first, may be NULL */
+  const float *drop;              /* [L-1,T,B,H] multipliers (0 or 1/(1-p)) applied to
+                                     the inputs of layers 1..L-1; NULL = no dropout     */
+  /* outputs */
+  float *out;                     /* [T,B,H] h~ of every step (required)                */
+  float *hN, *cN;                 /* [L,B,H] final state, may be NULL                   */
+  float *feedN;                   /* [B,H] last h~, may be NULL                         */
+  /* gradients for attn_decoder_bwd: upstream (read) ... */
+  const float *dout;              /* [T,B,H] required                                   */
+  const float *dhN, *dcN;         /* [L,B,H] may be NULL                                */
+  const float *dfeedN;            /* [B,H] may be NULL                                  */
+  /* ... and accumulated into; each may be NULL */
+  float *de, *dmem, *dh0, *dc0, *dfeed0;
+} AttnDec;
+
+/* Bytes of workspace attn_decoder_fwd/bwd need for d's sizes (only the six
+** sizes are read).  0 if a size is out of range (T, L >= 1 and B, S, E, H
+** >= 1 are required) or the total overflows. */
+size_t attn_decoder_ws_bytes(const AttnDec *d);
+
+/* Runs the decoder forward over T steps: per step, every layer's cell on
+** [x ; h] with one sgemm (layer 0's embedding part for all steps in one
+** sgemm up front), then attention on the top layer's h, then h~ fed to the
+** next step.  ws: attn_decoder_ws_bytes(d) bytes, float-aligned (64-byte
+** aligned, as from arena_alloc, is fastest); it keeps what backward needs
+** and the attention weights. */
+void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws);
+
+/* Backward through the whole decoder from d->dout (+ dhN, dcN, dfeedN).
+** Needs the ws of the matching forward.  Accumulates de, dmem, dh0, dc0,
+** dfeed0 and every parameter gradient; the weight gradients are taken in a
+** few large sgemms over all T*B rows after the step loop. */
+void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws);
+
+/* The attention weights [T,B,S] of the last forward that used ws. */
+const float *attn_decoder_weights(const AttnDec *d, const void *ws);
+
+#endif

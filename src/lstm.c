@@ -1,0 +1,285 @@
+/*
+** lstm.c — fused LSTM kernels: one cell step forward/backward, and a
+** multi-layer LSTM over a whole time-major sequence.
+**
+** Products go to OpenBLAS (cblas_sgemm); everything elementwise is one fused
+** pass per step.  Gate order and weight layout follow PyTorch (see lstm.h),
+** so numbers can be compared with torch.nn.LSTM directly.
+*/
+#include <math.h>
+#include <string.h>
+#include <assert.h>
+#include <cblas.h>
+#include "lstm.h"
+#include "seqk.h"
+
+/* ---- one cell step ------------------------------------------------------ */
+
+/* The elementwise math runs on chunks of CH columns copied into local
+** arrays: fixed trip counts over unaliased memory are what lets the compiler
+** vectorize at plain -O2, and the chunk tail is the same code on zeros.  */
+#define CH 16
+
+/* Copies n <= CH floats into a chunk, zero-padding the rest. */
+static inline void chunk_in(float *dst, const float *src, int n) {
+  if (n < CH) memset(dst, 0, sizeof(float) * CH);
+  memcpy(dst, src, sizeof(float) * (size_t)n);
+}
+
+/* Contract in lstm.h.  Row b of gates is [i | f | g | o], each H wide.
+** c may alias c_prev (state updated in place). */
+void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, float *h) {
+  for (int b = 0; b < B; b++) {
+    float *gr = gates + (size_t)b * 4 * H;
+    const float *cpr = c_prev + (size_t)b * H;
+    float *cr = c + (size_t)b * H, *hr = h + (size_t)b * H;
+    for (int j0 = 0; j0 < H; j0 += CH) {
+      int n = H - j0 < CH ? H - j0 : CH;
+      float gi[CH], gf[CH], gg[CH], go[CH], cp[CH], cc[CH], hh[CH];
+      chunk_in(gi, gr + j0, n);
+      chunk_in(gf, gr + H + j0, n);
+      chunk_in(gg, gr + 2 * H + j0, n);
+      chunk_in(go, gr + 3 * H + j0, n);
+      chunk_in(cp, cpr + j0, n);
+      for (int k = 0; k < CH; k++) {
+        gi[k] = seqk_sigmf(gi[k]);
+        gf[k] = seqk_sigmf(gf[k]);
+        gg[k] = seqk_tanhf(gg[k]);
+        go[k] = seqk_sigmf(go[k]);
+        cc[k] = gf[k] * cp[k] + gi[k] * gg[k];
+        hh[k] = go[k] * seqk_tanhf(cc[k]);
+      }
+      size_t nb = sizeof(float) * (size_t)n;
+      memcpy(gr + j0, gi, nb);
+      memcpy(gr + H + j0, gf, nb);
+      memcpy(gr + 2 * H + j0, gg, nb);
+      memcpy(gr + 3 * H + j0, go, nb);
+      memcpy(cr + j0, cc, nb);
+      memcpy(hr + j0, hh, nb);
+    }
+  }
+}
+
+/* Contract in lstm.h.  With tc = tanh(c) and dC = dc + dh*o*(1-tc^2):
+**   do = dh*tc*o(1-o),  di = dC*g*i(1-i),  df = dC*c_prev*f(1-f),
+**   dg = dC*i*(1-g^2),  dc_prev = dC*f.
+** dgates may not alias gates; dc_prev may alias dc. */
+void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const float *c,
+                   const float *dh, const float *dc, float *dgates, float *dc_prev) {
+  for (int b = 0; b < B; b++) {
+    const float *gr = gates + (size_t)b * 4 * H;
+    float *dgr = dgates + (size_t)b * 4 * H;
+    const float *cpr = c_prev + (size_t)b * H, *cr = c + (size_t)b * H, *dhr = dh + (size_t)b * H;
+    const float *dcr = dc ? dc + (size_t)b * H : NULL;
+    float *dcpr = dc_prev + (size_t)b * H;
+    for (int j0 = 0; j0 < H; j0 += CH) {
+      int n = H - j0 < CH ? H - j0 : CH;
+      float i[CH], f[CH], g[CH], o[CH], cp[CH], cc[CH], dhh[CH], dC[CH];
+      float di[CH], df[CH], dg[CH], dout[CH];
+      chunk_in(i, gr + j0, n);
+      chunk_in(f, gr + H + j0, n);
+      chunk_in(g, gr + 2 * H + j0, n);
+      chunk_in(o, gr + 3 * H + j0, n);
+      chunk_in(cp, cpr + j0, n);
+      chunk_in(cc, cr + j0, n);
+      chunk_in(dhh, dhr + j0, n);
+      if (dcr) chunk_in(dC, dcr + j0, n); else memset(dC, 0, sizeof dC);
+      for (int k = 0; k < CH; k++) {
+        float tc = seqk_tanhf(cc[k]);
+        dC[k] += dhh[k] * o[k] * (1.0f - tc * tc);
+        dout[k] = dhh[k] * tc * o[k] * (1.0f - o[k]);
+        di[k] = dC[k] * g[k] * i[k] * (1.0f - i[k]);
+        df[k] = dC[k] * cp[k] * f[k] * (1.0f - f[k]);
+        dg[k] = dC[k] * i[k] * (1.0f - g[k] * g[k]);
+        dC[k] *= f[k];
+      }
+      size_t nb = sizeof(float) * (size_t)n;
+      memcpy(dgr + j0, di, nb);
+      memcpy(dgr + H + j0, df, nb);
+      memcpy(dgr + 2 * H + j0, dg, nb);
+      memcpy(dgr + 3 * H + j0, dout, nb);
+      memcpy(dcpr + j0, dC, nb);
+    }
+  }
+}
+
+/* ---- multi-layer LSTM over a sequence ------------------------------------ */
+
+/* Bytes arena_alloc takes for n floats (it aligns every block to 64). */
+static size_t fbytes(size_t n) { return (n * sizeof(float) + 63) & ~(size_t)63; }
+
+static int dropping(const LstmRun *r) { return r->training && r->p > 0.0f && r->L > 1; }
+
+/* Real length of row b (clamped to [0,T]); T when there are no lengths. */
+static inline int row_len(const LstmRun *r, int b) {
+  if (!r->len) return r->T;
+  int n = r->len[b];
+  return n < 0 ? 0 : n > r->T ? r->T : n;
+}
+
+size_t lstm_fwd_bytes(const LstmRun *r) {
+  size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H, L = (size_t)r->L;
+  size_t n = fbytes(L * T * B * 4 * H) + 2 * fbytes(L * (T + 1) * B * H);
+  if (dropping(r)) n += 2 * fbytes((L - 1) * T * B * H);
+  return n;
+}
+
+size_t lstm_bwd_bytes(const LstmRun *r) {
+  size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H;
+  return fbytes(T * B * 4 * H) + fbytes(T * B * H) + 3 * fbytes(B * H);
+}
+
+/* The per-step products ([B,H] x [H,4H] with B ~ 20) run faster on one
+** thread than split over several, while the big all-steps products gain
+** from threads: step loops switch OpenBLAS to one thread and back.  (The
+** setting is process-wide; graphrun calls BLAS from one thread only.) */
+static int blas_one_thread(void) {
+  int n = openblas_get_num_threads();
+  if (n > 1) openblas_set_num_threads(1);
+  return n;
+}
+static void blas_threads_back(int n) { if (n > 1) openblas_set_num_threads(n); }
+
+static float *falloc(Arena *a, size_t n) { return arena_alloc(a, n * sizeof(float)); }
+
+/* Input rows [T*B, in] that layer l reads. */
+static const float *layer_input(const LstmRun *r, int l) {
+  size_t TBH = (size_t)r->T * r->B * r->H, BH = (size_t)r->B * r->H;
+  if (l == 0) return r->x;
+  if (r->xin) return r->xin + (size_t)(l - 1) * TBH;
+  return r->h + (size_t)(l - 1) * (r->T + 1) * BH + BH;   /* outputs of layer l-1 */
+}
+
+int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0,
+                 const float *c0, float *y, float *hN, float *cN) {
+  const int T = r->T, B = r->B, H = r->H, L = r->L, G4 = 4 * H;
+  const size_t BH = (size_t)B * H, TB = (size_t)T * B, TBH = TB * H;
+  assert(T > 0 && B > 0 && H > 0 && L > 0 && r->D > 0);
+  r->x = x;
+  r->gates = falloc(a, (size_t)L * TB * G4);
+  r->c = falloc(a, (size_t)L * (T + 1) * BH);
+  r->h = falloc(a, (size_t)L * (T + 1) * BH);
+  r->mask = r->xin = NULL;
+  if (dropping(r)) {
+    r->mask = falloc(a, (size_t)(L - 1) * TBH);
+    r->xin = falloc(a, (size_t)(L - 1) * TBH);
+    if (!r->mask || !r->xin) return -1;
+  }
+  if (!r->gates || !r->c || !r->h) return -1;
+
+  for (int l = 0; l < L; l++) {
+    const LstmLayer *P = &r->layer[l];
+    const int in = l ? H : r->D;
+    float *G = r->gates + (size_t)l * TB * G4;
+    float *hs = r->h + (size_t)l * (T + 1) * BH, *cs = r->c + (size_t)l * (T + 1) * BH;
+    if (r->xin && l > 0) {            /* dropped copy of the layer below's outputs */
+      float *m = r->mask + (size_t)(l - 1) * TBH, *xi = r->xin + (size_t)(l - 1) * TBH;
+      const float *below = r->h + (size_t)(l - 1) * (T + 1) * BH + BH;
+      drop_mask((long)TBH, r->p, rng, m);
+      for (size_t k = 0; k < TBH; k++) xi[k] = below[k] * m[k];
+    }
+    /* All steps' input projections at once: G = X W_ih^T + b. */
+    for (size_t k = 0; k < TB; k++) memcpy(G + k * G4, P->b, sizeof(float) * G4);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, G4, in, 1.0f,
+                layer_input(r, l), in, P->W_ih, in, 1.0f, G, G4);
+    if (h0) memcpy(hs, h0 + l * BH, sizeof(float) * BH); else memset(hs, 0, sizeof(float) * BH);
+    if (c0) memcpy(cs, c0 + l * BH, sizeof(float) * BH); else memset(cs, 0, sizeof(float) * BH);
+    int nth = blas_one_thread();
+    for (int t = 0; t < T; t++) {
+      float *Gt = G + (size_t)t * B * G4;
+      float *hp = hs + t * BH, *cp = cs + t * BH, *hc = hp + BH, *cc = cp + BH;
+      if (t > 0 || h0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G4, H, 1.0f,
+                    hp, H, P->W_hh, H, 1.0f, Gt, G4);
+      if (!r->len) { lstm_cell_fwd(B, H, Gt, cp, cc, hc); continue; }
+      for (int b = 0; b < B; b++) {
+        size_t o = (size_t)b * H;
+        if (t < row_len(r, b)) lstm_cell_fwd(1, H, Gt + (size_t)b * G4, cp + o, cc + o, hc + o);
+        else { memcpy(hc + o, hp + o, sizeof(float) * H); memcpy(cc + o, cp + o, sizeof(float) * H); }
+      }
+    }
+    blas_threads_back(nth);
+    if (hN) memcpy(hN + l * BH, hs + T * BH, sizeof(float) * BH);
+    if (cN) memcpy(cN + l * BH, cs + T * BH, sizeof(float) * BH);
+  }
+  if (y) {
+    const float *top = r->h + (size_t)(L - 1) * (T + 1) * BH + BH;
+    memcpy(y, top, sizeof(float) * TBH);
+    if (r->len)
+      for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++)
+          if (t >= row_len(r, b)) memset(y + t * BH + (size_t)b * H, 0, sizeof(float) * H);
+  }
+  return 0;
+}
+
+int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const float *dcN,
+                 float *dx, float *dh0, float *dc0) {
+  const int T = r->T, B = r->B, H = r->H, L = r->L, G4 = 4 * H;
+  const size_t BH = (size_t)B * H, TB = (size_t)T * B, TBH = TB * H;
+  float *dG = falloc(a, TB * G4), *dbuf = falloc(a, TBH);
+  float *dh = falloc(a, BH), *dh2 = falloc(a, BH), *dc = falloc(a, BH);
+  if (!dG || !dbuf || !dh || !dh2 || !dc) return -1;
+
+  for (int l = L - 1; l >= 0; l--) {
+    const LstmLayer *P = &r->layer[l];
+    const int in = l ? H : r->D;
+    const float *G = r->gates + (size_t)l * TB * G4;
+    const float *hs = r->h + (size_t)l * (T + 1) * BH, *cs = r->c + (size_t)l * (T + 1) * BH;
+    const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
+    if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
+    if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
+    int nth = blas_one_thread();
+    for (int t = T - 1; t >= 0; t--) {
+      const float *Gt = G + (size_t)t * B * G4, *cp = cs + t * BH, *cc = cp + BH;
+      float *dGt = dG + (size_t)t * B * G4;
+      if (!r->len) {
+        if (dout) for (size_t k = 0; k < BH; k++) dh[k] += dout[t * BH + k];
+        lstm_cell_bwd(B, H, Gt, cp, cc, dh, dc, dGt, dc);
+      } else {
+        for (int b = 0; b < B; b++) {
+          size_t o = (size_t)b * H;
+          if (t >= row_len(r, b)) { memset(dGt + (size_t)b * G4, 0, sizeof(float) * G4); continue; }
+          if (dout) for (int j = 0; j < H; j++) dh[o + j] += dout[t * BH + o + j];
+          lstm_cell_bwd(1, H, Gt + (size_t)b * G4, cp + o, cc + o, dh + o, dc + o,
+                        dGt + (size_t)b * G4, dc + o);
+        }
+      }
+      /* dh_prev = dG_t W_hh; held rows pass dh through unchanged. */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G4, 1.0f,
+                  dGt, G4, P->W_hh, H, 0.0f, dh2, H);
+      if (r->len)
+        for (int b = 0; b < B; b++)
+          if (t >= row_len(r, b)) memcpy(dh2 + (size_t)b * H, dh + (size_t)b * H, sizeof(float) * H);
+      float *sw = dh; dh = dh2; dh2 = sw;
+    }
+    blas_threads_back(nth);
+    if (dh0) for (size_t k = 0; k < BH; k++) dh0[l * BH + k] += dh[k];
+    if (dc0) for (size_t k = 0; k < BH; k++) dc0[l * BH + k] += dc[k];
+    /* Weight gradients over all T*B rows at once. */
+    if (P->dW_hh)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G4, H, (int)TB, 1.0f,
+                  dG, G4, hs, H, 1.0f, P->dW_hh, H);
+    if (P->dW_ih)
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G4, in, (int)TB, 1.0f,
+                  dG, G4, layer_input(r, l), in, 1.0f, P->dW_ih, in);
+    if (P->db)
+      for (size_t k = 0; k < TB; k++) {
+        const float *g = dG + k * G4;
+        for (int j = 0; j < G4; j++) P->db[j] += g[j];
+      }
+    /* Input gradient: into dbuf for the layer below (through its dropout mask), or dx. */
+    if (l > 0) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, H, G4, 1.0f,
+                  dG, G4, P->W_ih, in, 0.0f, dbuf, H);
+      if (r->mask) {
+        const float *m = r->mask + (size_t)(l - 1) * TBH;
+        for (size_t k = 0; k < TBH; k++) dbuf[k] *= m[k];
+      }
+    } else if (dx) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, in, G4, 1.0f,
+                  dG, G4, P->W_ih, in, 1.0f, dx, in);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,52 @@
+/*
+** ops_attn.h — the ATTN_DEC graph op: the fused input-feeding attention
+** decoder of attn.c as one node, and the accessors the front ends need.
+**
+** Inputs: in[0] target embeddings [T,B,E]; in[1] memory [S,B,H] (the
+** encoder LSTM node's output); in[2] source lengths [B] (integers stored as
+** floats, NF_NOGRAD); in[3] the encoder LSTM node itself (its final state
+** starts the decoder and receives the decoder's dh0, dc0); then per layer
+** l < L: W_ih_l ([4H, E+H] for l = 0, [4H,H] above), W_hh_l [4H,H],
+** b_l [4H]; then W_in [H,H] and W_c [H,2H].  So nin = 6 + 3L.
+** Attributes: iattr[0] = L (layers), fattr[0] = dropout p between layers.
+** Value: h~ for every step, [T,B,H].
+*/
+#ifndef GR_OPS_ATTN_H
+#define GR_OPS_ATTN_H
+#include "graph.h"
+
+/* The op functions (contracts: OpDef in graph.h), and the table row.  As in
+** ops_seq.h, ops.c writes the row macro inside gr_ops[]'s initializer
+** ([OP_ATTN_DEC] = GR_OP_ROW_ATTN_DEC) since an extern object is not a
+** constant initializer; gr_op_attn_dec is the same row as an object. */
+int  attn_dec_shape(Node *n, Err *e);
+void attn_dec_fwd(Node *n, Exec *ex);
+void attn_dec_bwd(Node *n, Exec *ex);
+#define GR_OP_ROW_ATTN_DEC { "attn_dec", "attn", 9, -1, attn_dec_shape, attn_dec_fwd, attn_dec_bwd, NULL }
+extern const OpDef gr_op_attn_dec;
+
+/* The attention weights [T,B,S] of n's last forward (for --show-attention),
+** with its sizes in *T, *B, *S; NULL if n has not run forward. */
+const float *attn_dec_weights(const Node *n, int *T, int *B, int *S);
+
+/* Truncated backprop through a long target: with on = 1, n's next forwards
+** start from the final state (h, c, h~) of its previous forward instead of
+** the encoder's state and zero feed, and pass no gradient to the encoder's
+** state (the carried state is detached, as in ref_seq2seq.py).  The trainer
+** turns it on for every bptt chunk after a bundle's first, and off again
+** for a new bundle.  Ignored (with a fresh start) if there is no previous
+** forward of the same batch size. */
+void attn_dec_carry(Node *n, int on);
+
+/* ---- needed from the encoder's op (ops_seq.c) ----------------------------
+** The decoder starts from the encoder lstm node's final state and sends
+** back the gradient of it.  Returns 1 if enc is an lstm node, else 0; then
+** writes each non-NULL out pointer: L, H from its attributes and shapes
+** (valid after shape inference); hN, cN [L,B,H] its last forward's final
+** state (NULL before any forward); dhN, dcN [L,B,H] the buffers its
+** backward reads as the gradient of that state, which the decoder adds into
+** (the lstm op zeroes them in its forward; NULL if it takes none). */
+int seq_lstm_final(Node *enc, int *L, int *H, const float **hN, const float **cN,
+                   float **dhN, float **dcN);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+** ops_seq.h — graph ops for sequence models: EMBED, DROPOUT, LSTM, XENT.
+** They wrap the fused kernels of lstm.c and seqk.c in the op-table contract
+** of graph.h (shape rule, forward, backward that adds into inputs' grads).
+**
+** Node conventions (what the builder sets up):
+**   EMBED   in[0] = E param [V,d], in[1] = ids [...] (floats, NF_NOGRAD)
+**           -> [..., d];  iattr[0] = padding id (no gradient) or -1.
+**   DROPOUT in[0] = x -> same shape;  fattr[0] = p.  Identity unless
+**           ex->training; the mask (n->aux[0]) is drawn from ex->rng.
+**   LSTM    in[0] = x [T,B,D]; in[1..3L] = W_ih, W_hh, b per layer
+**           ([4H,in], [4H,H], [4H]; gates i,f,g,o as in lstm.h);
+**           then, in this order and only if flagged in iattr[2]:
+**             & 1: lengths [B] (NF_NOGRAD; integers in [0,T]);
+**             & 2: init link: another LSTM node (the encoder) whose final
+**                  state is this node's initial state; backward sends
+**                  dh0, dc0 into that node's final-state gradient;
+**             & 4: carried state: the final state is kept in n->state and
+**                  is the next pass's initial state (no gradient through
+**                  it).  lstm_op_reset() starts over (zeros, or the init
+**                  link if & 2).
+**           iattr[0] = L, iattr[1] = H, fattr[0] = dropout between layers.
+**           -> y [T,B,H].  n->aux[0] = final state [2,L,B,H] (hN then cN),
+**           n->aux[1] = its gradient (what a linked decoder adds into).
+**   XENT    in[0] = logits [..., V], in[1] = targets [...] (NF_NOGRAD);
+**           iattr[0] = ignore id or -1 -> scalar mean NLL over counted
+**           targets; n->state is an XentStat (sum, count) for the trainer.
+*/
+#ifndef GR_OPS_SEQ_H
+#define GR_OPS_SEQ_H
+#include "graph.h"
+
+/* What an XENT node leaves for the trainer after each forward. */
+typedef struct XentStat {
+  double sum;      /* sum of -log p over the counted targets */
+  long count;      /* targets counted (not the ignore id) */
+} XentStat;
+
+/* The XentStat of an XENT node, or NULL before its first forward. */
+const XentStat *xent_op_stat(const Node *n);
+
+/* An LSTM node with carried state (iattr[2] & 4): forget it, so that the
+** next pass starts from zeros or from the init link.  Call at the start of
+** an epoch (lm) or of each bundle (translation).  No-op for other nodes. */
+void lstm_op_reset(Node *n);
+
+/* The op functions, for the rows below. */
+int  seqop_embed_shape(Node *n, Err *e);
+void seqop_embed_fwd(Node *n, Exec *ex);
+void seqop_embed_bwd(Node *n, Exec *ex);
+void seqop_embed_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
+int  seqop_dropout_shape(Node *n, Err *e);
+void seqop_dropout_fwd(Node *n, Exec *ex);
+void seqop_dropout_bwd(Node *n, Exec *ex);
+void seqop_dropout_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
+int  seqop_lstm_shape(Node *n, Err *e);
+void seqop_lstm_fwd(Node *n, Exec *ex);
+void seqop_lstm_bwd(Node *n, Exec *ex);
+void seqop_lstm_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
+int  seqop_xent_shape(Node *n, Err *e);
+void seqop_xent_fwd(Node *n, Exec *ex);
+void seqop_xent_bwd(Node *n, Exec *ex);
+void seqop_xent_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
+
+/* Rows for gr_ops[].  A static table needs constant initializers, which
+** an extern const OpDef is not, so ops.c writes GR_OPS_SEQ_ROWS inside its
+** initializer; gr_op_embed etc. are the same rows as objects. */
+#define GR_OP_ROW_EMBED   { "embed",   "embed",   2, 2,  seqop_embed_shape,   seqop_embed_fwd,   seqop_embed_bwd,   seqop_embed_rule }
+#define GR_OP_ROW_DROPOUT { "dropout", "dropout", 1, 1,  seqop_dropout_shape, seqop_dropout_fwd, seqop_dropout_bwd, seqop_dropout_rule }
+#define GR_OP_ROW_LSTM    { "lstm",    "LSTM",    4, -1, seqop_lstm_shape,    seqop_lstm_fwd,    seqop_lstm_bwd,    seqop_lstm_rule }
+#define GR_OP_ROW_XENT    { "xent",    "xent",    2, 2,  seqop_xent_shape,    seqop_xent_fwd,    seqop_xent_bwd,    seqop_xent_rule }
+#define GR_OPS_SEQ_ROWS \
+  [OP_EMBED] = GR_OP_ROW_EMBED, [OP_DROPOUT] = GR_OP_ROW_DROPOUT, \
+  [OP_LSTM] = GR_OP_ROW_LSTM, [OP_XENT] = GR_OP_ROW_XENT,
+extern const OpDef gr_op_embed, gr_op_dropout, gr_op_lstm, gr_op_xent;
+
+#endif

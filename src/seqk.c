@@ -1,0 +1,114 @@
+/*
+** seqk.c — embedding gather/scatter, dropout masks and fused softmax +
+** cross-entropy (contracts in seqk.h).  Each kernel is one pass over its
+** rows; nothing allocates.
+*/
+#include <math.h>
+#include <string.h>
+#include "seqk.h"
+
+/* The token id v stands for, or -1 if v is not an integer in [0,V). */
+static inline int tok_id(float v, int V) {
+  if (!(v >= 0.0f && v < (float)V)) return -1;   /* also rejects NaN */
+  int id = (int)v;
+  return (float)id == v ? id : -1;
+}
+
+/* ---- embedding ---------------------------------------------------------- */
+
+long emb_gather(long n, int d, int V, const float *E, const float *ids, float *out) {
+  long bad = 0;
+  for (long k = 0; k < n; k++) {
+    int id = tok_id(ids[k], V);
+    float *o = out + (size_t)k * d;
+    if (id < 0) { memset(o, 0, sizeof(float) * (size_t)d); bad++; continue; }
+    memcpy(o, E + (size_t)id * d, sizeof(float) * (size_t)d);
+  }
+  return bad;
+}
+
+void emb_scatter(long n, int d, int V, const float *dout, const float *ids, int pad, float *dE) {
+  for (long k = 0; k < n; k++) {
+    int id = tok_id(ids[k], V);
+    if (id < 0 || id == pad) continue;
+    float *g = dE + (size_t)id * d;
+    const float *s = dout + (size_t)k * d;
+    for (int j = 0; j < d; j++) g[j] += s[j];
+  }
+}
+
+/* ---- dropout ------------------------------------------------------------ */
+
+void drop_mask(long n, float p, Rng *rng, float *mask) {
+  if (p <= 0.0f) { for (long k = 0; k < n; k++) mask[k] = 1.0f; return; }
+  if (p >= 1.0f) { memset(mask, 0, sizeof(float) * (size_t)n); return; }
+  float keep = 1.0f / (1.0f - p);
+  for (long k = 0; k < n; k++) mask[k] = rng_uniform(rng) < p ? 0.0f : keep;
+}
+
+/* ---- softmax + cross-entropy ---------------------------------------------- */
+
+/* Elementwise loops run on chunks of CH lanes (fixed trip count, local
+** arrays) so that they vectorize at plain -O2. */
+#define CH 16
+
+/* log(sum_j exp(x_j)) of one row, with the max subtracted first; the sum
+** is kept in CH partial sums. */
+static float row_lse(int V, const float *x) {
+  float m = x[0];
+  for (int j = 1; j < V; j++) m = x[j] > m ? x[j] : m;
+  float acc[CH] = {0};
+  int j = 0;
+  for (; j + CH <= V; j += CH)
+    for (int k = 0; k < CH; k++) acc[k] += seqk_expf(x[j + k] - m);
+  float s = 0.0f;
+  for (; j < V; j++) s += seqk_expf(x[j] - m);
+  for (int k = 0; k < CH; k++) s += acc[k];
+  return m + logf(s);
+}
+
+/* Target of row r: its id, -1 if ignored, -2 if bad. */
+static inline int xent_target(float t, int V, int ignore) {
+  if (ignore >= 0 && t == (float)ignore) return -1;
+  int id = tok_id(t, V);
+  return id < 0 ? -2 : id;
+}
+
+long xent_fwd(long N, int V, const float *logits, const float *target, int ignore,
+              float *lse, double *sum, long *count) {
+  double s = 0.0;
+  long cnt = 0, bad = 0;
+  for (long r = 0; r < N; r++) {
+    const float *x = logits + (size_t)r * V;
+    int id = xent_target(target[r], V, ignore);
+    if (id == -2) bad++;
+    if (id < 0) { if (lse) lse[r] = 0.0f; continue; }
+    float l = row_lse(V, x);
+    if (lse) lse[r] = l;
+    s += (double)l - (double)x[id];
+    cnt++;
+  }
+  *sum = s;
+  *count = cnt;
+  return bad;
+}
+
+void xent_bwd(long N, int V, const float *logits, const float *target, int ignore,
+              const float *lse, float scale, float *dlogits) {
+  for (long r = 0; r < N; r++) {
+    int id = xent_target(target[r], V, ignore);
+    if (id < 0) continue;
+    const float *x = logits + (size_t)r * V;
+    float *g = dlogits + (size_t)r * V;
+    float l = lse ? lse[r] : row_lse(V, x);
+    int j = 0;
+    for (; j + CH <= V; j += CH) {
+      float e[CH];
+      memcpy(e, x + j, sizeof e);
+      for (int k = 0; k < CH; k++) e[k] = scale * seqk_expf(e[k] - l);
+      for (int k = 0; k < CH; k++) g[j + k] += e[k];
+    }
+    for (; j < V; j++) g[j] += scale * seqk_expf(x[j] - l);
+    g[id] -= scale;
+  }
+}

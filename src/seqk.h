@@ -1,0 +1,86 @@
+/*
+** seqk.h — small fused kernels for sequence models: embedding gather and
+** scatter, dropout masks, softmax + cross-entropy.  Plain float arrays,
+** row-major; token ids arrive as floats (that is how the graph stores them).
+*/
+#ifndef GR_SEQK_H
+#define GR_SEQK_H
+#include <stdint.h>
+#include <string.h>
+#include "util.h"
+
+/* ---- vectorizable exp ------------------------------------------------------ */
+
+/* e^x within 2 ulp for |x| <= 88; |x| beyond is treated as 88 (so e^-100
+** gives 0, e^100 gives 1.65e38); NaN and +-inf give NaN (a blown-up value
+** stays visibly non-finite).  Branch-free, so loops calling it vectorize at
+** plain -O2: x = n ln2 + r with n the nearest integer to x log2(e) (rounded
+** by adding 1.5*2^23, which leaves n in the low mantissa bits), e^r by a
+** polynomial on |r| <= ln2/2, 2^n built from n's bits.  The clamp works on
+** the bits because a float compare would stop the vectorizer (it may trap). */
+static inline float seqk_expf(float x) {
+  uint32_t ux;
+  memcpy(&ux, &x, sizeof ux);
+  int32_t ax = (int32_t)(ux & 0x7fffffffu);
+  ax = ax < 0x42B00000 ? ax : 0x42B00000;              /* 88.0f */
+  uint32_t uc = (uint32_t)ax | (ux & 0x80000000u);
+  float xc;
+  memcpy(&xc, &uc, sizeof xc);
+  float t = xc * 1.44269504088896341f + 12582912.0f;
+  float n = t - 12582912.0f;
+  float r = xc - n * 0.693359375f;                     /* ln2 split in two for exactness */
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * r * r + r + 1.0f;
+  uint32_t u;
+  memcpy(&u, &t, sizeof u);
+  u = (u - 0x4B400000u + 127u) << 23;                  /* n + 127 in the exponent field */
+  float s;
+  memcpy(&s, &u, sizeof s);
+  return y * s + (x - x);                              /* x - x: 0, or NaN for NaN/inf */
+}
+/* 1/(1+e^-x) and tanh x = 2 sigmoid(2x) - 1 (absolute error ~1e-7). */
+static inline float seqk_sigmf(float x) { return 1.0f / (1.0f + seqk_expf(-x)); }
+static inline float seqk_tanhf(float x) { return 2.0f / (1.0f + seqk_expf(-2.0f * x)) - 1.0f; }
+
+/* ---- embedding ---------------------------------------------------------- */
+
+/* out[k,:] = E[ids[k],:] for k < n; E is [V,d], out [n,d].
+** An id that is not an integer in [0,V) gives a zero row.
+** Returns the number of such bad ids (0 on success). */
+long emb_gather(long n, int d, int V, const float *E, const float *ids, float *out);
+
+/* Backward: dE[ids[k],:] += dout[k,:] for k < n, skipping rows whose id is
+** pad (pass -1 to skip none) or bad as above. */
+void emb_scatter(long n, int d, int V, const float *dout, const float *ids, int pad, float *dE);
+
+/* ---- dropout ------------------------------------------------------------ */
+
+/* Inverted-dropout mask: each of n entries is 0 with probability p, else
+** 1/(1-p), one rng_uniform draw per entry.  p <= 0: all 1; p >= 1: all 0. */
+void drop_mask(long n, float p, Rng *rng, float *mask);
+
+/* ---- softmax + cross-entropy ---------------------------------------------- */
+
+/* logits [N,V], targets [N] (ids as floats).  Rows whose target is `ignore`
+** (pass -1 for none) are not counted.  Computes per row
+**   -log softmax(logits)[target] = lse - logit[target]
+** with max-subtraction, summed in double.  Writes *sum and *count; lse [N]
+** (may be NULL) receives each row's log-sum-exp for xent_bwd.
+** Returns the number of bad targets (not an integer in [0,V) and not
+** ignore); those rows are treated as ignored. */
+long xent_fwd(long N, int V, const float *logits, const float *target, int ignore,
+              float *lse, double *sum, long *count);
+
+/* Backward: for each counted row, dlogits[r,:] += scale * (softmax - onehot);
+** ignored and bad rows get nothing.  lse as written by xent_fwd, or NULL
+** (recomputed). */
+void xent_bwd(long N, int V, const float *logits, const float *target, int ignore,
+              const float *lse, float scale, float *dlogits);
+
+#endif

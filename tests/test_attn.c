@@ -1,0 +1,493 @@
+/*
+** test_attn.c — checks the attention kernels (attn.c): the assignment's own
+** hand-worked numbers, every gradient against central finite differences,
+** and the whole input-feeding decoder against PyTorch (tests/attn_torch.py,
+** run with Debian's /usr/bin/python3 and python3-torch).
+*/
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "attn.h"
+
+/* ---- test helpers ------------------------------------------------------- */
+
+/* Test-local data generator (independent of util.c's Rng). */
+static unsigned long long tseed = 2024;
+static double trand(void) {   /* [0,1) */
+  tseed = tseed * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (double)(tseed >> 11) / 9007199254740992.0;
+}
+static void fill(float *p, size_t n, float lo, float hi) {
+  for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * (float)trand();
+}
+
+/* Every allocation of one test, freed together by pool_free. */
+typedef struct Pool { void *p[128]; int n; } Pool;
+static void *pool_get(Pool *m, size_t bytes) {
+  ck_assert_int_lt(m->n, 128);
+  bytes = (bytes + 63) & ~(size_t)63;
+  void *p = aligned_alloc(64, bytes ? bytes : 64);
+  ck_assert_ptr_nonnull(p);
+  memset(p, 0, bytes ? bytes : 64);
+  return m->p[m->n++] = p;
+}
+static float *fz(Pool *m, size_t n) { return pool_get(m, n * sizeof(float)); }
+static void pool_free(Pool *m) { while (m->n) free(m->p[--m->n]); }
+
+/* |a-b| <= atol + rtol*max(|a|,|b|), with a located message. */
+static void close_at(double a, double b, double atol, double rtol, const char *what, size_t i) {
+  double tol = atol + rtol * fmax(fabs(a), fabs(b));
+  ck_assert_msg(fabs(a - b) <= tol, "%s[%zu]: %.8g vs %.8g (tol %.3g)", what, i, a, b, tol);
+}
+
+/* ---- the assignment's attention example ---------------------------------- */
+
+/* Dimension 1, W_in = [[1]], W_c = [[1, 0]] (h~ = tanh(context)), memory
+** [0.3, 0.8, 1, 7] with source length 3 (the 7 is padding).  By hand:
+** q = 0.5: scores .15, .4, .5 -> weights .2700 .3467 .3832, context .7416,
+**          h~ = tanh(.7416) = .6301;
+** q = 5:   scores 1.5, 4, 5 -> weights .0216 .2631 .7153, context .9323,
+**          h~ = .7316. */
+static const float ex_mem[4] = {0.3f, 0.8f, 1.0f, 7.0f};
+static const float ex_Win[1] = {1}, ex_Wc[2] = {1, 0};
+
+START_TEST(assignment_one_query) {
+  int len[1] = {3};
+  float cq[2] = {0, 0.5f}, qin[1], w[4], ht[1];
+  attn_step_fwd(1, 4, 1, ex_mem, len, ex_Win, ex_Wc, cq, qin, w, ht);
+  printf("assignment q=0.5: h~ %.4f  weights %.4f %.4f %.4f %.4f\n", ht[0], w[0], w[1], w[2], w[3]);
+  ck_assert_float_eq_tol(ht[0], 0.6301f, 5e-5f);
+  ck_assert_float_eq_tol(w[0], 0.2700f, 5e-5f);
+  ck_assert_float_eq_tol(w[1], 0.3467f, 5e-5f);
+  ck_assert_float_eq_tol(w[2], 0.3832f, 5e-5f);
+  ck_assert(w[3] == 0.0f);
+}
+END_TEST
+
+START_TEST(assignment_two_queries) {
+  /* as a batch of two rows: memory [S,B,H] = [4,2,1], the same for both */
+  float mem[8];
+  for (int j = 0; j < 4; j++) mem[2 * j] = mem[2 * j + 1] = ex_mem[j];
+  int len[2] = {3, 3};
+  float cq[4] = {0, 0.5f, 0, 5.0f}, qin[2], w[8], ht[2];
+  attn_step_fwd(2, 4, 1, mem, len, ex_Win, ex_Wc, cq, qin, w, ht);
+  printf("assignment q=[0.5,5]: h~ %.4f %.4f  weights(q=5) %.4f %.4f %.4f %.4f\n",
+         ht[0], ht[1], w[4], w[5], w[6], w[7]);
+  ck_assert_float_eq_tol(ht[0], 0.6301f, 5e-5f);
+  ck_assert_float_eq_tol(ht[1], 0.7316f, 5e-5f);
+  ck_assert_float_eq_tol(w[4], 0.0216f, 5e-5f);
+  ck_assert_float_eq_tol(w[5], 0.2631f, 5e-5f);
+  ck_assert_float_eq_tol(w[6], 0.7153f, 5e-5f);
+  ck_assert(w[3] == 0.0f && w[7] == 0.0f);
+  /* and as two separate steps: the same numbers */
+  float cq1[2] = {0, 5.0f}, w1[4], h1[1];
+  attn_step_fwd(1, 4, 1, ex_mem, len, ex_Win, ex_Wc, cq1, qin, w1, h1);
+  ck_assert(h1[0] == ht[1]);
+  for (int j = 0; j < 4; j++) ck_assert(w1[j] == w[4 + j]);
+}
+END_TEST
+
+/* ---- one step: gradients by finite differences -------------------------- */
+
+typedef struct StepProb {
+  int B, S, H; int len[4];
+  float *q, *mem, *Win, *Wc, *R;                 /* R: loss = sum(R * h~) */
+  float *cq, *qin, *w, *ht, *dq, *dmem, *dWin, *dWc, *scratch;
+} StepProb;
+
+static double step_loss(StepProb *P) {
+  int B = P->B, H = P->H;
+  for (int b = 0; b < B; b++) memcpy(P->cq + b * 2 * H + H, P->q + b * H, sizeof(float) * H);
+  attn_step_fwd(B, P->S, H, P->mem, P->len, P->Win, P->Wc, P->cq, P->qin, P->w, P->ht);
+  double L = 0;
+  for (int i = 0; i < B * H; i++) L += (double)P->R[i] * P->ht[i];
+  return L;
+}
+
+/* Central differences of loss() w.r.t. every element of x [n] against g. */
+typedef double (*LossFn)(void *);
+static void fd_check(LossFn loss, void *P, float *x, const float *g, size_t n, const char *what) {
+  const float eps = 1e-2f;
+  for (size_t i = 0; i < n; i++) {
+    float x0 = x[i];
+    x[i] = x0 + eps; double lp = loss(P);
+    x[i] = x0 - eps; double lm = loss(P);
+    x[i] = x0;
+    close_at(g[i], (lp - lm) / (2.0 * eps), 2e-3, 2e-2, what, i);
+  }
+}
+static double step_loss_v(void *P) { return step_loss(P); }
+
+START_TEST(step_gradients) {
+  Pool m = {0};
+  StepProb P = {.B = 4, .S = 5, .H = 3, .len = {5, 2, 0, 4}};
+  int B = P.B, S = P.S, H = P.H;
+  P.q = fz(&m, B * H); P.mem = fz(&m, S * B * H); P.Win = fz(&m, H * H); P.Wc = fz(&m, 2 * H * H);
+  P.R = fz(&m, B * H);
+  P.cq = fz(&m, 2 * B * H); P.qin = fz(&m, B * H); P.w = fz(&m, B * S); P.ht = fz(&m, B * H);
+  P.dq = fz(&m, B * H); P.dmem = fz(&m, S * B * H); P.dWin = fz(&m, H * H); P.dWc = fz(&m, 2 * H * H);
+  P.scratch = fz(&m, attn_step_scratch(B, S, H));
+  fill(P.q, B * H, -1, 1); fill(P.mem, S * B * H, -1, 1); fill(P.Win, H * H, -1, 1);
+  fill(P.Wc, 2 * H * H, -1, 1); fill(P.R, B * H, -1, 1);
+
+  step_loss(&P);
+  attn_step_bwd(B, S, H, P.mem, P.len, P.Win, P.Wc, P.cq, P.qin, P.w, P.ht, P.R,
+                P.dq, P.dmem, P.dWin, P.dWc, P.scratch);
+  /* masked memory rows get exactly no gradient, weights exactly 0 there */
+  for (int b = 0; b < B; b++)
+    for (int j = P.len[b]; j < S; j++) {
+      ck_assert(P.w[b * S + j] == 0.0f);
+      for (int k = 0; k < H; k++) ck_assert(P.dmem[(j * B + b) * H + k] == 0.0f);
+    }
+  fd_check(step_loss_v, &P, P.q, P.dq, B * H, "dq");
+  fd_check(step_loss_v, &P, P.mem, P.dmem, S * B * H, "dmem");
+  fd_check(step_loss_v, &P, P.Win, P.dWin, H * H, "dW_in");
+  fd_check(step_loss_v, &P, P.Wc, P.dWc, 2 * H * H, "dW_c");
+  /* accumulation: a second backward doubles every gradient */
+  float *before = fz(&m, H * H);
+  memcpy(before, P.dWin, sizeof(float) * H * H);
+  step_loss(&P);                   /* fd_check left the state of a perturbed forward */
+  attn_step_bwd(B, S, H, P.mem, P.len, P.Win, P.Wc, P.cq, P.qin, P.w, P.ht, P.R,
+                P.dq, P.dmem, P.dWin, P.dWc, P.scratch);
+  for (int i = 0; i < H * H; i++) close_at(P.dWin[i], 2 * before[i], 1e-6, 1e-5, "2x dW_in", i);
+  pool_free(&m);
+}
+END_TEST
+
+/* ---- the decoder: a test problem ---------------------------------------- */
+
+#define MAXL 4
+typedef struct DecProb {
+  AttnDec d;
+  AttnCell cell[MAXL];
+  AttnParams p;
+  float *Wih[MAXL], *Whh[MAXL], *b[MAXL], *Win, *Wc;
+  float *e, *mem, *h0, *c0, *feed0, *drop;
+  int len[8];
+  float *Rh, *Rc, *Rf;         /* loss = sum(dout*out) + sum(Rh*hN) + sum(Rc*cN) + sum(Rf*feedN) */
+  void *ws;
+} DecProb;
+
+/* Builds a random problem.  with_state: give h0, c0, feed0 (else NULL);
+** p_drop > 0: a fixed dropout mask with that rate. */
+static void dec_make(DecProb *P, Pool *m, int T, int B, int S, int E, int H, int L,
+                     const int *len, int with_state, float p_drop) {
+  memset(P, 0, sizeof *P);
+  ck_assert(L <= MAXL && B <= 8);
+  AttnDec *d = &P->d;
+  d->T = T; d->B = B; d->S = S; d->E = E; d->H = H; d->L = L;
+  size_t BH = (size_t)B * H;
+  for (int l = 0; l < L; l++) {
+    int in = l ? H : E + H;
+    P->Wih[l] = fz(m, 4 * H * in); P->Whh[l] = fz(m, 4 * H * H); P->b[l] = fz(m, 4 * H);
+    fill(P->Wih[l], 4 * H * in, -0.6f, 0.6f); fill(P->Whh[l], 4 * H * H, -0.6f, 0.6f);
+    fill(P->b[l], 4 * H, -0.5f, 0.5f);
+    P->cell[l] = (AttnCell){P->Wih[l], P->Whh[l], P->b[l],
+                            fz(m, 4 * H * in), fz(m, 4 * H * H), fz(m, 4 * H)};
+  }
+  P->Win = fz(m, H * H); P->Wc = fz(m, 2 * H * H);
+  fill(P->Win, H * H, -1, 1); fill(P->Wc, 2 * H * H, -1, 1);
+  P->p = (AttnParams){P->cell, P->Win, P->Wc, fz(m, H * H), fz(m, 2 * H * H)};
+
+  P->e = fz(m, (size_t)T * B * E); fill(P->e, (size_t)T * B * E, -1, 1);
+  P->mem = fz(m, (size_t)S * BH); fill(P->mem, (size_t)S * BH, -1, 1);
+  for (int b = 0; b < B; b++) P->len[b] = len[b];
+  d->e = P->e; d->mem = P->mem; d->len = P->len;
+  if (with_state) {
+    P->h0 = fz(m, L * BH); P->c0 = fz(m, L * BH); P->feed0 = fz(m, BH);
+    fill(P->h0, L * BH, -0.8f, 0.8f); fill(P->c0, L * BH, -0.8f, 0.8f); fill(P->feed0, BH, -0.8f, 0.8f);
+    d->h0 = P->h0; d->c0 = P->c0; d->feed0 = P->feed0;
+  }
+  if (p_drop > 0 && L > 1) {
+    size_t n = (size_t)(L - 1) * T * BH;
+    P->drop = fz(m, n);
+    for (size_t i = 0; i < n; i++) P->drop[i] = trand() < p_drop ? 0.0f : 1.0f / (1.0f - p_drop);
+    d->drop = P->drop;
+  }
+  d->out = fz(m, (size_t)T * BH); d->hN = fz(m, L * BH); d->cN = fz(m, L * BH); d->feedN = fz(m, BH);
+  float *dout = fz(m, (size_t)T * BH);
+  fill(dout, (size_t)T * BH, -1, 1); d->dout = dout;
+  P->Rh = fz(m, L * BH); P->Rc = fz(m, L * BH); P->Rf = fz(m, BH);
+  fill(P->Rh, L * BH, -1, 1); fill(P->Rc, L * BH, -1, 1); fill(P->Rf, BH, -1, 1);
+  d->dhN = P->Rh; d->dcN = P->Rc; d->dfeedN = P->Rf;
+  d->de = fz(m, (size_t)T * B * E); d->dmem = fz(m, (size_t)S * BH);
+  if (with_state) { d->dh0 = fz(m, L * BH); d->dc0 = fz(m, L * BH); d->dfeed0 = fz(m, BH); }
+  size_t ws = attn_decoder_ws_bytes(d);
+  ck_assert(ws > 0);
+  P->ws = pool_get(m, ws);
+}
+
+static double dec_loss(void *vp) {
+  DecProb *P = vp;
+  AttnDec *d = &P->d;
+  size_t BH = (size_t)d->B * d->H, TBH = (size_t)d->T * BH, LBH = (size_t)d->L * BH;
+  attn_decoder_fwd(d, &P->p, P->ws);
+  double L = 0;
+  for (size_t i = 0; i < TBH; i++) L += (double)d->dout[i] * d->out[i];
+  for (size_t i = 0; i < LBH; i++) L += (double)P->Rh[i] * d->hN[i] + (double)P->Rc[i] * d->cN[i];
+  for (size_t i = 0; i < BH; i++) L += (double)P->Rf[i] * d->feedN[i];
+  return L;
+}
+
+/* Forward + backward, then every gradient against finite differences. */
+static void dec_fd_all(DecProb *P) {
+  AttnDec *d = &P->d;
+  int T = d->T, B = d->B, S = d->S, E = d->E, H = d->H, L = d->L;
+  size_t BH = (size_t)B * H;
+  dec_loss(P);
+  attn_decoder_bwd(d, &P->p, P->ws);
+  /* padding: weights exactly 0, memory rows exactly no gradient */
+  const float *w = attn_decoder_weights(d, P->ws);
+  for (int t = 0; t < T; t++)
+    for (int b = 0; b < B; b++)
+      for (int j = P->len[b]; j < S; j++) ck_assert(w[((size_t)t * B + b) * S + j] == 0.0f);
+  for (int b = 0; b < B; b++)
+    for (int j = P->len[b]; j < S; j++)
+      for (int k = 0; k < H; k++) ck_assert(d->dmem[((size_t)j * B + b) * H + k] == 0.0f);
+
+  fd_check(dec_loss, P, P->e, d->de, (size_t)T * B * E, "de");
+  fd_check(dec_loss, P, P->mem, d->dmem, (size_t)S * BH, "dmem");
+  if (P->h0) {
+    fd_check(dec_loss, P, P->h0, d->dh0, L * BH, "dh0");
+    fd_check(dec_loss, P, P->c0, d->dc0, L * BH, "dc0");
+    fd_check(dec_loss, P, P->feed0, d->dfeed0, BH, "dfeed0");
+  }
+  for (int l = 0; l < L; l++) {
+    int in = l ? H : E + H;
+    char name[32];
+    snprintf(name, sizeof name, "dW_ih[%d]", l);
+    fd_check(dec_loss, P, P->Wih[l], P->cell[l].dW_ih, 4 * H * in, name);
+    snprintf(name, sizeof name, "dW_hh[%d]", l);
+    fd_check(dec_loss, P, P->Whh[l], P->cell[l].dW_hh, 4 * H * H, name);
+    snprintf(name, sizeof name, "db[%d]", l);
+    fd_check(dec_loss, P, P->b[l], P->cell[l].db, 4 * H, name);
+  }
+  fd_check(dec_loss, P, P->Win, P->p.dW_in, H * H, "dW_in");
+  fd_check(dec_loss, P, P->Wc, P->p.dW_c, 2 * H * H, "dW_c");
+}
+
+START_TEST(decoder_gradients_3layers_dropout) {
+  Pool m = {0};
+  DecProb P;
+  int len[3] = {5, 2, 3};
+  dec_make(&P, &m, 4, 3, 5, 3, 4, 3, len, 1, 0.3f);
+  dec_fd_all(&P);
+  pool_free(&m);
+}
+END_TEST
+
+START_TEST(decoder_gradients_1layer_nostate) {
+  Pool m = {0};
+  DecProb P;
+  int len[2] = {1, 4};
+  dec_make(&P, &m, 3, 2, 4, 2, 3, 1, len, 0, 0);
+  dec_fd_all(&P);
+  pool_free(&m);
+}
+END_TEST
+
+START_TEST(decoder_gradients_2layers_zero_length_row) {
+  Pool m = {0};
+  DecProb P;
+  int len[3] = {0, 3, 2};
+  dec_make(&P, &m, 3, 3, 3, 2, 3, 2, len, 1, 0.5f);
+  dec_fd_all(&P);
+  pool_free(&m);
+}
+END_TEST
+
+/* Padding values never matter; a second forward gives identical numbers. */
+START_TEST(decoder_padding_and_determinism) {
+  Pool m = {0};
+  DecProb P;
+  int len[3] = {2, 5, 1};
+  dec_make(&P, &m, 4, 3, 5, 3, 4, 2, len, 1, 0.2f);
+  AttnDec *d = &P.d;
+  size_t n = (size_t)d->T * d->B * d->H;
+  dec_loss(&P);
+  float *out1 = fz(&m, n);
+  memcpy(out1, d->out, n * sizeof(float));
+  for (int b = 0; b < d->B; b++)
+    for (int j = P.len[b]; j < d->S; j++)
+      for (int k = 0; k < d->H; k++) P.mem[((size_t)j * d->B + b) * d->H + k] = 1e3f * (float)(k + 1);
+  dec_loss(&P);
+  for (size_t i = 0; i < n; i++) ck_assert_msg(d->out[i] == out1[i], "out[%zu] changed", i);
+  pool_free(&m);
+}
+END_TEST
+
+/* Invalid sizes ask for no workspace rather than a wrong one. */
+START_TEST(decoder_ws_sizes) {
+  AttnDec d = {.T = 3, .B = 2, .S = 4, .E = 5, .H = 6, .L = 2};
+  ck_assert(attn_decoder_ws_bytes(&d) > 0);
+  d.T = 0; ck_assert(attn_decoder_ws_bytes(&d) == 0);
+  d.T = 3; d.L = 0; ck_assert(attn_decoder_ws_bytes(&d) == 0);
+  d.L = 2; d.H = -1; ck_assert(attn_decoder_ws_bytes(&d) == 0);
+  d.H = 1 << 30; d.T = 1 << 30; d.B = 1 << 30; ck_assert(attn_decoder_ws_bytes(&d) == 0);
+}
+END_TEST
+
+/* ---- the decoder against PyTorch ---------------------------------------- */
+
+static void put(FILE *f, const char *name, const float *x, size_t n) {
+  fprintf(f, "%s %zu", name, n);
+  for (size_t i = 0; i < n; i++) fprintf(f, " %.9g", x ? x[i] : 0.0f);
+  fputc('\n', f);
+}
+
+/* Finds "name n v..." in text; returns the values (malloc'ed) or NULL. */
+static float *get(const char *text, const char *name, size_t want) {
+  size_t nl = strlen(name);
+  for (const char *s = text; s && *s; s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL) {
+    if (strncmp(s, name, nl) || s[nl] != ' ') continue;
+    char *end;
+    size_t n = strtoul(s + nl + 1, &end, 10);
+    if (n != want) return NULL;
+    float *v = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = strtof(end, &end);
+    return v;
+  }
+  return NULL;
+}
+
+/* Largest |graphrun - PyTorch| / max(1, |PyTorch|) and how many values were compared. */
+static double cmp_max; static size_t cmp_n;
+
+static void cmp(const char *text, const char *name, const float *x, size_t n) {
+  float *ref = get(text, name, n);
+  ck_assert_msg(ref != NULL, "PyTorch printed no %s of %zu values", name, n);
+  for (size_t i = 0; i < n; i++) {
+    double tol = 1e-5 * fmax(1.0, fabs(ref[i]));
+    cmp_max = fmax(cmp_max, fabs(x[i] - ref[i]) / fmax(1.0, fabs(ref[i])));
+    cmp_n++;
+    if (fabs(x[i] - ref[i]) > tol) {
+      double r = ref[i];
+      free(ref);
+      ck_abort_msg("%s[%zu]: graphrun %.8g, PyTorch %.8g", name, i, x[i], r);
+    }
+  }
+  free(ref);
+}
+
+/* Writes the problem, runs tests/attn_torch.py on it and compares every
+** output and gradient. */
+static void torch_compare(DecProb *P) {
+  AttnDec *d = &P->d;
+  int T = d->T, B = d->B, S = d->S, E = d->E, H = d->H, L = d->L;
+  size_t BH = (size_t)B * H;
+  dec_loss(P);
+  attn_decoder_bwd(d, &P->p, P->ws);
+
+  char path[] = "/tmp/attn_torch_XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  FILE *f = fdopen(fd, "w");
+  float dims[6] = {T, B, S, E, H, L}, lenf[8];
+  for (int b = 0; b < B; b++) lenf[b] = (float)P->len[b];
+  cmp_max = 0; cmp_n = 0;
+  put(f, "dims", dims, 6); put(f, "len", lenf, B);
+  put(f, "e", P->e, (size_t)T * B * E); put(f, "mem", P->mem, S * BH);
+  put(f, "h0", P->h0, L * BH); put(f, "c0", P->c0, L * BH); put(f, "feed0", P->feed0, BH);
+  if (P->drop) put(f, "drop", P->drop, (size_t)(L - 1) * T * BH);
+  for (int l = 0; l < L; l++) {
+    char nm[32]; int in = l ? H : E + H;
+    snprintf(nm, sizeof nm, "W_ih%d", l); put(f, nm, P->Wih[l], 4 * H * in);
+    snprintf(nm, sizeof nm, "W_hh%d", l); put(f, nm, P->Whh[l], 4 * H * H);
+    snprintf(nm, sizeof nm, "b%d", l); put(f, nm, P->b[l], 4 * H);
+  }
+  put(f, "W_in", P->Win, H * H); put(f, "W_c", P->Wc, 2 * H * H);
+  put(f, "Rout", d->dout, T * BH); put(f, "Rh", P->Rh, L * BH); put(f, "Rc", P->Rc, L * BH);
+  put(f, "Rf", P->Rf, BH);
+  fclose(f);
+
+  /* the script sits next to this file */
+  char dir[512], cmd[1200];
+  snprintf(dir, sizeof dir, "%s", __FILE__);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/attn_torch.py %s 2>&1", dir, path);
+  FILE *pp = popen(cmd, "r");
+  ck_assert_ptr_nonnull(pp);
+  size_t cap = 1 << 16, used = 0;
+  char *text = malloc(cap);
+  for (size_t k; (k = fread(text + used, 1, cap - used - 1, pp)) > 0;) {
+    used += k;
+    if (used + 1 == cap) text = realloc(text, cap *= 2);
+  }
+  text[used] = 0;
+  int rc = pclose(pp);
+  unlink(path);
+  ck_assert_msg(rc == 0, "attn_torch.py failed (needs /usr/bin/python3 with python3-torch): %.300s", text);
+
+  cmp(text, "out", d->out, T * BH);
+  cmp(text, "hN", d->hN, L * BH); cmp(text, "cN", d->cN, L * BH); cmp(text, "feedN", d->feedN, BH);
+  cmp(text, "attn", attn_decoder_weights(d, P->ws), (size_t)T * B * S);
+  cmp(text, "de", d->de, (size_t)T * B * E); cmp(text, "dmem", d->dmem, S * BH);
+  cmp(text, "dh0", d->dh0, L * BH); cmp(text, "dc0", d->dc0, L * BH); cmp(text, "dfeed0", d->dfeed0, BH);
+  for (int l = 0; l < L; l++) {
+    char nm[32]; int in = l ? H : E + H;
+    snprintf(nm, sizeof nm, "dW_ih%d", l); cmp(text, nm, P->cell[l].dW_ih, 4 * H * in);
+    snprintf(nm, sizeof nm, "dW_hh%d", l); cmp(text, nm, P->cell[l].dW_hh, 4 * H * H);
+    snprintf(nm, sizeof nm, "db%d", l); cmp(text, nm, P->cell[l].db, 4 * H);
+  }
+  cmp(text, "dW_in", P->p.dW_in, H * H); cmp(text, "dW_c", P->p.dW_c, 2 * H * H);
+  printf("PyTorch agreement (T=%d B=%d S=%d E=%d H=%d L=%d): %zu values, max |diff|/max(1,|ref|) %.2g\n",
+         T, B, S, E, H, L, cmp_n, cmp_max);
+  free(text);
+}
+
+START_TEST(torch_2layers_dropout) {
+  Pool m = {0};
+  DecProb P;
+  int len[3] = {6, 3, 1};
+  dec_make(&P, &m, 5, 3, 6, 4, 5, 2, len, 1, 0.25f);
+  torch_compare(&P);
+  pool_free(&m);
+}
+END_TEST
+
+START_TEST(torch_3layers_wider) {
+  Pool m = {0};
+  DecProb P;
+  int len[4] = {7, 7, 4, 2};
+  dec_make(&P, &m, 6, 4, 7, 10, 16, 3, len, 1, 0.2f);
+  torch_compare(&P);
+  pool_free(&m);
+}
+END_TEST
+
+/* ---- suite -------------------------------------------------------------- */
+
+static Suite *attn_suite(void) {
+  Suite *s = suite_create("attn");
+  TCase *tc = tcase_create("assignment");
+  tcase_add_test(tc, assignment_one_query);
+  tcase_add_test(tc, assignment_two_queries);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("gradients");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, step_gradients);
+  tcase_add_test(tc, decoder_gradients_3layers_dropout);
+  tcase_add_test(tc, decoder_gradients_1layer_nostate);
+  tcase_add_test(tc, decoder_gradients_2layers_zero_length_row);
+  tcase_add_test(tc, decoder_padding_and_determinism);
+  tcase_add_test(tc, decoder_ws_sizes);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("pytorch");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, torch_2layers_dropout);
+  tcase_add_test(tc, torch_3layers_wider);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(attn_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int nf = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return nf ? 1 : 0;
+}

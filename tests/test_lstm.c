@@ -1,0 +1,549 @@
+/*
+** test_lstm.c — checks the fused sequence kernels (lstm.c) against hand
+** numbers, plain per-step implementations written here, and central finite
+** differences.
+*/
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "lstm.h"
+#include "seqk.h"
+
+/* ---- test helpers ------------------------------------------------------- */
+
+/* Test-local data generator (independent of util.c's Rng). */
+static unsigned long long tseed = 12345;
+static double trand(void) {   /* [0,1) */
+  tseed = tseed * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (double)(tseed >> 11) / 9007199254740992.0;
+}
+static float tunif(float lo, float hi) { return lo + (hi - lo) * (float)trand(); }
+static void fill(float *p, long n, float lo, float hi) { for (long i = 0; i < n; i++) p[i] = tunif(lo, hi); }
+static float *fnew(long n) { float *p = calloc((size_t)(n ? n : 1), sizeof *p); ck_assert_ptr_nonnull(p); return p; }
+
+/* |a-b| <= atol + rtol*max(|a|,|b|), with a located message. */
+static void close_at(double a, double b, double atol, double rtol, const char *what, long idx) {
+  double tol = atol + rtol * fmax(fabs(a), fabs(b));
+  ck_assert_msg(fabs(a - b) <= tol, "%s[%ld]: %.8g vs %.8g (tol %.3g)", what, idx, a, b, tol);
+}
+static void close_vec(const float *a, const float *b, long n, double atol, double rtol, const char *what) {
+  for (long i = 0; i < n; i++) close_at(a[i], b[i], atol, rtol, what, i);
+}
+
+/* ---- cell --------------------------------------------------------------- */
+
+START_TEST(cell_fwd_hand) {
+  /* Row 0: all pre-activations 0, c_prev = 1 -> i=f=o=.5, g=0, c=.5, h=.5*tanh(.5).
+  ** Row 1: i=.75 (ln 3), f=.5, g=.5 (atanh .5), o=.25 (-ln 3), c_prev=2
+  **        -> c = .5*2 + .75*.5 = 1.375, h = .25*tanh(1.375).            */
+  float g[8] = {0, 0, 0, 0, logf(3.0f), 0, atanhf(0.5f), -logf(3.0f)};
+  float cp[2] = {1, 2}, c[2], h[2];
+  lstm_cell_fwd(2, 1, g, cp, c, h);
+  ck_assert_float_eq_tol(c[0], 0.5f, 1e-7f);
+  ck_assert_float_eq_tol(h[0], 0.23105857863f, 1e-7f);
+  ck_assert_float_eq_tol(c[1], 1.375f, 1e-6f);
+  ck_assert_float_eq_tol(h[1], 0.21995667491f, 1e-7f);
+  float want[8] = {0.5f, 0.5f, 0, 0.5f, 0.75f, 0.5f, 0.5f, 0.25f};
+  close_vec(g, want, 8, 1e-6, 0, "activated gates");
+}
+END_TEST
+
+/* Loss of one cell step: sum(wh*h) + sum(wc*c), accumulated in double. */
+static double cell_loss(int B, int H, const float *pre, const float *cp, const float *wh, const float *wc) {
+  float *g = fnew(4L * B * H), *c = fnew((long)B * H), *h = fnew((long)B * H);
+  memcpy(g, pre, sizeof(float) * 4 * B * H);
+  lstm_cell_fwd(B, H, g, cp, c, h);
+  double L = 0;
+  for (int k = 0; k < B * H; k++) L += (double)wh[k] * h[k] + (double)wc[k] * c[k];
+  free(g); free(c); free(h);
+  return L;
+}
+
+START_TEST(cell_bwd_fd) {
+  int B = 3, H = 5, n = B * H;
+  float *pre = fnew(4 * n), *cp = fnew(n), *wh = fnew(n), *wc = fnew(n);
+  fill(pre, 4 * n, -2, 2); fill(cp, n, -1.5f, 1.5f); fill(wh, n, -1, 1); fill(wc, n, -1, 1);
+  float *g = fnew(4 * n), *c = fnew(n), *h = fnew(n), *dg = fnew(4 * n), *dcp = fnew(n);
+  memcpy(g, pre, sizeof(float) * 4 * n);
+  lstm_cell_fwd(B, H, g, cp, c, h);
+  lstm_cell_bwd(B, H, g, cp, c, wh, wc, dg, dcp);
+  const float eps = 1e-2f;
+  for (int k = 0; k < 4 * n; k++) {
+    float s = pre[k];
+    pre[k] = s + eps; double lp = cell_loss(B, H, pre, cp, wh, wc);
+    pre[k] = s - eps; double lm = cell_loss(B, H, pre, cp, wh, wc);
+    pre[k] = s;
+    close_at(dg[k], (lp - lm) / (2 * eps), 2e-4, 2e-3, "dgates", k);
+  }
+  for (int k = 0; k < n; k++) {
+    float s = cp[k];
+    cp[k] = s + eps; double lp = cell_loss(B, H, pre, cp, wh, wc);
+    cp[k] = s - eps; double lm = cell_loss(B, H, pre, cp, wh, wc);
+    cp[k] = s;
+    close_at(dcp[k], (lp - lm) / (2 * eps), 2e-4, 2e-3, "dc_prev", k);
+  }
+  /* dc = NULL means zero: same as passing zeros. */
+  float *z = fnew(n), *dg2 = fnew(4 * n), *dcp2 = fnew(n), *dg3 = fnew(4 * n), *dcp3 = fnew(n);
+  lstm_cell_bwd(B, H, g, cp, c, wh, NULL, dg2, dcp2);
+  lstm_cell_bwd(B, H, g, cp, c, wh, z, dg3, dcp3);
+  close_vec(dg2, dg3, 4 * n, 0, 0, "dgates(dc=NULL)");
+  close_vec(dcp2, dcp3, n, 0, 0, "dc_prev(dc=NULL)");
+  free(pre); free(cp); free(wh); free(wc); free(g); free(c); free(h); free(dg); free(dcp);
+  free(z); free(dg2); free(dcp2); free(dg3); free(dcp3);
+}
+END_TEST
+
+/* ---- sequence LSTM: a plain double-precision reference ------------------ */
+
+/* Variables of one LSTM problem, float (for the kernels) with double mirrors
+** (for the reference and finite differences).  v[0] = x, v[1] = h0,
+** v[2] = c0, then W_ih, W_hh, b for each layer. */
+#define MAXL 3
+#define NVAR (3 + 3 * MAXL)
+typedef struct Prob {
+  int T, B, I, H, L;
+  int *len;                 /* NULL or [B] */
+  float *v[NVAR]; double *d[NVAR]; long n[NVAR];
+  float *g[NVAR];           /* analytic gradients from the kernels */
+  float *wy, *wh, *wc;      /* loss weights for y, hN, cN */
+} Prob;
+
+static void prob_new(Prob *P, int T, int B, int I, int H, int L, int with_len) {
+  memset(P, 0, sizeof *P);
+  P->T = T; P->B = B; P->I = I; P->H = H; P->L = L;
+  P->n[0] = (long)T * B * I; P->n[1] = P->n[2] = (long)L * B * H;
+  for (int l = 0; l < L; l++) {
+    int in = l ? H : I;
+    P->n[3 + 3 * l] = 4L * H * in; P->n[4 + 3 * l] = 4L * H * H; P->n[5 + 3 * l] = 4L * H;
+  }
+  for (int k = 0; k < 3 + 3 * L; k++) {
+    P->v[k] = fnew(P->n[k]); P->g[k] = fnew(P->n[k]);
+    P->d[k] = calloc((size_t)P->n[k], sizeof(double));
+    fill(P->v[k], P->n[k], k < 3 ? -1.0f : -0.6f, k < 3 ? 1.0f : 0.6f);
+    for (long i = 0; i < P->n[k]; i++) P->d[k][i] = P->v[k][i];
+  }
+  long ny = (long)T * B * H, ns = (long)L * B * H;
+  P->wy = fnew(ny); P->wh = fnew(ns); P->wc = fnew(ns);
+  fill(P->wy, ny, -1, 1); fill(P->wh, ns, -1, 1); fill(P->wc, ns, -1, 1);
+  if (with_len) {
+    P->len = calloc((size_t)B, sizeof(int));
+    for (int b = 0; b < B; b++) P->len[b] = b == 0 ? T : (int)(trand() * (T + 1));   /* 0..T, one full */
+  }
+}
+
+static void prob_free(Prob *P) {
+  for (int k = 0; k < 3 + 3 * P->L; k++) { free(P->v[k]); free(P->d[k]); free(P->g[k]); }
+  free(P->wy); free(P->wh); free(P->wc); free(P->len);
+}
+
+static double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* The LSTM written out step by step in double.  mask: [L-1][T][B][H] or
+** NULL.  Writes y [T,B,H], hN, cN [L,B,H]; returns the test loss
+** sum(wy*y) + sum(wh*hN) + sum(wc*cN). */
+static double ref_lstm(const Prob *P, const float *mask, int use_h0, double *y, double *hN, double *cN) {
+  int T = P->T, B = P->B, H = P->H, L = P->L;
+  double *in = malloc(sizeof(double) * (size_t)T * B * (P->I > H ? P->I : H));
+  double *out = malloc(sizeof(double) * (size_t)T * B * H);
+  double *h = malloc(sizeof(double) * H), *c = malloc(sizeof(double) * H), *a = malloc(sizeof(double) * 4 * H);
+  for (long k = 0; k < P->n[0]; k++) in[k] = P->d[0][k];
+  double loss = 0;
+  for (int l = 0; l < L; l++) {
+    int ni = l ? H : P->I;
+    const double *Wih = P->d[3 + 3 * l], *Whh = P->d[4 + 3 * l], *bias = P->d[5 + 3 * l];
+    for (int b = 0; b < B; b++) {
+      for (int j = 0; j < H; j++) {
+        h[j] = use_h0 ? P->d[1][((size_t)l * B + b) * H + j] : 0;
+        c[j] = use_h0 ? P->d[2][((size_t)l * B + b) * H + j] : 0;
+      }
+      int n = P->len ? P->len[b] : T;
+      for (int t = 0; t < T; t++) {
+        double *o = out + ((size_t)t * B + b) * H;
+        if (t >= n) { for (int j = 0; j < H; j++) o[j] = 0; continue; }
+        const double *xt = in + ((size_t)t * B + b) * ni;
+        for (int k = 0; k < 4 * H; k++) {
+          double s = bias[k];
+          for (int j = 0; j < ni; j++) s += Wih[(size_t)k * ni + j] * xt[j];
+          for (int j = 0; j < H; j++) s += Whh[(size_t)k * H + j] * h[j];
+          a[k] = s;
+        }
+        for (int j = 0; j < H; j++) {
+          double i = sigd(a[j]), f = sigd(a[H + j]), g = tanh(a[2 * H + j]), og = sigd(a[3 * H + j]);
+          c[j] = f * c[j] + i * g;
+          h[j] = og * tanh(c[j]);
+          o[j] = h[j];
+        }
+      }
+      for (int j = 0; j < H; j++) {
+        size_t s = ((size_t)l * B + b) * H + j;
+        hN[s] = h[j]; cN[s] = c[j];
+        loss += P->wh[s] * h[j] + P->wc[s] * c[j];
+      }
+    }
+    for (size_t k = 0; k < (size_t)T * B * H; k++)    /* next layer's input */
+      in[k] = out[k] * (mask && l + 1 < L ? mask[(size_t)l * T * B * H + k] : 1.0);
+  }
+  for (size_t k = 0; k < (size_t)T * B * H; k++) { y[k] = out[k]; loss += P->wy[k] * out[k]; }
+  free(in); free(out); free(h); free(c); free(a);
+  return loss;
+}
+
+/* Runs the fused forward and backward on P (gradients into P->g). */
+static void fused_run(Prob *P, Arena *A, Rng *rng, float p, int training, int use_h0,
+                      LstmRun *r, LstmLayer *layers, float *y, float *hN, float *cN) {
+  for (int l = 0; l < P->L; l++) {
+    layers[l] = (LstmLayer){P->v[3 + 3 * l], P->v[4 + 3 * l], P->v[5 + 3 * l],
+                            P->g[3 + 3 * l], P->g[4 + 3 * l], P->g[5 + 3 * l]};
+  }
+  *r = (LstmRun){.T = P->T, .B = P->B, .D = P->I, .H = P->H, .L = P->L, .layer = layers,
+                 .len = P->len, .p = p, .training = training};
+  arena_reset(A);
+  size_t need = lstm_fwd_bytes(r) + lstm_bwd_bytes(r);
+  ck_assert_msg(need <= A->cap, "test arena too small: %zu", need);
+  ck_assert_int_eq(lstm_seq_fwd(r, A, rng, P->v[0], use_h0 ? P->v[1] : NULL, use_h0 ? P->v[2] : NULL,
+                                y, hN, cN), 0);
+  ck_assert_int_eq(lstm_seq_bwd(r, A, P->wy, P->wh, P->wc, P->g[0],
+                                use_h0 ? P->g[1] : NULL, use_h0 ? P->g[2] : NULL), 0);
+  ck_assert(A->used <= need);
+}
+
+/* Fused vs reference values, and fused gradients vs central differences of
+** the reference, over random small problems. */
+static void check_lstm_case(int T, int B, int I, int H, int L, int with_len, float p, int use_h0) {
+  Prob P; prob_new(&P, T, B, I, H, L, with_len);
+  Arena A; arena_init(&A, 1 << 20);
+  Rng rng; rng_seed(&rng, 7);
+  LstmRun r; LstmLayer layers[MAXL];
+  long ny = (long)T * B * H, ns = (long)L * B * H;
+  float *y = fnew(ny), *hN = fnew(ns), *cN = fnew(ns);
+  fused_run(&P, &A, &rng, p, p > 0, use_h0, &r, layers, y, hN, cN);
+  if (p > 0 && L > 1) ck_assert_ptr_nonnull(r.mask);
+  double *ry = malloc(sizeof(double) * ny), *rh = malloc(sizeof(double) * ns), *rc = malloc(sizeof(double) * ns);
+  ref_lstm(&P, r.mask, use_h0, ry, rh, rc);
+  char what[160];
+  snprintf(what, sizeof what, "y T%d B%d I%d H%d L%d", T, B, I, H, L);
+  for (long k = 0; k < ny; k++) close_at(y[k], ry[k], 1e-5, 1e-5, what, k);
+  for (long k = 0; k < ns; k++) close_at(hN[k], rh[k], 1e-5, 1e-5, "hN", k);
+  for (long k = 0; k < ns; k++) close_at(cN[k], rc[k], 1e-5, 1e-5, "cN", k);
+  const double eps = 1e-5;
+  static const char *names[] = {"dx", "dh0", "dc0", "dW_ih", "dW_hh", "db"};
+  for (int v = 0; v < 3 + 3 * L; v++) {
+    if (!use_h0 && (v == 1 || v == 2)) continue;
+    for (long k = 0; k < P.n[v]; k++) {
+      double s = P.d[v][k];
+      P.d[v][k] = s + eps; double lp = ref_lstm(&P, r.mask, use_h0, ry, rh, rc);
+      P.d[v][k] = s - eps; double lm = ref_lstm(&P, r.mask, use_h0, ry, rh, rc);
+      P.d[v][k] = s;
+      snprintf(what, sizeof what, "%s(layer %d) T%d B%d L%d len%d p%g", names[v < 3 ? v : 3 + (v - 3) % 3],
+               v < 3 ? 0 : (v - 3) / 3, T, B, L, with_len, p);
+      close_at(P.g[v][k], (lp - lm) / (2 * eps), 1e-5, 1e-4, what, k);
+    }
+  }
+  free(y); free(hN); free(cN); free(ry); free(rh); free(rc);
+  arena_free(&A); prob_free(&P);
+}
+
+START_TEST(lstm_seq_fixed) {
+  check_lstm_case(1, 1, 1, 1, 1, 0, 0, 0);
+  check_lstm_case(3, 2, 3, 4, 1, 0, 0, 1);
+  check_lstm_case(4, 3, 5, 3, 2, 0, 0, 1);
+  check_lstm_case(5, 4, 2, 3, 2, 1, 0, 1);          /* lengths */
+  check_lstm_case(4, 3, 3, 4, 3, 0, 0.4f, 1);       /* dropout between 3 layers */
+  check_lstm_case(5, 5, 3, 3, 2, 1, 0.3f, 0);       /* lengths + dropout, zero h0 */
+}
+END_TEST
+
+START_TEST(lstm_seq_random) {
+  for (int it = 0; it < 8; it++) {
+    int T = 1 + (int)(trand() * 6), B = 1 + (int)(trand() * 4), I = 1 + (int)(trand() * 5);
+    int H = 1 + (int)(trand() * 5), L = 1 + (int)(trand() * MAXL);
+    check_lstm_case(T, B, I, H, L, trand() < 0.5, trand() < 0.5 ? 0.25f : 0, trand() < 0.7);
+  }
+}
+END_TEST
+
+/* Length semantics on their own: a row of length n gives the same final
+** state as running the first n steps alone, and zeros after. */
+START_TEST(lstm_len_hold) {
+  int T = 6, B = 3, I = 2, H = 3, L = 2;
+  Prob P; prob_new(&P, T, B, I, H, L, 0);
+  int len[3] = {6, 2, 0};
+  Arena A; arena_init(&A, 1 << 20);
+  LstmLayer ly[MAXL];
+  for (int l = 0; l < L; l++) ly[l] = (LstmLayer){P.v[3 + 3 * l], P.v[4 + 3 * l], P.v[5 + 3 * l], 0, 0, 0};
+  LstmRun r = {.T = T, .B = B, .D = I, .H = H, .L = L, .layer = ly, .len = len};
+  float y[6 * 3 * 3], hN[2 * 3 * 3], cN[2 * 3 * 3];
+  ck_assert_int_eq(lstm_seq_fwd(&r, &A, NULL, P.v[0], P.v[1], P.v[2], y, hN, cN), 0);
+  /* Row 1 alone for 2 steps. */
+  float x1[2 * 2], h01[2 * 3], c01[2 * 3], y1[2 * 3], h1[2 * 3], c1[2 * 3];
+  for (int t = 0; t < 2; t++) memcpy(x1 + t * I, P.v[0] + (t * B + 1) * I, sizeof(float) * I);
+  for (int l = 0; l < L; l++) {
+    memcpy(h01 + l * H, P.v[1] + (l * B + 1) * H, sizeof(float) * H);
+    memcpy(c01 + l * H, P.v[2] + (l * B + 1) * H, sizeof(float) * H);
+  }
+  LstmRun r1 = {.T = 2, .B = 1, .D = I, .H = H, .L = L, .layer = ly};
+  ck_assert_int_eq(lstm_seq_fwd(&r1, &A, NULL, x1, h01, c01, y1, h1, c1), 0);
+  for (int l = 0; l < L; l++)
+    for (int j = 0; j < H; j++) {
+      ck_assert_float_eq(hN[(l * B + 1) * H + j], h1[l * H + j]);
+      ck_assert_float_eq(cN[(l * B + 1) * H + j], c1[l * H + j]);
+      ck_assert_float_eq(hN[(l * B + 2) * H + j], P.v[1][(l * B + 2) * H + j]);   /* length 0: h0 */
+      ck_assert_float_eq(cN[(l * B + 2) * H + j], P.v[2][(l * B + 2) * H + j]);
+    }
+  for (int t = 0; t < T; t++)
+    for (int j = 0; j < H; j++) {
+      if (t < 2) ck_assert_float_eq(y[(t * B + 1) * H + j], y1[t * H + j]);
+      else ck_assert_float_eq(y[(t * B + 1) * H + j], 0.0f);
+      ck_assert_float_eq(y[(t * B + 2) * H + j], 0.0f);
+    }
+  arena_free(&A); prob_free(&P);
+}
+END_TEST
+
+/* lstm_fwd_bytes / lstm_bwd_bytes are exactly what the passes take, so a
+** caller can size an arena once. */
+START_TEST(lstm_workspace_bytes) {
+  for (int drop = 0; drop < 2; drop++) {
+    Prob P; prob_new(&P, 5, 3, 4, 6, 3, 1);
+    LstmLayer ly[MAXL];
+    for (int l = 0; l < 3; l++) ly[l] = (LstmLayer){P.v[3 + 3 * l], P.v[4 + 3 * l], P.v[5 + 3 * l], 0, 0, 0};
+    LstmRun r = {.T = 5, .B = 3, .D = 4, .H = 6, .L = 3, .layer = ly, .len = P.len, .p = 0.5f, .training = drop};
+    size_t fb = lstm_fwd_bytes(&r), bb = lstm_bwd_bytes(&r);
+    Arena A; arena_init(&A, fb + bb);
+    Rng rng; rng_seed(&rng, 1);
+    ck_assert_int_eq(lstm_seq_fwd(&r, &A, &rng, P.v[0], NULL, NULL, NULL, NULL, NULL), 0);
+    ck_assert_uint_eq(A.used, fb);
+    ck_assert_int_eq(lstm_seq_bwd(&r, &A, P.wy, NULL, NULL, P.g[0], NULL, NULL), 0);
+    ck_assert_uint_eq(A.used, fb + bb);
+    ck_assert_uint_eq(A.cap, fb + bb);
+    ck_assert(drop ? r.mask != NULL : r.mask == NULL);
+    arena_free(&A); prob_free(&P);
+  }
+}
+END_TEST
+
+/* ---- agreement with torch.nn.LSTM -------------------------------------------- */
+
+#define PY "/usr/bin/python3"
+static double torch_maxdiff;    /* largest |ours - torch| seen, printed at the end */
+
+static int have_torch(void) {
+  return system(PY " -c 'import torch' >/dev/null 2>&1") == 0;
+}
+
+/* Writes P to a file, runs tests/lstm_torch.py on it, compares every
+** output and gradient with ours to 1e-5. */
+static void check_torch_case(int T, int B, int D, int H, int L, int with_len) {
+  Prob P; prob_new(&P, T, B, D, H, L, with_len);
+  if (P.len) for (int b = 0; b < B; b++) if (P.len[b] == 0) P.len[b] = 1;   /* torch needs >= 1 */
+  Arena A; arena_init(&A, 1 << 22);
+  LstmRun r; LstmLayer layers[MAXL];
+  long ny = (long)T * B * H, ns = (long)L * B * H;
+  float *y = fnew(ny), *hN = fnew(ns), *cN = fnew(ns);
+  fused_run(&P, &A, NULL, 0, 0, 1, &r, layers, y, hN, cN);
+
+  char in[] = "/tmp/gr_lstm_inXXXXXX", out[] = "/tmp/gr_lstm_outXXXXXX";
+  int fi = mkstemp(in), fo = mkstemp(out);
+  ck_assert(fi >= 0 && fo >= 0);
+  close(fo);
+  FILE *f = fdopen(fi, "wb");
+  int hdr[6] = {T, B, D, H, L, P.len != NULL};
+  fwrite(hdr, sizeof(int), 6, f);
+  if (P.len) fwrite(P.len, sizeof(int), (size_t)B, f);
+  for (int v = 0; v < 3 + 3 * L; v++) fwrite(P.v[v], sizeof(float), (size_t)P.n[v], f);
+  fwrite(P.wy, sizeof(float), (size_t)ny, f);
+  fwrite(P.wh, sizeof(float), (size_t)ns, f);
+  fwrite(P.wc, sizeof(float), (size_t)ns, f);
+  fclose(f);
+
+  char cmd[256], msg[512] = "";
+  snprintf(cmd, sizeof cmd, PY " tests/lstm_torch.py %s %s 2>&1", in, out);
+  FILE *pp = popen(cmd, "r");
+  ck_assert_ptr_nonnull(pp);
+  size_t got = fread(msg, 1, sizeof msg - 1, pp);
+  msg[got] = 0;
+  int rc = pclose(pp);
+  ck_assert_msg(rc == 0, "lstm_torch.py failed (%d): %s", rc, msg);
+
+  f = fopen(out, "rb");
+  ck_assert_ptr_nonnull(f);
+  const float *ours[3 + 3 + 3 * MAXL] = {y, hN, cN};
+  long cnt[3 + 3 + 3 * MAXL] = {ny, ns, ns};
+  static const char *nm[] = {"y", "hN", "cN", "dx", "dh0", "dc0", "dW_ih", "dW_hh", "db"};
+  for (int v = 0; v < 3 + 3 * L; v++) { ours[3 + v] = P.g[v]; cnt[3 + v] = P.n[v]; }
+  for (int k = 0; k < 6 + 3 * L; k++) {
+    float *t = fnew(cnt[k]);
+    ck_assert_int_eq((long)fread(t, sizeof(float), (size_t)cnt[k], f), cnt[k]);
+    char what[96];
+    snprintf(what, sizeof what, "torch %s (layer %d) T%d B%d D%d H%d L%d len%d",
+             nm[k < 6 ? k : 6 + (k - 6) % 3], k < 6 ? 0 : (k - 6) / 3, T, B, D, H, L, with_len);
+    for (long i = 0; i < cnt[k]; i++) {
+      torch_maxdiff = fmax(torch_maxdiff, fabs((double)ours[k][i] - t[i]));
+      close_at(ours[k][i], t[i], 1e-5, 1e-5, what, i);
+    }
+    free(t);
+  }
+  float extra;
+  ck_assert_int_eq((int)fread(&extra, sizeof extra, 1, f), 0);   /* nothing left over */
+  fclose(f);
+  unlink(in); unlink(out);
+  free(y); free(hN); free(cN);
+  arena_free(&A); prob_free(&P);
+}
+
+START_TEST(lstm_vs_torch) {
+  if (!have_torch()) {
+    fprintf(stderr, "test_lstm: torch not importable by " PY "; torch comparison skipped\n");
+    return;
+  }
+  check_torch_case(5, 3, 4, 6, 1, 0);
+  check_torch_case(7, 4, 5, 8, 2, 0);
+  check_torch_case(6, 5, 3, 7, 2, 1);       /* packed (lengths) */
+  check_torch_case(9, 6, 10, 12, 3, 1);
+  fprintf(stderr, "test_lstm: torch.nn.LSTM agreement: max |diff| %.3g over y, hN, cN and all gradients\n",
+          torch_maxdiff);
+}
+END_TEST
+
+/* ---- dropout masks ------------------------------------------------------- */
+
+START_TEST(drop_mask_stats) {
+  Rng rng; rng_seed(&rng, 3);
+  long n = 200000; float *m = fnew(n);
+  drop_mask(n, 0.3f, &rng, m);
+  long z = 0;
+  for (long k = 0; k < n; k++) {
+    if (m[k] == 0.0f) z++;
+    else ck_assert_float_eq_tol(m[k], 1.0f / 0.7f, 1e-6f);
+  }
+  ck_assert_msg(fabs((double)z / n - 0.3) < 0.005, "zero fraction %g", (double)z / n);
+  drop_mask(n, 0, &rng, m);   for (long k = 0; k < n; k++) ck_assert_float_eq(m[k], 1.0f);
+  drop_mask(n, 1, &rng, m);   for (long k = 0; k < n; k++) ck_assert_float_eq(m[k], 0.0f);
+  free(m);
+}
+END_TEST
+
+/* ---- fast exp ------------------------------------------------------------ */
+
+START_TEST(expf_accuracy) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.00137f) {
+    double e = exp((double)x), rel = fabs(seqk_expf(x) - e) / e;
+    worst = fmax(worst, rel);
+  }
+  ck_assert_msg(worst < 2.5e-7, "seqk_expf max relative error %g", worst);
+  ck_assert_float_eq(seqk_expf(0.0f), 1.0f);
+  ck_assert_float_eq(seqk_expf(-1000.0f), 0.0f);
+  ck_assert(seqk_expf(1000.0f) > 1e38f && isfinite(seqk_expf(1000.0f)));
+  ck_assert(isnan(seqk_expf(NAN)) && isnan(seqk_expf(INFINITY)) && isnan(seqk_expf(-INFINITY)));
+  ck_assert(seqk_sigmf(-1000.0f) >= 0.0f && seqk_sigmf(-1000.0f) < 1e-38f);
+  ck_assert_float_eq(seqk_sigmf(1000.0f), 1.0f);
+  double wt = 0, ws = 0;
+  for (float x = -20.0f; x <= 20.0f; x += 0.000917f) {
+    wt = fmax(wt, fabs(seqk_tanhf(x) - tanh((double)x)));
+    ws = fmax(ws, fabs(seqk_sigmf(x) - 1.0 / (1.0 + exp(-(double)x))));
+  }
+  ck_assert_msg(wt < 3e-7 && ws < 2e-7, "tanh abs err %g, sigmoid abs err %g", wt, ws);
+}
+END_TEST
+
+/* ---- embedding ------------------------------------------------------------ */
+
+START_TEST(emb_gather_scatter) {
+  int V = 5, d = 3; long n = 6;
+  float E[15], ids[6] = {0, 4, 2, 4, 7, 0.5f}, out[18], dout[18], dE[15] = {0};
+  fill(E, 15, -1, 1); fill(dout, 18, -1, 1);
+  ck_assert_int_eq(emb_gather(n, d, V, E, ids, out), 2);   /* 7 and 0.5 are bad */
+  for (int k = 0; k < 4; k++)
+    for (int j = 0; j < d; j++) ck_assert_float_eq(out[k * d + j], E[(int)ids[k] * d + j]);
+  for (int j = 0; j < d; j++) { ck_assert_float_eq(out[4 * d + j], 0); ck_assert_float_eq(out[5 * d + j], 0); }
+  emb_scatter(n, d, V, dout, ids, 0, dE);                  /* padding id 0 skipped */
+  for (int j = 0; j < d; j++) {
+    ck_assert_float_eq(dE[0 * d + j], 0);
+    ck_assert_float_eq(dE[1 * d + j], 0);
+    ck_assert_float_eq(dE[2 * d + j], dout[2 * d + j]);
+    ck_assert_float_eq(dE[4 * d + j], dout[1 * d + j] + dout[3 * d + j]);
+  }
+  memset(dE, 0, sizeof dE);
+  emb_scatter(n, d, V, dout, ids, -1, dE);                 /* nothing skipped */
+  for (int j = 0; j < d; j++) ck_assert_float_eq(dE[0 * d + j], dout[0 * d + j]);
+}
+END_TEST
+
+/* ---- softmax + cross-entropy ----------------------------------------------- */
+
+START_TEST(xent_vs_naive_and_fd) {
+  long N = 7; int V = 6, ignore = 0;
+  float *x = fnew(N * V), *lse = fnew(N), *g = fnew(N * V), *g2 = fnew(N * V);
+  float tg[7] = {1, 0, 5, 3, 0, 2, 5};
+  fill(x, N * V, -3, 3);
+  x[2 * V + 1] = 80.0f; x[3 * V] = -80.0f;                 /* large values: stability */
+  double sum; long cnt;
+  ck_assert_int_eq(xent_fwd(N, V, x, tg, ignore, lse, &sum, &cnt), 0);
+  ck_assert_int_eq(cnt, 5);
+  double want = 0;
+  for (long r = 0; r < N; r++) {
+    if (tg[r] == ignore) continue;
+    double m = -1e30, s = 0;
+    for (int j = 0; j < V; j++) m = fmax(m, x[r * V + j]);
+    for (int j = 0; j < V; j++) s += exp(x[r * V + j] - m);
+    want += m + log(s) - x[r * V + (int)tg[r]];
+  }
+  close_at(sum, want, 1e-5, 1e-6, "xent sum", 0);
+  float scale = 0.7f;
+  xent_bwd(N, V, x, tg, ignore, lse, scale, g);
+  xent_bwd(N, V, x, tg, ignore, NULL, scale, g2);          /* recomputed lse: same */
+  close_vec(g, g2, N * V, 1e-7, 1e-6, "dlogits(lse=NULL)");
+  const float eps = 1e-2f;
+  for (long k = 0; k < N * V; k++) {
+    float s = x[k]; double lp, lm; long c;
+    x[k] = s + eps; xent_fwd(N, V, x, tg, ignore, NULL, &lp, &c);
+    x[k] = s - eps; xent_fwd(N, V, x, tg, ignore, NULL, &lm, &c);
+    x[k] = s;
+    close_at(g[k], scale * (lp - lm) / (2 * eps), 2e-4, 2e-3, "dlogits", k);
+    if (tg[k / V] == ignore) ck_assert_float_eq(g[k], 0.0f);
+  }
+  /* Adds into dlogits. */
+  xent_bwd(N, V, x, tg, ignore, lse, scale, g2);
+  for (long k = 0; k < N * V; k++) close_at(g2[k], 2 * g[k], 1e-6, 1e-6, "dlogits twice", k);
+  /* No ignore id: every row counts; bad targets are reported and skipped. */
+  float tb[7] = {1, 0, 5, 3, 9, -1, 2.5f};
+  ck_assert_int_eq(xent_fwd(N, V, x, tb, -1, lse, &sum, &cnt), 3);
+  ck_assert_int_eq(cnt, 4);
+  free(x); free(lse); free(g); free(g2);
+}
+END_TEST
+
+static Suite *lstm_suite(void) {
+  Suite *s = suite_create("lstm");
+  TCase *tc = tcase_create("cell");
+  tcase_add_test(tc, cell_fwd_hand);
+  tcase_add_test(tc, cell_bwd_fd);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("seq");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, lstm_seq_fixed);
+  tcase_add_test(tc, lstm_seq_random);
+  tcase_add_test(tc, lstm_len_hold);
+  tcase_add_test(tc, lstm_workspace_bytes);
+  tcase_add_test(tc, lstm_vs_torch);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("seqk");
+  tcase_add_test(tc, expf_accuracy);
+  tcase_add_test(tc, drop_mask_stats);
+  tcase_add_test(tc, emb_gather_scatter);
+  tcase_add_test(tc, xent_vs_naive_and_fd);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(lstm_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int nf = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return nf ? 1 : 0;
+}
