@@ -30,6 +30,7 @@ typedef struct ParseCtx {
   int open_line[64], open_col[64]; char open_ch[64];
   int line, col;             /* lexer position */
   int eof_nl;                /* the final newline was sent */
+  int after_comma;           /* the last token was ',': a newline continues */
   int comment_line, comment_col;
   int expr_only;             /* parse_expr_string: the input is one expression */
 } ParseCtx;
@@ -163,6 +164,7 @@ kwname
   | TRAIN                      { $$ = strdup("train"); }
   | DATA                       { $$ = strdup("data"); }
   | INPUT                      { $$ = strdup("input"); }
+  | IN                         { $$ = strdup("in"); }
   ;
 %%
 

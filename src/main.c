@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "show.h"
+#include "train.h"
+#include "bleu.h"
 
 #define GR_VERSION "0.1.0"
 
@@ -30,6 +32,17 @@ static void usage(FILE *f) {
         "  --set NAME=VALUE   override an input or param (repeatable): --set x=2\n"
         "  --backprop NAME    the scalar output to differentiate (default: the only\n"
         "                     scalar output, or the last one)\n"
+        "\n"
+        "sequence models (a file with data/block/train statements):\n"
+        "  --train            train; one line per epoch\n"
+        "  --epochs N, --lr X, --batch N, --bptt N, --clip X, --decay X, --seed N,\n"
+        "  --vbatch N, --patience N, --threads N     override the file's train settings\n"
+        "  --save FILE        keep the best model (atomic write)\n"
+        "  --load FILE        start from a saved model\n"
+        "  --eval             perplexity of the validation data (with --load)\n"
+        "  --generate N       sample N sentences from a language model\n"
+        "  --metrics FILE     CSV: epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n"
+        "  --quiet            no progress bar\n"
         "  --help, --version\n", f);
 }
 
@@ -38,14 +51,60 @@ typedef struct Opts {
   int trace, json, dot, values, no_ops, no_params, gradcheck;
   const char **sets; int nset;
   const char *backprop;
+  int train;
+  TrainOpts to;
 } Opts;
+
+/* "--lr 20" style numeric flags: returns 1 if argv[*i] was one. */
+static int num_flag(int argc, char **argv, int *i, const char *name, double lo, double hi, double *out, int *bad) {
+  if (strcmp(argv[*i], name)) return 0;
+  char *end;
+  if (*i + 1 >= argc) { fprintf(stderr, "graphrun: error: %s needs a number\n", name); *bad = 1; return 1; }
+  double v = strtod(argv[++*i], &end);
+  if (*end || end == argv[*i] || !(v >= lo && v <= hi)) {
+    fprintf(stderr, "graphrun: error: %s needs a number from %g to %g, got '%s'\n", name, lo, hi, argv[*i]);
+    *bad = 1;
+  }
+  *out = v;
+  return 1;
+}
 
 static int parse_args(int argc, char **argv, Opts *o) {
   memset(o, 0, sizeof *o);
+  train_opts_init(&o->to);
   o->sets = calloc(argc, sizeof *o->sets);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--trace")) o->trace = 1;
+    double v; int bad = 0;
+    struct { const char *name; double lo, hi; long *dst; } ints[] = {
+      { "--epochs", 0, 1e7, &o->to.epochs }, { "--batch", 1, 65536, &o->to.batch }, { "--bptt", 1, 65536, &o->to.bptt },
+      { "--vbatch", 1, 65536, &o->to.vbatch }, { "--patience", 0, 1e7, &o->to.patience }, { "--seed", 0, 2147483647, &o->to.seed },
+      { "--threads", 0, 256, &o->to.threads }, { "--generate", 1, 1e6, NULL },
+    };
+    struct { const char *name; double lo, hi; double *dst; } reals[] = {
+      { "--lr", 1e-9, 1e6, &o->to.lr }, { "--clip", 0, 1e9, &o->to.clip }, { "--decay", 1, 1e6, &o->to.decay },
+    };
+    int hit = 0;
+    for (size_t k = 0; k < sizeof ints / sizeof *ints && !hit; k++)
+      if ((hit = num_flag(argc, argv, &i, ints[k].name, ints[k].lo, ints[k].hi, &v, &bad))) {
+        if (!bad && v != (long)v) { fprintf(stderr, "graphrun: error: %s needs a whole number\n", ints[k].name); bad = 1; }
+        if (ints[k].dst) *ints[k].dst = (long)v; else o->to.generate = (int)v;
+      }
+    for (size_t k = 0; k < sizeof reals / sizeof *reals && !hit; k++)
+      if ((hit = num_flag(argc, argv, &i, reals[k].name, reals[k].lo, reals[k].hi, reals[k].dst, &bad))) {}
+    if (bad) return 2;
+    if (hit) continue;
+    const char **path = !strcmp(a, "--save") ? &o->to.save : !strcmp(a, "--load") ? &o->to.load :
+                        !strcmp(a, "--metrics") ? &o->to.metrics : NULL;
+    if (path) {
+      if (i + 1 >= argc) { fprintf(stderr, "graphrun: error: %s needs a file name\n", a); return 2; }
+      *path = argv[++i];
+      continue;
+    }
+    if (!strcmp(a, "--train")) o->train = 1;
+    else if (!strcmp(a, "--eval")) o->to.eval = 1;
+    else if (!strcmp(a, "--quiet")) o->to.quiet = 1;
+    else if (!strcmp(a, "--trace")) o->trace = 1;
     else if (!strcmp(a, "--json")) o->json = 1;
     else if (!strcmp(a, "--dot")) o->dot = 1;
     else if (!strcmp(a, "--values")) o->values = 1;
@@ -53,9 +112,9 @@ static int parse_args(int argc, char **argv, Opts *o) {
     else if (!strcmp(a, "--no-params")) o->no_params = 1;
     else if (!strcmp(a, "--gradcheck")) o->gradcheck = 1;
     else if (!strcmp(a, "--set") || !strncmp(a, "--set=", 6)) {
-      const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-      if (!v) { fprintf(stderr, "graphrun: error: --set needs NAME=VALUE\n"); return 2; }
-      o->sets[o->nset++] = v;
+      const char *val = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!val) { fprintf(stderr, "graphrun: error: --set needs NAME=VALUE\n"); return 2; }
+      o->sets[o->nset++] = val;
     } else if (!strcmp(a, "--backprop")) {
       if (i + 1 >= argc) { fprintf(stderr, "graphrun: error: --backprop needs a node name\n"); return 2; }
       o->backprop = argv[++i];
@@ -79,6 +138,16 @@ static int run_model(Opts *o) {
   int rc = 1;
   if (!m) goto fail;
   for (int i = 0; i < o->nset; i++) if (model_set(m, o->sets[i], &e)) goto fail;
+  if (o->train || o->to.eval || o->to.generate) {
+    if (o->to.eval && !o->to.load && !o->train) fprintf(stderr, "graphrun: note: --eval without --load evaluates the initial (untrained) model\n");
+    if (train_main(m, &o->to, &e)) goto fail;
+    model_free(m);
+    return 0;
+  }
+  if (m->data) {
+    err_at(&e, m->data->loc, "this is a sequence model: run it with --train (or --eval/--generate with --load)");
+    goto fail;
+  }
   if (!m->g->nout) { err_at(&e, (Loc){ m->path, 0, 0 }, "no 'output' statement: name the result, e.g. 'output z5'"); goto fail; }
   Node *out = NULL;                 /* the scalar backprop starts from */
   if (o->backprop) {
@@ -135,10 +204,7 @@ fail:
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 2 && !strcmp(argv[1], "bleu")) {
-    extern int bleu_main(int, char **);
-    return bleu_main(argc - 1, argv + 1);
-  }
+  if (argc >= 2 && !strcmp(argv[1], "bleu")) return bleu_main(argc - 1, argv + 1);
   Opts o;
   int rc = parse_args(argc, argv, &o);
   if (rc == 0) rc = run_model(&o);

@@ -197,13 +197,23 @@ static Node *lookup_node(Builder *b, const Ast *ref, const char *key) {
 
 /* ---- node creation ------------------------------------------------------ */
 
-static Node *op_node(Builder *b, OpKind op, const char *name, Loc loc, int nin, Node **in) {
-  Node *n = graph_add(b->g, N_OP, op, name, loc, nin, in);
-  if (gr_ops[op].shape(n, b->e)) {
-    if (!b->e->set) err_at(b->e, loc, "'%s' result would have more than %ld elements", gr_ops[op].name, GR_MAXELEMS);
+/* Runs n's shape rule now, so a mistake points at the operator. */
+static Node *checked(Builder *b, Node *n) {
+  if (gr_ops[n->op].shape(n, b->e)) {
+    if (!b->e->set) err_at(b->e, n->loc, "'%s' result would have more than %ld elements", gr_ops[n->op].name, GR_MAXELEMS);
     return NULL;
   }
   return n;
+}
+static Node *op_node(Builder *b, OpKind op, const char *name, Loc loc, int nin, Node **in) {
+  return checked(b, graph_add(b->g, N_OP, op, name, loc, nin, in));
+}
+/* The same for ops whose shape rule reads attributes set first. */
+static Node *op_node_attr(Builder *b, OpKind op, Loc loc, int nin, Node **in, const int *ia, const float *fa) {
+  Node *n = graph_add(b->g, N_OP, op, NULL, loc, nin, in);
+  memcpy(n->iattr, ia, sizeof n->iattr);
+  memcpy(n->fattr, fa, sizeof n->fattr);
+  return checked(b, n);
 }
 
 static Node *const_node(Builder *b, double v, Loc loc) {
@@ -218,15 +228,32 @@ static Node *const_node(Builder *b, double v, Loc loc) {
 static Node *build_expr(Builder *b, const Ast *a);
 static int build_list(Builder *b, const Ast *a, NodeList *out);
 
-/* A function call's arguments as one flat list of nodes. */
-static int call_args(Builder *b, const Ast *call, NodeList *args) {
+/* A function call's arguments as one flat list of nodes.  Named arguments
+** are refused unless listed in `named` ("pad ignore"), which the caller
+** then reads with kwarg(). */
+static int call_args_named(Builder *b, const Ast *call, NodeList *args, const char *named) {
   for (int i = 0; i < call->nkids; i++) {
     const Ast *x = call->kids[i];
-    if (x->kind == A_KW) return err_at(b->e, x->loc, "'%s' takes no named argument '%s'", call->name, x->name);
+    if (x->kind == A_KW) {
+      const char *p = named ? strstr(named, x->name) : NULL;
+      size_t k = strlen(x->name);
+      if (!p || (p[k] != ' ' && p[k] != 0) || (p != named && p[-1] != ' '))
+        return err_at(b->e, x->loc, "'%s' takes no named argument '%s'%s%s", call->name, x->name,
+                      named ? " (it takes: " : "", named ? named : "");
+      continue;
+    }
     if (build_list(b, x, args)) return -1;
   }
   return 0;
 }
+static int call_args(Builder *b, const Ast *call, NodeList *args) { return call_args_named(b, call, args, NULL); }
+
+static const Ast *kwarg(const Ast *call, const char *name) {
+  for (int i = 0; i < call->nkids; i++)
+    if (call->kids[i]->kind == A_KW && !strcmp(call->kids[i]->name, name)) return call->kids[i]->kids[0];
+  return NULL;
+}
+static Node *build_seq_call(Builder *b, const Ast *a);
 
 /* Does the call get a list (several arguments, a range, a comprehension)? */
 static int is_listy(const Ast *call) {
@@ -244,6 +271,8 @@ static Node *build_call(Builder *b, const Ast *a) {
   };
   NodeList args = {0};
   Node *r = NULL;
+  for (int i = 0; i < b->m->nblocks; i++) if (!strcmp(b->m->blocks[i].name, a->name)) return build_seq_call(b, a);
+  if (!strcmp(a->name, "embed") || !strcmp(a->name, "dropout") || !strcmp(a->name, "cross_entropy")) return build_seq_call(b, a);
   if (call_args(b, a, &args)) goto done;
   for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
     if (!strcmp(a->name, unary[i].name)) {
@@ -272,7 +301,7 @@ static Node *build_call(Builder *b, const Ast *a) {
     if (args.n != 2) err_at(b->e, a->loc, "'dot' takes two arguments, got %d", args.n);
     else r = op_node(b, OP_DOT, NULL, a->loc, 2, args.v);
   } else {
-    err_at(b->e, a->loc, "unknown function '%s' (known: relu, tanh, sigmoid, exp, log, softmax, sum, concat, stack, dot, transpose)", a->name);
+    err_at(b->e, a->loc, "unknown function '%s' (known: relu, tanh, sigmoid, exp, log, softmax, sum, concat, stack, dot, transpose, embed, dropout, cross_entropy, and blocks)", a->name);
   }
 done:
   free(args.v);
@@ -481,6 +510,9 @@ static int stmt_output(Builder *b, const Ast *s) {
 }
 
 static int build_body(Builder *b, const Ast *body);
+static int stmt_block(Builder *b, const Ast *s);
+static int stmt_data(Builder *b, const Ast *s);
+static int stmt_train(Builder *b, const Ast *s);
 
 static int stmt_for(Builder *b, const Ast *s, int level) {
   const Ast *iters = s->kids[0];
@@ -515,9 +547,8 @@ static int build_stmt(Builder *b, const Ast *s) {
   case S_ASSIGN: return stmt_assign(b, s);
   case S_OUTPUT: return stmt_output(b, s);
   case S_FOR: return stmt_for(b, s, 0);
-  case S_BLOCK: case S_SETTINGS:
-    return err_at(b->e, s->loc, "'%s' statements belong to sequence models, which this build cannot run yet",
-                  s->kind == S_BLOCK ? "block" : s->name);
+  case S_BLOCK: return stmt_block(b, s);
+  case S_SETTINGS: return !strcmp(s->name, "data") ? stmt_data(b, s) : stmt_train(b, s);
   default: return err_at(b->e, s->loc, "unexpected statement");
   }
 }
@@ -536,9 +567,15 @@ static void init_random(Graph *g, unsigned long seed) {
     for (long j = 0; j < n->val.n; j++)
       n->val.data[j] = n->iattr[0] == 1 ? n->fattr[0] + (n->fattr[1] - n->fattr[0]) * rng_uniform(&r)
                                         : n->fattr[0] + n->fattr[1] * rng_normal(&r);
+    if (n->iattr[1] && n->val.rank == 2) {         /* an embedding's padding row stays zero */
+      int d = n->val.shape[1];
+      memset(n->val.data + (long)(n->iattr[1] - 1) * d, 0, sizeof(float) * d);
+    }
     memcpy(n->init.data, n->val.data, sizeof(float) * n->val.n);
   }
 }
+
+void model_reinit(Model *m, unsigned long seed) { m->seed = seed; init_random(m->g, seed); }
 
 Model *model_parse(const char *path, const char *src, size_t len, Err *e) {
   Model *m = xcalloc(1, sizeof *m);
@@ -550,6 +587,7 @@ Model *model_parse(const char *path, const char *src, size_t len, Err *e) {
   b.m = m; b.e = e; b.root = m->ast;
   b.g = m->g = graph_new(m->path);
   if (build_body(&b, m->ast)) { model_free(m); return NULL; }
+  m->seed = m->seed ? m->seed : 1111;
   if (m->g->n == 0) { err_at(e, (Loc){ m->path, 0, 0 }, "the model defines nothing (expected statements such as 'input x = 1')"); model_free(m); return NULL; }
   init_random(m->g, m->seed);
   return m;
@@ -566,6 +604,14 @@ Model *model_load(const char *path, Err *e) {
 
 void model_free(Model *m) {
   if (!m) return;
+  if (m->data) {
+    corpus_sents_free(&m->data->train); corpus_sents_free(&m->data->valid);
+    corpus_sents_free(&m->data->src_train); corpus_sents_free(&m->data->src_valid);
+    corpus_vocab_free(&m->data->vocab);
+    free(m->data);
+  }
+  for (int i = 0; i < m->nblocks; i++) { free(m->blocks[i].name); free(m->blocks[i].params); }
+  free(m->blocks);
   graph_free(m->g);
   ast_free(m->ast);
   free(m->src); free(m->path);
@@ -599,4 +645,201 @@ int model_set(Model *m, const char *assign, Err *e) {
 out:
   free(name); free(what);
   return rc;
+}
+
+/* ---- sequence models: data, blocks, and their calls ------------------------ */
+
+static const char *str_arg(Builder *b, const Ast *s, const char *key, int required) {
+  for (int i = 0; i < s->nkids; i++) {
+    const Ast *k = s->kids[i];
+    if (k->kind == A_KW && !strcmp(k->name, key)) {
+      if (k->kids[0]->kind != A_STR) { err_at(b->e, k->kids[0]->loc, "'%s' needs a file name in quotes", key); return NULL; }
+      return k->kids[0]->name;
+    }
+  }
+  if (required) err_at(b->e, s->loc, "'data' needs %s = \"FILE\"", key);
+  return NULL;
+}
+
+/* data train = "...", valid = "..." [, src_train = "...", src_valid = "..."]
+** Reads the corpus, defines the constant V and the token inputs:
+**   x, y          [T, B]   inputs and targets (ids)
+**   src, src_len  [S, B], [B]  with src_train (translation mode)     */
+static int stmt_data(Builder *b, const Ast *s) {
+  if (b->m->data) return err_at(b->e, s->loc, "only one 'data' statement");
+  for (int i = 0; i < s->nkids; i++) {
+    const Ast *k = s->kids[i];
+    if (k->kind != A_KW || (strcmp(k->name, "train") && strcmp(k->name, "valid") && strcmp(k->name, "src_train") && strcmp(k->name, "src_valid")))
+      return err_at(b->e, k->loc, "'data' takes train = \"FILE\", valid = \"FILE\", src_train = \"FILE\", src_valid = \"FILE\"");
+  }
+  const char *tr = str_arg(b, s, "train", 1), *va = tr ? str_arg(b, s, "valid", 1) : NULL;
+  if (!tr || !va) return -1;
+  const char *str = str_arg(b, s, "src_train", 0), *sva = str_arg(b, s, "src_valid", 0);
+  if (b->e->set) return -1;
+  if (!str != !sva) return err_at(b->e, s->loc, "translation data needs both src_train and src_valid");
+  ModelData *d = b->m->data = xcalloc(1, sizeof *d);
+  d->loc = s->loc;
+  d->translation = str != NULL;
+  char msg[GR_ERRMAX];
+  if (corpus_vocab_init(&d->vocab, msg, sizeof msg) ||
+      corpus_read(tr, &d->vocab, 1, &d->train, msg, sizeof msg) ||
+      (str && corpus_read(str, &d->vocab, 1, &d->src_train, msg, sizeof msg)) ||
+      corpus_read(va, &d->vocab, 0, &d->valid, msg, sizeof msg) ||
+      (sva && corpus_read(sva, &d->vocab, 0, &d->src_valid, msg, sizeof msg)))
+    return err_at(b->e, (Loc){ NULL, 0, 0 }, "%s (named by the 'data' statement at %s:%d:%d)",
+                  strncmp(msg, "error: ", 7) ? msg : msg + 7, s->loc.file, s->loc.line, s->loc.col);
+  if (b->nconst == 256) return err_at(b->e, s->loc, "more than 256 constants");
+  b->consts[b->nconst].name = "V"; b->consts[b->nconst].v = d->vocab.n; b->nconst++;
+  const char *names[] = { "x", "y", "src", "src_len" };
+  for (int i = 0; i < (d->translation ? 4 : 2); i++) {
+    if (graph_find(b->g, names[i])) return err_at(b->e, s->loc, "'data' defines '%s', which is already defined", names[i]);
+    Tensor t; int sh[2] = { 1, 1 };
+    tensor_shape(&t, i == 3 ? 1 : 2, sh);
+    float z[1] = { 0 }; t.data = z;
+    Node *n = graph_leaf(b->g, N_INPUT, names[i], s->loc, &t);
+    n->flags |= NF_NOGRAD;
+  }
+  return 0;
+}
+
+/* train sgd(lr = 20, clip = 0.25, decay = 4), batch = 20, ...: kept for the
+** trainer, which reads and checks it; the seed is needed now, for init. */
+static int stmt_train(Builder *b, const Ast *s) {
+  if (b->m->train) return err_at(b->e, s->loc, "only one 'train' statement");
+  b->m->train = s;
+  const Ast *seed = NULL;
+  for (int i = 0; i < s->nkids; i++) if (s->kids[i]->kind == A_KW && !strcmp(s->kids[i]->name, "seed")) seed = s->kids[i]->kids[0];
+  if (seed) {
+    int v;
+    if (int_eval(b, seed, 0, 2147483647, "seed", &v)) return -1;
+    b->m->seed = (unsigned long)v;
+  }
+  return 0;
+}
+
+static int num_kw(Builder *b, const Ast *call, const char *key, double lo, double hi, double dflt, int required, double *out) {
+  const Ast *v = kwarg(call, key);
+  if (!v) {
+    if (required) return err_at(b->e, call->loc, "'%s' needs %s = ...", call->name, key);
+    *out = dflt; return 0;
+  }
+  if (const_eval(b, v, out)) return -1;
+  if (*out < lo || *out > hi) return err_at(b->e, v->loc, "%s must be from %g to %g, got %g", key, lo, hi, *out);
+  return 0;
+}
+
+static Node *block_param(Builder *b, Block *bl, const char *what, int layer, int rows, int cols, Loc loc) {
+  char name[300];
+  if (layer) snprintf(name, sizeof name, "%s.%s[%d]", bl->name, what, layer);
+  else snprintf(name, sizeof name, "%s.%s", bl->name, what);
+  Tensor t; int sh[2] = { rows, cols };
+  if (tensor_shape(&t, cols ? 2 : 1, sh)) { err_at(b->e, loc, "'%s' is too large", name); return NULL; }
+  t.data = xcalloc(t.n, sizeof(float));
+  Node *n = graph_leaf(b->g, N_PARAM, name, loc, &t);
+  free(t.data);
+  float bound = 1.0f / sqrtf((float)(bl->kind && !strcmp(what, "W_c") ? 2 * bl->hidden : bl->hidden));
+  n->iattr[0] = 1; n->fattr[0] = -bound; n->fattr[1] = bound;          /* PyTorch's default init */
+  bl->params[bl->nparams++] = n;
+  return n;
+}
+
+/* block NAME = lstm(in = D, hidden = H, layers = L, dropout = p)
+**            | attn_lstm(...)   (Luong input-feeding attention decoder)   */
+static int stmt_block(Builder *b, const Ast *s) {
+  const Ast *c = s->kids[0];
+  int kind = !strcmp(c->name, "lstm") ? BLOCK_LSTM : !strcmp(c->name, "attn_lstm") ? BLOCK_ATTN_LSTM : 0;
+  if (!kind) return err_at(b->e, c->loc, "unknown block '%s' (known: lstm, attn_lstm)", c->name);
+  if (lookup_var(b, s->name) || graph_find(b->g, s->name)) return err_at(b->e, s->loc, "'%s' is already defined", s->name);
+  for (int i = 0; i < b->m->nblocks; i++) if (!strcmp(b->m->blocks[i].name, s->name)) return err_at(b->e, s->loc, "block '%s' is already defined", s->name);
+  for (int i = 0; i < c->nkids; i++) {
+    const Ast *k = c->kids[i];
+    if (k->kind != A_KW || (strcmp(k->name, "in") && strcmp(k->name, "hidden") && strcmp(k->name, "layers") && strcmp(k->name, "dropout")))
+      return err_at(b->e, k->loc, "'%s' takes in = N, hidden = N, layers = N, dropout = p", c->name);
+  }
+  double in, hid, layers, p;
+  if (num_kw(b, c, "in", 1, 1 << 16, 0, 1, &in) || num_kw(b, c, "hidden", 1, 1 << 16, 0, 1, &hid) ||
+      num_kw(b, c, "layers", 1, 16, 1, 0, &layers) || num_kw(b, c, "dropout", 0, 0.99, 0, 0, &p)) return -1;
+  if (in != floor(in) || hid != floor(hid) || layers != floor(layers)) return err_at(b->e, c->loc, "in, hidden and layers must be whole numbers");
+  b->m->blocks = xrealloc(b->m->blocks, sizeof *b->m->blocks * (b->m->nblocks + 1));
+  Block *bl = &b->m->blocks[b->m->nblocks++];
+  memset(bl, 0, sizeof *bl);
+  bl->name = xstrdup(s->name); bl->kind = kind; bl->in = (int)in; bl->hidden = (int)hid;
+  bl->layers = (int)layers; bl->dropout = (float)p; bl->loc = s->loc;
+  bl->params = xcalloc(3 * bl->layers + 2, sizeof *bl->params);
+  int H = bl->hidden;
+  for (int l = 0; l < bl->layers; l++) {
+    int inl = l ? H : bl->in + (kind == BLOCK_ATTN_LSTM ? H : 0);
+    if (!block_param(b, bl, "W_ih", l + 1, 4 * H, inl, s->loc) || !block_param(b, bl, "W_hh", l + 1, 4 * H, H, s->loc) ||
+        !block_param(b, bl, "b", l + 1, 4 * H, 0, s->loc)) return -1;
+  }
+  if (kind == BLOCK_ATTN_LSTM)
+    if (!block_param(b, bl, "W_in", 0, H, H, s->loc) || !block_param(b, bl, "W_c", 0, H, 2 * H, s->loc)) return -1;
+  return 0;
+}
+
+static Node *one_arg(Builder *b, const Ast *call, const char *key) {
+  const Ast *v = kwarg(call, key);
+  return v ? build_expr(b, v) : NULL;
+}
+
+/* embed(E, ids, pad = 0), dropout(x, p), cross_entropy(logits, y, ignore = 0),
+** and calls of blocks: enc(x, lengths = n), dec(x, init = enc_out),
+** att(x, memory = enc_out, lengths = n, init = enc_out). */
+static Node *build_seq_call(Builder *b, const Ast *a) {
+  NodeList args = {0};
+  Node *r = NULL;
+  Block *bl = NULL;
+  for (int i = 0; i < b->m->nblocks; i++) if (!strcmp(b->m->blocks[i].name, a->name)) bl = &b->m->blocks[i];
+  const char *named = bl ? (bl->kind == BLOCK_LSTM ? "lengths init" : "memory lengths init") :
+                      !strcmp(a->name, "embed") ? "pad" : !strcmp(a->name, "cross_entropy") ? "ignore" : "";
+  if (call_args_named(b, a, &args, named)) goto done;
+  if (!strcmp(a->name, "embed") || !strcmp(a->name, "cross_entropy")) {
+    int emb = a->name[0] == 'e';
+    if (args.n != 2) { err_at(b->e, a->loc, emb ? "'embed' takes (E, ids)" : "'cross_entropy' takes (logits, targets)"); goto done; }
+    double pad;
+    if (num_kw(b, a, emb ? "pad" : "ignore", -1, 1 << 30, -1, 0, &pad)) goto done;
+    if (!(args.v[1]->flags & NF_NOGRAD)) { err_at(b->e, a->loc, "'%s' needs token ids (x, y, src from 'data') as its second argument", a->name); goto done; }
+    int ia[4] = { (int)pad }; float fa[4] = { 0 };
+    r = op_node_attr(b, emb ? OP_EMBED : OP_XENT, a->loc, 2, args.v, ia, fa);
+    if (!r) goto done;
+    if (emb && pad >= 0 && args.v[0]->kind == N_PARAM && args.v[0]->val.rank == 2 && pad < args.v[0]->val.shape[0]) {
+      int d = args.v[0]->val.shape[1];               /* the padding row starts (and, as input, stays) zero */
+      memset(args.v[0]->val.data + (long)pad * d, 0, sizeof(float) * d);
+      args.v[0]->iattr[1] = (int)pad + 1;            /* init_random keeps it zero */
+    }
+  } else if (!strcmp(a->name, "dropout")) {
+    double p;
+    if (args.n != 2 || !is_const(b, a->kids[1])) { err_at(b->e, a->loc, "'dropout' takes (x, p) with p a number"); goto done; }
+    if (const_eval(b, a->kids[1], &p)) goto done;
+    if (p < 0 || p >= 1) { err_at(b->e, a->kids[1]->loc, "dropout p must be in [0, 1), got %g", p); goto done; }
+    int ia[4] = { 0 }; float fa[4] = { (float)p };
+    r = op_node_attr(b, OP_DROPOUT, a->loc, 1, args.v, ia, fa);
+  } else if (bl) {
+    if (args.n != 1) { err_at(b->e, a->loc, "block '%s' takes one input sequence (and named arguments)", bl->name); goto done; }
+    Node *len = one_arg(b, a, "lengths"), *init = one_arg(b, a, "init"), *mem = one_arg(b, a, "memory");
+    if (b->e->set) goto done;
+    if (len && !(len->flags & NF_NOGRAD)) { err_at(b->e, a->loc, "lengths must be src_len from 'data'"); goto done; }
+    if (init && init->op != OP_LSTM) { err_at(b->e, a->loc, "init must be the output of an lstm block (its final state starts this one)"); goto done; }
+    NodeList in = {0};
+    nl_push(&in, args.v[0]);
+    if (bl->kind == BLOCK_LSTM) {
+      for (int i = 0; i < bl->nparams; i++) nl_push(&in, bl->params[i]);
+      if (len) nl_push(&in, len);
+      if (init) nl_push(&in, init);
+      int ia[4] = { bl->layers, bl->hidden, (len ? 1 : 0) | (init ? 2 : 0) | (len ? 0 : 4), bl->in };
+      float fa[4] = { bl->dropout };
+      r = op_node_attr(b, OP_LSTM, a->loc, in.n, in.v, ia, fa);
+    } else {
+      if (!mem || !len || !init) { free(in.v); err_at(b->e, a->loc, "an attn_lstm block needs memory = ..., lengths = src_len and init = ..."); goto done; }
+      nl_push(&in, mem); nl_push(&in, len); nl_push(&in, init);
+      for (int i = 0; i < bl->nparams; i++) nl_push(&in, bl->params[i]);
+      int ia[4] = { bl->layers, bl->hidden, 0, bl->in };
+      float fa[4] = { bl->dropout };
+      r = op_node_attr(b, OP_ATTN_DEC, a->loc, in.n, in.v, ia, fa);
+    }
+    free(in.v);
+  }
+done:
+  free(args.v);
+  return r;
 }

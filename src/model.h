@@ -10,6 +10,26 @@
 #define GR_MODEL_H
 #include "graph.h"
 #include "ast.h"
+#include "corpus.h"
+
+/* The corpus a `data` statement names, read when the model is built:
+** its vocabulary size becomes the constant V. */
+typedef struct ModelData {
+  int translation;     /* src_train given: sentence pairs, not one stream */
+  Vocab vocab;
+  Sents train, valid, src_train, src_valid;
+  Loc loc;
+} ModelData;
+
+/* A `block` statement: a fused layer with its own parameters. */
+enum { BLOCK_LSTM = 1, BLOCK_ATTN_LSTM = 2 };
+typedef struct Block {
+  char *name;
+  int kind, in, hidden, layers;
+  float dropout;
+  Loc loc;
+  Node **params; int nparams;   /* per layer W_ih, W_hh, b; then W_in, W_c */
+} Block;
 
 typedef struct Model {
   Graph *g;
@@ -17,7 +37,14 @@ typedef struct Model {
   char *src;           /* the file's text                                 */
   char *path;
   unsigned long seed;  /* for random initialisation                       */
+  ModelData *data;     /* NULL unless the file has a `data` statement      */
+  Block *blocks; int nblocks;
+  const Ast *train;    /* the `train` statement, or NULL                   */
 } Model;
+
+/* Draws the random initial values again (params declared with `~` and block
+** weights), from seed. */
+void model_reinit(Model *m, unsigned long seed);
 
 Model *model_load(const char *path, Err *e);
 Model *model_parse(const char *path, const char *src, size_t len, Err *e);

@@ -12,6 +12,8 @@
 ** for output element i is i % n_small, because tensors are row-major.
 */
 #include "graph.h"
+#include "ops_seq.h"
+#include "ops_attn.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -390,5 +392,7 @@ const OpDef gr_ops[] = {
   [OP_STACK]     = { "stack",     "stack",   1, -1, shape_stack, fwd_stack, bwd_stack, rule_part },
   [OP_PICK]      = { "pick",      "pick",    1, 1, shape_pick, fwd_pick, bwd_pick, rule_part },
   [OP_TRANSPOSE] = { "transpose", "ᵀ",       1, 1, shape_transpose, fwd_transpose, bwd_transpose, rule_part },
+  GR_OPS_SEQ_ROWS
+  [OP_ATTN_DEC]  = GR_OP_ROW_ATTN_DEC,
 };
 _Static_assert(sizeof gr_ops / sizeof gr_ops[0] == OP__COUNT, "one gr_ops row per op");

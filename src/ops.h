@@ -24,7 +24,8 @@
   X(EMBED)     /* rows of E for token ids (ops_seq.c)         */ \
   X(DROPOUT)   /* inverted dropout, identity when not training */ \
   X(LSTM)      /* fused multi-layer LSTM over a sequence      */ \
-  X(XENT)      /* fused softmax + cross-entropy, mean NLL     */
+  X(XENT)      /* fused softmax + cross-entropy, mean NLL     */ \
+  X(ATTN_DEC)  /* Luong input-feeding attention decoder (ops_attn.c) */
 
 #define GR_OP_ENUM(name) OP_##name,
 typedef enum OpKind { GR_OPLIST(GR_OP_ENUM) OP__COUNT } OpKind;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "ops_seq.h"
 #include "lstm.h"
+#include "ops_attn.h"
 #include "seqk.h"
 
 #define IN(k) (n->in[k])
@@ -337,3 +338,16 @@ const OpDef gr_op_embed = GR_OP_ROW_EMBED;
 const OpDef gr_op_dropout = GR_OP_ROW_DROPOUT;
 const OpDef gr_op_lstm = GR_OP_ROW_LSTM;
 const OpDef gr_op_xent = GR_OP_ROW_XENT;
+
+/* The encoder side of the link an attention decoder makes (ops_attn.h). */
+int seq_lstm_final(Node *enc, int *L, int *H, const float **hN, const float **cN, float **dhN, float **dcN) {
+  if (!enc || enc->op != OP_LSTM) return 0;
+  long lbh = enc->aux[0].data ? enc->aux[0].n / 2 : 0;
+  if (L) *L = enc->iattr[0];
+  if (H) *H = enc->iattr[1];
+  if (hN) *hN = enc->aux[0].data;
+  if (cN) *cN = enc->aux[0].data ? enc->aux[0].data + lbh : NULL;
+  if (dhN) *dhN = enc->aux[1].data;
+  if (dcN) *dcN = enc->aux[1].data ? enc->aux[1].data + lbh : NULL;
+  return 1;
+}

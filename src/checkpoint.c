@@ -1,0 +1,111 @@
+/*
+** checkpoint.c — saving and loading a model's parameters.
+**
+** Layout (little-endian):
+**   "GRCKPT" 0x00 VERSION             8 bytes
+**   u32 count                          parameters
+**   count x { u32 namelen, name, u32 rank, u32 shape[rank], f32 data[n] }
+**   u64 FNV-1a of every byte before it
+** Loading checks magic, version, size, checksum, and that the names and
+** shapes are exactly the model's; it changes nothing unless all is well.
+** Saving goes through write_file_atomic: the old file survives any failure.
+*/
+#include "train.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CKPT_VERSION 1
+static const char magic[7] = "GRCKPT";
+
+typedef struct Buf { unsigned char *p; size_t n, cap; } Buf;
+static void put(Buf *b, const void *x, size_t k) {
+  if (b->n + k > b->cap) { b->cap = (b->n + k) * 2; b->p = xrealloc(b->p, b->cap); }
+  memcpy(b->p + b->n, x, k); b->n += k;
+}
+static void put32(Buf *b, uint32_t v) { put(b, &v, 4); }
+static uint64_t fnv(const unsigned char *p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+int ckpt_save(const Model *m, const char *path, Err *e) {
+  Buf b = {0};
+  put(&b, magic, 7);
+  unsigned char v = CKPT_VERSION; put(&b, &v, 1);
+  uint32_t count = 0;
+  for (int i = 0; i < m->g->n; i++) count += m->g->nodes[i]->kind == N_PARAM;
+  put32(&b, count);
+  for (int i = 0; i < m->g->n; i++) {
+    const Node *n = m->g->nodes[i];
+    if (n->kind != N_PARAM) continue;
+    put32(&b, (uint32_t)strlen(n->name)); put(&b, n->name, strlen(n->name));
+    put32(&b, (uint32_t)n->val.rank);
+    for (int d = 0; d < n->val.rank; d++) put32(&b, (uint32_t)n->val.shape[d]);
+    put(&b, n->val.data, sizeof(float) * n->val.n);
+  }
+  uint64_t h = fnv(b.p, b.n);
+  put(&b, &h, 8);
+  int rc = write_file_atomic(path, b.p, b.n, e);
+  free(b.p);
+  return rc;
+}
+
+typedef struct Rd { const unsigned char *p; size_t n, at; } Rd;
+static int get(Rd *r, void *x, size_t k) {
+  if (r->at + k > r->n) return -1;
+  memcpy(x, r->p + r->at, k); r->at += k;
+  return 0;
+}
+
+int ckpt_load(Model *m, const char *path, Err *e) {
+  size_t len;
+  unsigned char *data = (unsigned char *)read_file(path, &len, e);
+  if (!data) return -1;
+  int rc = -1;
+  Rd r = { data, len >= 8 ? len - 8 : 0, 0 };
+  uint64_t want;
+  if (len < 20 || memcmp(data, magic, 7)) { err_set(e, "%s: error: not a graphrun checkpoint", path); goto out; }
+  if (data[7] != CKPT_VERSION) { err_set(e, "%s: error: checkpoint format version %d, this graphrun reads version %d", path, data[7], CKPT_VERSION); goto out; }
+  memcpy(&want, data + len - 8, 8);
+  if (fnv(data, len - 8) != want) { err_set(e, "%s: error: checksum mismatch: the file is truncated or corrupted", path); goto out; }
+  r.at = 8;
+  uint32_t count, seen = 0, nparams = 0;
+  for (int i = 0; i < m->g->n; i++) nparams += m->g->nodes[i]->kind == N_PARAM;
+  if (get(&r, &count, 4)) goto trunc;
+  /* two passes: check everything, then copy, so a bad file changes nothing */
+  for (int pass = 0; pass < 2; pass++) {
+    r.at = 12;
+    for (uint32_t k = 0; k < count; k++) {
+      uint32_t nl, rank, sh[GR_MAXDIM];
+      char name[512];
+      if (get(&r, &nl, 4) || nl >= sizeof name || get(&r, name, nl)) goto trunc;
+      name[nl] = 0;
+      if (get(&r, &rank, 4) || rank > GR_MAXDIM) goto trunc;
+      for (uint32_t d = 0; d < rank; d++) if (get(&r, &sh[d], 4)) goto trunc;
+      Node *n = graph_find(m->g, name);
+      if (!n || n->kind != N_PARAM) { err_set(e, "%s: error: parameter '%s' is not in %s (a checkpoint of another model?)", path, name, m->path); goto out; }
+      Tensor t; int ish[GR_MAXDIM];
+      for (uint32_t d = 0; d < rank; d++) ish[d] = (int)sh[d];
+      if (tensor_shape(&t, (int)rank, ish) || !tensor_same_shape(&t, &n->val)) {
+        char a[64], b2[64];
+        err_set(e, "%s: error: parameter '%s' is %s in the checkpoint but %s in %s", path, name,
+                shape_str(&t, a, sizeof a), shape_str(&n->val, b2, sizeof b2), m->path);
+        goto out;
+      }
+      if (r.at + sizeof(float) * t.n > r.n) goto trunc;
+      if (pass) memcpy(n->val.data, r.p + r.at, sizeof(float) * t.n);
+      r.at += sizeof(float) * t.n;
+      seen++;
+    }
+    if (!pass && seen != nparams) { err_set(e, "%s: error: holds %u parameters, %s has %u", path, seen, m->path, nparams); goto out; }
+  }
+  rc = 0;
+  goto out;
+trunc:
+  err_set(e, "%s: error: truncated checkpoint", path);
+out:
+  free(data);
+  return rc;
+}

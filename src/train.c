@@ -1,0 +1,314 @@
+/*
+** train.c — the training loop of the sequence models, as the assignment's
+** starter kit runs it:
+**
+**   lm (one `data` train file):   the corpus is one stream, laid out as B
+**     parallel columns and cut into bptt-long pieces; the lstm's state is
+**     carried from piece to piece with its gradient stopped there.
+**   translation (src_train given): bundles of B sentence pairs; the encoder
+**     reads the source, the decoder starts from its final state (init =);
+**     long targets are still cut into bptt pieces, later pieces carrying
+**     the decoder's state.
+**
+** Each step: forward, backward from the loss (mean token NLL), clip the
+** global gradient norm, SGD.  After each epoch the validation perplexity;
+** the learning rate is divided by `decay` when it is not a new best.
+** Nothing is allocated per step: activations come from the graph's arena.
+*/
+#include "train.h"
+#include "ops_seq.h"
+#include "ops_attn.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void train_opts_init(TrainOpts *o) {
+  memset(o, 0, sizeof *o);
+  o->lr = o->clip = o->decay = NAN;
+  o->batch = o->vbatch = o->bptt = o->epochs = o->patience = o->seed = o->threads = -1;
+  o->check_finite = 1;
+}
+
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+
+/* ---- settings ------------------------------------------------------------- */
+
+static int kw_num(const Ast *k, double lo, double hi, double *out, Err *e) {
+  const Ast *v = k->kids[0];
+  double x;
+  if (v->kind == A_NUM) x = v->num;
+  else if (v->kind == A_NEG && v->kids[0]->kind == A_NUM) x = -v->kids[0]->num;
+  else if (v->kind == A_BIN && v->op == '/' && v->kids[0]->kind == A_NUM && v->kids[1]->kind == A_NUM && v->kids[1]->num) x = v->kids[0]->num / v->kids[1]->num;
+  else return err_at(e, v->loc, "'%s' needs a number", k->name);
+  if (!(x >= lo && x <= hi)) return err_at(e, v->loc, "'%s' must be from %g to %g, got %g", k->name, lo, hi, x);
+  *out = x;
+  return 0;
+}
+
+int train_config(const Model *m, const TrainOpts *o, TrainCfg *c, Err *e) {
+  c->lr = 20; c->clip = 0.25; c->decay = 4;
+  c->batch = 20; c->bptt = 35; c->epochs = 10; c->patience = 0; c->seed = m->seed;
+  c->vbatch = m->data && m->data->translation ? 60 : 1;
+  c->threads = 0;
+  const Ast *t = m->train;
+  for (int i = 0; t && i < t->nkids; i++) {
+    const Ast *k = t->kids[i];
+    double v;
+    if (k->kind == A_CALL && !strcmp(k->name, "sgd")) {
+      for (int j = 0; j < k->nkids; j++) {
+        const Ast *a = k->kids[j];
+        if (a->kind != A_KW) return err_at(e, a->loc, "sgd takes lr = ..., clip = ..., decay = ...");
+        if (!strcmp(a->name, "lr")) { if (kw_num(a, 1e-9, 1e6, &c->lr, e)) return -1; }
+        else if (!strcmp(a->name, "clip")) { if (kw_num(a, 0, 1e9, &c->clip, e)) return -1; }
+        else if (!strcmp(a->name, "decay")) { if (kw_num(a, 1, 1e6, &c->decay, e)) return -1; }
+        else return err_at(e, a->loc, "sgd has no setting '%s' (it takes lr, clip, decay)", a->name);
+      }
+      continue;
+    }
+    if (k->kind != A_KW) return err_at(e, k->loc, "expected sgd(...) or NAME = VALUE");
+    struct { const char *name; int *dst; double lo, hi; } ints[] = {
+      { "batch", &c->batch, 1, 1 << 16 }, { "vbatch", &c->vbatch, 1, 1 << 16 }, { "bptt", &c->bptt, 1, 1 << 16 },
+      { "epochs", &c->epochs, 0, 1e7 }, { "patience", &c->patience, 0, 1e7 }, { "threads", &c->threads, 0, 256 },
+    };
+    int done = 0;
+    for (size_t j = 0; j < sizeof ints / sizeof *ints && !done; j++)
+      if (!strcmp(k->name, ints[j].name)) {
+        if (kw_num(k, ints[j].lo, ints[j].hi, &v, e)) return -1;
+        if (v != floor(v)) return err_at(e, k->kids[0]->loc, "'%s' must be a whole number", k->name);
+        *ints[j].dst = (int)v; done = 1;
+      }
+    if (!done && strcmp(k->name, "seed"))
+      return err_at(e, k->loc, "unknown training setting '%s' (known: sgd(lr, clip, decay), batch, vbatch, bptt, epochs, patience, seed, threads)", k->name);
+  }
+  if (!isnan(o->lr)) c->lr = o->lr;
+  if (!isnan(o->clip)) c->clip = o->clip;
+  if (!isnan(o->decay)) c->decay = o->decay;
+  if (o->batch > 0) c->batch = (int)o->batch;
+  if (o->vbatch > 0) c->vbatch = (int)o->vbatch;
+  if (o->bptt > 0) c->bptt = (int)o->bptt;
+  if (o->epochs >= 0) c->epochs = (int)o->epochs;
+  if (o->patience >= 0) c->patience = (int)o->patience;
+  if (o->seed >= 0) c->seed = (unsigned long)o->seed;
+  if (o->threads >= 0) c->threads = (int)o->threads;
+  return 0;
+}
+
+/* ---- the pieces of one pass ---------------------------------------------- */
+
+typedef struct Feed {
+  Model *m;
+  Node *x, *y, *src, *src_len, *loss;
+  Stream st; Bundles bu;
+  int translation;
+} Feed;
+
+/* Token inputs are leaves whose storage is sized once for the largest piece. */
+static void leaf_reserve(Node *n, long elems) {
+  free(n->val.data);
+  n->val.data = xcalloc(elems ? elems : 1, sizeof(float));
+}
+static void leaf_fill(Node *n, int rank, int d0, int d1, const int32_t *ids) {
+  int sh[2] = { d0, d1 };
+  tensor_shape(&n->val, rank, sh);
+  for (long i = 0; i < n->val.n; i++) n->val.data[i] = (float)ids[i];
+}
+
+/* Recurrent blocks start over (new stream, new bundle: zeros or the
+** encoder's state) with fresh = 1, or carry their last final state on. */
+static void carry_states(Graph *g, int fresh) {
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (n->op == OP_LSTM && fresh) lstm_op_reset(n);
+    else if (n->op == OP_ATTN_DEC) attn_dec_carry(n, !fresh);
+  }
+}
+
+static int feed_init(Feed *f, Model *m, const Sents *tgt, const Sents *src, int B, int bptt, Err *e) {
+  char msg[GR_ERRMAX];
+  memset(&f->st, 0, sizeof f->st); memset(&f->bu, 0, sizeof f->bu);
+  f->translation = m->data->translation;
+  int rc = f->translation ? corpus_bundles_init(&f->bu, src, tgt, B, bptt, msg, sizeof msg)
+                          : corpus_stream_init(&f->st, tgt, B, bptt, msg, sizeof msg);
+  if (rc) return err_set(e, "%s", msg);
+  leaf_reserve(f->x, (long)bptt * B); leaf_reserve(f->y, (long)bptt * B);
+  if (f->translation) {
+    int maxs = src->maxlen > 0 ? src->maxlen : 1;
+    leaf_reserve(f->src, (long)maxs * B); leaf_reserve(f->src_len, B);
+  }
+  return 0;
+}
+static void feed_free(Feed *f) {
+  if (f->translation) corpus_bundles_free(&f->bu); else corpus_stream_free(&f->st);
+}
+static int feed_next(Feed *f, Batch *b) {
+  int more = f->translation ? corpus_bundles_next(&f->bu, b) : corpus_stream_next(&f->st, b);
+  if (!more) return 0;
+  leaf_fill(f->x, 2, b->T, b->B, b->x);
+  leaf_fill(f->y, 2, b->T, b->B, b->y);
+  if (f->translation) {
+    leaf_fill(f->src, 2, b->Ts, b->B, b->src);
+    leaf_fill(f->src_len, 1, b->B, 0, b->src_len);
+  }
+  return 1;
+}
+
+/* ---- one epoch ------------------------------------------------------------ */
+
+static double grad_norm(Graph *g) {
+  double s = 0;
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (n->kind != N_PARAM || !n->grad.data) continue;
+    for (long j = 0; j < n->val.n; j++) s += (double)n->grad.data[j] * n->grad.data[j];
+  }
+  return sqrt(s);
+}
+static void sgd_step(Graph *g, double lr, double clip) {
+  double norm = grad_norm(g), scale = clip > 0 && norm > clip ? clip / (norm + 1e-6) : 1.0;
+  float a = (float)(lr * scale);
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (n->kind != N_PARAM || !n->grad.data) continue;
+    for (long j = 0; j < n->val.n; j++) n->val.data[j] -= a * n->grad.data[j];
+  }
+}
+
+static void progress(double frac, double tokps, int epoch) {
+  int w = 30, k = (int)(frac * w);
+  fprintf(stderr, "\repoch %d [", epoch);
+  for (int i = 0; i < w; i++) fputc(i < k ? '=' : i == k ? '>' : ' ', stderr);
+  fprintf(stderr, "] %3.0f%%  %.0f tok/s ", frac * 100, tokps);
+  fflush(stderr);
+}
+
+typedef struct PassResult { double nll; long ntok; double seconds; } PassResult;
+
+static int run_pass(Feed *f, Exec *ex, int training, const TrainCfg *c, double lr, int epoch, int bar, PassResult *r) {
+  Graph *g = f->m->g;
+  Batch b;
+  double t0 = now(), last = t0;
+  long pieces = f->translation ? f->bu.npieces : f->st.npieces, k = 0;
+  r->nll = 0; r->ntok = 0;
+  ex->training = training;
+  carry_states(g, 1);
+  while (feed_next(f, &b)) {
+    carry_states(g, b.first);
+    ex->step++;
+    if (graph_forward(g, ex)) return -1;
+    const XentStat *xs = xent_op_stat(f->loss);
+    r->nll += xs->sum; r->ntok += xs->count;
+    if (training) {
+      if (graph_backward(g, f->loss, ex)) return -1;
+      sgd_step(g, lr, c->clip);
+    }
+    k++;
+    if (bar && now() - last > 0.2) { last = now(); progress((double)k / pieces, r->ntok / (last - t0), epoch); }
+  }
+  r->seconds = now() - t0;
+  if (bar) fprintf(stderr, "\r%*s\r", 70, "");
+  return 0;
+}
+
+static int write_metrics(const char *path, const char *csv, Err *e) {
+  return write_file_atomic(path, csv, strlen(csv), e);
+}
+
+/* Samples sentences from the LM, one token at a time, carrying the state. */
+static int generate(Model *m, Feed *f, int count, unsigned long seed, Err *e) {
+  Graph *g = m->g;
+  Node *logits = f->loss->in[0];
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
+  Rng r; rng_seed(&r, seed);
+  leaf_reserve(f->x, 1); leaf_reserve(f->y, 1);
+  for (int s = 0; s < count; s++) {
+    carry_states(g, 1);
+    int32_t tok = CORPUS_EOS, zero = 0;
+    for (int t = 0; t < 60; t++) {
+      leaf_fill(f->x, 2, 1, 1, &tok); leaf_fill(f->y, 2, 1, 1, &zero);
+      if (t) carry_states(g, 0);
+      if (graph_forward(g, &ex)) return -1;
+      const float *z = logits->val.data;
+      int V = logits->val.shape[logits->val.rank - 1];
+      float mx = z[0];
+      for (int i = 1; i < V; i++) if (z[i] > mx) mx = z[i];
+      double tot = 0;
+      for (int i = 0; i < V; i++) tot += exp(z[i] - mx);
+      double u = rng_uniform(&r) * tot, acc = 0;
+      int pick = V - 1;
+      for (int i = 0; i < V; i++) { acc += exp(z[i] - mx); if (acc >= u) { pick = i; break; } }
+      if (pick == CORPUS_EOS) break;
+      printf("%s%s", t ? " " : "", corpus_vocab_word(&m->data->vocab, pick));
+      tok = pick;
+    }
+    putchar('\n');
+  }
+  return 0;
+}
+
+int train_main(Model *m, const TrainOpts *o, Err *e) {
+  TrainCfg c;
+  if (!m->data) return err_at(e, (Loc){ m->path, 0, 0 }, "--train needs a 'data' statement (data train = \"...\", valid = \"...\")");
+  if (train_config(m, o, &c, e)) return -1;
+  if (c.seed != m->seed) model_reinit(m, c.seed);
+  Feed f; memset(&f, 0, sizeof f);
+  f.m = m;
+  f.x = graph_find(m->g, "x"); f.y = graph_find(m->g, "y");
+  f.src = graph_find(m->g, "src"); f.src_len = graph_find(m->g, "src_len");
+  f.loss = model_output(m);
+  if (!f.loss || f.loss->op != OP_XENT)
+    return err_at(e, f.loss ? f.loss->loc : (Loc){ m->path, 0, 0 }, "the output of a trained model must be cross_entropy(...)");
+  if (o->load && ckpt_load(m, o->load, e)) return -1;
+  if (o->generate) return generate(m, &f, o->generate, c.seed, e);
+
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = o->check_finite;
+  rng_seed(&ex.rng, c.seed);
+  ModelData *d = m->data;
+  int bar = !o->quiet && isatty(2);
+  if (o->eval) {
+    PassResult vr;
+    if (feed_init(&f, m, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) return -1;
+    int rc = run_pass(&f, &ex, 0, &c, 0, 0, 0, &vr);
+    feed_free(&f);
+    if (rc) return -1;
+    printf("valid ppl %.2f  (%ld tokens, %s)\n", exp(vr.nll / vr.ntok), vr.ntok, m->data->valid.file);
+    return 0;
+  }
+  printf("training %s: %ld sentences, vocabulary %d, %s mode; lr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu\n",
+         m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
+  char *csv = xstrdup("epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n");
+  double lr = c.lr, best = INFINITY;
+  int since_best = 0, rc = -1;
+  for (int ep = 1; ep <= c.epochs; ep++) {
+    PassResult tr, vr;
+    if (feed_init(&f, m, &d->train, &d->src_train, c.batch, c.bptt, e)) goto out;
+    int bad = run_pass(&f, &ex, 1, &c, lr, ep, bar, &tr);
+    feed_free(&f);
+    if (bad) goto out;
+    if (feed_init(&f, m, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) goto out;
+    bad = run_pass(&f, &ex, 0, &c, lr, ep, 0, &vr);
+    feed_free(&f);
+    if (bad) goto out;
+    double tppl = exp(tr.nll / tr.ntok), vloss = vr.nll / vr.ntok, vppl = exp(vloss), tokps = tr.ntok / tr.seconds;
+    printf("epoch %3d  train ppl %8.2f  valid ppl %8.2f  lr %-8g %6.2f s  %8.0f tok/s\n", ep, tppl, vppl, lr, tr.seconds, tokps);
+    fflush(stdout);
+    char line[256];
+    snprintf(line, sizeof line, "%d,%.4f,%.4f,%g,%.3f,%.0f\n", ep, tppl, vppl, lr, tr.seconds, tokps);
+    csv = xrealloc(csv, strlen(csv) + strlen(line) + 1); strcat(csv, line);
+    if (o->metrics && write_metrics(o->metrics, csv, e)) goto out;
+    if (vloss < best) {
+      best = vloss; since_best = 0;
+      if (o->save && ckpt_save(m, o->save, e)) goto out;
+    } else {
+      lr /= c.decay;
+      if (c.patience && ++since_best >= c.patience) { printf("stopping: no better validation perplexity in %d epochs\n", c.patience); break; }
+    }
+  }
+  if (isfinite(best)) printf("best valid ppl %.2f%s%s\n", exp(best), o->save ? ", saved to " : "", o->save ? o->save : "");
+  rc = 0;
+out:
+  free(csv);
+  return rc;
+}

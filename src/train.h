@@ -1,0 +1,41 @@
+/*
+** train.h — training, evaluation and sampling of sequence models.
+**
+** The model file says what to compute (data, blocks, loss) and how to train
+** (`train sgd(lr = 20, clip = 0.25, decay = 4), batch = 20, ...`); every
+** setting can be overridden from the command line (TrainOpts).
+*/
+#ifndef GR_TRAIN_H
+#define GR_TRAIN_H
+#include "model.h"
+
+typedef struct TrainCfg {
+  double lr, clip, decay;
+  int batch, vbatch, bptt, epochs, patience;
+  unsigned long seed;
+  int threads;
+} TrainCfg;
+
+typedef struct TrainOpts {
+  /* overrides: < 0 (or NaN for doubles) means "as the file says" */
+  double lr, clip, decay;
+  long batch, vbatch, bptt, epochs, patience, seed, threads;
+  const char *save, *load, *metrics;
+  int eval;              /* --eval: perplexity of the valid data, no training */
+  int generate;          /* --generate N: sample N sentences                  */
+  int quiet;             /* no progress bar                                  */
+  int check_finite;      /* stop at the first NaN/Inf (on by default)         */
+} TrainOpts;
+
+void train_opts_init(TrainOpts *o);
+/* Settings from the file's `train` statement, then the overrides. */
+int  train_config(const Model *m, const TrainOpts *o, TrainCfg *c, Err *e);
+/* --train (and --eval, --generate): 0, or -1 with a message. */
+int  train_main(Model *m, const TrainOpts *o, Err *e);
+
+/* Checkpoints (checkpoint.c): every parameter by name and shape, plus a
+** header and a checksum.  Saving is atomic. */
+int  ckpt_save(const Model *m, const char *path, Err *e);
+int  ckpt_load(Model *m, const char *path, Err *e);
+
+#endif
