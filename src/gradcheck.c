@@ -2,11 +2,15 @@
 ** gradcheck.c — every gradient against central finite differences.
 **
 ** For each element of each input and param: (f(x+h) - f(x-h)) / 2h, with the
-** forward pass in float32, so h is relative to the element's size.  Where a
+** forward pass in float32, so h is relative to the element's size.  For big
+** models, instead, a few random directions v per parameter: the difference
+** quotient along v against g . v (float32 noise stays fixed while the
+** signal adds up over all elements).  Where a
 ** perturbation flips which side of 0 a ReLU's input is on, the function has
 ** a kink there: that element is reported, not failed.
 */
 #include "show.h"
+#include "ops_seq.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,16 +26,27 @@ static unsigned long relu_signature(Graph *g) {
   return h;
 }
 
+static void (*hook)(Graph *);
 static int eval(Graph *g, Node *out, Exec *ex, double *v, unsigned long *sig) {
+  if (hook) hook(g);
   if (graph_forward(g, ex)) return -1;
-  *v = out->val.data[0];
+  const XentStat *xs = out->op == OP_XENT ? xent_op_stat(out) : NULL;
+  *v = xs && xs->count ? xs->sum / xs->count : out->val.data[0];    /* the loss in double where kept */
   *sig = relu_signature(g);
   return 0;
 }
 
 int gradcheck(FILE *f, Model *m, Node *out, double tol, Err *e) {
-  Graph *g = m->g;
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
+  return gradcheck_run(f, m, out, tol, 0, NULL, &ex);
+}
+
+int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, void (*before)(Graph *), Exec *exp) {
+  Graph *g = m->g;
+  Exec ex = *exp;
+  Rng pick; rng_seed(&pick, 12345);
+  hook = before;
+  if (hook) hook(g);
   if (graph_forward(g, &ex) || graph_backward(g, out, &ex)) return -1;
   unsigned long base = relu_signature(g);
   /* keep the analytic gradients: the forward passes below reuse the arena */
@@ -40,44 +55,72 @@ int gradcheck(FILE *f, Model *m, Node *out, double tol, Err *e) {
   float **ana = xcalloc(nleaf ? nleaf : 1, sizeof *ana);
   int bad = 0, k = 0;
   fprintf(f, "Gradient check of %s: analytic vs central differences\n", out->label);
+  double gmax = 0;              /* the largest gradient anywhere: the floor for "zero" */
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
-    if (n->kind != N_INPUT && n->kind != N_PARAM) continue;
+    if ((n->kind == N_INPUT || n->kind == N_PARAM) && n->grad.data)
+      for (long j = 0; j < n->val.n; j++) gmax = fmax(gmax, fabs(n->grad.data[j]));
+  }
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if ((n->kind != N_INPUT && n->kind != N_PARAM) || (n->flags & NF_NOGRAD)) continue;
     ana[k] = xmalloc(sizeof(float) * (n->val.n ? n->val.n : 1));
     memcpy(ana[k], n->grad.data, sizeof(float) * n->val.n);
-    double worst = 0; long kinks = 0, worst_at = 0;
-    for (long j = 0; j < n->val.n; j++) {
-      float x0 = n->val.data[j];
-      double h = 1e-2 * fmax(1.0, fabs(x0)), fp, fm;
+    double worst = 0, maxdiff = 0, scale = 1e-3 * gmax; long kinks = 0, worst_at = 0;
+    long count = directions ? directions : n->val.n;
+    float *x0 = xmalloc(sizeof(float) * (n->val.n ? n->val.n : 1)), *v = NULL;
+    memcpy(x0, n->val.data, sizeof(float) * n->val.n);
+    if (directions) v = xmalloc(sizeof(float) * n->val.n);
+    for (long c = 0; c < count; c++) {
+      double h, fp, fm, a = 0, hp, hm;
       unsigned long sp, sm;
-      n->val.data[j] = (float)(x0 + h);
-      if (eval(g, out, &ex, &fp, &sp)) goto fail;
-      n->val.data[j] = (float)(x0 - h);
-      if (eval(g, out, &ex, &fm, &sm)) goto fail;
-      n->val.data[j] = x0;
-      double hp = (double)(float)(x0 + h) - x0, hm = x0 - (double)(float)(x0 - h);
-      double num = (fp - fm) / (hp + hm), a = ana[k][j];
+      if (directions) {          /* x +- h v along a random +-1 direction v: d f = g . v */
+        h = 5e-2;                /* larger than per element: the loss moves more, float noise less */
+        for (long j = 0; j < n->val.n; j++) { v[j] = (rng_next(&pick) >> 63) ? 1.f : -1.f; a += (double)ana[k][j] * v[j]; }
+        for (long j = 0; j < n->val.n; j++) n->val.data[j] = (float)(x0[j] + h * v[j]);
+        if (eval(g, out, &ex, &fp, &sp)) goto fail;
+        for (long j = 0; j < n->val.n; j++) n->val.data[j] = (float)(x0[j] - h * v[j]);
+        if (eval(g, out, &ex, &fm, &sm)) goto fail;
+        hp = hm = h;
+      } else {                   /* one element */
+        long j = c;
+        h = 1e-2 * fmax(1.0, fabs(x0[j]));
+        a = ana[k][j];
+        n->val.data[j] = (float)(x0[j] + h);
+        if (eval(g, out, &ex, &fp, &sp)) goto fail;
+        n->val.data[j] = (float)(x0[j] - h);
+        if (eval(g, out, &ex, &fm, &sm)) goto fail;
+        hp = (double)(float)(x0[j] + h) - x0[j]; hm = x0[j] - (double)(float)(x0[j] - h);
+      }
+      memcpy(n->val.data, x0, sizeof(float) * n->val.n);
+      double num = (fp - fm) / (hp + hm);
       if (sp != base || sm != base) { kinks++; continue; }
-      double err = fabs(a - num) / fmax(1e-3, fabs(a) + fabs(num));
-      if (err > worst) { worst = err; worst_at = j; }
+      scale = fmax(scale, fmax(fabs(a), fabs(num)));
+      if (fabs(a - num) > maxdiff) { maxdiff = fabs(a - num); worst_at = c; }
     }
+    free(x0); free(v);
+    worst = scale > 0 ? maxdiff / scale : 0;
     char lab[256];
     snprintf(lab, sizeof lab, "d%s/d%s", out->label, n->label);
     fprintf(f, "  %-24s max relative error %.2e", lab, worst);
-    if (n->val.n > 1 && worst > 0) fprintf(f, " (element %ld)", worst_at);
-    if (kinks) fprintf(f, "  [%ld element%s at a ReLU kink: not compared]", kinks, kinks > 1 ? "s" : "");
+    if (directions) fprintf(f, " (%ld random directions)", count);
+    else if (n->val.n > 1 && worst > 0) fprintf(f, " (element %ld)", worst_at);
+    if (kinks) fprintf(f, "  [%ld at a ReLU kink: not compared]", kinks);
     fprintf(f, "%s\n", worst > tol ? "  FAIL" : "  ok");
     if (worst > tol) bad++;
     k++;
   }
+  if (hook) hook(g);
   graph_forward(g, &ex);
   graph_backward(g, out, &ex);
+  hook = NULL;
   for (int i = 0; i < k; i++) free(ana[i]);
   free(ana);
   if (bad) fprintf(f, "%d gradient%s disagree beyond %.0e\n", bad, bad == 1 ? "" : "s", tol);
   else fprintf(f, "all gradients agree within %.0e\n", tol);
   return bad ? 1 : 0;
 fail:
+  hook = NULL;
   for (int i = 0; i <= k && i < nleaf; i++) free(ana[i]);
   free(ana);
   return -1;

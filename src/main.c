@@ -138,7 +138,8 @@ static int run_model(Opts *o) {
   int rc = 1;
   if (!m) goto fail;
   for (int i = 0; i < o->nset; i++) if (model_set(m, o->sets[i], &e)) goto fail;
-  if (o->train || o->to.eval || o->to.generate) {
+  if (o->train || o->to.eval || o->to.generate || (o->gradcheck && m->data)) {
+    o->to.gradcheck = o->gradcheck;
     if (o->to.eval && !o->to.load && !o->train) fprintf(stderr, "graphrun: note: --eval without --load evaluates the initial (untrained) model\n");
     if (train_main(m, &o->to, &e)) goto fail;
     model_free(m);

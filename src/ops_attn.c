@@ -209,6 +209,10 @@ void attn_dec_bwd(Node *n, Exec *ex) {
     seq_lstm_final(n->in[3], NULL, NULL, NULL, NULL, &dh, &dc);
     d.dh0 = dh; d.dc0 = dc;
   }
+  for (int l = 0; l < L; l++) {        /* gradient buffers as they are now, not at forward */
+    Node **w = n->in + 4 + 3 * l;
+    p.cells[l].dW_ih = w[0]->grad.data; p.cells[l].dW_hh = w[1]->grad.data; p.cells[l].db = w[2]->grad.data;
+  }
   Node *wi = n->in[4 + 3 * L], *wc = n->in[5 + 3 * L];
   AttnParams ap = {p.cells, wi->val.data, wc->val.data, wi->grad.data, wc->grad.data};
   attn_decoder_bwd(&d, &ap, p.ws);

@@ -23,8 +23,14 @@ typedef struct DotOpts {
 } DotOpts;
 void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads);
 
-/* Central differences for every element of every input and param; prints
-** the largest relative error per leaf.  Returns 0 if all are below tol. */
+/* Central differences for every element of every input and param, or, when
+** directions > 0, along that many random +-1 directions per parameter;
+** prints the largest relative error per leaf (difference over the largest
+** gradient magnitude seen for it).  `before`, if set, runs before every
+** forward pass (the trainer uses it to restart recurrent state), and ex
+** gives the mode (dropout off for a deterministic loss).  Returns 0 if all
+** agree within tol, 1 if not, -1 on error. */
+int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, void (*before)(Graph *), Exec *ex);
 int gradcheck(FILE *f, Model *m, Node *out, double tol, Err *e);
 
 /* "1/12" when v is a simple fraction (denominator <= 64), else "". */

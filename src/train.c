@@ -18,6 +18,7 @@
 #include "train.h"
 #include "ops_seq.h"
 #include "ops_attn.h"
+#include "show.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +156,23 @@ static int feed_next(Feed *f, Batch *b) {
   return 1;
 }
 
+static void restart_states(Graph *g) { carry_states(g, 1); }
+
+/* --gradcheck: the whole model on the first training piece, dropout off. */
+static int check_gradients(Model *m, Feed *f, const TrainCfg *c, Err *e) {
+  ModelData *d = m->data;
+  if (feed_init(f, m, &d->train, &d->src_train, c->batch, c->bptt, e)) return -1;
+  Batch b;
+  int rc = -1;
+  if (!feed_next(f, &b)) { err_set(e, "%s: error: no training piece", d->train.file); goto out; }
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
+  printf("checking on the first training piece (T = %d, B = %d), dropout off, 4 random directions per parameter\n", b.T, b.B);
+  rc = gradcheck_run(stdout, m, f->loss, 1e-2, 4, restart_states, &ex);
+out:
+  feed_free(f);
+  return rc;
+}
+
 /* ---- one epoch ------------------------------------------------------------ */
 
 static double grad_norm(Graph *g) {
@@ -262,6 +280,11 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
     return err_at(e, f.loss ? f.loss->loc : (Loc){ m->path, 0, 0 }, "the output of a trained model must be cross_entropy(...)");
   if (o->load && ckpt_load(m, o->load, e)) return -1;
   if (o->generate) return generate(m, &f, o->generate, c.seed, e);
+  if (o->gradcheck) {
+    int bad = check_gradients(m, &f, &c, e);
+    if (bad > 0) err_set(e, "graphrun: error: gradients disagree with finite differences");
+    return bad ? -1 : 0;
+  }
 
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = o->check_finite;
   rng_seed(&ex.rng, c.seed);

@@ -25,6 +25,7 @@ typedef struct TrainOpts {
   int generate;          /* --generate N: sample N sentences                  */
   int quiet;             /* no progress bar                                  */
   int check_finite;      /* stop at the first NaN/Inf (on by default)         */
+  int gradcheck;         /* --gradcheck on the first training piece            */
 } TrainOpts;
 
 void train_opts_init(TrainOpts *o);
