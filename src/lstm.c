@@ -28,7 +28,7 @@ static inline void chunk_in(float *dst, const float *src, int n) {
 
 /* Contract in lstm.h.  Row b of gates is [i | f | g | o], each H wide.
 ** c may alias c_prev (state updated in place). */
-void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, float *h) {
+SEQK_CLONES void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, float *h) {
   for (int b = 0; b < B; b++) {
     float *gr = gates + (size_t)b * 4 * H;
     const float *cpr = c_prev + (size_t)b * H;
@@ -64,7 +64,7 @@ void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, fl
 **   do = dh*tc*o(1-o),  di = dC*g*i(1-i),  df = dC*c_prev*f(1-f),
 **   dg = dC*i*(1-g^2),  dc_prev = dC*f.
 ** dgates may not alias gates; dc_prev may alias dc. */
-void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const float *c,
+SEQK_CLONES void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const float *c,
                    const float *dh, const float *dc, float *dgates, float *dc_prev) {
   for (int b = 0; b < B; b++) {
     const float *gr = gates + (size_t)b * 4 * H;
