@@ -4,6 +4,11 @@
 ** and 256, in GFLOP/s of the matrix products and ms per batch.
 **
 ** usage: lstm_bench [iterations]      (threads: OPENBLAS_NUM_THREADS)
+**
+** OpenBLAS picks its kernels from OPENBLAS_CORETYPE when set: on an AVX-512
+** machine, OPENBLAS_CORETYPE=Haswell (AVX2) is about 1.5x slower on these
+** products than SKYLAKEX.  Compare with PyTorch under the same setting (it
+** links the same OpenBLAS).
 */
 #include <stdio.h>
 #include <stdlib.h>

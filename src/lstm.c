@@ -28,7 +28,7 @@ static inline void chunk_in(float *dst, const float *src, int n) {
 
 /* Contract in lstm.h.  Row b of gates is [i | f | g | o], each H wide.
 ** c may alias c_prev (state updated in place). */
-void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, float *h) {
+SEQK_CLONES void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, float *h) {
   for (int b = 0; b < B; b++) {
     float *gr = gates + (size_t)b * 4 * H;
     const float *cpr = c_prev + (size_t)b * H;
@@ -64,7 +64,7 @@ void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, fl
 **   do = dh*tc*o(1-o),  di = dC*g*i(1-i),  df = dC*c_prev*f(1-f),
 **   dg = dC*i*(1-g^2),  dc_prev = dC*f.
 ** dgates may not alias gates; dc_prev may alias dc. */
-void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const float *c,
+SEQK_CLONES void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const float *c,
                    const float *dh, const float *dc, float *dgates, float *dc_prev) {
   for (int b = 0; b < B; b++) {
     const float *gr = gates + (size_t)b * 4 * H;
@@ -105,6 +105,8 @@ void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const 
 
 /* ---- multi-layer LSTM over a sequence ------------------------------------ */
 
+#define LSTM_NN_MAXH 200   /* see the step loop of lstm_seq_fwd */
+
 /* Bytes arena_alloc takes for n floats (it aligns every block to 64). */
 static size_t fbytes(size_t n) { return (n * sizeof(float) + 63) & ~(size_t)63; }
 
@@ -119,7 +121,7 @@ static inline int row_len(const LstmRun *r, int b) {
 
 size_t lstm_fwd_bytes(const LstmRun *r) {
   size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H, L = (size_t)r->L;
-  size_t n = fbytes(L * T * B * 4 * H) + 2 * fbytes(L * (T + 1) * B * H);
+  size_t n = fbytes(L * T * B * 4 * H) + 2 * fbytes(L * (T + 1) * B * H) + fbytes(4 * H * H);
   if (dropping(r)) n += 2 * fbytes((L - 1) * T * B * H);
   return n;
 }
@@ -159,13 +161,14 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
   r->gates = falloc(a, (size_t)L * TB * G4);
   r->c = falloc(a, (size_t)L * (T + 1) * BH);
   r->h = falloc(a, (size_t)L * (T + 1) * BH);
+  float *WhhT = falloc(a, (size_t)H * G4);     /* W_hh^T [H,4H] of the current layer */
   r->mask = r->xin = NULL;
   if (dropping(r)) {
     r->mask = falloc(a, (size_t)(L - 1) * TBH);
     r->xin = falloc(a, (size_t)(L - 1) * TBH);
     if (!r->mask || !r->xin) return -1;
   }
-  if (!r->gates || !r->c || !r->h) return -1;
+  if (!r->gates || !r->c || !r->h || !WhhT) return -1;
 
   for (int l = 0; l < L; l++) {
     const LstmLayer *P = &r->layer[l];
@@ -184,11 +187,22 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
                 layer_input(r, l), in, P->W_ih, in, 1.0f, G, G4);
     if (h0) memcpy(hs, h0 + l * BH, sizeof(float) * BH); else memset(hs, 0, sizeof(float) * BH);
     if (c0) memcpy(cs, c0 + l * BH, sizeof(float) * BH); else memset(cs, 0, sizeof(float) * BH);
+    /* Up to H = LSTM_NN_MAXH the step products take W_hh^T as a plain
+    ** [H,4H] operand, copied once per layer: OpenBLAS 0.3.21 runs
+    ** [20,H] x [H,4H] up to 2x faster untransposed (small-matrix kernels),
+    ** while at H = 256 the transposed call is faster (bench/lstm_bench.c). */
+    int nn = H <= LSTM_NN_MAXH;
+    if (nn)
+      for (int k = 0; k < G4; k++)
+        for (int j = 0; j < H; j++) WhhT[(size_t)j * G4 + k] = P->W_hh[(size_t)k * H + j];
     int nth = blas_one_thread();
     for (int t = 0; t < T; t++) {
       float *Gt = G + (size_t)t * B * G4;
       float *hp = hs + t * BH, *cp = cs + t * BH, *hc = hp + BH, *cc = cp + BH;
-      if (t > 0 || h0)
+      if ((t > 0 || h0) && nn)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, G4, H, 1.0f,
+                    hp, H, WhhT, G4, 1.0f, Gt, G4);
+      else if (t > 0 || h0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G4, H, 1.0f,
                     hp, H, P->W_hh, H, 1.0f, Gt, G4);
       if (!r->len) { lstm_cell_fwd(B, H, Gt, cp, cc, hc); continue; }

@@ -49,7 +49,8 @@ int seqop_embed_shape(Node *n, Err *e) {
 void seqop_embed_fwd(Node *n, Exec *ex) {
   const Tensor *E = &IN(0)->val, *ids = &IN(1)->val;
   if (emb_gather(ids->n, E->shape[1], E->shape[0], E->data, ids->data, n->val.data)) {
-    long k = first_bad_id(ids->data, ids->n, 0, E->shape[0]);
+    long k = first_bad_id(ids->data, ids->n, 0, E->shape[0]);   /* found: same test as emb_gather */
+    if (k < 0) k = 0;
     err_at(ex->err, n->loc, "'embed': token id %g (item %ld of '%s') is not in [0,%d)",
            (double)ids->data[k], k + 1, IN(1)->label, E->shape[0]);
   }
@@ -314,6 +315,7 @@ void seqop_xent_fwd(Node *n, Exec *ex) {
       float v = t->data[k];
       if (!(n->iattr[0] >= 0 && v == (float)n->iattr[0]) && first_bad_id(&v, 1, 0, V) == 0) break;
     }
+    if (k == N) k = 0;                 /* not reached: same test as xent_fwd */
     err_at(ex->err, n->loc, "'xent': target %g (item %ld of '%s') is not a class in [0,%d)",
            (double)t->data[k], k + 1, IN(1)->label, V);
   }

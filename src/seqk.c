@@ -52,14 +52,35 @@ void drop_mask(long n, float p, Rng *rng, float *mask) {
 ** arrays) so that they vectorize at plain -O2. */
 #define CH 16
 
-/* log(sum_j exp(x_j)) of one row, with the max subtracted first; the sum
-** is kept in CH partial sums. */
-static float row_lse(int V, const float *x) {
-  float m = x[0];
-  for (int j = 1; j < V; j++) m = x[j] > m ? x[j] : m;
-  float acc[CH] = {0};
+/* Float compares stop the vectorizer (they may trap), so the row max works
+** on integer keys that order like the floats: the bits themselves for
+** x >= 0, the magnitude bits flipped for x < 0. */
+static inline int32_t fkey(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return (int32_t)(u ^ ((0u - (u >> 31)) >> 1));
+}
+static inline float fkey_inv(int32_t k) {
+  uint32_t u = (uint32_t)k;
+  u ^= (0u - (u >> 31)) >> 1;
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+/* log(sum_j exp(x_j)) of one row, with the max subtracted first; max and
+** sum are kept in CH lanes. */
+SEQK_CLONES static float row_lse(int V, const float *x) {
+  int32_t mk[CH];
+  for (int k = 0; k < CH; k++) mk[k] = fkey(x[0]);
   int j = 0;
   for (; j + CH <= V; j += CH)
+    for (int k = 0; k < CH; k++) { int32_t v = fkey(x[j + k]); mk[k] = v > mk[k] ? v : mk[k]; }
+  for (; j < V; j++) { int32_t v = fkey(x[j]); mk[0] = v > mk[0] ? v : mk[0]; }
+  for (int k = 1; k < CH; k++) mk[0] = mk[k] > mk[0] ? mk[k] : mk[0];
+  float m = fkey_inv(mk[0]);
+  float acc[CH] = {0};
+  for (j = 0; j + CH <= V; j += CH)
     for (int k = 0; k < CH; k++) acc[k] += seqk_expf(x[j + k] - m);
   float s = 0.0f;
   for (; j < V; j++) s += seqk_expf(x[j] - m);
@@ -93,8 +114,8 @@ long xent_fwd(long N, int V, const float *logits, const float *target, int ignor
   return bad;
 }
 
-void xent_bwd(long N, int V, const float *logits, const float *target, int ignore,
-              const float *lse, float scale, float *dlogits) {
+SEQK_CLONES void xent_bwd(long N, int V, const float *restrict logits, const float *target, int ignore,
+                          const float *lse, float scale, float *restrict dlogits) {
   for (long r = 0; r < N; r++) {
     int id = xent_target(target[r], V, ignore);
     if (id < 0) continue;
@@ -102,12 +123,8 @@ void xent_bwd(long N, int V, const float *logits, const float *target, int ignor
     float *g = dlogits + (size_t)r * V;
     float l = lse ? lse[r] : row_lse(V, x);
     int j = 0;
-    for (; j + CH <= V; j += CH) {
-      float e[CH];
-      memcpy(e, x + j, sizeof e);
-      for (int k = 0; k < CH; k++) e[k] = scale * seqk_expf(e[k] - l);
-      for (int k = 0; k < CH; k++) g[j + k] += e[k];
-    }
+    for (; j + CH <= V; j += CH)
+      for (int k = 0; k < CH; k++) g[j + k] += scale * seqk_expf(x[j + k] - l);
     for (; j < V; j++) g[j] += scale * seqk_expf(x[j] - l);
     g[id] -= scale;
   }

@@ -11,6 +11,16 @@
 
 /* ---- vectorizable exp ------------------------------------------------------ */
 
+/* Hot elementwise kernels are compiled three times, for AVX-512, AVX2 and
+** the baseline, and the loader picks one for the CPU (GCC/Clang
+** target_clones, x86-64 with ifunc; -DGR_NO_CLONES turns it off).  Results are the same bit for bit: no FMA contraction in C11
+** mode, and the same operations in every lane.  Elsewhere: one plain copy. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(GR_NO_CLONES)
+#define SEQK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SEQK_CLONES
+#endif
+
 /* e^x within 2 ulp for |x| <= 88; |x| beyond is treated as 88 (so e^-100
 ** gives 0, e^100 gives 1.65e38); NaN and +-inf give NaN (a blown-up value
 ** stays visibly non-finite).  Branch-free, so loops calling it vectorize at

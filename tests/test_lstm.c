@@ -212,7 +212,7 @@ static void fused_run(Prob *P, Arena *A, Rng *rng, float p, int training, int us
 
 /* Fused vs reference values, and fused gradients vs central differences of
 ** the reference, over random small problems. */
-static void check_lstm_case(int T, int B, int I, int H, int L, int with_len, float p, int use_h0) {
+static void check_lstm_case_fd(int T, int B, int I, int H, int L, int with_len, float p, int use_h0, int nfd) {
   Prob P; prob_new(&P, T, B, I, H, L, with_len);
   Arena A; arena_init(&A, 1 << 20);
   Rng rng; rng_seed(&rng, 7);
@@ -230,7 +230,7 @@ static void check_lstm_case(int T, int B, int I, int H, int L, int with_len, flo
   for (long k = 0; k < ns; k++) close_at(cN[k], rc[k], 1e-5, 1e-5, "cN", k);
   const double eps = 1e-5;
   static const char *names[] = {"dx", "dh0", "dc0", "dW_ih", "dW_hh", "db"};
-  for (int v = 0; v < 3 + 3 * L; v++) {
+  for (int v = 0; v < nfd && v < 3 + 3 * L; v++) {
     if (!use_h0 && (v == 1 || v == 2)) continue;
     for (long k = 0; k < P.n[v]; k++) {
       double s = P.d[v][k];
@@ -246,6 +246,10 @@ static void check_lstm_case(int T, int B, int I, int H, int L, int with_len, flo
   arena_free(&A); prob_free(&P);
 }
 
+static void check_lstm_case(int T, int B, int I, int H, int L, int with_len, float p, int use_h0) {
+  check_lstm_case_fd(T, B, I, H, L, with_len, p, use_h0, NVAR);
+}
+
 START_TEST(lstm_seq_fixed) {
   check_lstm_case(1, 1, 1, 1, 1, 0, 0, 0);
   check_lstm_case(3, 2, 3, 4, 1, 0, 0, 1);
@@ -253,6 +257,8 @@ START_TEST(lstm_seq_fixed) {
   check_lstm_case(5, 4, 2, 3, 2, 1, 0, 1);          /* lengths */
   check_lstm_case(4, 3, 3, 4, 3, 0, 0.4f, 1);       /* dropout between 3 layers */
   check_lstm_case(5, 5, 3, 3, 2, 1, 0.3f, 0);       /* lengths + dropout, zero h0 */
+  check_lstm_case(3, 2, 3, 19, 2, 1, 0.2f, 1);      /* H > 16: full chunks and a tail */
+  check_lstm_case_fd(2, 2, 3, 230, 2, 1, 0.2f, 1, 3);  /* H > LSTM_NN_MAXH: the other step product; FD of x, h0, c0 */
 }
 END_TEST
 
@@ -403,6 +409,7 @@ START_TEST(lstm_vs_torch) {
   check_torch_case(7, 4, 5, 8, 2, 0);
   check_torch_case(6, 5, 3, 7, 2, 1);       /* packed (lengths) */
   check_torch_case(9, 6, 10, 12, 3, 1);
+  check_torch_case(6, 4, 20, 35, 2, 1);     /* two full 16-chunks and a tail */
   fprintf(stderr, "test_lstm: torch.nn.LSTM agreement: max |diff| %.3g over y, hN, cN and all gradients\n",
           torch_maxdiff);
 }
@@ -476,11 +483,12 @@ END_TEST
 /* ---- softmax + cross-entropy ----------------------------------------------- */
 
 START_TEST(xent_vs_naive_and_fd) {
-  long N = 7; int V = 6, ignore = 0;
+  long N = 7; int V = _i ? 37 : 6, ignore = 0;   /* 37: two 16-lane chunks and a tail */
   float *x = fnew(N * V), *lse = fnew(N), *g = fnew(N * V), *g2 = fnew(N * V);
   float tg[7] = {1, 0, 5, 3, 0, 2, 5};
   fill(x, N * V, -3, 3);
   x[2 * V + 1] = 80.0f; x[3 * V] = -80.0f;                 /* large values: stability */
+  x[4 * V + V - 1] = 50.0f; x[5 * V + V / 2] = -1e30f;      /* max in the tail; a huge negative */
   double sum; long cnt;
   ck_assert_int_eq(xent_fwd(N, V, x, tg, ignore, lse, &sum, &cnt), 0);
   ck_assert_int_eq(cnt, 5);
@@ -510,7 +518,7 @@ START_TEST(xent_vs_naive_and_fd) {
   xent_bwd(N, V, x, tg, ignore, lse, scale, g2);
   for (long k = 0; k < N * V; k++) close_at(g2[k], 2 * g[k], 1e-6, 1e-6, "dlogits twice", k);
   /* No ignore id: every row counts; bad targets are reported and skipped. */
-  float tb[7] = {1, 0, 5, 3, 9, -1, 2.5f};
+  float tb[7] = {1, 0, 5, 3, (float)(V + 3), -1, 2.5f};
   ck_assert_int_eq(xent_fwd(N, V, x, tb, -1, lse, &sum, &cnt), 3);
   ck_assert_int_eq(cnt, 4);
   free(x); free(lse); free(g); free(g2);
@@ -535,7 +543,7 @@ static Suite *lstm_suite(void) {
   tcase_add_test(tc, expf_accuracy);
   tcase_add_test(tc, drop_mask_stats);
   tcase_add_test(tc, emb_gather_scatter);
-  tcase_add_test(tc, xent_vs_naive_and_fd);
+  tcase_add_loop_test(tc, xent_vs_naive_and_fd, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }
