@@ -64,6 +64,7 @@ int ckpt_load(Model *m, const char *path, Err *e) {
   unsigned char *data = (unsigned char *)read_file(path, &len, e);
   if (!data) return -1;
   int rc = -1;
+  char *found = NULL;          /* found[id]: the model's param id is in the file */
   Rd r = { data, len >= 8 ? len - 8 : 0, 0 };
   uint64_t want;
   if (len < 20 || memcmp(data, magic, 7)) { err_set(e, "%s: error: not a graphrun checkpoint", path); goto out; }
@@ -72,6 +73,7 @@ int ckpt_load(Model *m, const char *path, Err *e) {
   if (fnv(data, len - 8) != want) { err_set(e, "%s: error: checksum mismatch: the file is truncated or corrupted", path); goto out; }
   r.at = 8;
   uint32_t count, seen = 0, nparams = 0;
+  found = xcalloc(m->g->n ? m->g->n : 1, 1);
   for (int i = 0; i < m->g->n; i++) nparams += m->g->nodes[i]->kind == N_PARAM;
   if (get(&r, &count, 4)) goto trunc;
   /* two passes: check everything, then copy, so a bad file changes nothing */
@@ -96,16 +98,23 @@ int ckpt_load(Model *m, const char *path, Err *e) {
       }
       if (r.at + sizeof(float) * t.n > r.n) goto trunc;
       if (pass) memcpy(n->val.data, r.p + r.at, sizeof(float) * t.n);
+      found[n->id] = 1;
       r.at += sizeof(float) * t.n;
       seen++;
     }
-    if (!pass && seen != nparams) { err_set(e, "%s: error: holds %u parameters, %s has %u", path, seen, m->path, nparams); goto out; }
+    if (!pass && seen != nparams) {
+      const char *missing = "?";
+      for (int i = 0; i < m->g->n; i++) if (m->g->nodes[i]->kind == N_PARAM && !found[m->g->nodes[i]->id]) { missing = m->g->nodes[i]->name; break; }
+      err_set(e, "%s: error: has no parameter '%s' of %s (it holds %u parameters, the model has %u)", path, missing, m->path, seen, nparams);
+      goto out;
+    }
   }
   rc = 0;
   goto out;
 trunc:
   err_set(e, "%s: error: truncated checkpoint", path);
 out:
+  free(found);
   free(data);
   return rc;
 }

@@ -1,0 +1,221 @@
+/*
+** test_train.c — sequence models end to end: the fused lstm block against
+** the same cell written in primitives (models/lstm_cell.g), whole-model
+** gradient checks of lm, cond_lm and attn_lm on a tiny corpus, training
+** output and overrides, checkpoints (save, load, refuse a wrong or damaged
+** file), and located errors for bad settings and data.
+*/
+#include "testutil.h"
+#include "model.h"
+#include "ops_seq.h"
+
+static Node *leaf(Graph *g, const char *name, int rank, const int *shape, const float *data) {
+  Tensor t; ck_assert_int_eq(tensor_shape(&t, rank, shape), 0);
+  t.data = (float *)data;
+  return graph_leaf(g, N_PARAM, name, (Loc){ "t", 1, 1 }, &t);
+}
+
+START_TEST(fused_lstm_equals_primitives) {
+  Err e = {0};
+  Model *m = model_load("models/lstm_cell.g", &e);
+  ck_assert_msg(m != NULL, "%s", e.msg);
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e;
+  ck_assert(graph_forward(m->g, &ex) == 0 && graph_backward(m->g, graph_find(m->g, "loss"), &ex) == 0);
+  enum { T = 3, D = 3, H = 2 };
+  const char *gate[4] = { "i", "f", "g", "o" };
+  float Wih[4 * H * D], Whh[4 * H * H], b[4 * H], x[T * D], w[T * H];
+  char name[16];
+  for (int k = 0; k < 4; k++) {
+    snprintf(name, sizeof name, "W%s", gate[k]); memcpy(Wih + k * H * D, graph_find(m->g, name)->val.data, sizeof(float) * H * D);
+    snprintf(name, sizeof name, "U%s", gate[k]); memcpy(Whh + k * H * H, graph_find(m->g, name)->val.data, sizeof(float) * H * H);
+    snprintf(name, sizeof name, "b%s", gate[k]); memcpy(b + k * H, graph_find(m->g, name)->val.data, sizeof(float) * H);
+  }
+  for (int t = 0; t < T; t++) {
+    snprintf(name, sizeof name, "x[%d]", t + 1);
+    memcpy(x + t * D, graph_find(m->g, name)->val.data, sizeof(float) * D);
+    w[t * H] = 1.f * (t + 1); w[t * H + 1] = -2.f * (t + 1);       /* loss = sum_t h[t] . [1,-2] t */
+  }
+  Graph *g = graph_new("fused");
+  int sx[3] = { T, 1, D }, s1[2] = { 4 * H, D }, s2[2] = { 4 * H, H }, s3[1] = { 4 * H }, sw[3] = { T, 1, H };
+  Node *in[4] = { leaf(g, "x", 3, sx, x), leaf(g, "W_ih", 2, s1, Wih), leaf(g, "W_hh", 2, s2, Whh), leaf(g, "b", 1, s3, b) };
+  Node *y = graph_add(g, N_OP, OP_LSTM, "y", (Loc){ "t", 1, 1 }, 4, in);
+  y->iattr[0] = 1; y->iattr[1] = H; y->iattr[2] = 0; y->iattr[3] = D;
+  ck_assert_msg(gr_ops[OP_LSTM].shape(y, &e) == 0, "%s", e.msg);
+  Node *W = leaf(g, "w", 3, sw, w);
+  W->kind = N_CONST;
+  Node *yw[2] = { y, W };
+  Node *p = graph_add(g, N_OP, OP_MUL, "p", (Loc){ "t", 1, 1 }, 2, yw);
+  Node *loss = graph_add(g, N_OP, OP_SUM, "loss", (Loc){ "t", 1, 1 }, 1, &p);
+  ck_assert_msg(graph_forward(g, &ex) == 0 && graph_backward(g, loss, &ex) == 0, "%s", e.msg);
+  TU_CLOSE(loss->val.data[0], graph_find(m->g, "loss")->val.data[0], 1e-5);
+  for (int t = 0; t < T; t++) {
+    snprintf(name, sizeof name, "h[%d]", t + 1);
+    for (int j = 0; j < H; j++) TU_CLOSE(y->val.data[t * H + j], graph_find(m->g, name)->val.data[j], 1e-6);
+    snprintf(name, sizeof name, "x[%d]", t + 1);
+    for (int j = 0; j < D; j++) TU_CLOSE(in[0]->grad.data[t * D + j], graph_find(m->g, name)->grad.data[j], 1e-5);
+  }
+  for (int k = 0; k < 4; k++) {
+    snprintf(name, sizeof name, "W%s", gate[k]);
+    for (int j = 0; j < H * D; j++) TU_CLOSE(in[1]->grad.data[k * H * D + j], graph_find(m->g, name)->grad.data[j], 1e-5);
+    snprintf(name, sizeof name, "U%s", gate[k]);
+    for (int j = 0; j < H * H; j++) TU_CLOSE(in[2]->grad.data[k * H * H + j], graph_find(m->g, name)->grad.data[j], 1e-5);
+    snprintf(name, sizeof name, "b%s", gate[k]);
+    for (int j = 0; j < H; j++) TU_CLOSE(in[3]->grad.data[k * H + j], graph_find(m->g, name)->grad.data[j], 1e-5);
+  }
+  graph_free(g);
+  model_free(m);
+}
+END_TEST
+
+START_TEST(whole_model_gradcheck) {
+  const char *models[] = { "tests/data/tiny_lm.g", "tests/data/tiny_cond_lm.g", "tests/data/tiny_attn_lm.g" };
+  char args[256];
+  snprintf(args, sizeof args, "%s --gradcheck", models[_i]);
+  TuRun r = tu_run(args);
+  ck_assert_msg(r.status == 0 && strstr(r.out, "all gradients agree within 1e-02"), "%s\n%s%s", models[_i], r.out, r.err);
+  ck_assert_msg(strstr(r.out, "dloss/ddec.W_ih[1]") && strstr(r.out, "dloss/dE "), "%s", r.out);
+  if (_i) ck_assert_msg(strstr(r.out, "dloss/denc.W_hh[2]"), "encoder not checked: %s", r.out);
+  if (_i == 2) ck_assert_msg(strstr(r.out, "dloss/ddec.W_in") && strstr(r.out, "dloss/ddec.W_c"), "%s", r.out);
+  tu_free(&r);
+}
+END_TEST
+
+/* Training lowers the training perplexity, writes the metrics CSV and a
+** checkpoint that --eval reads back to the same validation perplexity. */
+START_TEST(train_save_eval) {
+  const char *models[] = { "tests/data/tiny_lm.g", "tests/data/tiny_cond_lm.g", "tests/data/tiny_attn_lm.g" };
+  char ck[] = "/tmp/gr_ckXXXXXX", csv[] = "/tmp/gr_csvXXXXXX", args[512];
+  close(mkstemp(ck)); close(mkstemp(csv));
+  snprintf(args, sizeof args, "%s --train --epochs 6 --lr 5 --quiet --save %s --metrics %s", models[_i], ck, csv);
+  TuRun r = tu_run(args);
+  ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
+  double first = 0, last = 0, best = 0;
+  int n = 0;
+  for (char *p = r.out; (p = strstr(p, "train ppl")); p++) {
+    double v = atof(p + 9);
+    if (!n++) first = v;
+    last = v;
+  }
+  ck_assert_int_eq(n, 6);
+  ck_assert_msg(last < first * 0.8, "train ppl %g -> %g:\n%s", first, last, r.out);
+  char *b = strstr(r.out, "best valid ppl ");
+  ck_assert_ptr_nonnull(b);
+  best = atof(b + 15);
+  char *c = tu_slurp(csv);
+  ck_assert_msg(!strncmp(c, "epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n1,", 52), "%s", c);
+  int lines = 0; for (char *p = c; *p; p++) lines += *p == '\n';
+  ck_assert_int_eq(lines, 7);
+  free(c);
+  tu_free(&r);
+  snprintf(args, sizeof args, "%s --eval --load %s", models[_i], ck);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
+  char *v = strstr(r.out, "valid ppl ");
+  ck_assert_ptr_nonnull(v);
+  TU_CLOSE(atof(v + 10), best, 0.01);
+  tu_free(&r);
+  unlink(ck); unlink(csv);
+}
+END_TEST
+
+START_TEST(checkpoint_errors) {
+  char ck[] = "/tmp/gr_ckXXXXXX", args[512];
+  close(mkstemp(ck));
+  snprintf(args, sizeof args, "tests/data/tiny_lm.g --train --epochs 1 --quiet --save %s", ck);
+  TuRun r = tu_run(args);
+  ck_assert_int_eq(r.status, 0);
+  tu_free(&r);
+  /* a checkpoint of another model */
+  snprintf(args, sizeof args, "tests/data/tiny_cond_lm.g --eval --load %s", ck);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 1 && !r.signaled && strstr(r.err, "error: has no parameter 'enc.W_ih[1]' of tests/data/tiny_cond_lm.g"), "%s", r.err);
+  tu_free(&r);
+  /* damaged: flip one byte, then truncate */
+  char *data = tu_slurp(ck);
+  FILE *f = fopen(ck, "r+b"); fseek(f, 40, SEEK_SET); fputc(data[40] ^ 0x55, f); fclose(f);
+  snprintf(args, sizeof args, "tests/data/tiny_lm.g --eval --load %s", ck);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 1 && strstr(r.err, "checksum mismatch"), "%s", r.err);
+  tu_free(&r);
+  ck_assert_int_eq(truncate(ck, 30), 0);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 1 && strstr(r.err, "error:"), "%s", r.err);
+  tu_free(&r);
+  f = fopen(ck, "wb"); fputs("hello", f); fclose(f);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 1 && strstr(r.err, "not a graphrun checkpoint"), "%s", r.err);
+  tu_free(&r);
+  free(data);
+  unlink(ck);
+}
+END_TEST
+
+START_TEST(bad_settings_are_located) {
+  struct { const char *text; const char *err; } cases[] = {
+    { "train sgd(lr = 20, momentum = 0.9)\n", ":1:20: error: sgd has no setting 'momentum'" },
+    { "train batch = 0\n", ":1:15: error: 'batch' must be from 1 to 65536, got 0" },
+    { "train speed = 3\n", ":1:7: error: unknown training setting 'speed'" },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char *base = tu_slurp("tests/data/tiny_lm.g");
+    char *cut = strstr(base, "train sgd"); *cut = 0;
+    size_t n = strlen(base) + strlen(cases[i].text) + 1;
+    char *text = malloc(n); snprintf(text, n, "%s%s", base, cases[i].text);
+    int line = 1; for (char *p = base; *p; p++) line += *p == '\n';
+    char *path = tu_tmpfile(".g", text, strlen(text)), args[300], want[300];
+    snprintf(args, sizeof args, "%s --train --epochs 1 --quiet", path);
+    TuRun r = tu_run(args);
+    const char *colon = strchr(cases[i].err + 1, ':');
+    snprintf(want, sizeof want, "%s:%d%s", path, line, colon);
+    ck_assert_msg(r.status == 1 && !r.signaled && !strncmp(r.err, want, strlen(want)), "got: %s\nwant: %s", r.err, want);
+    tu_free(&r); unlink(path); free(path); free(text); free(base);
+  }
+  TuRun r = tu_run("tests/data/tiny_lm.g --train --epochs x");
+  ck_assert_msg(r.status == 2 && strstr(r.err, "--epochs needs a number"), "%s", r.err);
+  tu_free(&r);
+  r = tu_run("tests/data/tiny_lm.g");
+  ck_assert_msg(r.status == 1 && strstr(r.err, "this is a sequence model: run it with --train"), "%s", r.err);
+  tu_free(&r);
+}
+END_TEST
+
+START_TEST(missing_data_file) {
+  const char *text = "data train = \"no/such/train.txt\", valid = \"x.txt\"\n";
+  char *path = tu_tmpfile(".g", text, strlen(text)), args[300];
+  snprintf(args, sizeof args, "%s --train", path);
+  TuRun r = tu_run(args);
+  ck_assert_msg(r.status == 1 && strstr(r.err, "no/such/train.txt: error: cannot open") && strstr(r.err, ":1:1)"), "%s", r.err);
+  tu_free(&r); unlink(path); free(path);
+}
+END_TEST
+
+START_TEST(generate_samples_words) {
+  TuRun r = tu_run("tests/data/tiny_lm.g --generate 3 --seed 5");
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  int lines = 0; for (char *p = r.out; *p; p++) lines += *p == '\n';
+  ck_assert_int_eq(lines, 3);
+  const char *vocab = " the cat dog sat ran on mat rug and slept ate . <unk> <pad> <sos> ";
+  char *save, *tok = strtok_r(r.out, " \n", &save);
+  for (; tok; tok = strtok_r(NULL, " \n", &save)) {
+    char w[64]; snprintf(w, sizeof w, " %s ", tok);
+    ck_assert_msg(strstr(vocab, w), "'%s' is not a word of the corpus", tok);
+  }
+  tu_free(&r);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("train");
+  TCase *t = tcase_create("train");
+  tcase_set_timeout(t, 240);
+  tcase_add_test(t, fused_lstm_equals_primitives);
+  tcase_add_loop_test(t, whole_model_gradcheck, 0, 3);
+  tcase_add_loop_test(t, train_save_eval, 0, 3);
+  tcase_add_test(t, checkpoint_errors);
+  tcase_add_test(t, bad_settings_are_located);
+  tcase_add_test(t, missing_data_file);
+  tcase_add_test(t, generate_samples_words);
+  suite_add_tcase(s, t);
+  return s;
+}
+TU_MAIN(suite)
