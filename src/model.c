@@ -475,7 +475,20 @@ static int stmt_assign(Builder *b, const Ast *s) {
   Node *v = build_expr(b, s->kids[1]);
   if (!v) goto out;
   if (k == 1) { rc = name_node(b, v, keys[0], s->loc); goto out; }
-  /* beta[1..T, h, t] = softmax(...): one name per item of the first axis */
+  /* beta[1..T, h, t] = softmax(...): one name per item of the first axis;
+  ** an anonymous right side is labelled as the whole list, beta[1..2,1,1] */
+  if (v->kind == N_OP && !v->name) {
+    char lab[512]; int o = snprintf(lab, sizeof lab, "%s[", target->name);
+    for (int i = 0; i < target->nkids && o < (int)sizeof lab; i++) {
+      const Ast *x = target->kids[i];
+      int lo = 0, hi = 0;
+      if (x->kind == A_RANGE) { int_eval(b, x->kids[0], -1000000, 1000000, "a range bound", &lo); int_eval(b, x->kids[1], -1000000, 1000000, "a range bound", &hi); }
+      else int_eval(b, x, -1000000, 1000000, "an index", &lo);
+      o += x->kind == A_RANGE ? snprintf(lab + o, sizeof lab - o, "%s%d..%d", i ? "," : "", lo, hi)
+                              : snprintf(lab + o, sizeof lab - o, "%s%d", i ? "," : "", lo);
+    }
+    if (o < (int)sizeof lab - 1) { free(v->label); v->label = xasprintf("%s]", lab); }
+  }
   if (v->val.rank == 0 || v->val.shape[0] != k) {
     char sh[64];
     err_at(b->e, s->kids[1]->loc, "the right side has shape %s, but the left side names %d items", shape_str(&v->val, sh, sizeof sh), k);

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <cblas.h>
 
 void train_opts_init(TrainOpts *o) {
   memset(o, 0, sizeof *o);
@@ -271,6 +272,7 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   if (!m->data) return err_at(e, (Loc){ m->path, 0, 0 }, "--train needs a 'data' statement (data train = \"...\", valid = \"...\")");
   if (train_config(m, o, &c, e)) return -1;
   if (c.seed != m->seed) model_reinit(m, c.seed);
+  if (c.threads > 0) openblas_set_num_threads(c.threads);     /* default: OpenBLAS's own, one per core */
   Feed f; memset(&f, 0, sizeof f);
   f.m = m;
   f.x = graph_find(m->g, "x"); f.y = graph_find(m->g, "y");
