@@ -81,9 +81,10 @@ END_TEST
 START_TEST(trace_gradcheck_and_drawing) {
   TuRun r = tu_run("models/problem2.g --trace");
   ck_assert_int_eq(r.status, 0);
-  ck_assert_msg(strstr(r.out, "alpha[2,2,1] = k[2,2] . q[2,1] = [3] . [2] = 6") &&
-                strstr(r.out, "softmax(alpha[1,2,2], alpha[2,2,2]) = softmax(6, 9) = [0.0474259, 0.952574]") &&
-                strstr(r.out, "z[2]") && strstr(r.out, "dloss/dWQ[1] ="), "%s", r.out);
+  ck_assert_msg(strstr(r.out, "alpha[2,2,1]   = k[2,2] . q[2,1] = [3] . [2] = 6") &&
+                strstr(r.out, "beta[1..2,2,2] = softmax(alpha[1,2,2], alpha[2,2,2]) = softmax(6, 9) = [0.0474259, 0.952574]") &&
+                strstr(r.out, "beta[2,2,2]    = item 2 of beta[1..2,2,2]") &&
+                strstr(r.out, "z[2]") && strstr(r.out, "dloss/dWQ[1] ="), "%.300s", r.out);
   tu_free(&r);
   r = tu_run("models/problem2.g --gradcheck");
   ck_assert_msg(r.status == 0 && strstr(r.out, "dloss/dWK[2]") && strstr(r.out, "all gradients agree"), "%s", r.out);
