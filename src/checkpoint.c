@@ -5,6 +5,8 @@
 **   "GRCKPT" 0x00 VERSION             8 bytes
 **   u32 count                          parameters
 **   count x { u32 namelen, name, u32 rank, u32 shape[rank], f32 data[n] }
+**   u32 has_state, then if 1: i32 epoch, i32 since_best, f64 lr, f64 best,
+**       u64 rng[2]                     (the trainer's TrainState)
 **   u64 FNV-1a of every byte before it
 ** Loading checks magic, version, size, checksum, and that the names and
 ** shapes are exactly the model's; it changes nothing unless all is well.
@@ -30,7 +32,7 @@ static uint64_t fnv(const unsigned char *p, size_t n) {
   return h;
 }
 
-int ckpt_save(const Model *m, const char *path, Err *e) {
+int ckpt_save(const Model *m, const char *path, const TrainState *st, Err *e) {
   Buf b = {0};
   put(&b, magic, 7);
   unsigned char v = CKPT_VERSION; put(&b, &v, 1);
@@ -44,6 +46,11 @@ int ckpt_save(const Model *m, const char *path, Err *e) {
     put32(&b, (uint32_t)n->val.rank);
     for (int d = 0; d < n->val.rank; d++) put32(&b, (uint32_t)n->val.shape[d]);
     put(&b, n->val.data, sizeof(float) * n->val.n);
+  }
+  put32(&b, st ? 1 : 0);
+  if (st) {
+    int32_t ep = st->epoch, sb = st->since_best;
+    put(&b, &ep, 4); put(&b, &sb, 4); put(&b, &st->lr, 8); put(&b, &st->best, 8); put(&b, st->rng, 16);
   }
   uint64_t h = fnv(b.p, b.n);
   put(&b, &h, 8);
@@ -59,7 +66,7 @@ static int get(Rd *r, void *x, size_t k) {
   return 0;
 }
 
-int ckpt_load(Model *m, const char *path, Err *e) {
+int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
   size_t len;
   unsigned char *data = (unsigned char *)read_file(path, &len, e);
   if (!data) return -1;
@@ -102,12 +109,24 @@ int ckpt_load(Model *m, const char *path, Err *e) {
       r.at += sizeof(float) * t.n;
       seen++;
     }
-    if (!pass && seen != nparams) {
+    if (pass) break;
+    if (seen != nparams) {
       const char *missing = "?";
       for (int i = 0; i < m->g->n; i++) if (m->g->nodes[i]->kind == N_PARAM && !found[m->g->nodes[i]->id]) { missing = m->g->nodes[i]->name; break; }
       err_set(e, "%s: error: has no parameter '%s' of %s (it holds %u parameters, the model has %u)", path, missing, m->path, seen, nparams);
       goto out;
     }
+    /* the training state, then nothing but the checksum */
+    uint32_t has;
+    TrainState ts; memset(&ts, 0, sizeof ts);
+    if (get(&r, &has, 4) || has > 1) goto trunc;
+    if (has) {
+      int32_t ep, sb;
+      if (get(&r, &ep, 4) || get(&r, &sb, 4) || get(&r, &ts.lr, 8) || get(&r, &ts.best, 8) || get(&r, ts.rng, 16) || ep < 1) goto trunc;
+      ts.epoch = ep; ts.since_best = sb;
+    }
+    if (r.at != r.n) goto trunc;
+    if (st) *st = ts;
   }
   rc = 0;
   goto out;

@@ -39,6 +39,8 @@ static void usage(FILE *f) {
         "  --vbatch N, --patience N, --threads N     override the file's train settings\n"
         "  --save FILE        keep the best model (atomic write)\n"
         "  --load FILE        start from a saved model\n"
+        "  --checkpoint FILE  after every epoch, the model and the training state\n"
+        "  --resume FILE      go on training from such a checkpoint\n"
         "  --eval             perplexity of the validation data (with --load)\n"
         "  --generate N       sample N sentences from a language model\n"
         "  --metrics FILE     CSV: epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n"
@@ -95,7 +97,8 @@ static int parse_args(int argc, char **argv, Opts *o) {
     if (bad) return 2;
     if (hit) continue;
     const char **path = !strcmp(a, "--save") ? &o->to.save : !strcmp(a, "--load") ? &o->to.load :
-                        !strcmp(a, "--metrics") ? &o->to.metrics : NULL;
+                        !strcmp(a, "--metrics") ? &o->to.metrics : !strcmp(a, "--checkpoint") ? &o->to.checkpoint :
+                        !strcmp(a, "--resume") ? &o->to.resume : NULL;
     if (path) {
       if (i + 1 >= argc) { fprintf(stderr, "graphrun: error: %s needs a file name\n", a); return 2; }
       *path = argv[++i];
@@ -138,6 +141,7 @@ static int run_model(Opts *o) {
   int rc = 1;
   if (!m) goto fail;
   for (int i = 0; i < o->nset; i++) if (model_set(m, o->sets[i], &e)) goto fail;
+  if (o->to.resume) o->train = 1;
   if (o->train || o->to.eval || o->to.generate || (o->gradcheck && m->data)) {
     o->to.gradcheck = o->gradcheck;
     if (o->to.eval && !o->to.load && !o->train) fprintf(stderr, "graphrun: note: --eval without --load evaluates the initial (untrained) model\n");

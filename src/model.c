@@ -699,8 +699,8 @@ static int stmt_data(Builder *b, const Ast *s) {
       (str && corpus_read(str, &d->vocab, 1, &d->src_train, msg, sizeof msg)) ||
       corpus_read(va, &d->vocab, 0, &d->valid, msg, sizeof msg) ||
       (sva && corpus_read(sva, &d->vocab, 0, &d->src_valid, msg, sizeof msg)))
-    return err_at(b->e, (Loc){ NULL, 0, 0 }, "%s (named by the 'data' statement at %s:%d:%d)",
-                  strncmp(msg, "error: ", 7) ? msg : msg + 7, s->loc.file, s->loc.line, s->loc.col);
+    return err_set(b->e, "%s (named by the 'data' statement at %s:%d:%d; paths are relative to the current directory)",
+                   msg, s->loc.file, s->loc.line, s->loc.col);
   if (b->nconst == 256) return err_at(b->e, s->loc, "more than 256 constants");
   b->consts[b->nconst].name = "V"; b->consts[b->nconst].v = d->vocab.n; b->nconst++;
   const char *names[] = { "x", "y", "src", "src_len" };

@@ -280,7 +280,12 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   f.loss = model_output(m);
   if (!f.loss || f.loss->op != OP_XENT)
     return err_at(e, f.loss ? f.loss->loc : (Loc){ m->path, 0, 0 }, "the output of a trained model must be cross_entropy(...)");
-  if (o->load && ckpt_load(m, o->load, e)) return -1;
+  TrainState ts; memset(&ts, 0, sizeof ts);
+  if (o->load && ckpt_load(m, o->load, NULL, e)) return -1;
+  if (o->resume) {
+    if (ckpt_load(m, o->resume, &ts, e)) return -1;
+    if (!ts.epoch) return err_set(e, "%s: error: holds a model but no training state (made by --save, not --checkpoint); use --load", o->resume);
+  }
   if (o->generate) return generate(m, &f, o->generate, c.seed, e);
   if (o->gradcheck) {
     int bad = check_gradients(m, &f, &c, e);
@@ -305,8 +310,13 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
          m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
   char *csv = xstrdup("epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n");
   double lr = c.lr, best = INFINITY;
-  int since_best = 0, rc = -1;
-  for (int ep = 1; ep <= c.epochs; ep++) {
+  int since_best = 0, rc = -1, first = 1;
+  if (ts.epoch) {                 /* --resume: exactly where the checkpoint left off */
+    first = ts.epoch + 1; lr = ts.lr; best = ts.best; since_best = ts.since_best;
+    ex.rng.s[0] = ts.rng[0]; ex.rng.s[1] = ts.rng[1];
+    printf("resuming from %s after epoch %d (lr %g, best valid ppl %.2f)\n", o->resume, ts.epoch, lr, exp(best));
+  }
+  for (int ep = first; ep <= c.epochs; ep++) {
     PassResult tr, vr;
     if (feed_init(&f, m, &d->train, &d->src_train, c.batch, c.bptt, e)) goto out;
     int bad = run_pass(&f, &ex, 1, &c, lr, ep, bar, &tr);
@@ -323,13 +333,19 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
     snprintf(line, sizeof line, "%d,%.4f,%.4f,%g,%.3f,%.0f\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     csv = xrealloc(csv, strlen(csv) + strlen(line) + 1); strcat(csv, line);
     if (o->metrics && write_metrics(o->metrics, csv, e)) goto out;
+    int stop = 0;
     if (vloss < best) {
       best = vloss; since_best = 0;
-      if (o->save && ckpt_save(m, o->save, e)) goto out;
+      if (o->save && ckpt_save(m, o->save, NULL, e)) goto out;
     } else {
       lr /= c.decay;
-      if (c.patience && ++since_best >= c.patience) { printf("stopping: no better validation perplexity in %d epochs\n", c.patience); break; }
+      stop = c.patience && ++since_best >= c.patience;
     }
+    if (o->checkpoint) {
+      TrainState now_st = { ep, since_best, lr, best, { ex.rng.s[0], ex.rng.s[1] } };
+      if (ckpt_save(m, o->checkpoint, &now_st, e)) goto out;
+    }
+    if (stop) { printf("stopping: no better validation perplexity in %d epochs\n", c.patience); break; }
   }
   if (isfinite(best)) printf("best valid ppl %.2f%s%s\n", exp(best), o->save ? ", saved to " : "", o->save ? o->save : "");
   rc = 0;

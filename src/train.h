@@ -7,6 +7,7 @@
 */
 #ifndef GR_TRAIN_H
 #define GR_TRAIN_H
+#include <stdint.h>
 #include "model.h"
 
 typedef struct TrainCfg {
@@ -21,6 +22,8 @@ typedef struct TrainOpts {
   double lr, clip, decay;
   long batch, vbatch, bptt, epochs, patience, seed, threads;
   const char *save, *load, *metrics;
+  const char *checkpoint;  /* --checkpoint FILE: the latest state, every epoch */
+  const char *resume;      /* --resume FILE: go on from such a checkpoint     */
   int eval;              /* --eval: perplexity of the valid data, no training */
   int generate;          /* --generate N: sample N sentences                  */
   int quiet;             /* no progress bar                                  */
@@ -34,9 +37,21 @@ int  train_config(const Model *m, const TrainOpts *o, TrainCfg *c, Err *e);
 /* --train (and --eval, --generate): 0, or -1 with a message. */
 int  train_main(Model *m, const TrainOpts *o, Err *e);
 
-/* Checkpoints (checkpoint.c): every parameter by name and shape, plus a
-** header and a checksum.  Saving is atomic. */
-int  ckpt_save(const Model *m, const char *path, Err *e);
-int  ckpt_load(Model *m, const char *path, Err *e);
+/* Where training stands after an epoch: enough to go on exactly as an
+** uninterrupted run would (the data order is fixed, the RNG is saved). */
+typedef struct TrainState {
+  int epoch;               /* epochs done; 0 = no state in the file */
+  int since_best;
+  double lr, best;
+  uint64_t rng[2];
+} TrainState;
+
+/* Checkpoints (checkpoint.c): every parameter by name and shape, the
+** training state if st is given, a header and a checksum.  Saving is
+** atomic (temporary file, fsync, rename).  Loading fills st (if not NULL;
+** st->epoch = 0 when the file has none) and changes the model only if the
+** whole file is good. */
+int  ckpt_save(const Model *m, const char *path, const TrainState *st, Err *e);
+int  ckpt_load(Model *m, const char *path, TrainState *st, Err *e);
 
 #endif

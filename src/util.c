@@ -71,8 +71,10 @@ char *read_file(const char *path, size_t *len, Err *e) {
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, Err *e) {
-  char *tmp = xasprintf("%s.tmpXXXXXX", path);
-  int fd = mkstemp(tmp);
+  /* One fixed temporary name: a writer killed mid-way leaves at most this
+  ** one file behind, and the next save replaces it. */
+  char *tmp = xasprintf("%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) { err_set(e, "%s: error: cannot create temporary file: %s", path, strerror(errno)); free(tmp); return -1; }
   const char *p = data; size_t left = len;
   while (left) {

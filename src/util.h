@@ -32,7 +32,7 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reads a whole file; NULL with a message in e on failure. */
 char *read_file(const char *path, size_t *len, Err *e);
 
-/* Atomic write: data goes to PATH.tmpXXXX, is fsync'ed, then renamed over
+/* Atomic write: data goes to PATH.tmp, is fsync'ed, then renamed over
 ** PATH.  Returns 0, or -1 with a message in e (PATH untouched). */
 int write_file_atomic(const char *path, const void *data, size_t len, Err *e);
 

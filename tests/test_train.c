@@ -184,7 +184,7 @@ START_TEST(missing_data_file) {
   char *path = tu_tmpfile(".g", text, strlen(text)), args[300];
   snprintf(args, sizeof args, "%s --train", path);
   TuRun r = tu_run(args);
-  ck_assert_msg(r.status == 1 && strstr(r.err, "no/such/train.txt: error: cannot open") && strstr(r.err, ":1:1)"), "%s", r.err);
+  ck_assert_msg(r.status == 1 && strstr(r.err, "no/such/train.txt: error: cannot open") && strstr(r.err, ":1:1;"), "%s", r.err);
   tu_free(&r); unlink(path); free(path);
 }
 END_TEST
@@ -204,6 +204,78 @@ START_TEST(generate_samples_words) {
 }
 END_TEST
 
+/* --resume from a checkpoint after epoch 2 of 4 ends with exactly the bytes
+** of an uninterrupted 4-epoch run (one thread, same seed): parameters, lr,
+** best, RNG. */
+START_TEST(resume_is_exact) {
+  const char *models[] = { "tests/data/tiny_lm.g", "tests/data/tiny_cond_lm.g", "tests/data/tiny_attn_lm.g" };
+  char a[] = "/tmp/gr_aXXXXXX", b[] = "/tmp/gr_bXXXXXX", args[512];
+  close(mkstemp(a)); close(mkstemp(b));
+  snprintf(args, sizeof args, "%s --train --epochs 4 --threads 1 --quiet --checkpoint %s", models[_i], a);
+  TuRun r = tu_run(args); ck_assert_msg(r.status == 0, "%s", r.err); tu_free(&r);
+  snprintf(args, sizeof args, "%s --train --epochs 2 --threads 1 --quiet --checkpoint %s", models[_i], b);
+  r = tu_run(args); ck_assert_msg(r.status == 0, "%s", r.err); tu_free(&r);
+  snprintf(args, sizeof args, "%s --epochs 4 --threads 1 --quiet --resume %s --checkpoint %s", models[_i], b, b);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 0 && strstr(r.out, "resuming from") && strstr(r.out, "after epoch 2") && strstr(r.out, "epoch   3"), "%s%s", r.out, r.err);
+  ck_assert_msg(!strstr(r.out, "epoch   1 "), "%s", r.out);
+  tu_free(&r);
+  char *x = tu_slurp(a), *y = tu_slurp(b);
+  FILE *fa = fopen(a, "rb"); fseek(fa, 0, SEEK_END); long na = ftell(fa); fclose(fa);
+  FILE *fb = fopen(b, "rb"); fseek(fb, 0, SEEK_END); long nb = ftell(fb); fclose(fb);
+  ck_assert_int_eq(na, nb);
+  ck_assert_msg(memcmp(x, y, na) == 0, "%s: resumed run differs from the uninterrupted one", models[_i]);
+  free(x); free(y);
+  /* a --save file has no training state: --resume refuses it */
+  snprintf(args, sizeof args, "%s --train --epochs 1 --quiet --save %s", models[_i], a);
+  r = tu_run(args); tu_free(&r);
+  snprintf(args, sizeof args, "%s --resume %s", models[_i], a);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 1 && strstr(r.err, "no training state"), "%s", r.err);
+  tu_free(&r);
+  unlink(a); unlink(b);
+}
+END_TEST
+
+/* Killing a run at any moment leaves the last checkpoint whole: it loads,
+** and training resumes from it. */
+START_TEST(killed_mid_save_keeps_a_good_checkpoint) {
+  char ck[] = "/tmp/gr_kXXXXXX", args[600];
+  close(mkstemp(ck)); unlink(ck);
+  for (int round = 0; round < 6; round++) {
+    snprintf(args, sizeof args, "exec %s tests/data/tiny_lm.g --train --epochs 100000 --quiet --checkpoint %s >/dev/null 2>&1 &"
+             " pid=$!; sleep 0.%d; kill -9 $pid; wait $pid 2>/dev/null; true", tu_bin(), ck, 2 + round);
+    ck_assert_int_eq(system(args), 0);
+    snprintf(args, sizeof args, "tests/data/tiny_lm.g --eval --load %s", ck);
+    TuRun r = tu_run(args);
+    ck_assert_msg(r.status == 0 && strstr(r.out, "valid ppl"), "round %d: %s", round, r.err);
+    tu_free(&r);
+  }
+  snprintf(args, sizeof args, "tests/data/tiny_lm.g --epochs 100000 --patience 1 --quiet --resume %s", ck);
+  TuRun r = tu_run(args);
+  ck_assert_msg(r.status == 0 && strstr(r.out, "resuming from"), "%s", r.err);
+  tu_free(&r);
+  /* no temporary files left beside it */
+  snprintf(args, sizeof args, "ls %s.tmp* 2>/dev/null | wc -l", ck);
+  FILE *p = popen(args, "r"); int left = -1; ck_assert_int_eq(fscanf(p, "%d", &left), 1); pclose(p);
+  ck_assert_msg(left <= 1, "%d temporary files left", left);   /* one may be the killed writer's */
+  snprintf(args, sizeof args, "rm -f %s %s.tmp*", ck, ck); ck_assert_int_eq(system(args), 0);
+}
+END_TEST
+
+START_TEST(first_nan_stops_with_its_location) {
+  char ck[] = "/tmp/gr_nXXXXXX", args[300];
+  close(mkstemp(ck)); unlink(ck);
+  snprintf(args, sizeof args, "tests/data/tiny_nan.g --train --epochs 2 --quiet --save %s", ck);
+  TuRun r = tu_run(args);
+  ck_assert_msg(r.status == 1 && !r.signaled, "%s", r.err);
+  ck_assert_msg(strstr(r.err, "tests/data/tiny_nan.g:16:10: error: forward pass: 'logits' (log) produced NaN or Inf at step 1; input 'tmp") &&
+                strstr(r.err, "' in ["), "%s", r.err);
+  ck_assert_int_ne(access(ck, F_OK), 0);      /* nothing was saved */
+  tu_free(&r);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("train");
   TCase *t = tcase_create("train");
@@ -215,6 +287,9 @@ static Suite *suite(void) {
   tcase_add_test(t, bad_settings_are_located);
   tcase_add_test(t, missing_data_file);
   tcase_add_test(t, generate_samples_words);
+  tcase_add_loop_test(t, resume_is_exact, 0, 3);
+  tcase_add_test(t, killed_mid_save_keeps_a_good_checkpoint);
+  tcase_add_test(t, first_nan_stops_with_its_location);
   suite_add_tcase(s, t);
   return s;
 }
