@@ -1,6 +1,7 @@
 /*
 ** test_train.c — sequence models end to end: the fused lstm block against
-** the same cell written in primitives (models/lstm_cell.g), whole-model
+** the same cell written in primitives (models/lstm_cell.g), the fused
+** attention decoder against models/attn_decoder.g, whole-model
 ** gradient checks of lm, cond_lm and attn_lm on a tiny corpus, training
 ** output and overrides, checkpoints (save, load, refuse a wrong or damaged
 ** file), and located errors for bad settings and data.
@@ -62,6 +63,91 @@ START_TEST(fused_lstm_equals_primitives) {
     snprintf(name, sizeof name, "b%s", gate[k]);
     for (int j = 0; j < H; j++) TU_CLOSE(in[3]->grad.data[k * H + j], graph_find(m->g, name)->grad.data[j], 1e-5);
   }
+  graph_free(g);
+  model_free(m);
+}
+END_TEST
+
+/* Copies the four gate matrices named P+"i", P+"f", P+"g", P+"o" into one
+** [4*rows, cols] block, PyTorch's layout. */
+static void pack4(Model *m, const char *prefix, float *dst, int each) {
+  const char *gate = "ifgo";
+  char name[32];
+  for (int k = 0; k < 4; k++) {
+    snprintf(name, sizeof name, "%s%c", prefix, gate[k]);
+    Node *n = graph_find(m->g, name);
+    ck_assert_msg(n && n->val.n == each, "%s", name);
+    memcpy(dst + k * each, n->val.data, sizeof(float) * each);
+  }
+}
+static void check_grad4(Model *m, const char *prefix, const float *g, int each) {
+  const char *gate = "ifgo";
+  char name[32];
+  for (int k = 0; k < 4; k++) {
+    snprintf(name, sizeof name, "%s%c", prefix, gate[k]);
+    const float *want = graph_find(m->g, name)->grad.data;
+    for (int j = 0; j < each; j++) TU_CLOSE(g[k * each + j], want[j], 2e-5);
+  }
+}
+
+/* The fused encoder lstm + attn_lstm decoder against models/attn_decoder.g. */
+START_TEST(fused_attention_equals_primitives) {
+  Err e = {0};
+  Model *m = model_load("models/attn_decoder.g", &e);
+  ck_assert_msg(m != NULL, "%s", e.msg);
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e;
+  ck_assert(graph_forward(m->g, &ex) == 0 && graph_backward(m->g, graph_find(m->g, "loss"), &ex) == 0);
+  enum { S = 3, T = 2, D = 2, H = 2 };
+  float xs[S * D], es[T * D], w[T * H], len[1] = { S };
+  float EWih[4 * H * D], EWhh[4 * H * H], Eb[4 * H], Wih[4 * H * (D + H)], Whh[4 * H * H], b[4 * H], Win[H * H], Wc[H * 2 * H];
+  char name[32];
+  for (int j = 0; j < S; j++) { snprintf(name, sizeof name, "xs[%d]", j + 1); memcpy(xs + j * D, graph_find(m->g, name)->val.data, sizeof(float) * D); }
+  for (int t = 0; t < T; t++) {
+    snprintf(name, sizeof name, "e[%d]", t + 1); memcpy(es + t * D, graph_find(m->g, name)->val.data, sizeof(float) * D);
+    w[t * H] = 1.f * (t + 1); w[t * H + 1] = -2.f * (t + 1);
+  }
+  pack4(m, "EW", EWih, H * D); pack4(m, "EU", EWhh, H * H); pack4(m, "Eb", Eb, H);
+  pack4(m, "W", Wih, H * (D + H)); pack4(m, "U", Whh, H * H); pack4(m, "b", b, H);
+  memcpy(Win, graph_find(m->g, "Win")->val.data, sizeof Win);
+  memcpy(Wc, graph_find(m->g, "Wc")->val.data, sizeof Wc);
+
+  Graph *g = graph_new("fused");
+  Loc L = { "t", 1, 1 };
+  int sx[3] = { S, 1, D }, se[3] = { T, 1, D }, s4d[2] = { 4 * H, D }, s4h[2] = { 4 * H, H }, s4[1] = { 4 * H },
+      s4dh[2] = { 4 * H, D + H }, shh[2] = { H, H }, sc[2] = { H, 2 * H }, sl[1] = { 1 }, sw[3] = { T, 1, H };
+  Node *enc_in[4] = { leaf(g, "xs", 3, sx, xs), leaf(g, "EW_ih", 2, s4d, EWih), leaf(g, "EW_hh", 2, s4h, EWhh), leaf(g, "Eb", 1, s4, Eb) };
+  Node *enc = graph_add(g, N_OP, OP_LSTM, "m", L, 4, enc_in);
+  enc->iattr[0] = 1; enc->iattr[1] = H; enc->iattr[2] = 0; enc->iattr[3] = D;
+  ck_assert_msg(gr_ops[OP_LSTM].shape(enc, &e) == 0, "%s", e.msg);
+  Node *lens = leaf(g, "len", 1, sl, len);
+  lens->kind = N_INPUT; lens->flags |= NF_NOGRAD;
+  Node *dec_in[9] = { leaf(g, "e", 3, se, es), enc, lens, enc, leaf(g, "W_ih", 2, s4dh, Wih), leaf(g, "W_hh", 2, s4h, Whh),
+                      leaf(g, "b", 1, s4, b), leaf(g, "W_in", 2, shh, Win), leaf(g, "W_c", 2, sc, Wc) };
+  Node *dec = graph_add(g, N_OP, OP_ATTN_DEC, "ht", L, 9, dec_in);
+  dec->iattr[0] = 1; dec->iattr[1] = H; dec->iattr[3] = D;
+  ck_assert_msg(gr_ops[OP_ATTN_DEC].shape(dec, &e) == 0, "%s", e.msg);
+  Node *W = leaf(g, "w", 3, sw, w);
+  W->kind = N_CONST;
+  Node *dw[2] = { dec, W };
+  Node *p = graph_add(g, N_OP, OP_MUL, "p", L, 2, dw);
+  Node *loss = graph_add(g, N_OP, OP_SUM, "loss", L, 1, &p);
+  ck_assert_msg(graph_forward(g, &ex) == 0 && graph_backward(g, loss, &ex) == 0, "%s", e.msg);
+
+  TU_CLOSE(loss->val.data[0], graph_find(m->g, "loss")->val.data[0], 1e-5);
+  for (int t = 0; t < T; t++) {
+    snprintf(name, sizeof name, "ht[%d]", t + 1);
+    for (int j = 0; j < H; j++) TU_CLOSE(dec->val.data[t * H + j], graph_find(m->g, name)->val.data[j], 1e-5);
+    snprintf(name, sizeof name, "e[%d]", t + 1);
+    for (int j = 0; j < D; j++) TU_CLOSE(dec_in[0]->grad.data[t * D + j], graph_find(m->g, name)->grad.data[j], 2e-5);
+  }
+  for (int j = 0; j < S; j++) {
+    snprintf(name, sizeof name, "xs[%d]", j + 1);
+    for (int k = 0; k < D; k++) TU_CLOSE(enc_in[0]->grad.data[j * D + k], graph_find(m->g, name)->grad.data[k], 2e-5);
+  }
+  check_grad4(m, "EW", enc_in[1]->grad.data, H * D); check_grad4(m, "EU", enc_in[2]->grad.data, H * H); check_grad4(m, "Eb", enc_in[3]->grad.data, H);
+  check_grad4(m, "W", dec_in[4]->grad.data, H * (D + H)); check_grad4(m, "U", dec_in[5]->grad.data, H * H); check_grad4(m, "b", dec_in[6]->grad.data, H);
+  for (int j = 0; j < H * H; j++) TU_CLOSE(dec_in[7]->grad.data[j], graph_find(m->g, "Win")->grad.data[j], 2e-5);
+  for (int j = 0; j < 2 * H * H; j++) TU_CLOSE(dec_in[8]->grad.data[j], graph_find(m->g, "Wc")->grad.data[j], 2e-5);
   graph_free(g);
   model_free(m);
 }
@@ -281,6 +367,7 @@ static Suite *suite(void) {
   TCase *t = tcase_create("train");
   tcase_set_timeout(t, 240);
   tcase_add_test(t, fused_lstm_equals_primitives);
+  tcase_add_test(t, fused_attention_equals_primitives);
   tcase_add_loop_test(t, whole_model_gradcheck, 0, 3);
   tcase_add_loop_test(t, train_save_eval, 0, 3);
   tcase_add_test(t, checkpoint_errors);
