@@ -93,6 +93,7 @@ docs: $(BIN)
 	./$(BIN) models/problem1.g --dot --values | dot -Tsvg -o docs/problem1.svg
 	./$(BIN) models/problem2.g --dot --no-params | dot -Tsvg -o docs/problem2.svg
 	./$(BIN) models/problem2.g --dot --no-ops --no-params | dot -Tsvg -o docs/problem2_values.svg
+	./$(BIN) models/attn_lm.g --dot --no-params | dot -Tsvg -o docs/attn_lm.svg
 
 # ---- data -----------------------------------------------------------------------
 # The full Brown corpus split (data/brown/), for benchmarks; needs npm once.

@@ -31,8 +31,10 @@ static int is_plumbing(const Node *n) {
 ** --no-ops mode) further upstream.  Calls emit() for each source. */
 static void sources(const Node *x, const DotOpts *o, FILE *f, const char *dst, int depth) {
   if (depth > 10000) return;
-  if (x->kind == N_CONST) {
+  if (x->kind == N_CONST) {          /* drawn where used: a constant nobody uses is not drawn */
     if (o->no_ops) return;
+    char v[64];
+    fprintf(f, "  c%d [shape=plaintext, label=\"", x->id); esc(f, tensor_str(&x->val, v, sizeof v)); fputs("\"];\n", f);
     fprintf(f, "  c%d -> %s;\n", x->id, dst);
     return;
   }
@@ -70,12 +72,7 @@ void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads) {
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     char dst[32];
-    if (n->kind == N_CONST) {
-      if (o->no_ops) continue;
-      char v[64];
-      fprintf(f, "  c%d [shape=plaintext, label=\"", n->id); esc(f, tensor_str(&n->val, v, sizeof v)); fputs("\"];\n", f);
-      continue;
-    }
+    if (n->kind == N_CONST) continue;
     if (n->kind != N_OP) { if (!(n->kind == N_PARAM && o->no_params)) box(f, n, o, have_grads); continue; }
     if (n->flags & NF_HIDDEN) continue;
     int drawn_op = !o->no_ops && !is_plumbing(n);

@@ -149,8 +149,14 @@ static int run_model(Opts *o) {
     model_free(m);
     return 0;
   }
+  if (m->data && o->dot && !o->values) {      /* the graph of a sequence model, blocks as one node */
+    DotOpts d = { 0, o->no_ops, o->no_params, 0 };
+    dot_print(stdout, m, &d, 0);
+    model_free(m);
+    return 0;
+  }
   if (m->data) {
-    err_at(&e, m->data->loc, "this is a sequence model: run it with --train (or --eval/--generate with --load)");
+    err_at(&e, m->data->loc, "this is a sequence model: run it with --train (or --eval/--generate with --load, or --dot)");
     goto fail;
   }
   if (!m->g->nout) { err_at(&e, (Loc){ m->path, 0, 0 }, "no 'output' statement: name the result, e.g. 'output z5'"); goto fail; }
