@@ -80,10 +80,17 @@ check-asan:
 
 # ---- demo -------------------------------------------------------------------
 demo: deps $(BIN)
+	@echo "== Problem 1: the forward pass and backprop of models/problem1.g, step by step =="
 	./$(BIN) models/problem1.g --trace
 	./$(BIN) models/problem1.g --dot --values > $(B)/problem1.dot
 	dot -Tsvg $(B)/problem1.dot -o $(B)/problem1.svg
 	@echo "demo: drawing written to $(B)/problem1.svg (docs/problem1.svg is the committed copy)"
+	@echo "== Problem 2: multi-head self-attention, node by node =="
+	./$(BIN) models/problem2.g
+	./$(BIN) models/problem2.g --dot --no-params | dot -Tsvg -o $(B)/problem2.svg
+	@echo "demo: drawing written to $(B)/problem2.svg"
+	@echo "== Problem 3: two epochs of the LSTM language model on data/ =="
+	./$(BIN) models/lm.g --train --epochs 2 --quiet
 
 clean:
 	rm -rf build build-asan $(BIN)
