@@ -579,6 +579,7 @@ static void init_random(Graph *g, unsigned long seed) {
     if (n->kind == N_OP || !n->iattr[0]) continue;
     for (long j = 0; j < n->val.n; j++)
       n->val.data[j] = n->iattr[0] == 1 ? n->fattr[0] + (n->fattr[1] - n->fattr[0]) * rng_uniform(&r)
+                     : n->iattr[0] == 3 ? 2 * n->fattr[0] + (n->fattr[1] - n->fattr[0]) * (rng_uniform(&r) + rng_uniform(&r))
                                         : n->fattr[0] + n->fattr[1] * rng_normal(&r);
     if (n->iattr[1] && n->val.rank == 2) {         /* an embedding's padding row stays zero */
       int d = n->val.shape[1];
@@ -751,7 +752,9 @@ static Node *block_param(Builder *b, Block *bl, const char *what, int layer, int
   Node *n = graph_leaf(b->g, N_PARAM, name, loc, &t);
   free(t.data);
   float bound = 1.0f / sqrtf((float)(bl->kind && !strcmp(what, "W_c") ? 2 * bl->hidden : bl->hidden));
-  n->iattr[0] = 1; n->fattr[0] = -bound; n->fattr[1] = bound;          /* PyTorch's default init */
+  /* PyTorch's default init: U(-1/sqrt(H), 1/sqrt(H)); its two LSTM biases
+  ** b_ih + b_hh are one bias here, so that one is a sum of two draws */
+  n->iattr[0] = !strcmp(what, "b") ? 3 : 1; n->fattr[0] = -bound; n->fattr[1] = bound;
   bl->params[bl->nparams++] = n;
   return n;
 }

@@ -316,6 +316,7 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
     ex.rng.s[0] = ts.rng[0]; ex.rng.s[1] = ts.rng[1];
     printf("resuming from %s after epoch %d (lr %g, best valid ppl %.2f)\n", o->resume, ts.epoch, lr, exp(best));
   }
+  if (c.epochs == 0 && o->save && ckpt_save(m, o->save, NULL, e)) goto out;   /* --epochs 0: the initial model */
   for (int ep = first; ep <= c.epochs; ep++) {
     PassResult tr, vr;
     if (feed_init(&f, m, &d->train, &d->src_train, c.batch, c.bptt, e)) goto out;
