@@ -8,6 +8,7 @@
 #ifndef GR_TRAIN_H
 #define GR_TRAIN_H
 #include "model.h"
+#include "decode.h"
 
 typedef struct TrainCfg {
   double lr, clip, decay;
@@ -26,6 +27,8 @@ typedef struct TrainOpts {
   int quiet;             /* no progress bar                                  */
   int check_finite;      /* stop at the first NaN/Inf (on by default)         */
   int gradcheck;         /* --gradcheck on the first training piece            */
+  int train;             /* --train given (else a loaded model is only used)  */
+  DecodeOpts dec;        /* --show-attention, --translate, ... (decode.h)     */
 } TrainOpts;
 
 void train_opts_init(TrainOpts *o);
