@@ -302,7 +302,8 @@ char *decode_svg(const char *const *src_words, int S, const char *const *tgt_wor
   for (int s = 0; s < S; s++) { int k = (int)strlen(src_words[s]); if (k > tw) tw = k; }
   if (lw > 24) lw = 24;
   if (tw > 24) tw = 24;
-  int left = 16 + lw * 7, top = 16 + tw * 7 + 24, width = left + S * cell + 16, height = top + T * cell + 40;
+  int left = 16 + lw * 7, top = 16 + tw * 7 + 24, width = left + S * cell + 16, height = top + T * cell + 48;
+  if (width < 330) width = 330;                    /* room for the caption */
   Str o = {0};
   sputs(&o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
         "font-family=\"DejaVu Sans Mono, monospace\" font-size=\"%d\">\n", width, height, width, height, font);
@@ -331,8 +332,8 @@ char *decode_svg(const char *const *src_words, int S, const char *const *tgt_wor
               left + s * cell + cell / 2, y + cell / 2 + 3, v > 0.5f ? "white" : "black", v);
     }
   }
-  sputs(&o, "<text x=\"%d\" y=\"%d\">rows: the word each decoder step predicts; shade: attention weight (white 0, black 1)</text>\n",
-        8, top + T * cell + 24);
+  sputs(&o, "<text x=\"8\" y=\"%d\">rows: the word each step predicts</text>\n", top + T * cell + 20);
+  sputs(&o, "<text x=\"8\" y=\"%d\">shade: attention weight (white 0, black 1)</text>\n", top + T * cell + 38);
   sputs(&o, "</svg>\n");
   return o.p;
 }
