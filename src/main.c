@@ -3,6 +3,7 @@
 **
 **   graphrun FILE [--trace] [--json] [--dot [--values] [--no-ops]]
 **                 [--gradcheck] [--set NAME=VALUE]...
+**   graphrun FILE [--train] [--load F] [--show-attention] [--translate F] ...
 **   graphrun bleu HYP REF [REF...] [--json]
 **
 ** Exit status: 0 success, 1 a bad model/data/result, 2 a bad command line.
@@ -44,6 +45,16 @@ static void usage(FILE *f) {
         "  --eval             perplexity of the validation data (with --load)\n"
         "  --generate N       sample N sentences from a language model\n"
         "  --metrics FILE     CSV: epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n"
+        "\n"
+        "translation models (cond_lm, attn_lm), with --load FILE or after --train\n"
+        "(docs/attention.md):\n"
+        "  --show-attention   per decoder step on validation sentences (teacher forcing):\n"
+        "                     [source word/weight, ...], [words fed so far], argmax word\n"
+        "  --sentences LIST   which validation sentences, e.g. 1,5,9 (default 1,2,3)\n"
+        "  --attention-svg FILE  heat map of the first chosen sentence, as SVG\n"
+        "  --translate FILE   decode each line of FILE, one output line per line\n"
+        "  --beam K           beam search with K hypotheses (default: greedy)\n"
+        "  --ref FILE         with --translate: BLEU against FILE, on stderr\n"
         "  --quiet            no progress bar\n"
         "  --help, --version\n", f);
 }
@@ -81,7 +92,7 @@ static int parse_args(int argc, char **argv, Opts *o) {
     struct { const char *name; double lo, hi; long *dst; } ints[] = {
       { "--epochs", 0, 1e7, &o->to.epochs }, { "--batch", 1, 65536, &o->to.batch }, { "--bptt", 1, 65536, &o->to.bptt },
       { "--vbatch", 1, 65536, &o->to.vbatch }, { "--patience", 0, 1e7, &o->to.patience }, { "--seed", 0, 2147483647, &o->to.seed },
-      { "--threads", 0, 256, &o->to.threads }, { "--generate", 1, 1e6, NULL },
+      { "--threads", 0, 256, &o->to.threads }, { "--generate", 1, 1e6, NULL }, { "--beam", 1, 10000, NULL },
     };
     struct { const char *name; double lo, hi; double *dst; } reals[] = {
       { "--lr", 1e-9, 1e6, &o->to.lr }, { "--clip", 0, 1e9, &o->to.clip }, { "--decay", 1, 1e6, &o->to.decay },
@@ -90,7 +101,9 @@ static int parse_args(int argc, char **argv, Opts *o) {
     for (size_t k = 0; k < sizeof ints / sizeof *ints && !hit; k++)
       if ((hit = num_flag(argc, argv, &i, ints[k].name, ints[k].lo, ints[k].hi, &v, &bad))) {
         if (!bad && v != (long)v) { fprintf(stderr, "graphrun: error: %s needs a whole number\n", ints[k].name); bad = 1; }
-        if (ints[k].dst) *ints[k].dst = (long)v; else o->to.generate = (int)v;
+        if (ints[k].dst) *ints[k].dst = (long)v;
+        else if (!strcmp(ints[k].name, "--beam")) o->to.dec.beam = (int)v;
+        else o->to.generate = (int)v;
       }
     for (size_t k = 0; k < sizeof reals / sizeof *reals && !hit; k++)
       if ((hit = num_flag(argc, argv, &i, reals[k].name, reals[k].lo, reals[k].hi, reals[k].dst, &bad))) {}
@@ -98,14 +111,17 @@ static int parse_args(int argc, char **argv, Opts *o) {
     if (hit) continue;
     const char **path = !strcmp(a, "--save") ? &o->to.save : !strcmp(a, "--load") ? &o->to.load :
                         !strcmp(a, "--metrics") ? &o->to.metrics : !strcmp(a, "--checkpoint") ? &o->to.checkpoint :
-                        !strcmp(a, "--resume") ? &o->to.resume : NULL;
+                        !strcmp(a, "--resume") ? &o->to.resume : !strcmp(a, "--translate") ? &o->to.dec.translate :
+                        !strcmp(a, "--ref") ? &o->to.dec.ref : !strcmp(a, "--attention-svg") ? &o->to.dec.svg :
+                        !strcmp(a, "--sentences") ? &o->to.dec.sentences : NULL;
     if (path) {
-      if (i + 1 >= argc) { fprintf(stderr, "graphrun: error: %s needs a file name\n", a); return 2; }
+      if (i + 1 >= argc) { fprintf(stderr, "graphrun: error: %s needs %s\n", a, path == &o->to.dec.sentences ? "a list like 1,5,9" : "a file name"); return 2; }
       *path = argv[++i];
       continue;
     }
     if (!strcmp(a, "--train")) o->train = 1;
     else if (!strcmp(a, "--eval")) o->to.eval = 1;
+    else if (!strcmp(a, "--show-attention")) o->to.dec.show_attention = 1;
     else if (!strcmp(a, "--quiet")) o->to.quiet = 1;
     else if (!strcmp(a, "--trace")) o->trace = 1;
     else if (!strcmp(a, "--json")) o->json = 1;
@@ -132,6 +148,12 @@ static int parse_args(int argc, char **argv, Opts *o) {
     fprintf(stderr, "graphrun: error: --values, --no-ops and --no-params go with --dot\n");
     return 2;
   }
+  const DecodeOpts *d = &o->to.dec;
+  const char *lone = d->ref && !d->translate ? "--ref goes with --translate" :
+                     d->beam && !d->translate ? "--beam goes with --translate" :
+                     d->sentences && !d->show_attention && !d->svg ? "--sentences goes with --show-attention or --attention-svg" : NULL;
+  if (lone) { fprintf(stderr, "graphrun: error: %s\n", lone); return 2; }
+  o->to.train = o->train;
   return 0;
 }
 
@@ -142,7 +164,7 @@ static int run_model(Opts *o) {
   if (!m) goto fail;
   for (int i = 0; i < o->nset; i++) if (model_set(m, o->sets[i], &e)) goto fail;
   if (o->to.resume) o->train = 1;
-  if (o->train || o->to.eval || o->to.generate || (o->gradcheck && m->data)) {
+  if (o->train || o->to.eval || o->to.generate || (o->gradcheck && m->data) || decode_wanted(&o->to.dec)) {
     o->to.gradcheck = o->gradcheck;
     if (o->to.eval && !o->to.load && !o->train) fprintf(stderr, "graphrun: note: --eval without --load evaluates the initial (untrained) model\n");
     if (train_main(m, &o->to, &e)) goto fail;

@@ -38,6 +38,12 @@ const float *attn_dec_weights(const Node *n, int *T, int *B, int *S);
 ** forward of the same batch size. */
 void attn_dec_carry(Node *n, int on);
 
+/* Beam search (decode.c): rearranges the final state (h, c, h~) of n's last
+** forward over its B batch rows, row i taking row rows[i] (in [0,B)), so
+** that a carried next forward continues the reordered hypotheses.  No-op
+** unless n's last forward had batch size B. */
+void attn_dec_reorder(Node *n, const int *rows, int B);
+
 /* ---- needed from the encoder's op (ops_seq.c) ----------------------------
 ** The decoder starts from the encoder lstm node's final state and sends
 ** back the gradient of it.  Returns 1 if enc is an lstm node, else 0; then

@@ -44,6 +44,12 @@ const XentStat *xent_op_stat(const Node *n);
 ** an epoch (lm) or of each bundle (translation).  No-op for other nodes. */
 void lstm_op_reset(Node *n);
 
+/* Beam search (decode.c): rearranges the carried state of an LSTM node with
+** carried state over its B batch rows, row i taking the state of row
+** rows[i] (rows[i] in [0,B)).  No-op unless the node holds a carried state
+** for batch size B. */
+void lstm_op_reorder(Node *n, const int *rows, int B);
+
 /* The op functions, for the rows below. */
 int  seqop_embed_shape(Node *n, Err *e);
 void seqop_embed_fwd(Node *n, Exec *ex);

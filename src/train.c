@@ -287,6 +287,11 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
     if (!ts.epoch) return err_set(e, "%s: error: holds a model but no training state (made by --save, not --checkpoint); use --load", o->resume);
   }
   if (o->generate) return generate(m, &f, o->generate, c.seed, e);
+  if (decode_wanted(&o->dec) && !o->train && !o->eval) {
+    DecodeOpts d = o->dec;
+    d.untrained = !o->load;
+    return decode_main(m, &d, e);
+  }
   if (o->gradcheck) {
     int bad = check_gradients(m, &f, &c, e);
     if (bad > 0) err_set(e, "graphrun: error: gradients disagree with finite differences");
@@ -304,7 +309,7 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
     feed_free(&f);
     if (rc) return -1;
     printf("valid ppl %.2f  (%ld tokens, %s)\n", exp(vr.nll / vr.ntok), vr.ntok, m->data->valid.file);
-    return 0;
+    return decode_wanted(&o->dec) ? decode_main(m, &o->dec, e) : 0;
   }
   printf("training %s: %ld sentences, vocabulary %d, %s mode; lr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu\n",
          m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
@@ -349,6 +354,11 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
     if (stop) { printf("stopping: no better validation perplexity in %d epochs\n", c.patience); break; }
   }
   if (isfinite(best)) printf("best valid ppl %.2f%s%s\n", exp(best), o->save ? ", saved to " : "", o->save ? o->save : "");
+  if (decode_wanted(&o->dec)) {          /* inspect the best model: the saved one */
+    fflush(stdout);
+    if (o->save && isfinite(best) && ckpt_load(m, o->save, NULL, e)) goto out;
+    if (decode_main(m, &o->dec, e)) goto out;
+  }
   rc = 0;
 out:
   free(csv);

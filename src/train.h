@@ -9,6 +9,7 @@
 #define GR_TRAIN_H
 #include <stdint.h>
 #include "model.h"
+#include "decode.h"
 
 typedef struct TrainCfg {
   double lr, clip, decay;
@@ -29,6 +30,8 @@ typedef struct TrainOpts {
   int quiet;             /* no progress bar                                  */
   int check_finite;      /* stop at the first NaN/Inf (on by default)         */
   int gradcheck;         /* --gradcheck on the first training piece            */
+  int train;             /* --train given (else a loaded model is only used)  */
+  DecodeOpts dec;        /* --show-attention, --translate, ... (decode.h)     */
 } TrainOpts;
 
 void train_opts_init(TrainOpts *o);
