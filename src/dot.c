@@ -8,9 +8,11 @@
 ** plain edges, so a softmax over α[1..T] fans straight out to β[1..T].
 ** --no-ops drops the circles: edges run straight between value nodes;
 ** --no-params leaves the weights out.
-** With values, each box shows `name | value | grad`.
+** With values, each box shows `name | value | grad`.  --max-index K keeps a
+** large unrolled graph readable: names with an index above K are left out.
 */
 #include "show.h"
+#include <stdlib.h>
 #include <string.h>
 
 static void esc(FILE *f, const char *s) {
@@ -26,11 +28,23 @@ static int is_plumbing(const Node *n) {
   return n->kind == N_OP && ((n->flags & NF_HIDDEN) || n->op == OP_PICK || (n->op == OP_ADDN && n->nin == 1));
 }
 
+/* --max-index K: is every index of the name at most K?  ("q[2,11]" -> no) */
+static int small_indices(const char *name, int k) {
+  const char *p = name ? strchr(name, '[') : NULL;
+  while (p && *p && *p != ']') {
+    p++;
+    long v = strtol(p, (char **)&p, 10);
+    if (v > k) return 0;
+  }
+  return 1;
+}
+static char *visible;   /* per node id, for the drawing being made */
+
 /* Where the edges into a consumer start from, for input x: the box of a
 ** value node, the circle of an anonymous op, or (through plumbing and in
 ** --no-ops mode) further upstream.  Calls emit() for each source. */
 static void sources(const Node *x, const DotOpts *o, FILE *f, const char *dst, int depth) {
-  if (depth > 10000) return;
+  if (depth > 10000 || !visible[x->id]) return;
   if (x->kind == N_CONST) {          /* drawn where used: a constant nobody uses is not drawn */
     if (o->no_ops) return;
     char v[64];
@@ -69,9 +83,25 @@ void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads) {
   Graph *g = m->g;
   fprintf(f, "// %s — drawn by graphrun --dot; render with: dot -Tsvg\n", m->path);
   fputs("digraph graphrun {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [arrowsize=0.6];\n", f);
+  /* a named node is shown by its indices; an anonymous one if any input is */
+  visible = xcalloc(g->n ? g->n : 1, 1);
+  int hidden = 0;
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    int v = 1;
+    if (o->max_index > 0) {
+      if (n->name) v = small_indices(n->name, o->max_index);
+      else if (n->nin) { v = 0; for (int j = 0; j < n->nin; j++) v |= visible[n->in[j]->id]; }
+    }
+    visible[i] = (char)v;
+    hidden += !v && n->name;
+  }
+  if (hidden)
+    fprintf(f, "  note [shape=note, label=\"%d nodes with an index above %d are not drawn\"];\n", hidden, o->max_index);
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     char dst[32];
+    if (!visible[i]) continue;
     if (n->kind == N_CONST) continue;
     if (n->kind != N_OP) { if (!(n->kind == N_PARAM && o->no_params)) box(f, n, o, have_grads); continue; }
     if (n->flags & NF_HIDDEN) continue;
@@ -90,4 +120,6 @@ void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads) {
     if (is_box(n)) box(f, n, o, have_grads);
   }
   fputs("}\n", f);
+  free(visible);
+  visible = NULL;
 }

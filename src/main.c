@@ -29,6 +29,7 @@ static void usage(FILE *f) {
         "  --values           with --dot: value and gradient in every box\n"
         "  --no-ops           with --dot: edges straight between values, no op circles\n"
         "  --no-params        with --dot: leave the parameters (weights) out\n"
+        "  --max-index K      with --dot: leave out names with an index above K\n"
         "  --gradcheck        compare gradients with central finite differences\n"
         "  --set NAME=VALUE   override an input or param (repeatable): --set x=2\n"
         "  --backprop NAME    the scalar output to differentiate (default: the only\n"
@@ -64,6 +65,7 @@ typedef struct Opts {
   int trace, json, dot, values, no_ops, no_params, gradcheck;
   const char **sets; int nset;
   const char *backprop;
+  int max_index;
   int train;
   TrainOpts to;
 } Opts;
@@ -134,6 +136,9 @@ static int parse_args(int argc, char **argv, Opts *o) {
       const char *val = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
       if (!val) { fprintf(stderr, "graphrun: error: --set needs NAME=VALUE\n"); return 2; }
       o->sets[o->nset++] = val;
+    } else if (!strcmp(a, "--max-index")) {
+      if (i + 1 >= argc || atoi(argv[i + 1]) < 1) { fprintf(stderr, "graphrun: error: --max-index needs a whole number of at least 1\n"); return 2; }
+      o->max_index = atoi(argv[++i]);
     } else if (!strcmp(a, "--backprop")) {
       if (i + 1 >= argc) { fprintf(stderr, "graphrun: error: --backprop needs a node name\n"); return 2; }
       o->backprop = argv[++i];
@@ -144,8 +149,8 @@ static int parse_args(int argc, char **argv, Opts *o) {
     else o->file = a;
   }
   if (!o->file) { usage(stderr); return 2; }
-  if ((o->values || o->no_ops || o->no_params) && !o->dot) {
-    fprintf(stderr, "graphrun: error: --values, --no-ops and --no-params go with --dot\n");
+  if ((o->values || o->no_ops || o->no_params || o->max_index) && !o->dot) {
+    fprintf(stderr, "graphrun: error: --values, --no-ops, --no-params and --max-index go with --dot\n");
     return 2;
   }
   const DecodeOpts *d = &o->to.dec;
@@ -172,7 +177,7 @@ static int run_model(Opts *o) {
     return 0;
   }
   if (m->data && o->dot && !o->values) {      /* the graph of a sequence model, blocks as one node */
-    DotOpts d = { 0, o->no_ops, o->no_params, 0 };
+    DotOpts d = { 0, o->no_ops, o->no_params, o->max_index };
     dot_print(stdout, m, &d, 0);
     model_free(m);
     return 0;
@@ -213,7 +218,7 @@ static int run_model(Opts *o) {
     return rc;
   }
   if (o->dot) {
-    DotOpts d = { o->values || o->trace, o->no_ops, o->no_params, 0 };
+    DotOpts d = { o->values || o->trace, o->no_ops, o->no_params, o->max_index };
     dot_print(stdout, m, &d, have_grads);
   } else if (o->json) {
     json_print(stdout, m, have_grads);

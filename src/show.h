@@ -19,7 +19,7 @@ typedef struct DotOpts {
   int values;     /* value | grad in each box                      */
   int no_ops;     /* edges straight between value nodes            */
   int no_params;  /* leave parameters (weights) out                */
-  int max_nodes;  /* 0: all; else collapse beyond this many         */
+  int max_index;  /* > 0: leave out names with an index above it     */
 } DotOpts;
 void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads);
 

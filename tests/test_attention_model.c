@@ -95,6 +95,11 @@ START_TEST(trace_gradcheck_and_drawing) {
   for (const char *p = r.out; (p = strstr(p, "label=\"softmax\"")); p++) softmaxes++;
   ck_assert_int_eq(softmaxes, 4);
   tu_free(&r);
+  /* --max-index 1: only head 1, step 1 */
+  r = tu_run("models/problem2.g --dot --max-index 1");
+  ck_assert_msg(strstr(r.out, "label=\"q[1,1]\"") && !strstr(r.out, "q[2,1]") && !strstr(r.out, "q[1,2]") &&
+                strstr(r.out, "with an index above 1 are not drawn") && strstr(r.out, "label=\"softmax\""), "%.300s", r.out);
+  tu_free(&r);
   r = tu_run("models/problem2.g --dot --no-ops --no-params");
   ck_assert_msg(!strstr(r.out, "shape=circle") && !strstr(r.out, "WQ[1]"), "%s", r.out);
   ck_assert_msg(strstr(r.out, "label=\"alpha[1,1,1]\"") && strstr(r.out, "label=\"beta[2,1,1]\""), "%s", r.out);
