@@ -64,6 +64,7 @@ int ckpt_load(Model *m, const char *path, Err *e) {
   unsigned char *data = (unsigned char *)read_file(path, &len, e);
   if (!data) return -1;
   int rc = -1;
+  char *loaded = NULL;
   Rd r = { data, len >= 8 ? len - 8 : 0, 0 };
   uint64_t want;
   if (len < 20 || memcmp(data, magic, 7)) { err_set(e, "%s: error: not a graphrun checkpoint", path); goto out; }
@@ -74,6 +75,7 @@ int ckpt_load(Model *m, const char *path, Err *e) {
   uint32_t count, seen = 0, nparams = 0;
   for (int i = 0; i < m->g->n; i++) nparams += m->g->nodes[i]->kind == N_PARAM;
   if (get(&r, &count, 4)) goto trunc;
+  loaded = xcalloc(m->g->n, 1);              /* per node id: its record was seen */
   /* two passes: check everything, then copy, so a bad file changes nothing */
   for (int pass = 0; pass < 2; pass++) {
     r.at = 12;
@@ -82,6 +84,11 @@ int ckpt_load(Model *m, const char *path, Err *e) {
       char name[512];
       if (get(&r, &nl, 4) || nl >= sizeof name || get(&r, name, nl)) goto trunc;
       name[nl] = 0;
+      for (uint32_t i = 0; i < nl; i++)
+        if ((unsigned char)name[i] <= 32 || (unsigned char)name[i] >= 127) {
+          err_set(e, "%s: error: corrupted checkpoint: parameter %u's name has byte 0x%02x", path, k + 1, (unsigned char)name[i]);
+          goto out;
+        }
       if (get(&r, &rank, 4) || rank > GR_MAXDIM) goto trunc;
       for (uint32_t d = 0; d < rank; d++) if (get(&r, &sh[d], 4)) goto trunc;
       Node *n = graph_find(m->g, name);
@@ -95,6 +102,8 @@ int ckpt_load(Model *m, const char *path, Err *e) {
         goto out;
       }
       if (r.at + sizeof(float) * t.n > r.n) goto trunc;
+      if (!pass && loaded[n->id]) { err_set(e, "%s: error: corrupted checkpoint: parameter '%s' is stored twice", path, name); goto out; }
+      loaded[n->id] = 1;
       if (pass) memcpy(n->val.data, r.p + r.at, sizeof(float) * t.n);
       r.at += sizeof(float) * t.n;
       seen++;
@@ -106,6 +115,7 @@ int ckpt_load(Model *m, const char *path, Err *e) {
 trunc:
   err_set(e, "%s: error: truncated checkpoint", path);
 out:
+  free(loaded);
   free(data);
   return rc;
 }
