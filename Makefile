@@ -117,7 +117,8 @@ fuzz: deps-fuzz
 	  $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	    -dict=tests/fuzz/model.dict -artifact_prefix=$(FUZZ_B)/artifacts/$$f- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/corpus/$$f $$seeds 2>$(FUZZ_B)/fuzz_$$f.log; rc=$$?; \
-	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec)|^#[0-9]+ *DONE|^==[0-9]+==ERROR|^SUMMARY' $(FUZZ_B)/fuzz_$$f.log; \
+	  grep -a -E '^stat::(number_of_executed_units|average_exec_per_sec)|^==[0-9]+==ERROR|^SUMMARY' $(FUZZ_B)/fuzz_$$f.log; \
+	  grep -a -E '^#[0-9]+' $(FUZZ_B)/fuzz_$$f.log | tail -n 1; \
 	  [ $$rc -eq 0 ] || { echo "fuzz_$$f found a problem (exit $$rc): see $(FUZZ_B)/fuzz_$$f.log and $(FUZZ_B)/artifacts/"; exit 1; }; done
 fuzz-build: $(patsubst %,$(B)/fuzz_%,$(FUZZERS))
 $(B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h $(B)/libgraphrun.a
@@ -125,7 +126,8 @@ $(B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h $(B)
 
 # ---- valgrind (not part of check: about 8 minutes) -------------------------------
 # Every test executable under memcheck, unforked (CK_FORK=no: memcheck follows
-# Check's children badly), and every graphrun they start under memcheck too:
+# Check's children badly), and every graphrun they start under memcheck too
+# (through the wrapper script $(B)/graphrun-valgrind):
 # any error or leak exits 99 and fails the run.  OpenBLAS is told the CPU
 # type, as valgrind does not emulate AVX-512.
 VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=all --error-exitcode=99
@@ -133,8 +135,9 @@ deps-valgrind:
 	@command -v valgrind >/dev/null || { echo "deps-valgrind: installing valgrind"; SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq valgrind >/dev/null; }
 check-valgrind: deps-valgrind $(BIN) $(TESTS)
+	@printf '#!/bin/sh\nexec $(VALGRIND) "%s" "$$@"\n' "$$(pwd)/$(BIN)" > $(B)/graphrun-valgrind && chmod +x $(B)/graphrun-valgrind
 	@echo "== every test under valgrind memcheck =="
-	@CK_FORK=no OPENBLAS_CORETYPE=Haswell GRAPHRUN="$(VALGRIND) ./$(BIN)" RUN_WITH="$(VALGRIND)" ./tests/run-all $(TESTS)
+	@CK_FORK=no OPENBLAS_CORETYPE=Haswell GRAPHRUN=$(B)/graphrun-valgrind RUN_WITH="$(VALGRIND)" ./tests/run-all $(TESTS)
 
 # ---- demo -------------------------------------------------------------------
 demo: deps $(BIN)
