@@ -27,7 +27,7 @@ help:
 	@echo "make             build ./graphrun"
 	@echo "make demo        build, then trace and draw models/problem1.g"
 	@echo "make check       build and run every test (also under ASan+UBSan)"
-	@echo "make check-valgrind  every test, and the graphrun they run, under valgrind memcheck (~8 min)"
+	@echo "make check-valgrind  every test, and the graphrun they run, under valgrind memcheck (~7 min)"
 	@echo "make bench       benchmarks (bench/)"
 	@echo "make fuzz        libFuzzer on the parser, --set and checkpoints (FUZZ_SECONDS each)"
 
@@ -124,7 +124,7 @@ fuzz-build: $(patsubst %,$(B)/fuzz_%,$(FUZZERS))
 $(B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h $(B)/libgraphrun.a
 	$(CC) $(ALL_CF) -fsanitize=fuzzer -Itests/fuzz -o $@ $< tests/fuzz/fuzz_common.c $(B)/libgraphrun.a $(LDLIBS)
 
-# ---- valgrind (not part of check: about 8 minutes) -------------------------------
+# ---- valgrind (not part of check: about 7 minutes) -------------------------------
 # Every test executable under memcheck, unforked (CK_FORK=no: memcheck follows
 # Check's children badly), and every graphrun they start under memcheck too
 # (through the wrapper script $(B)/graphrun-valgrind):

@@ -45,14 +45,14 @@ static int spend(Builder *b, Loc loc, long k) {
   return 0;
 }
 
-/* Promises memory for `what` (elems floats, `copies` of them: value,
-** gradient, ...), refusing before anything is allocated when the model as a
-** whole would need more than the machine has. */
 static const char *size_str(char *buf, size_t n, double bytes) {
   if (bytes >= 1e9) snprintf(buf, n, "%.3g GB", bytes / 1e9);
   else snprintf(buf, n, "%.3g MB", bytes / 1e6);
   return buf;
 }
+/* Promises memory for `what` (elems floats, `copies` of them: value,
+** gradient, ...), refusing before anything is allocated when the model as a
+** whole would need more than the machine has. */
 static int charge(Builder *b, Loc loc, const char *what, long elems, int copies) {
   double bytes = (double)elems * sizeof(float) * copies;
   if (b->bytes + bytes > b->max_bytes) {
