@@ -4,6 +4,7 @@
 # tests/test_foo.c becomes its own Check executable run by `make check`.
 
 CC      ?= cc
+B       ?= build
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
@@ -13,13 +14,12 @@ CHECK_LD:= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit
 ALL_CF  := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Isrc -I$(B) $(BLAS_CF) $(CFLAGS) $(XCFLAGS)
 LDLIBS  := $(BLAS_LD) -lm $(XLDFLAGS)
 
-B       ?= build
 SRC     := $(sort $(wildcard src/*.c))
 LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/parser.o $(B)/lexer.o
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/test_*.c)))
 BIN     ?= graphrun
 
-.PHONY: all deps demo check check-asan test-run bench clean help docs data-brown
+.PHONY: all deps demo check check-asan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
 all: $(BIN)
 
 help:
@@ -27,7 +27,9 @@ help:
 	@echo "make             build ./graphrun"
 	@echo "make demo        build, then trace and draw models/problem1.g"
 	@echo "make check       build and run every test (also under ASan+UBSan)"
+	@echo "make check-valgrind  every test, and the graphrun they run, under valgrind memcheck (~7 min)"
 	@echo "make bench       benchmarks (bench/)"
+	@echo "make fuzz        libFuzzer on the parser, --set and checkpoints (FUZZ_SECONDS each)"
 
 # ---- dependencies -----------------------------------------------------------
 # Debian packages the build, the tests and the drawings need.  Installs only
@@ -65,6 +67,8 @@ $(B) $(B)/tests:
 $(B)/tests/%: tests/%.c tests/testutil.h $(B)/libgraphrun.a | $(B)/tests
 	$(CC) $(ALL_CF) -Itests -o $@ $< $(B)/libgraphrun.a $(CHECK_LD) $(LDLIBS)
 
+$(B)/tests/test_fuzz_regress: $(wildcard tests/fuzz/*.c tests/fuzz/*.h)
+
 # Runs every tests/test_*.c executable; each prints Check's summary line, the
 # last line totals them.  Then the whole suite again under ASan + UBSan.
 check: deps
@@ -77,6 +81,63 @@ check-asan:
 	@$(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
 	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  XLDFLAGS="-fsanitize=address,undefined" test-run
+
+# ---- fuzzing (not part of check) ----------------------------------------------
+# libFuzzer + ASan + UBSan harnesses (tests/fuzz/): the model parser and
+# builder, --set literals, checkpoint loading.  Each runs FUZZ_SECONDS from
+# the repository root (so the data paths of the seed models resolve), its
+# corpus growing in build/fuzz/corpus/NAME, seeded with models/, tests/bad/,
+# tests/data/ and tests/fuzz/seeds/; crashes land in build/fuzz/artifacts/.
+# A crash found becomes a file in tests/fuzz/regress/NAME/ (replayed by
+# tests/test_fuzz_regress.c under `make check`) or in tests/bad/.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   ?=
+FUZZ_B   := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZERS  := model set ckpt
+FUZZ_SEEDS_model := models tests/bad tests/data tests/fuzz/regress/model
+FUZZ_SEEDS_set   := tests/fuzz/seeds/set tests/fuzz/regress/set
+FUZZ_SEEDS_ckpt  := tests/fuzz/seeds/ckpt tests/fuzz/regress/ckpt
+deps-fuzz:
+	@command -v clang >/dev/null || { echo "deps-fuzz: installing clang"; SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang >/dev/null; }
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' > /tmp/gr_fuzzprobe.c; \
+	if clang -fsanitize=fuzzer /tmp/gr_fuzzprobe.c -o /tmp/gr_fuzzprobe 2>/dev/null; then echo "deps-fuzz: clang with libFuzzer present"; \
+	else v=$$(clang -dumpversion | cut -d. -f1); echo "deps-fuzz: installing libclang-rt-$$v-dev (libFuzzer runtime)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libclang-rt-$$v-dev >/dev/null; fi; \
+	rm -f /tmp/gr_fuzzprobe /tmp/gr_fuzzprobe.c
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=clang OPT=-O1 XCFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN) -DGR_NO_CLONES" \
+	  XLDFLAGS="$(FUZZ_SAN)" fuzz-build
+	@mkdir -p $(FUZZ_B)/artifacts
+	@for f in $(FUZZERS); do mkdir -p $(FUZZ_B)/corpus/$$f; \
+	  echo "== fuzz_$$f for $(FUZZ_SECONDS) s =="; \
+	  case $$f in model) seeds="$(FUZZ_SEEDS_model)";; set) seeds="$(FUZZ_SEEDS_set)";; *) seeds="$(FUZZ_SEEDS_ckpt)";; esac; \
+	  $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -dict=tests/fuzz/model.dict -artifact_prefix=$(FUZZ_B)/artifacts/$$f- $(FUZZ_FLAGS) \
+	    $(FUZZ_B)/corpus/$$f $$seeds 2>$(FUZZ_B)/fuzz_$$f.log; rc=$$?; \
+	  grep -a -E '^stat::(number_of_executed_units|average_exec_per_sec)|^==[0-9]+==ERROR|^SUMMARY' $(FUZZ_B)/fuzz_$$f.log; \
+	  grep -a -E '^#[0-9]+' $(FUZZ_B)/fuzz_$$f.log | tail -n 1; \
+	  [ $$rc -eq 0 ] || { echo "fuzz_$$f found a problem (exit $$rc): see $(FUZZ_B)/fuzz_$$f.log and $(FUZZ_B)/artifacts/"; exit 1; }; done
+fuzz-build: $(patsubst %,$(B)/fuzz_%,$(FUZZERS))
+$(B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h $(B)/libgraphrun.a
+	$(CC) $(ALL_CF) -fsanitize=fuzzer -Itests/fuzz -o $@ $< tests/fuzz/fuzz_common.c $(B)/libgraphrun.a $(LDLIBS)
+
+# ---- valgrind (not part of check: about 7 minutes) -------------------------------
+# Every test executable under memcheck, unforked (CK_FORK=no: memcheck follows
+# Check's children badly), and every graphrun they start under memcheck too
+# (through the wrapper script $(B)/graphrun-valgrind):
+# any error or leak exits 99 and fails the run.  OpenBLAS is told the CPU
+# type, as valgrind does not emulate AVX-512.
+VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=all --error-exitcode=99
+deps-valgrind:
+	@command -v valgrind >/dev/null || { echo "deps-valgrind: installing valgrind"; SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq valgrind >/dev/null; }
+check-valgrind: deps-valgrind $(BIN) $(TESTS)
+	@printf '#!/bin/sh\nexec $(VALGRIND) "%s" "$$@"\n' "$$(pwd)/$(BIN)" > $(B)/graphrun-valgrind && chmod +x $(B)/graphrun-valgrind
+	@echo "== every test under valgrind memcheck =="
+	@CK_FORK=no OPENBLAS_CORETYPE=Haswell GRAPHRUN=$(B)/graphrun-valgrind RUN_WITH="$(VALGRIND)" ./tests/run-all $(TESTS)
 
 # ---- demo -------------------------------------------------------------------
 demo: deps $(BIN)

@@ -45,6 +45,14 @@ static Loc L(YYLTYPE l, ParseCtx *ctx) { Loc r = { ctx->file, l.first_line, l.fi
 static Ast *bin(int op, Ast *a, Ast *b, YYLTYPE l, ParseCtx *ctx) {
   Ast *n = ast_new(A_BIN, L(l, ctx)); n->op = op; ast_add(n, a); ast_add(n, b); return n;
 }
+/* An expression nested deeper than AST_MAXDEPTH: a located error. */
+static int too_deep(Ast *a, YYLTYPE l, ParseCtx *ctx) {
+  if (a->depth <= AST_MAXDEPTH) return 0;
+  Loc at = { ctx->file, l.first_line, l.first_column };
+  err_at(ctx->err, at, "expression more than %d operators deep (split it, or use sum(...) over a list)", AST_MAXDEPTH);
+  ast_free(a);              /* bison does not reclaim the rule's own value on YYABORT */
+  return 1;
+}
 static Ast *named(AstKind k, char *name, YYLTYPE l, ParseCtx *ctx) {
   Ast *n = ast_new(k, L(l, ctx)); n->name = name; return n;
 }
@@ -120,13 +128,13 @@ idx
   | expr DOTDOT expr           { $$ = ast_new(A_RANGE, L(@1, ctx)); ast_add($$, $1); ast_add($$, $3); }
   ;
 expr
-  : expr '+' expr              { $$ = bin('+', $1, $3, @2, ctx); }
-  | expr '-' expr              { $$ = bin('-', $1, $3, @2, ctx); }
-  | expr '*' expr              { $$ = bin('*', $1, $3, @2, ctx); }
-  | expr '/' expr              { $$ = bin('/', $1, $3, @2, ctx); }
-  | expr '@' expr              { $$ = bin('@', $1, $3, @2, ctx); }
-  | expr '.' expr              { $$ = bin('.', $1, $3, @2, ctx); }
-  | '-' expr %prec UMINUS      { $$ = ast_add(ast_new(A_NEG, L(@1, ctx)), $2); }
+  : expr '+' expr              { $$ = bin('+', $1, $3, @2, ctx); if (too_deep($$, @2, ctx)) YYABORT; }
+  | expr '-' expr              { $$ = bin('-', $1, $3, @2, ctx); if (too_deep($$, @2, ctx)) YYABORT; }
+  | expr '*' expr              { $$ = bin('*', $1, $3, @2, ctx); if (too_deep($$, @2, ctx)) YYABORT; }
+  | expr '/' expr              { $$ = bin('/', $1, $3, @2, ctx); if (too_deep($$, @2, ctx)) YYABORT; }
+  | expr '@' expr              { $$ = bin('@', $1, $3, @2, ctx); if (too_deep($$, @2, ctx)) YYABORT; }
+  | expr '.' expr              { $$ = bin('.', $1, $3, @2, ctx); if (too_deep($$, @2, ctx)) YYABORT; }
+  | '-' expr %prec UMINUS      { $$ = ast_add(ast_new(A_NEG, L(@1, ctx)), $2); if (too_deep($$, @1, ctx)) YYABORT; }
   | '(' expr ')'               { $$ = $2; }
   | NUM                        { $$ = ast_new(A_NUM, L(@1, ctx)); $$->num = $1; }
   | STR                        { $$ = named(A_STR, $1, @1, ctx); }

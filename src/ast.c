@@ -16,6 +16,7 @@ Ast *ast_add(Ast *p, Ast *kid) {
     p->kids = xrealloc(p->kids, sizeof *p->kids * p->cap);
   }
   p->kids[p->nkids++] = kid;
+  if (kid && kid->depth >= p->depth) p->depth = kid->depth + 1;
   return p;
 }
 

@@ -41,7 +41,12 @@ typedef struct Ast {
   char *name;          /* identifier, string literal, setting kind         */
   struct Ast **kids;
   int nkids, cap;
+  int depth;           /* 1 + the deepest kid's depth (a leaf: 0)          */
 } Ast;
+
+/* Deepest expression the parser accepts: the builder and ast_free recurse
+** over the tree, so a chain of operators must not exhaust the C stack. */
+#define AST_MAXDEPTH 1000
 
 Ast *ast_new(AstKind kind, Loc loc);
 Ast *ast_add(Ast *parent, Ast *kid);      /* appends, returns parent */

@@ -91,6 +91,11 @@ int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
       char name[512];
       if (get(&r, &nl, 4) || nl >= sizeof name || get(&r, name, nl)) goto trunc;
       name[nl] = 0;
+      for (uint32_t i = 0; i < nl; i++)
+        if ((unsigned char)name[i] <= 32 || (unsigned char)name[i] >= 127) {
+          err_set(e, "%s: error: corrupted checkpoint: parameter %u's name has byte 0x%02x", path, k + 1, (unsigned char)name[i]);
+          goto out;
+        }
       if (get(&r, &rank, 4) || rank > GR_MAXDIM) goto trunc;
       for (uint32_t d = 0; d < rank; d++) if (get(&r, &sh[d], 4)) goto trunc;
       Node *n = graph_find(m->g, name);
@@ -104,6 +109,7 @@ int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
         goto out;
       }
       if (r.at + sizeof(float) * t.n > r.n) goto trunc;
+      if (!pass && found[n->id]) { err_set(e, "%s: error: corrupted checkpoint: parameter '%s' is stored twice", path, name); goto out; }
       if (pass) memcpy(n->val.data, r.p + r.at, sizeof(float) * t.n);
       found[n->id] = 1;
       r.at += sizeof(float) * t.n;

@@ -260,13 +260,17 @@ static int push_id(Sents *s, size_t *cap, int32_t id) {
   return 0;
 }
 
-static int push_off(Sents *s, size_t *cap, long off) {
-  if ((size_t)s->n + 1 == *cap) {           /* off has n+1 entries in use */
+static int push_off(Sents *s, size_t *cap, long off, long lineno) {
+  if ((size_t)s->n + 1 == *cap) {           /* off has n+1 entries in use, line n */
     size_t c = *cap * 2;
     long *p = realloc(s->off, c * sizeof *p);
     if (!p) return -1;
-    s->off = p; *cap = c;
+    s->off = p;
+    p = realloc(s->line, c * sizeof *p);
+    if (!p) return -1;
+    s->line = p; *cap = c;
   }
+  s->line[s->n] = lineno;
   s->off[++s->n] = off;
   return 0;
 }
@@ -287,7 +291,8 @@ int corpus_read(const char *path, Vocab *v, int grow, Sents *out, char *msg, siz
   r.buf = malloc(r.cap);
   s.file = malloc(strlen(path) + 1);
   s.off = malloc(offcap * sizeof *s.off);
-  if (!r.buf || !s.file || !s.off) { fail(msg, cap, "%s: error: out of memory", path); goto done; }
+  s.line = malloc(offcap * sizeof *s.line);
+  if (!r.buf || !s.file || !s.off || !s.line) { fail(msg, cap, "%s: error: out of memory", path); goto done; }
   strcpy(s.file, path);
   s.off[0] = 0;
 
@@ -336,7 +341,7 @@ int corpus_read(const char *path, Vocab *v, int grow, Sents *out, char *msg, siz
       i = j;
     }
     if (words == 0) continue;               /* blank line */
-    if (push_off(&s, &offcap, s.ntok) < 0) { fail(msg, cap, "%s:%ld: error: out of memory", path, lineno); goto done; }
+    if (push_off(&s, &offcap, s.ntok, lineno) < 0) { fail(msg, cap, "%s:%ld: error: out of memory", path, lineno); goto done; }
     if (s.ntok - before > s.maxlen) s.maxlen = (int)(s.ntok - before);
   }
   if (s.n == 0) { fail(msg, cap, "%s: error: no sentences (empty or blank file)", path); goto done; }
@@ -350,7 +355,7 @@ done:
 }
 
 void corpus_sents_free(Sents *s) {
-  free(s->file); free(s->ids); free(s->off);
+  free(s->file); free(s->ids); free(s->off); free(s->line);
   memset(s, 0, sizeof *s);
 }
 

@@ -45,6 +45,7 @@ typedef struct Sents {
   long nunk;               /* words not in the vocabulary, read as <unk> (grow = 0) */
   int32_t *ids;
   long *off;               /* n + 1 entries */
+  long *line;              /* n entries: the file's line (1-based) of each sentence */
   int maxlen;              /* longest sentence, in tokens */
 } Sents;
 

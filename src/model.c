@@ -8,13 +8,20 @@
 ** topological order.  Shapes are checked as each node is made.
 */
 #include "model.h"
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MAXVARS 64
+/* Most loop steps, names expanded and nodes made while building one model:
+** a nest of loops that would unroll further is refused, never run. */
+#define MAXWORK 2000000L
+
+double model_max_bytes = 0;
 
 typedef struct Var { const char *name; double v; } Var;
 
@@ -25,8 +32,38 @@ typedef struct Builder {
   Var consts[256]; int nconst;
   Var loops[MAXVARS]; int nloop;
   const Ast *root;
-  double param_bytes;
+  double bytes;        /* memory promised so far: params and activations */
+  double max_bytes;    /* model_max_bytes, or this machine's memory        */
+  long work;           /* towards MAXWORK                                  */
 } Builder;
+
+/* Counts k units of building work; -1 with a message past MAXWORK. */
+static int spend(Builder *b, Loc loc, long k) {
+  b->work += k;
+  if (b->work > MAXWORK)
+    return err_at(b->e, loc, "the model unrolls into more than %ld steps (loop iterations, names and nodes); make the loops smaller", MAXWORK);
+  return 0;
+}
+
+static const char *size_str(char *buf, size_t n, double bytes) {
+  if (bytes >= 1e9) snprintf(buf, n, "%.3g GB", bytes / 1e9);
+  else snprintf(buf, n, "%.3g MB", bytes / 1e6);
+  return buf;
+}
+/* Promises memory for `what` (elems floats, `copies` of them: value,
+** gradient, ...), refusing before anything is allocated when the model as a
+** whole would need more than the machine has. */
+static int charge(Builder *b, Loc loc, const char *what, long elems, int copies) {
+  double bytes = (double)elems * sizeof(float) * copies;
+  if (b->bytes + bytes > b->max_bytes) {
+    char need[32], all[32], max[32], in_all[64] = "";
+    if (b->bytes > bytes / 100) snprintf(in_all, sizeof in_all, " (the model %s in all)", size_str(all, sizeof all, b->bytes + bytes));
+    return err_at(b->e, loc, "'%s' needs %s%s, more than %s (%s)", what, size_str(need, sizeof need, bytes), in_all,
+                  model_max_bytes > 0 ? "the memory limit" : "this machine's memory", size_str(max, sizeof max, b->max_bytes));
+  }
+  b->bytes += bytes;
+  return 0;
+}
 
 typedef struct NodeList { Node **v; int n, cap; } NodeList;
 static void nl_push(NodeList *l, Node *x) {
@@ -166,6 +203,7 @@ static int expand_ref(Builder *b, const Ast *ref, char ***keys_out) {
     total *= hi[i] - lo[i] + 1;
     if (total > 100000) return err_at(b->e, ref->loc, "a range naming more than 100000 nodes");
   }
+  if (spend(b, ref->loc, total)) return -1;
   char **keys = xmalloc(sizeof *keys * total);
   int cur[8];
   for (int i = 0; i < nidx; i++) cur[i] = lo[i];
@@ -203,6 +241,7 @@ static Node *checked(Builder *b, Node *n) {
     if (!b->e->set) err_at(b->e, n->loc, "'%s' result would have more than %ld elements", gr_ops[n->op].name, GR_MAXELEMS);
     return NULL;
   }
+  if (spend(b, n->loc, 1) || charge(b, n->loc, n->name ? n->name : gr_ops[n->op].name, n->val.n, 2)) return NULL;  /* value, gradient */
   return n;
 }
 static Node *op_node(Builder *b, OpKind op, const char *name, Loc loc, int nin, Node **in) {
@@ -217,6 +256,7 @@ static Node *op_node_attr(Builder *b, OpKind op, Loc loc, int nin, Node **in, co
 }
 
 static Node *const_node(Builder *b, double v, Loc loc) {
+  if (spend(b, loc, 1)) return NULL;
   Tensor t; tensor_shape(&t, 0, NULL);
   float f = (float)v; t.data = &f;
   Node *n = graph_leaf(b->g, N_CONST, NULL, loc, &t);
@@ -338,7 +378,7 @@ static Node *build_expr(Builder *b, const Ast *a) {
   case A_CALL: return build_call(b, a);
   case A_LIST: {
     Tensor t;
-    if (lit_build(b, a, &t)) return NULL;
+    if (spend(b, a->loc, 1) || lit_build(b, a, &t)) return NULL;
     Node *n = graph_leaf(b->g, N_CONST, NULL, a->loc, &t);
     free(t.data);
     return n;
@@ -369,6 +409,7 @@ static int build_list(Builder *b, const Ast *a, NodeList *out) {
     if (hi < lo) return err_at(b->e, a->loc, "empty range %d..%d", lo, hi);
     if (b->nloop == MAXVARS) return err_at(b->e, a->loc, "loops nested more than %d deep", MAXVARS);
     for (int v = lo; v <= hi; v++) {
+      if (spend(b, a->loc, 1)) return -1;
       b->loops[b->nloop].name = a->name; b->loops[b->nloop].v = v; b->nloop++;
       Node *n = build_expr(b, a->kids[2]);
       b->nloop--;
@@ -414,19 +455,13 @@ static int stmt_decl(Builder *b, const Ast *s) {
   if (shape) {
     if (shape->nkids > GR_MAXDIM) { err_at(b->e, shape->loc, "at most %d dimensions", GR_MAXDIM); goto out; }
     rank = shape->nkids;
-    for (int i = 0; i < rank; i++) if (int_eval(b, shape->kids[i], 1, 1L << 31, "a dimension", &dims[i])) goto out;
+    for (int i = 0; i < rank; i++) if (int_eval(b, shape->kids[i], 1, INT_MAX, "a dimension", &dims[i])) goto out;
     if (tensor_shape(&t, rank, dims)) {
       double tot = 1; for (int i = 0; i < rank; i++) tot *= dims[i];
       err_at(b->e, shape->loc, "shape has %.3g elements, more than the limit of %ld", tot, GR_MAXELEMS);
       goto out;
     }
-    double bytes = (double)t.n * 4 * 3;     /* value, gradient, initial copy */
-    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && psz > 0 && b->param_bytes + bytes > (double)pages * psz) {
-      err_at(b->e, shape->loc, "'%s' needs %.3g GB, more than this machine's memory", keys[0], (b->param_bytes + bytes) / 1e9);
-      goto out;
-    }
-    b->param_bytes += bytes;
+    if (charge(b, shape->loc, keys[0], t.n, 3)) goto out;     /* value, gradient, initial copy */
   }
   if (init && init->op == '~') {
     if (!shape) { err_at(b->e, init->loc, "a random initialiser needs a shape: %s: [n, m] ~ ...", keys[0]); goto out; }
@@ -538,6 +573,7 @@ static int stmt_for(Builder *b, const Ast *s, int level) {
   if (lookup_var(b, it->name)) return err_at(b->e, it->loc, "loop variable '%s' hides a constant or an outer loop variable", it->name);
   if (b->nloop == MAXVARS) return err_at(b->e, it->loc, "loops nested more than %d deep", MAXVARS);
   for (int v = lo; v <= hi; v++) {
+    if (spend(b, it->loc, 1)) return -1;
     b->loops[b->nloop].name = it->name; b->loops[b->nloop].v = v; b->nloop++;
     int rc = stmt_for(b, s, level + 1);
     b->nloop--;
@@ -599,6 +635,14 @@ Model *model_parse(const char *path, const char *src, size_t len, Err *e) {
   if (!m->ast) { model_free(m); return NULL; }
   Builder b; memset(&b, 0, sizeof b);
   b.m = m; b.e = e; b.root = m->ast;
+  b.max_bytes = model_max_bytes;
+  if (!(b.max_bytes > 0)) {            /* physical memory, or less under `ulimit -v` */
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    b.max_bytes = pages > 0 && psz > 0 ? (double)pages * psz : 1e300;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (double)rl.rlim_cur < b.max_bytes)
+      b.max_bytes = (double)rl.rlim_cur;
+  }
   b.g = m->g = graph_new(m->path);
   if (build_body(&b, m->ast)) { model_free(m); return NULL; }
   m->seed = m->seed ? m->seed : 1111;
@@ -634,9 +678,29 @@ void model_free(Model *m) {
 
 Node *model_output(const Model *m) { return m->g->nout ? m->g->outputs[0] : NULL; }
 
+/* Text from the command line, fit for a one-line message: at most 60
+** bytes, anything but printable ASCII shown as '?'. */
+static const char *printable(char *buf, size_t sz, const char *s, size_t len) {
+  size_t k = 0;
+  for (size_t i = 0; i < len && k + 4 < sz; i++) {
+    if (k == 60) { memcpy(buf + k, "...", 3); k += 3; break; }
+    buf[k++] = s[i] >= 32 && s[i] < 127 ? s[i] : '?';
+  }
+  buf[k] = 0;
+  return buf;
+}
+
 int model_set(Model *m, const char *assign, Err *e) {
   const char *eq = strchr(assign, '=');
-  if (!eq || eq == assign) return err_set(e, "--set %s: error: expected NAME=VALUE, e.g. --set x=2 or --set 'W=[[1,0],[0,1]]'", assign);
+  char shown[80];
+  if (!eq || eq == assign)
+    return err_set(e, "--set %s: error: expected NAME=VALUE, e.g. --set x=2 or --set 'W=[[1,0],[0,1]]'",
+                   printable(shown, sizeof shown, assign, strlen(assign)));
+  for (const char *p = assign; p < eq; p++)
+    if (*p <= 32 || *p >= 127)
+      return err_set(e, "--set %s: error: '%s' is not a name (no spaces or control bytes before '=')",
+                     printable(shown, sizeof shown, assign, eq - assign), shown);
+  if (eq - assign > 200) return err_set(e, "--set %s: error: name longer than 200 characters", printable(shown, sizeof shown, assign, eq - assign));
   char *name = strndup(assign, eq - assign);
   char *what = xasprintf("--set %s", name);
   int rc = -1;
@@ -675,6 +739,26 @@ static const char *str_arg(Builder *b, const Ast *s, const char *key, int requir
   return NULL;
 }
 
+/* A corpus message ("FILE:L: error: ..."), said to come from the statement;
+** one without a file ("error: out of memory") is located at the statement. */
+static int data_error(Builder *b, const Ast *s, const char *msg) {
+  if (!strncmp(msg, "error: ", 7)) return err_at(b->e, s->loc, "%s", msg + 7);
+  return err_set(b->e, "%s (named by the 'data' statement at %s:%d:%d%s)", msg, s->loc.file, s->loc.line, s->loc.col,
+                 strstr(msg, "cannot open") ? "; paths are relative to the current directory" : "");
+}
+
+/* Translation pairs source sentence i with target sentence i: the files
+** must hold as many; the message names the first sentence left alone. */
+static int pair_check(Builder *b, const Ast *s, const Sents *src, const Sents *tgt) {
+  if (src->n == tgt->n) return 0;
+  const Sents *more = src->n > tgt->n ? src : tgt, *less = more == src ? tgt : src;
+  char msg[GR_ERRMAX];
+  snprintf(msg, sizeof msg, "%s:%ld: error: sentence %ld has no partner: %s has %ld sentences, %s has %ld "
+           "(source and target files pair line by line)", more->file, more->line[less->n], less->n + 1,
+           src->file, src->n, tgt->file, tgt->n);
+  return data_error(b, s, msg);
+}
+
 /* data train = "...", valid = "..." [, src_train = "...", src_valid = "..."]
 ** Reads the corpus, defines the constant V and the token inputs:
 **   x, y          [T, B]   inputs and targets (ids)
@@ -700,8 +784,8 @@ static int stmt_data(Builder *b, const Ast *s) {
       (str && corpus_read(str, &d->vocab, 1, &d->src_train, msg, sizeof msg)) ||
       corpus_read(va, &d->vocab, 0, &d->valid, msg, sizeof msg) ||
       (sva && corpus_read(sva, &d->vocab, 0, &d->src_valid, msg, sizeof msg)))
-    return err_set(b->e, "%s (named by the 'data' statement at %s:%d:%d; paths are relative to the current directory)",
-                   msg, s->loc.file, s->loc.line, s->loc.col);
+    return data_error(b, s, msg);
+  if (str && (pair_check(b, s, &d->src_train, &d->train) || pair_check(b, s, &d->src_valid, &d->valid))) return -1;
   if (b->nconst == 256) return err_at(b->e, s->loc, "more than 256 constants");
   b->consts[b->nconst].name = "V"; b->consts[b->nconst].v = d->vocab.n; b->nconst++;
   const char *names[] = { "x", "y", "src", "src_len" };
@@ -776,6 +860,13 @@ static int stmt_block(Builder *b, const Ast *s) {
   if (num_kw(b, c, "in", 1, 1 << 16, 0, 1, &in) || num_kw(b, c, "hidden", 1, 1 << 16, 0, 1, &hid) ||
       num_kw(b, c, "layers", 1, 16, 1, 0, &layers) || num_kw(b, c, "dropout", 0, 0.99, 0, 0, &p)) return -1;
   if (in != floor(in) || hid != floor(hid) || layers != floor(layers)) return err_at(b->e, c->loc, "in, hidden and layers must be whole numbers");
+  /* all of the block's weights are promised before any is allocated */
+  double elems = layers * (4 * hid * hid + 4 * hid) + 4 * hid * (in + (kind == BLOCK_ATTN_LSTM ? hid : 0)) +
+                 4 * hid * hid * (layers - 1) + (kind == BLOCK_ATTN_LSTM ? 3 * hid * hid : 0);
+  double widest = 4 * hid * fmax(hid, in + (kind == BLOCK_ATTN_LSTM ? hid : 0));
+  if (widest > (double)GR_MAXELEMS)
+    return err_at(b->e, c->loc, "block '%s' would have a weight matrix of %.3g elements, more than the limit of %ld", s->name, widest, GR_MAXELEMS);
+  if (charge(b, c->loc, s->name, (long)elems, 3)) return -1;   /* value, gradient, initial copy */
   b->m->blocks = xrealloc(b->m->blocks, sizeof *b->m->blocks * (b->m->nblocks + 1));
   Block *bl = &b->m->blocks[b->m->nblocks++];
   memset(bl, 0, sizeof *bl);

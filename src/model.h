@@ -46,6 +46,11 @@ typedef struct Model {
 ** weights), from seed. */
 void model_reinit(Model *m, unsigned long seed);
 
+/* Memory (bytes) the builder lets one model promise for its values and
+** gradients; beyond it, a located error before anything is allocated.
+** 0 (the default): this machine's physical memory. */
+extern double model_max_bytes;
+
 Model *model_load(const char *path, Err *e);
 Model *model_parse(const char *path, const char *src, size_t len, Err *e);
 void   model_free(Model *m);

@@ -1,0 +1,3 @@
+input x = 1
+z = x + x
+output z
