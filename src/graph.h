@@ -34,7 +34,9 @@ typedef struct Node {
   struct Node **in;
   Tensor val, grad;    /* grad.data == NULL: no gradient flows here */
   unsigned flags;
-  int iattr[4];        /* op attributes: pick index, layers, ...      */
+  int iattr[4];        /* op attributes: pick index, layers, ...;
+                          params: [0] init kind, [1] padding row + 1,
+                          [2] multiplicity in SGD (0 = 1; train.c) */
   float fattr[4];      /* op attributes: dropout p, ...               */
   void *state;         /* op-owned state that outlives a pass, or NULL */
   Tensor init;         /* inputs/params: the declared value (to reset) */

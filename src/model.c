@@ -837,8 +837,12 @@ static Node *block_param(Builder *b, Block *bl, const char *what, int layer, int
   free(t.data);
   float bound = 1.0f / sqrtf((float)(bl->kind && !strcmp(what, "W_c") ? 2 * bl->hidden : bl->hidden));
   /* PyTorch's default init: U(-1/sqrt(H), 1/sqrt(H)); its two LSTM biases
-  ** b_ih + b_hh are one bias here, so that one is a sum of two draws */
+  ** b_ih + b_hh are one bias here, so that one is a sum of two draws.  It
+  ** also trains like the two: each of them gets the whole gradient, so SGD
+  ** moves their sum twice as far and the clip norm counts it twice
+  ** (iattr[2], the parameter's multiplicity, read by train.c's step). */
   n->iattr[0] = !strcmp(what, "b") ? 3 : 1; n->fattr[0] = -bound; n->fattr[1] = bound;
+  n->iattr[2] = !strcmp(what, "b") ? 2 : 1;
   bl->params[bl->nparams++] = n;
   return n;
 }

@@ -176,23 +176,34 @@ out:
 
 /* ---- one epoch ------------------------------------------------------------ */
 
+/* A parameter with multiplicity k stands for k PyTorch tensors that are
+** only ever used summed and so get the same gradient each (an LSTM block's
+** b = b_ih + b_hh: k = 2).  PyTorch's SGD moves each of them, so the sum
+** moves k times as far, and clip_grad_norm_ counts the gradient k times. */
+static int multiplicity(const Node *n) { return n->iattr[2] > 1 ? n->iattr[2] : 1; }
+
 static double grad_norm(Graph *g) {
   double s = 0;
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_PARAM || !n->grad.data) continue;
-    for (long j = 0; j < n->val.n; j++) s += (double)n->grad.data[j] * n->grad.data[j];
+    double t = 0;
+    for (long j = 0; j < n->val.n; j++) t += (double)n->grad.data[j] * n->grad.data[j];
+    s += multiplicity(n) * t;
   }
   return sqrt(s);
 }
-static void sgd_step(Graph *g, double lr, double clip) {
+
+/* Contract in train.h. */
+double train_sgd_step(Graph *g, double lr, double clip) {
   double norm = grad_norm(g), scale = clip > 0 && norm > clip ? clip / (norm + 1e-6) : 1.0;
-  float a = (float)(lr * scale);
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_PARAM || !n->grad.data) continue;
+    float a = (float)(lr * scale * multiplicity(n));
     for (long j = 0; j < n->val.n; j++) n->val.data[j] -= a * n->grad.data[j];
   }
+  return norm;
 }
 
 static void progress(double frac, double tokps, int epoch) {
@@ -221,7 +232,7 @@ static int run_pass(Feed *f, Exec *ex, int training, const TrainCfg *c, double l
     r->nll += xs->sum; r->ntok += xs->count;
     if (training) {
       if (graph_backward(g, f->loss, ex)) return -1;
-      sgd_step(g, lr, c->clip);
+      train_sgd_step(g, lr, c->clip);
     }
     k++;
     if (bar && now() - last > 0.2) { last = now(); progress((double)k / pieces, r->ntok / (last - t0), epoch); }

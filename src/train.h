@@ -40,6 +40,14 @@ int  train_config(const Model *m, const TrainOpts *o, TrainCfg *c, Err *e);
 /* --train (and --eval, --generate): 0, or -1 with a message. */
 int  train_main(Model *m, const TrainOpts *o, Err *e);
 
+/* One SGD step from the gradients in g: the global gradient norm is clipped
+** to clip (if > 0), as torch.nn.utils.clip_grad_norm_ does, then every
+** parameter moves by -lr * its gradient.  A parameter of multiplicity k
+** (Node.iattr[2]; an LSTM block's bias b = PyTorch's b_ih + b_hh has k = 2)
+** counts k times in the norm and moves k times as far: exactly what PyTorch
+** does to the sum of its k copies.  Returns the norm before clipping. */
+double train_sgd_step(Graph *g, double lr, double clip);
+
 /* Where training stands after an epoch: enough to go on exactly as an
 ** uninterrupted run would (the data order is fixed, the RNG is saved). */
 typedef struct TrainState {

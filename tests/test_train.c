@@ -9,6 +9,7 @@
 #include "testutil.h"
 #include "model.h"
 #include "ops_seq.h"
+#include "train.h"
 
 static Node *leaf(Graph *g, const char *name, int rank, const int *shape, const float *data) {
   Tensor t; ck_assert_int_eq(tensor_shape(&t, rank, shape), 0);
@@ -362,6 +363,56 @@ START_TEST(first_nan_stops_with_its_location) {
 }
 END_TEST
 
+/* An LSTM block's b stands for PyTorch's b_ih + b_hh, which both get the
+** whole gradient: SGD must move b twice as far as one tensor, and the clip
+** norm must count its gradient twice (as clip_grad_norm_ over both does).
+** Every other parameter is one tensor.  Gradients set by hand: 0.01 for
+** biases, 0.02 elsewhere; one step without clipping, one with. */
+START_TEST(sgd_counts_the_lstm_bias_twice) {
+  const char *models[] = { "tests/data/tiny_lm.g", "tests/data/tiny_cond_lm.g", "tests/data/tiny_attn_lm.g" };
+  Err e = {0};
+  Model *m = model_load(models[_i], &e);
+  ck_assert_msg(m != NULL, "%s", e.msg);
+  Graph *g = m->g;
+  int nb = 0;
+  double want2 = 0;
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (n->kind != N_PARAM) continue;
+    int bias = strstr(n->name, ".b[") != NULL;
+    nb += bias;
+    free(n->grad.data);
+    n->grad = n->val; n->grad.data = xmalloc(sizeof(float) * n->val.n);
+    for (long j = 0; j < n->val.n; j++) n->grad.data[j] = bias ? 0.01f : 0.02f;
+    want2 += (bias ? 2 : 1) * n->val.n * (bias ? 1e-4 : 4e-4);
+  }
+  ck_assert_int_ge(nb, 2);
+  for (int clipped = 0; clipped < 2; clipped++) {
+    float *before[256]; int k = 0;
+    for (int i = 0; i < g->n && k < 256; i++)
+      if (g->nodes[i]->kind == N_PARAM) {
+        Node *n = g->nodes[i];
+        before[k] = xmalloc(sizeof(float) * n->val.n); memcpy(before[k++], n->val.data, sizeof(float) * n->val.n);
+      }
+    double clip = clipped ? sqrt(want2) / 4 : 0, f = clipped ? clip / (sqrt(want2) + 1e-6) : 1;
+    double norm = train_sgd_step(g, 0.5, clip);
+    TU_CLOSE(norm, sqrt(want2), 1e-6 * sqrt(want2));
+    k = 0;
+    for (int i = 0; i < g->n; i++) {
+      Node *n = g->nodes[i];
+      if (n->kind != N_PARAM) continue;
+      int bias = strstr(n->name, ".b[") != NULL;
+      double step = bias ? 2 * 0.5 * 0.01 * f : 0.5 * 0.02 * f;
+      for (long j = 0; j < n->val.n; j++)
+        ck_assert_msg(fabs(before[k][j] - n->val.data[j] - step) < 1e-6, "%s %s[%ld] moved %g, want %g",
+                      models[_i], n->name, j, before[k][j] - n->val.data[j], step);
+      free(before[k++]);
+    }
+  }
+  model_free(m);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("train");
   TCase *t = tcase_create("train");
@@ -377,6 +428,7 @@ static Suite *suite(void) {
   tcase_add_loop_test(t, resume_is_exact, 0, 3);
   tcase_add_test(t, killed_mid_save_keeps_a_good_checkpoint);
   tcase_add_test(t, first_nan_stops_with_its_location);
+  tcase_add_loop_test(t, sgd_counts_the_lstm_bias_twice, 0, 3);
   suite_add_tcase(s, t);
   return s;
 }
