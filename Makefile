@@ -19,7 +19,7 @@ LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/par
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/test_*.c)))
 BIN     ?= graphrun
 
-.PHONY: all deps demo check check-asan test-run bench clean help docs data-brown
+.PHONY: all deps deps-bench demo check check-asan test-run bench clean help docs data-brown
 all: $(BIN)
 
 help:
@@ -27,7 +27,8 @@ help:
 	@echo "make             build ./graphrun"
 	@echo "make demo        build, then trace and draw models/problem1.g"
 	@echo "make check       build and run every test (also under ASan+UBSan)"
-	@echo "make bench       benchmarks (bench/)"
+	@echo "make bench       benchmarks (bench/; long: trains every model on data/ and Brown)"
+	@echo "make deps-bench  install python3-torch (apt-get) for bench/'s PyTorch comparison"
 
 # ---- dependencies -----------------------------------------------------------
 # Debian packages the build, the tests and the drawings need.  Installs only
@@ -101,5 +102,10 @@ data-brown:
 
 # ---- benchmarks (bench/) ---------------------------------------------------------
 # Speed and memory live here, never in the tests.  bench/run says what it runs.
+# Without python3-torch bench/run skips the PyTorch side and says so;
+# `make deps-bench` installs it.
 bench: deps $(BIN)
 	@bench/run
+
+deps-bench:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="python3-torch npm"
