@@ -19,16 +19,17 @@ LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/par
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/test_*.c)))
 BIN     ?= graphrun
 
-.PHONY: all deps demo check check-asan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
+.PHONY: all deps deps-bench demo check check-asan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
 all: $(BIN)
 
 help:
 	@echo "make deps        install missing Debian packages (apt-get), saying which"
 	@echo "make             build ./graphrun"
-	@echo "make demo        build, then trace and draw models/problem1.g"
+	@echo "make demo        build; trace and draw Problems 1 and 2; train the LSTM LM for 2 epochs"
 	@echo "make check       build and run every test (also under ASan+UBSan)"
 	@echo "make check-valgrind  every test, and the graphrun they run, under valgrind memcheck (~7 min)"
-	@echo "make bench       benchmarks (bench/)"
+	@echo "make bench       benchmarks (bench/; long: trains every model on data/ and Brown)"
+	@echo "make deps-bench  install python3-torch (apt-get) for bench/'s PyTorch comparison"
 	@echo "make fuzz        libFuzzer on the parser, --set and checkpoints (FUZZ_SECONDS each)"
 
 # ---- dependencies -----------------------------------------------------------
@@ -170,5 +171,10 @@ data-brown:
 
 # ---- benchmarks (bench/) ---------------------------------------------------------
 # Speed and memory live here, never in the tests.  bench/run says what it runs.
+# Without python3-torch bench/run skips the PyTorch side and says so;
+# `make deps-bench` installs it.
 bench: deps $(BIN)
 	@bench/run
+
+deps-bench:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="python3-torch npm"

@@ -55,12 +55,15 @@ static int shape_bin(Node *n, Err *e) {
   return tensor_shape(&n->val, big->rank, big->shape);
 }
 
+/* The broadcast operand (scalar or trailing shape) repeats every s elements
+** of the full one, so both loops run rows of s without a division. */
 #define BINARY(NAME, EXPR)                                                   \
   static void fwd_##NAME(Node *n, Exec *ex) {                               \
     const float *x = V(0), *y = V(1); float *o = n->val.data;               \
     long na = IN(0)->val.n, nb = IN(1)->val.n, N = n->val.n;                \
     if (na == N && nb == N) for (long i = 0; i < N; i++) { float a = x[i], b = y[i]; o[i] = EXPR; } \
-    else for (long i = 0; i < N; i++) { float a = x[i % na], b = y[i % nb]; o[i] = EXPR; } \
+    else if (na == N) for (long r = 0; r < N; r += nb) for (long j = 0; j < nb; j++) { float a = x[r + j], b = y[j]; o[r + j] = EXPR; } \
+    else for (long r = 0; r < N; r += na) for (long j = 0; j < na; j++) { float a = x[j], b = y[r + j]; o[r + j] = EXPR; } \
   }
 BINARY(add, a + b)
 BINARY(sub, a - b)
@@ -73,7 +76,8 @@ static void bwd_add(Node *n, Exec *ex) {
     float *d = G(k); long m = IN(k)->val.n;
     if (!d) continue;
     float s = (n->op == OP_SUB && k == 1) ? -1.f : 1.f;
-    for (long i = 0; i < N; i++) d[i % m] += s * g[i];
+    if (m == N) for (long i = 0; i < N; i++) d[i] += s * g[i];
+    else for (long r = 0; r < N; r += m) for (long j = 0; j < m; j++) d[j] += s * g[r + j];
   }
 }
 static void bwd_mul(Node *n, Exec *ex) {
@@ -295,14 +299,24 @@ static int shape_transpose(Node *n, Err *e) {
   int sh[2] = { a->shape[1], a->shape[0] };
   return tensor_shape(&n->val, 2, sh);
 }
+/* In 32 x 32 tiles, so both sides stay in cache (a [V,d] embedding table
+** is transposed every step by the tied output layer). */
+#define TT 32
+static void transpose_add(int r, int c, const float *src, float *dst, int add) {   /* dst[c,r] (+)= src[r,c]^T */
+  for (int i0 = 0; i0 < r; i0 += TT)
+    for (int j0 = 0; j0 < c; j0 += TT) {
+      int i1 = i0 + TT < r ? i0 + TT : r, j1 = j0 + TT < c ? j0 + TT : c;
+      for (int j = j0; j < j1; j++)
+        for (int i = i0; i < i1; i++) dst[(size_t)j * r + i] = (add ? dst[(size_t)j * r + i] : 0.f) + src[(size_t)i * c + j];
+    }
+}
 static void fwd_transpose(Node *n, Exec *ex) {
-  int r = IN(0)->val.shape[0], c = IN(0)->val.shape[1];
-  for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) n->val.data[j * r + i] = V(0)[i * c + j];
+  transpose_add(IN(0)->val.shape[0], IN(0)->val.shape[1], V(0), n->val.data, 0);
 }
 static void bwd_transpose(Node *n, Exec *ex) {
   if (!G(0)) return;
-  int r = IN(0)->val.shape[0], c = IN(0)->val.shape[1];
-  for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) G(0)[i * c + j] += n->grad.data[j * r + i];
+  /* G(0)[i,c] += grad[c,i]: the grad [c,r] transposed back */
+  transpose_add(IN(0)->val.shape[1], IN(0)->val.shape[0], n->grad.data, G(0), 1);
 }
 
 /* ---- trace rules: the local derivative, in words and in numbers ---------- */

@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""bench/report.py OUT — the table of bench/run's training runs, from the logs in OUT.
+
+Speed is training tokens over training seconds, summed over all epochs of the
+run (each program's own count: target tokens, padding excluded).  GFLOP/s is
+the matrix-product work of the training epochs (formula in bench/RESULTS.md,
+counted over the padded grid both programs compute) over the same seconds.
+Peak memory is "Maximum resident set size" from /usr/bin/time -v.
+"""
+import math, os, re, sys
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else 'bench/out'
+B, BPTT = 20, 35
+CFGS = [('small', 'lm', 100), ('small', 'cond_lm', 100), ('small', 'attn_lm', 100),
+        ('brown', 'lm', 100), ('brown', 'lm', 256), ('brown', 'cond_lm', 100),
+        ('brown', 'cond_lm', 256), ('brown', 'attn_lm', 100), ('brown', 'attn_lm', 256)]
+DATA = {'small': 'data', 'brown': 'bench/data/brown'}
+
+
+def read(path):
+    try:
+        return open(path).read()
+    except OSError:
+        return ''
+
+
+def epochs(log):
+    """[(train_ppl, valid_ppl, seconds, tok_per_s)] from either program's log."""
+    out = []
+    for m in re.finditer(r'^epoch\s+\d+\s+train ppl\s+(\S+)\s+valid ppl\s+(\S+)\s+lr \S+\s+(\S+) s\s+(\S+) tok/s', log, re.M):
+        out.append(tuple(map(float, m.groups())))
+    for m in re.finditer(r'^epoch \d+ train_ppl (\S+) valid_ppl (\S+) sec (\S+) tok/s (\S+)', log, re.M):
+        out.append(tuple(map(float, m.groups())))
+    return out
+
+
+def rss_mb(name):
+    m = re.search(r'Maximum resident set size \(kbytes\): (\d+)', read(f'{OUT}/{name}.time'))
+    return int(m.group(1)) / 1024 if m else None
+
+
+def lens(path):
+    return [len(l.split()) for l in open(path) if l.strip()]
+
+
+def flops_per_epoch(kind, model, d, V):
+    """Product FLOPs of one training epoch: 3 x forward (backward = 2 x forward)."""
+    lstm2 = 2 * (2 * 4 * d * (d + d))                     # 2 layers, in = hidden = d
+    out = 2 * d * V                                       # [rows,d] x [d,V]
+    tl = lens(f'{DATA[kind]}/train.txt')
+    if model == 'lm':
+        rows = (sum(n + 1 for n in tl) // B - 1) * B      # the stream, B columns
+        return 3.0 * rows * (lstm2 + out)
+    sl = lens(f'{DATA[kind]}/src-train.txt')
+    f = 0.0
+    for i in range(0, len(tl), B):
+        bt, bs = tl[i:i + B], sl[i:i + B]
+        Bb, T, S = len(bt), max(bt) + 2, max(bs)
+        pieces = math.ceil((T - 1) / BPTT)
+        f += pieces * S * Bb * lstm2                      # encoder, re-run for every piece
+        if model == 'cond_lm':
+            f += (T - 1) * Bb * (lstm2 + out)
+        else:  # decoder layer 0 reads [emb; feed] (2d); W_in, scores, context, W_c
+            dec = 2 * 4 * d * (2 * d + d) + 2 * 4 * d * (d + d)
+            att = 2 * d * d + 2 * S * d + 2 * S * d + 2 * (2 * d) * d
+            f += (T - 1) * Bb * (dec + att + out)
+    return 3.0 * f
+
+
+def main():
+    peak = None
+    m = re.search(r'^peak GFLOP/s (\S+)', read(f'{OUT}/sgemm.txt'), re.M)
+    if m: peak = float(m.group(1))
+    print(read(f'{OUT}/env.txt').strip())
+    print(f'sgemm peak (square, same run): {peak} GFLOP/s\n' if peak else 'sgemm peak: not measured\n')
+    print('| data | model | d | epochs | graphrun tok/s | PyTorch tok/s | ratio | graphrun GFLOP/s | % of peak '
+          '| valid ppl graphrun / PyTorch | peak RSS MB graphrun / PyTorch |')
+    print('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|')
+    for kind, model, d in CFGS:
+        g = epochs(read(f'{OUT}/graphrun-{kind}-{model}-{d}.log'))
+        p = epochs(read(f'{OUT}/pytorch-{kind}-{model}-{d}.log'))
+        if not g: continue
+        vm = re.search(r'vocabulary (\d+)', read(f'{OUT}/graphrun-{kind}-{model}-{d}.log'))
+        sec = sum(e[2] for e in g)
+        gt = sum(e[2] * e[3] for e in g) / sec
+        pt = sum(e[2] * e[3] for e in p) / sum(e[2] for e in p) if p else None
+        fl = flops_per_epoch(kind, model, d, int(vm.group(1))) * len(g) / sec * 1e-9
+        rg, rp = rss_mb(f'graphrun-{kind}-{model}-{d}'), rss_mb(f'pytorch-{kind}-{model}-{d}')
+        print(f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | {pt:.0f} | {gt / pt:.1f}x ' if pt else
+              f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | - | - ', end='')
+        print(f'| {fl:.1f} | {100 * fl / peak:.0f}% ' if peak else f'| {fl:.1f} | - ', end='')
+        print(f'| {g[-1][1]:.2f} / {p[-1][1]:.2f} ' if p else f'| {g[-1][1]:.2f} / - ', end='')
+        print(f'| {rg:.0f} / {rp:.0f} |' if rg and rp else f'| {rg or 0:.0f} / - |')
+
+
+main()
