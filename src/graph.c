@@ -57,7 +57,7 @@ void graph_free(Graph *g) {
     free(n->state);
     free(n->name); free(n->label); free(n->in); free(n);
   }
-  free(g->nodes); free(g->outputs);
+  free(g->nodes); free(g->outputs); free(g->need);
   free(g->names->keys); free(g->names->vals); free(g->names);
   arena_free(&g->arena);
   free(g);
@@ -148,7 +148,9 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
     return err_at(ex->err, out->loc, "backprop needs a scalar output, '%s' is %s (use sum(...) for a scalar)",
                   out->label, shape_str(&out->val, s, sizeof s));
   }
-  char *need = xcalloc(g->n, 1);
+  if (g->need_n < g->n) { free(g->need); g->need = xmalloc(g->n); g->need_n = g->n; }   /* once, not per step */
+  char *need = g->need;
+  memset(need, 0, g->n);
   need[out->id] = 1;
   for (int i = out->id; i >= 0; i--)
     if (need[i]) for (int j = 0; j < g->nodes[i]->nin; j++) need[g->nodes[i]->in[j]->id] = 1;
@@ -171,9 +173,8 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
     gr_ops[n->op].backward(n, ex);
     if (ex->check_finite)
       for (int j = 0; j < n->nin; j++)
-        if (n->in[j]->grad.data && !all_finite(&n->in[j]->grad)) { free(need); return report_nonfinite(n, ex, "backward"); }
+        if (n->in[j]->grad.data && !all_finite(&n->in[j]->grad)) return report_nonfinite(n, ex, "backward");
   }
-  free(need);
   return 0;
 }
 

@@ -49,6 +49,7 @@ typedef struct Graph {
   Arena arena;         /* activations and their gradients */
   const char *file;
   struct Names *names; /* name -> node */
+  char *need; int need_n;  /* backward's scratch: which nodes reach the output */
 } Graph;
 
 typedef struct Exec {
