@@ -330,8 +330,11 @@ START_TEST(killed_mid_save_keeps_a_good_checkpoint) {
   char ck[] = "/tmp/gr_kXXXXXX", args[600];
   close(mkstemp(ck)); unlink(ck);
   for (int round = 0; round < 6; round++) {
+    /* kill at a different moment each round, once a first checkpoint exists
+    ** (waiting for it keeps the test true under valgrind's slowness too) */
     snprintf(args, sizeof args, "exec %s tests/data/tiny_lm.g --train --epochs 100000 --quiet --checkpoint %s >/dev/null 2>&1 &"
-             " pid=$!; sleep 0.%d; kill -9 $pid; wait $pid 2>/dev/null; true", tu_bin(), ck, 2 + round);
+             " pid=$!; n=0; while [ ! -f %s ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done;"
+             " sleep 0.%d; kill -9 $pid; wait $pid 2>/dev/null; true", tu_bin(), ck, ck, 1 + round);
     ck_assert_int_eq(system(args), 0);
     snprintf(args, sizeof args, "tests/data/tiny_lm.g --eval --load %s", ck);
     TuRun r = tu_run(args);
