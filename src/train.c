@@ -100,14 +100,16 @@ int train_config(const Model *m, const TrainOpts *o, TrainCfg *c, Err *e) {
 
 /* ---- the pieces of one pass ---------------------------------------------- */
 
+/* One data source (train or valid) and the token inputs it fills.  The
+** iterator is laid out once and reset before each pass. */
 typedef struct Feed {
-  Model *m;
   Node *x, *y, *src, *src_len, *loss;
   Stream st; Bundles bu;
   int translation;
 } Feed;
 
-/* Token inputs are leaves whose storage is sized once for the largest piece. */
+/* Token inputs are leaves whose storage is sized once, for the largest
+** piece any feed will give them. */
 static void leaf_reserve(Node *n, long elems) {
   free(n->val.data);
   n->val.data = xcalloc(elems ? elems : 1, sizeof(float));
@@ -128,22 +130,37 @@ static void carry_states(Graph *g, int fresh) {
   }
 }
 
-static int feed_init(Feed *f, Model *m, const Sents *tgt, const Sents *src, int B, int bptt, Err *e) {
-  char msg[GR_ERRMAX];
-  memset(&f->st, 0, sizeof f->st); memset(&f->bu, 0, sizeof f->bu);
+/* The model's token inputs and loss, no iterator yet. */
+static int feed_nodes(Feed *f, Model *m, Err *e) {
+  memset(f, 0, sizeof *f);
+  f->x = graph_find(m->g, "x"); f->y = graph_find(m->g, "y");
+  f->src = graph_find(m->g, "src"); f->src_len = graph_find(m->g, "src_len");
+  f->loss = model_output(m);
   f->translation = m->data->translation;
+  if (!f->loss || f->loss->op != OP_XENT)
+    return err_at(e, f->loss ? f->loss->loc : (Loc){ m->path, 0, 0 }, "the output of a trained model must be cross_entropy(...)");
+  return 0;
+}
+/* Lays out the iterator over tgt (and src) for batches of B. */
+static int feed_open(Feed *f, const Sents *tgt, const Sents *src, int B, int bptt, Err *e) {
+  char msg[GR_ERRMAX];
   int rc = f->translation ? corpus_bundles_init(&f->bu, src, tgt, B, bptt, msg, sizeof msg)
                           : corpus_stream_init(&f->st, tgt, B, bptt, msg, sizeof msg);
-  if (rc) return err_set(e, "%s", msg);
-  leaf_reserve(f->x, (long)bptt * B); leaf_reserve(f->y, (long)bptt * B);
-  if (f->translation) {
-    int maxs = src->maxlen > 0 ? src->maxlen : 1;
-    leaf_reserve(f->src, (long)maxs * B); leaf_reserve(f->src_len, B);
-  }
-  return 0;
+  return rc ? err_set(e, "%s", msg) : 0;
 }
 static void feed_free(Feed *f) {
   if (f->translation) corpus_bundles_free(&f->bu); else corpus_stream_free(&f->st);
+}
+static void feed_reset(Feed *f) {
+  if (f->translation) corpus_bundles_reset(&f->bu); else corpus_stream_reset(&f->st);
+}
+/* Sizes the token inputs for batches of up to B sentences / streams. */
+static void feed_reserve(Feed *f, const ModelData *d, int B, int bptt) {
+  leaf_reserve(f->x, (long)bptt * B); leaf_reserve(f->y, (long)bptt * B);
+  if (f->translation) {
+    int maxs = d->src_train.maxlen > d->src_valid.maxlen ? d->src_train.maxlen : d->src_valid.maxlen;
+    leaf_reserve(f->src, (long)(maxs > 0 ? maxs : 1) * B); leaf_reserve(f->src_len, B);
+  }
 }
 static int feed_next(Feed *f, Batch *b) {
   int more = f->translation ? corpus_bundles_next(&f->bu, b) : corpus_stream_next(&f->st, b);
@@ -162,7 +179,8 @@ static void restart_states(Graph *g) { carry_states(g, 1); }
 /* --gradcheck: the whole model on the first training piece, dropout off. */
 static int check_gradients(Model *m, Feed *f, const TrainCfg *c, Err *e) {
   ModelData *d = m->data;
-  if (feed_init(f, m, &d->train, &d->src_train, c->batch, c->bptt, e)) return -1;
+  if (feed_open(f, &d->train, &d->src_train, c->batch, c->bptt, e)) return -1;
+  feed_reserve(f, d, c->batch, c->bptt);
   Batch b;
   int rc = -1;
   if (!feed_next(f, &b)) { err_set(e, "%s: error: no training piece", d->train.file); goto out; }
@@ -216,13 +234,13 @@ static void progress(double frac, double tokps, int epoch) {
 
 typedef struct PassResult { double nll; long ntok; double seconds; } PassResult;
 
-static int run_pass(Feed *f, Exec *ex, int training, const TrainCfg *c, double lr, int epoch, int bar, PassResult *r) {
-  Graph *g = f->m->g;
+static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c, double lr, int epoch, int bar, PassResult *r) {
   Batch b;
   double t0 = now(), last = t0;
   long pieces = f->translation ? f->bu.npieces : f->st.npieces, k = 0;
   r->nll = 0; r->ntok = 0;
   ex->training = training;
+  feed_reset(f);
   carry_states(g, 1);
   while (feed_next(f, &b)) {
     carry_states(g, b.first);
@@ -240,10 +258,6 @@ static int run_pass(Feed *f, Exec *ex, int training, const TrainCfg *c, double l
   r->seconds = now() - t0;
   if (bar) fprintf(stderr, "\r%*s\r", 70, "");
   return 0;
-}
-
-static int write_metrics(const char *path, const char *csv, Err *e) {
-  return write_file_atomic(path, csv, strlen(csv), e);
 }
 
 /* Samples sentences from the LM, one token at a time, carrying the state. */
@@ -284,13 +298,8 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   if (train_config(m, o, &c, e)) return -1;
   if (c.seed != m->seed) model_reinit(m, c.seed);
   if (c.threads > 0) openblas_set_num_threads(c.threads);     /* default: OpenBLAS's own, one per core */
-  Feed f; memset(&f, 0, sizeof f);
-  f.m = m;
-  f.x = graph_find(m->g, "x"); f.y = graph_find(m->g, "y");
-  f.src = graph_find(m->g, "src"); f.src_len = graph_find(m->g, "src_len");
-  f.loss = model_output(m);
-  if (!f.loss || f.loss->op != OP_XENT)
-    return err_at(e, f.loss ? f.loss->loc : (Loc){ m->path, 0, 0 }, "the output of a trained model must be cross_entropy(...)");
+  Feed f;
+  if (feed_nodes(&f, m, e)) return -1;
   TrainState ts; memset(&ts, 0, sizeof ts);
   if (o->load && ckpt_load(m, o->load, NULL, e)) return -1;
   if (o->resume) {
@@ -315,8 +324,9 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   int bar = !o->quiet && isatty(2);
   if (o->eval) {
     PassResult vr;
-    if (feed_init(&f, m, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) return -1;
-    int rc = run_pass(&f, &ex, 0, &c, 0, 0, 0, &vr);
+    if (feed_open(&f, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) return -1;
+    feed_reserve(&f, d, c.vbatch, c.bptt);
+    int rc = run_pass(m->g, &f, &ex, 0, &c, 0, 0, 0, &vr);
     feed_free(&f);
     if (rc) return -1;
     printf("valid ppl %.2f  (%ld tokens, %s)\n", exp(vr.nll / vr.ntok), vr.ntok, m->data->valid.file);
@@ -324,6 +334,11 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   }
   printf("training %s: %ld sentences, vocabulary %d, %s mode; lr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu\n",
          m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
+  /* both iterators are laid out once; each pass resets its own */
+  Feed fv = f;
+  if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, e)) return -1;
+  if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) { feed_free(&f); return -1; }
+  feed_reserve(&f, d, c.batch > c.vbatch ? c.batch : c.vbatch, c.bptt);
   char *csv = xstrdup("epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n");
   double lr = c.lr, best = INFINITY;
   int since_best = 0, rc = -1, first = 1;
@@ -335,21 +350,14 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   if (c.epochs == 0 && o->save && ckpt_save(m, o->save, NULL, e)) goto out;   /* --epochs 0: the initial model */
   for (int ep = first; ep <= c.epochs; ep++) {
     PassResult tr, vr;
-    if (feed_init(&f, m, &d->train, &d->src_train, c.batch, c.bptt, e)) goto out;
-    int bad = run_pass(&f, &ex, 1, &c, lr, ep, bar, &tr);
-    feed_free(&f);
-    if (bad) goto out;
-    if (feed_init(&f, m, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) goto out;
-    bad = run_pass(&f, &ex, 0, &c, lr, ep, 0, &vr);
-    feed_free(&f);
-    if (bad) goto out;
+    if (run_pass(m->g, &f, &ex, 1, &c, lr, ep, bar, &tr) || run_pass(m->g, &fv, &ex, 0, &c, lr, ep, 0, &vr)) goto out;
     double tppl = exp(tr.nll / tr.ntok), vloss = vr.nll / vr.ntok, vppl = exp(vloss), tokps = tr.ntok / tr.seconds;
     printf("epoch %3d  train ppl %8.2f  valid ppl %8.2f  lr %-8g %6.2f s  %8.0f tok/s\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     fflush(stdout);
     char line[256];
     snprintf(line, sizeof line, "%d,%.4f,%.4f,%g,%.3f,%.0f\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     csv = xrealloc(csv, strlen(csv) + strlen(line) + 1); strcat(csv, line);
-    if (o->metrics && write_metrics(o->metrics, csv, e)) goto out;
+    if (o->metrics && write_file_atomic(o->metrics, csv, strlen(csv), e)) goto out;
     int stop = 0;
     if (vloss < best) {
       best = vloss; since_best = 0;
@@ -372,6 +380,7 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   }
   rc = 0;
 out:
+  feed_free(&f); feed_free(&fv);
   free(csv);
   return rc;
 }
