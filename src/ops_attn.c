@@ -245,26 +245,15 @@ void attn_dec_carry(Node *n, int on) {
   }
 }
 
-/* Row i of each [B,H] slice of x[L,B,H] becomes old row rows[i]. */
-static void gather_rows(float *x, int L, int B, int H, const int *rows) {
-  float *tmp = xmalloc(sizeof(float) * (size_t)B * H);
-  for (int l = 0; l < L; l++) {
-    float *s = x + (size_t)l * B * H;
-    for (int i = 0; i < B; i++) memcpy(tmp + (size_t)i * H, s + (size_t)rows[i] * H, sizeof(float) * H);
-    memcpy(s, tmp, sizeof(float) * (size_t)B * H);
-  }
-  free(tmp);
-}
-
 /* Contract in ops_attn.h. */
 void attn_dec_reorder(Node *n, const int *rows, int B) {
   DecState *st = n->state;
   if (!st || !st->valid || st->B != B) return;
   Parts p;
   parts((char *)st, st->T, st->B, st->S, st->E, st->H, st->L, &p);
-  gather_rows(p.hN, st->L, B, st->H, rows);
-  gather_rows(p.cN, st->L, B, st->H, rows);
-  gather_rows(p.feedN, 1, B, st->H, rows);
+  tensor_gather_rows(p.hN, st->L, B, st->H, rows);
+  tensor_gather_rows(p.cN, st->L, B, st->H, rows);
+  tensor_gather_rows(p.feedN, 1, B, st->H, rows);
 }
 
 const OpDef gr_op_attn_dec = GR_OP_ROW_ATTN_DEC;

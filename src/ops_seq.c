@@ -156,22 +156,11 @@ void lstm_op_reset(Node *n) {
   memset(st->c, 0, sizeof(float) * lbh);
 }
 
-/* Row i of each [B,H] slice of x[L,B,H] becomes old row rows[i]. */
-static void gather_rows(float *x, int L, int B, int H, const int *rows) {
-  float *tmp = xmalloc(sizeof(float) * (size_t)B * H);
-  for (int l = 0; l < L; l++) {
-    float *s = x + (size_t)l * B * H;
-    for (int i = 0; i < B; i++) memcpy(tmp + (size_t)i * H, s + (size_t)rows[i] * H, sizeof(float) * H);
-    memcpy(s, tmp, sizeof(float) * (size_t)B * H);
-  }
-  free(tmp);
-}
-
 void lstm_op_reorder(Node *n, const int *rows, int B) {
   LstmOpState *st = n->op == OP_LSTM ? n->state : NULL;
   if (!st || !st->carry || st->B != B) return;
-  gather_rows(st->h, st->L, B, st->H, rows);
-  gather_rows(st->c, st->L, B, st->H, rows);
+  tensor_gather_rows(st->h, st->L, B, st->H, rows);
+  tensor_gather_rows(st->c, st->L, B, st->H, rows);
 }
 
 int seqop_lstm_shape(Node *n, Err *e) {

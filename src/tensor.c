@@ -74,6 +74,16 @@ int tensor_shape(Tensor *t, int rank, const int *shape) {
   return 0;
 }
 
+void tensor_gather_rows(float *x, int nslice, int rows, int width, const int *from) {
+  float *tmp = xmalloc(sizeof(float) * (size_t)rows * width);
+  for (int l = 0; l < nslice; l++) {
+    float *s = x + (size_t)l * rows * width;
+    for (int i = 0; i < rows; i++) memcpy(tmp + (size_t)i * width, s + (size_t)from[i] * width, sizeof(float) * width);
+    memcpy(s, tmp, sizeof(float) * (size_t)rows * width);
+  }
+  free(tmp);
+}
+
 int tensor_same_shape(const Tensor *a, const Tensor *b) {
   if (a->rank != b->rank) return 0;
   for (int i = 0; i < a->rank; i++) if (a->shape[i] != b->shape[i]) return 0;

@@ -34,6 +34,10 @@ int  tensor_shape(Tensor *t, int rank, const int *shape);
 int  tensor_same_shape(const Tensor *a, const Tensor *b);
 /* "[2,3]" or "scalar" into buf. */
 char *shape_str(const Tensor *t, char *buf, size_t n);
+/* Reorders rows in place: in each of the nslice [rows, width] slices of x,
+** row i becomes the old row from[i] (beam search follows its survivors). */
+void tensor_gather_rows(float *x, int nslice, int rows, int width, const int *from);
+
 /* Prints values as numbers / nested lists: 0.25, [1, 2], [[1, 0], [0, 1]]. */
 void tensor_fprint(const Tensor *t, void *FILE_ptr);
 char *tensor_str(const Tensor *t, char *buf, size_t n);   /* same into buf, truncated with "..." */
