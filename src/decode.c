@@ -61,11 +61,7 @@ int decoder_forward(Decoder *d, int Ts, int B, const int32_t *src, const int32_t
   leaf_set(d->src_len, &d->cap[3], 1, B, 0, slen);
   leaf_set(d->x, &d->cap[0], 2, T, B, x);
   leaf_set(d->y, &d->cap[1], 2, T, B, NULL);        /* <pad>: nothing scored */
-  for (int i = 0; i < g->n; i++) {
-    Node *n = g->nodes[i];
-    if (n->op == OP_LSTM && !carry) lstm_op_reset(n);
-    else if (n->op == OP_ATTN_DEC) attn_dec_carry(n, carry);
-  }
+  graph_carry(g, carry);
   d->ex.err = e;
   d->ex.training = 0;
   return graph_forward(g, &d->ex);
@@ -172,11 +168,7 @@ int decode_beam(Decoder *d, const int32_t *src, int slen, int K, int maxlen,
     for (int r = nl; r < K; r++) { rows[r] = rows[0]; xin[r] = xin[0]; }
     nlive = nl;
     if (!nlive) break;
-    for (int i = 0; i < d->m->g->n; i++) {
-      Node *nd = d->m->g->nodes[i];
-      if (nd->op == OP_LSTM) lstm_op_reorder(nd, rows, K);
-      else if (nd->op == OP_ATTN_DEC) attn_dec_reorder(nd, rows, K);
-    }
+    graph_reorder(d->m->g, rows, K);
     int32_t *ti = tok; tok = tok2; tok2 = ti;
     ti = ntok; ntok = ntok2; ntok2 = ti;
     double *si = sc; sc = sc2; sc2 = si;

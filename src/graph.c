@@ -185,3 +185,13 @@ void node_backward_into(Node *n, Exec *ex, Tensor *gins) {
   gr_ops[n->op].backward(n, ex);
   for (int j = k - 1; j >= 0; j--) n->in[j]->grad.data = save[j];   /* reverse: an input may repeat */
 }
+
+void graph_carry(Graph *g, int on) {
+  for (int i = 0; i < g->n; i++)
+    if (gr_ops[g->nodes[i]->op].carry) gr_ops[g->nodes[i]->op].carry(g->nodes[i], on);
+}
+
+void graph_reorder(Graph *g, const int *rows, int B) {
+  for (int i = 0; i < g->n; i++)
+    if (gr_ops[g->nodes[i]->op].reorder) gr_ops[g->nodes[i]->op].reorder(g->nodes[i], rows, B);
+}

@@ -77,6 +77,12 @@ typedef struct OpDef {
   ** ("dz5/dz4"), writes e.g. "dz5/dz4 × z3"; with numeric=1 the same
   ** with numbers ("1 × 0.25").  May be NULL (then "(backprop of op)").  */
   void (*rule)(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
+  /* Recurrent ops only (NULL otherwise).  carry: the next forward either
+  ** starts over (0: zeros, or the state it is linked to) or goes on from
+  ** this one's final state (1), detached.  reorder: row i of the carried
+  ** state becomes old row rows[i] (beam search).                          */
+  void (*carry)(Node *n, int on);
+  void (*reorder)(Node *n, const int *rows, int B);
 } OpDef;
 extern const OpDef gr_ops[];
 
@@ -98,6 +104,9 @@ int  graph_infer(Graph *g, Err *e);
 int  graph_forward(Graph *g, Exec *ex);
 /* Reverse-mode from the scalar node `out` (seed 1); grads of every node.  */
 int  graph_backward(Graph *g, Node *out, Exec *ex);
+/* Calls every recurrent node's carry / reorder hook (see OpDef). */
+void graph_carry(Graph *g, int on);
+void graph_reorder(Graph *g, const int *rows, int B);
 /* Runs one node's backward into the given gradient buffers instead of its
 ** inputs' own (used by --trace to show each contribution separately).     */
 void node_backward_into(Node *n, Exec *ex, Tensor *gins);

@@ -22,7 +22,7 @@
 int  attn_dec_shape(Node *n, Err *e);
 void attn_dec_fwd(Node *n, Exec *ex);
 void attn_dec_bwd(Node *n, Exec *ex);
-#define GR_OP_ROW_ATTN_DEC { "attn_dec", "attn", 9, -1, attn_dec_shape, attn_dec_fwd, attn_dec_bwd, NULL }
+#define GR_OP_ROW_ATTN_DEC { "attn_dec", "attn", 9, -1, attn_dec_shape, attn_dec_fwd, attn_dec_bwd, NULL, attn_dec_carry, attn_dec_reorder }
 extern const OpDef gr_op_attn_dec;
 
 /* The attention weights [T,B,S] of n's last forward (for --show-attention),

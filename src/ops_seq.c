@@ -156,6 +156,8 @@ void lstm_op_reset(Node *n) {
   memset(st->c, 0, sizeof(float) * lbh);
 }
 
+void lstm_op_carry(Node *n, int on) { if (!on) lstm_op_reset(n); }
+
 void lstm_op_reorder(Node *n, const int *rows, int B) {
   LstmOpState *st = n->op == OP_LSTM ? n->state : NULL;
   if (!st || !st->carry || st->B != B) return;

@@ -43,6 +43,9 @@ const XentStat *xent_op_stat(const Node *n);
 ** next pass starts from zeros or from the init link.  Call at the start of
 ** an epoch (lm) or of each bundle (translation).  No-op for other nodes. */
 void lstm_op_reset(Node *n);
+/* The OpDef carry hook: on = 0 is lstm_op_reset; on = 1 changes nothing,
+** since a node with carried state (iattr[2] & 4) always goes on. */
+void lstm_op_carry(Node *n, int on);
 
 /* Beam search (decode.c): rearranges the carried state of an LSTM node with
 ** carried state over its B batch rows, row i taking the state of row
@@ -71,10 +74,10 @@ void seqop_xent_rule(const Node *n, int i, const char *up, int numeric, char *bu
 /* Rows for gr_ops[].  A static table needs constant initializers, which
 ** an extern const OpDef is not, so ops.c writes GR_OPS_SEQ_ROWS inside its
 ** initializer; gr_op_embed etc. are the same rows as objects. */
-#define GR_OP_ROW_EMBED   { "embed",   "embed",   2, 2,  seqop_embed_shape,   seqop_embed_fwd,   seqop_embed_bwd,   seqop_embed_rule }
-#define GR_OP_ROW_DROPOUT { "dropout", "dropout", 1, 1,  seqop_dropout_shape, seqop_dropout_fwd, seqop_dropout_bwd, seqop_dropout_rule }
-#define GR_OP_ROW_LSTM    { "lstm",    "LSTM",    4, -1, seqop_lstm_shape,    seqop_lstm_fwd,    seqop_lstm_bwd,    seqop_lstm_rule }
-#define GR_OP_ROW_XENT    { "xent",    "xent",    2, 2,  seqop_xent_shape,    seqop_xent_fwd,    seqop_xent_bwd,    seqop_xent_rule }
+#define GR_OP_ROW_EMBED   { "embed",   "embed",   2, 2,  seqop_embed_shape,   seqop_embed_fwd,   seqop_embed_bwd,   seqop_embed_rule, NULL, NULL }
+#define GR_OP_ROW_DROPOUT { "dropout", "dropout", 1, 1,  seqop_dropout_shape, seqop_dropout_fwd, seqop_dropout_bwd, seqop_dropout_rule, NULL, NULL }
+#define GR_OP_ROW_LSTM    { "lstm",    "LSTM",    4, -1, seqop_lstm_shape,    seqop_lstm_fwd,    seqop_lstm_bwd,    seqop_lstm_rule, lstm_op_carry, lstm_op_reorder }
+#define GR_OP_ROW_XENT    { "xent",    "xent",    2, 2,  seqop_xent_shape,    seqop_xent_fwd,    seqop_xent_bwd,    seqop_xent_rule, NULL, NULL }
 #define GR_OPS_SEQ_ROWS \
   [OP_EMBED] = GR_OP_ROW_EMBED, [OP_DROPOUT] = GR_OP_ROW_DROPOUT, \
   [OP_LSTM] = GR_OP_ROW_LSTM, [OP_XENT] = GR_OP_ROW_XENT,

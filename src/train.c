@@ -120,16 +120,6 @@ static void leaf_fill(Node *n, int rank, int d0, int d1, const int32_t *ids) {
   for (long i = 0; i < n->val.n; i++) n->val.data[i] = (float)ids[i];
 }
 
-/* Recurrent blocks start over (new stream, new bundle: zeros or the
-** encoder's state) with fresh = 1, or carry their last final state on. */
-static void carry_states(Graph *g, int fresh) {
-  for (int i = 0; i < g->n; i++) {
-    Node *n = g->nodes[i];
-    if (n->op == OP_LSTM && fresh) lstm_op_reset(n);
-    else if (n->op == OP_ATTN_DEC) attn_dec_carry(n, !fresh);
-  }
-}
-
 /* The model's token inputs and loss, no iterator yet. */
 static int feed_nodes(Feed *f, Model *m, Err *e) {
   memset(f, 0, sizeof *f);
@@ -174,7 +164,8 @@ static int feed_next(Feed *f, Batch *b) {
   return 1;
 }
 
-static void restart_states(Graph *g) { carry_states(g, 1); }
+/* Recurrent blocks start over (a new stream, a new bundle) before each pass. */
+static void restart_states(Graph *g) { graph_carry(g, 0); }
 
 /* --gradcheck: the whole model on the first training piece, dropout off. */
 static int check_gradients(Model *m, Feed *f, const TrainCfg *c, Err *e) {
@@ -241,9 +232,9 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
   r->nll = 0; r->ntok = 0;
   ex->training = training;
   feed_reset(f);
-  carry_states(g, 1);
+  graph_carry(g, 0);
   while (feed_next(f, &b)) {
-    carry_states(g, b.first);
+    graph_carry(g, !b.first);
     ex->step++;
     if (graph_forward(g, ex)) return -1;
     const XentStat *xs = xent_op_stat(f->loss);
@@ -268,11 +259,11 @@ static int generate(Model *m, Feed *f, int count, unsigned long seed, Err *e) {
   Rng r; rng_seed(&r, seed);
   leaf_reserve(f->x, 1); leaf_reserve(f->y, 1);
   for (int s = 0; s < count; s++) {
-    carry_states(g, 1);
+    graph_carry(g, 0);
     int32_t tok = CORPUS_EOS, zero = 0;
     for (int t = 0; t < 60; t++) {
       leaf_fill(f->x, 2, 1, 1, &tok); leaf_fill(f->y, 2, 1, 1, &zero);
-      if (t) carry_states(g, 0);
+      if (t) graph_carry(g, 1);
       if (graph_forward(g, &ex)) return -1;
       const float *z = logits->val.data;
       int V = logits->val.shape[logits->val.rank - 1];
