@@ -26,9 +26,8 @@ static unsigned long relu_signature(Graph *g) {
   return h;
 }
 
-static void (*hook)(Graph *);
-static int eval(Graph *g, Node *out, Exec *ex, double *v, unsigned long *sig) {
-  if (hook) hook(g);
+static int eval(Graph *g, Node *out, Exec *ex, void (*before)(Graph *), double *v, unsigned long *sig) {
+  if (before) before(g);
   if (graph_forward(g, ex)) return -1;
   const XentStat *xs = out->op == OP_XENT ? xent_op_stat(out) : NULL;
   *v = xs && xs->count ? xs->sum / xs->count : out->val.data[0];    /* the loss in double where kept */
@@ -45,8 +44,7 @@ int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, voi
   Graph *g = m->g;
   Exec ex = *exp;
   Rng pick; rng_seed(&pick, 12345);
-  hook = before;
-  if (hook) hook(g);
+  if (before) before(g);
   if (graph_forward(g, &ex) || graph_backward(g, out, &ex)) return -1;
   unsigned long base = relu_signature(g);
   /* keep the analytic gradients: the forward passes below reuse the arena */
@@ -78,18 +76,18 @@ int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, voi
         h = 5e-2;                /* larger than per element: the loss moves more, float noise less */
         for (long j = 0; j < n->val.n; j++) { v[j] = (rng_next(&pick) >> 63) ? 1.f : -1.f; a += (double)ana[k][j] * v[j]; }
         for (long j = 0; j < n->val.n; j++) n->val.data[j] = (float)(x0[j] + h * v[j]);
-        if (eval(g, out, &ex, &fp, &sp)) goto fail;
+        if (eval(g, out, &ex, before, &fp, &sp)) goto fail;
         for (long j = 0; j < n->val.n; j++) n->val.data[j] = (float)(x0[j] - h * v[j]);
-        if (eval(g, out, &ex, &fm, &sm)) goto fail;
+        if (eval(g, out, &ex, before, &fm, &sm)) goto fail;
         hp = hm = h;
       } else {                   /* one element */
         long j = c;
         h = 1e-2 * fmax(1.0, fabs(x0[j]));
         a = ana[k][j];
         n->val.data[j] = (float)(x0[j] + h);
-        if (eval(g, out, &ex, &fp, &sp)) goto fail;
+        if (eval(g, out, &ex, before, &fp, &sp)) goto fail;
         n->val.data[j] = (float)(x0[j] - h);
-        if (eval(g, out, &ex, &fm, &sm)) goto fail;
+        if (eval(g, out, &ex, before, &fm, &sm)) goto fail;
         hp = (double)(float)(x0[j] + h) - x0[j]; hm = x0[j] - (double)(float)(x0[j] - h);
       }
       memcpy(n->val.data, x0, sizeof(float) * n->val.n);
@@ -110,17 +108,15 @@ int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, voi
     if (worst > tol) bad++;
     k++;
   }
-  if (hook) hook(g);
+  if (before) before(g);
   graph_forward(g, &ex);
   graph_backward(g, out, &ex);
-  hook = NULL;
   for (int i = 0; i < k; i++) free(ana[i]);
   free(ana);
   if (bad) fprintf(f, "%d gradient%s disagree beyond %.0e\n", bad, bad == 1 ? "" : "s", tol);
   else fprintf(f, "all gradients agree within %.0e\n", tol);
   return bad ? 1 : 0;
 fail:
-  hook = NULL;
   for (int i = 0; i <= k && i < nleaf; i++) free(ana[i]);
   free(ana);
   return -1;

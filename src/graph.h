@@ -49,7 +49,7 @@ typedef struct Graph {
   Arena arena;         /* activations and their gradients */
   const char *file;
   struct Names *names; /* name -> node */
-  char *need; int need_n;  /* backward's scratch: which nodes reach the output */
+  char *need; int need_n;  /* after graph_backward(out): need[id] = node id reaches out */
 } Graph;
 
 typedef struct Exec {

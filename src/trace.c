@@ -168,10 +168,7 @@ void trace_print(FILE *f, Model *m, Node *out, int have_grads) {
   /* Backprop: each needed node's gradient, last node first. */
   const char *o = out->label;
   fprintf(f, "\nBackward pass (gradients of %s, last node first)\n", o);
-  char *need = xcalloc(g->n, 1);
-  need[out->id] = 1;
-  for (int i = out->id; i >= 0; i--)
-    if (need[i]) for (int j = 0; j < g->nodes[i]->nin; j++) need[g->nodes[i]->in[j]->id] = 1;
+  const char *need = g->need;        /* which nodes reach out: graph_backward left it */
   fprintf(f, "  d%s/d%s = 1\n", o, o);
   /* A leaf's line follows the line of its first consumer (the last of its
   ** consumers to be printed), so b2, w2, b1, w1, x come as one reads them. */
@@ -192,7 +189,6 @@ void trace_print(FILE *f, Model *m, Node *out, int have_grads) {
     }
   }
   free(first_use);
-  free(need);
 
   fprintf(f, "\nGradients of %s\n", o);
   for (int i = 0; i < g->n; i++) {
