@@ -11,6 +11,9 @@
 #include "ops_seq.h"
 #include "train.h"
 
+/* The three models of the assignment on the tiny corpus (tests/data). */
+static const char *tiny_models[] = { "tests/data/tiny_lm.g", "tests/data/tiny_cond_lm.g", "tests/data/tiny_attn_lm.g" };
+
 static Node *leaf(Graph *g, const char *name, int rank, const int *shape, const float *data) {
   Tensor t; ck_assert_int_eq(tensor_shape(&t, rank, shape), 0);
   t.data = (float *)data;
@@ -155,11 +158,10 @@ START_TEST(fused_attention_equals_primitives) {
 END_TEST
 
 START_TEST(whole_model_gradcheck) {
-  const char *models[] = { "tests/data/tiny_lm.g", "tests/data/tiny_cond_lm.g", "tests/data/tiny_attn_lm.g" };
   char args[256];
-  snprintf(args, sizeof args, "%s --gradcheck", models[_i]);
+  snprintf(args, sizeof args, "%s --gradcheck", tiny_models[_i]);
   TuRun r = tu_run(args);
-  ck_assert_msg(r.status == 0 && strstr(r.out, "all gradients agree within 1e-02"), "%s\n%s%s", models[_i], r.out, r.err);
+  ck_assert_msg(r.status == 0 && strstr(r.out, "all gradients agree within 1e-02"), "%s\n%s%s", tiny_models[_i], r.out, r.err);
   ck_assert_msg(strstr(r.out, "dloss/ddec.W_ih[1]") && strstr(r.out, "dloss/dE "), "%s", r.out);
   if (_i) ck_assert_msg(strstr(r.out, "dloss/denc.W_hh[2]"), "encoder not checked: %s", r.out);
   if (_i == 2) ck_assert_msg(strstr(r.out, "dloss/ddec.W_in") && strstr(r.out, "dloss/ddec.W_c"), "%s", r.out);
@@ -170,10 +172,9 @@ END_TEST
 /* Training lowers the training perplexity, writes the metrics CSV and a
 ** checkpoint that --eval reads back to the same validation perplexity. */
 START_TEST(train_save_eval) {
-  const char *models[] = { "tests/data/tiny_lm.g", "tests/data/tiny_cond_lm.g", "tests/data/tiny_attn_lm.g" };
   char ck[] = "/tmp/gr_ckXXXXXX", csv[] = "/tmp/gr_csvXXXXXX", args[512];
   close(mkstemp(ck)); close(mkstemp(csv));
-  snprintf(args, sizeof args, "%s --train --epochs 6 --lr 5 --quiet --save %s --metrics %s", models[_i], ck, csv);
+  snprintf(args, sizeof args, "%s --train --epochs 6 --lr 5 --quiet --save %s --metrics %s", tiny_models[_i], ck, csv);
   TuRun r = tu_run(args);
   ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
   double first = 0, last = 0, best = 0;
@@ -194,7 +195,7 @@ START_TEST(train_save_eval) {
   ck_assert_int_eq(lines, 7);
   free(c);
   tu_free(&r);
-  snprintf(args, sizeof args, "%s --eval --load %s", models[_i], ck);
+  snprintf(args, sizeof args, "%s --eval --load %s", tiny_models[_i], ck);
   r = tu_run(args);
   ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
   char *v = strstr(r.out, "valid ppl ");
@@ -295,14 +296,13 @@ END_TEST
 ** of an uninterrupted 4-epoch run (one thread, same seed): parameters, lr,
 ** best, RNG. */
 START_TEST(resume_is_exact) {
-  const char *models[] = { "tests/data/tiny_lm.g", "tests/data/tiny_cond_lm.g", "tests/data/tiny_attn_lm.g" };
   char a[] = "/tmp/gr_aXXXXXX", b[] = "/tmp/gr_bXXXXXX", args[512];
   close(mkstemp(a)); close(mkstemp(b));
-  snprintf(args, sizeof args, "%s --train --epochs 4 --threads 1 --quiet --checkpoint %s", models[_i], a);
+  snprintf(args, sizeof args, "%s --train --epochs 4 --threads 1 --quiet --checkpoint %s", tiny_models[_i], a);
   TuRun r = tu_run(args); ck_assert_msg(r.status == 0, "%s", r.err); tu_free(&r);
-  snprintf(args, sizeof args, "%s --train --epochs 2 --threads 1 --quiet --checkpoint %s", models[_i], b);
+  snprintf(args, sizeof args, "%s --train --epochs 2 --threads 1 --quiet --checkpoint %s", tiny_models[_i], b);
   r = tu_run(args); ck_assert_msg(r.status == 0, "%s", r.err); tu_free(&r);
-  snprintf(args, sizeof args, "%s --epochs 4 --threads 1 --quiet --resume %s --checkpoint %s", models[_i], b, b);
+  snprintf(args, sizeof args, "%s --epochs 4 --threads 1 --quiet --resume %s --checkpoint %s", tiny_models[_i], b, b);
   r = tu_run(args);
   ck_assert_msg(r.status == 0 && strstr(r.out, "resuming from") && strstr(r.out, "after epoch 2") && strstr(r.out, "epoch   3"), "%s%s", r.out, r.err);
   ck_assert_msg(!strstr(r.out, "epoch   1 "), "%s", r.out);
@@ -311,12 +311,12 @@ START_TEST(resume_is_exact) {
   FILE *fa = fopen(a, "rb"); fseek(fa, 0, SEEK_END); long na = ftell(fa); fclose(fa);
   FILE *fb = fopen(b, "rb"); fseek(fb, 0, SEEK_END); long nb = ftell(fb); fclose(fb);
   ck_assert_int_eq(na, nb);
-  ck_assert_msg(memcmp(x, y, na) == 0, "%s: resumed run differs from the uninterrupted one", models[_i]);
+  ck_assert_msg(memcmp(x, y, na) == 0, "%s: resumed run differs from the uninterrupted one", tiny_models[_i]);
   free(x); free(y);
   /* a --save file has no training state: --resume refuses it */
-  snprintf(args, sizeof args, "%s --train --epochs 1 --quiet --save %s", models[_i], a);
+  snprintf(args, sizeof args, "%s --train --epochs 1 --quiet --save %s", tiny_models[_i], a);
   r = tu_run(args); tu_free(&r);
-  snprintf(args, sizeof args, "%s --resume %s", models[_i], a);
+  snprintf(args, sizeof args, "%s --resume %s", tiny_models[_i], a);
   r = tu_run(args);
   ck_assert_msg(r.status == 1 && strstr(r.err, "no training state"), "%s", r.err);
   tu_free(&r);
@@ -372,9 +372,8 @@ END_TEST
 ** Every other parameter is one tensor.  Gradients set by hand: 0.01 for
 ** biases, 0.02 elsewhere; one step without clipping, one with. */
 START_TEST(sgd_counts_the_lstm_bias_twice) {
-  const char *models[] = { "tests/data/tiny_lm.g", "tests/data/tiny_cond_lm.g", "tests/data/tiny_attn_lm.g" };
   Err e = {0};
-  Model *m = model_load(models[_i], &e);
+  Model *m = model_load(tiny_models[_i], &e);
   ck_assert_msg(m != NULL, "%s", e.msg);
   Graph *g = m->g;
   int nb = 0;
@@ -408,7 +407,7 @@ START_TEST(sgd_counts_the_lstm_bias_twice) {
       double step = bias ? 2 * 0.5 * 0.01 * f : 0.5 * 0.02 * f;
       for (long j = 0; j < n->val.n; j++)
         ck_assert_msg(fabs(before[k][j] - n->val.data[j] - step) < 1e-6, "%s %s[%ld] moved %g, want %g",
-                      models[_i], n->name, j, before[k][j] - n->val.data[j], step);
+                      tiny_models[_i], n->name, j, before[k][j] - n->val.data[j], step);
       free(before[k++]);
     }
   }
