@@ -35,8 +35,9 @@ typedef struct Node {
   Tensor val, grad;    /* grad.data == NULL: no gradient flows here */
   unsigned flags;
   int iattr[4];        /* op attributes: pick index, layers, ...;
-                          params: [0] init kind, [1] padding row + 1,
-                          [2] multiplicity in SGD (0 = 1; train.c) */
+                          params: [0] init kind, [1] padding row + 1 */
+  int sgd_mult;        /* params: how many PyTorch tensors this one stands
+                          for in the SGD step and the clip norm (0 = 1) */
   float fattr[4];      /* op attributes: dropout p, ...               */
   void *state;         /* op-owned state that outlives a pass, or NULL */
   Tensor init;         /* inputs/params: the declared value (to reset) */

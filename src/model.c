@@ -840,9 +840,9 @@ static Node *block_param(Builder *b, Block *bl, const char *what, int layer, int
   ** b_ih + b_hh are one bias here, so that one is a sum of two draws.  It
   ** also trains like the two: each of them gets the whole gradient, so SGD
   ** moves their sum twice as far and the clip norm counts it twice
-  ** (iattr[2], the parameter's multiplicity, read by train.c's step). */
+  ** (sgd_mult, read by train.c's step). */
   n->iattr[0] = !strcmp(what, "b") ? 3 : 1; n->fattr[0] = -bound; n->fattr[1] = bound;
-  n->iattr[2] = !strcmp(what, "b") ? 2 : 1;
+  n->sgd_mult = !strcmp(what, "b") ? 2 : 1;
   bl->params[bl->nparams++] = n;
   return n;
 }

@@ -189,7 +189,7 @@ out:
 ** only ever used summed and so get the same gradient each (an LSTM block's
 ** b = b_ih + b_hh: k = 2).  PyTorch's SGD moves each of them, so the sum
 ** moves k times as far, and clip_grad_norm_ counts the gradient k times. */
-static int multiplicity(const Node *n) { return n->iattr[2] > 1 ? n->iattr[2] : 1; }
+static int multiplicity(const Node *n) { return n->sgd_mult > 1 ? n->sgd_mult : 1; }
 
 static double grad_norm(Graph *g) {
   double s = 0;
