@@ -12,7 +12,7 @@ BLAS_CF := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LD := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 CHECK_LD:= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -pthread)
 ALL_CF  := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Isrc -I$(B) $(BLAS_CF) $(CFLAGS) $(XCFLAGS)
-LDLIBS  := $(BLAS_LD) -lm $(XLDFLAGS)
+LDLIBS  := $(BLAS_LD) -lm -pthread $(XLDFLAGS)
 
 SRC     := $(sort $(wildcard src/*.c))
 LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/parser.o $(B)/lexer.o

@@ -19,23 +19,13 @@
 #include "lstm.h"          /* before cblas.h: complex.h's I would clash with it */
 #include "seqk.h"          /* seqk_expf, seqk_tanhf: vectorizable */
 #include <cblas.h>
+#include "par.h"
 
 #define RM CblasRowMajor
 #define NT CblasNoTrans
 #define TR CblasTrans
 
 static int clamp_len(int n, int S) { return n < 0 ? 0 : n > S ? S : n; }
-
-/* The per-step products are small: one BLAS thread does them faster than
-** several, while the all-steps products gain from threads.  So the step
-** loops run OpenBLAS on one thread and restore the count after (the setting
-** is process-wide; graphrun calls BLAS from one thread only). */
-static int blas_single(void) {
-  int n = openblas_get_num_threads();
-  if (n > 1) openblas_set_num_threads(1);
-  return n;
-}
-static void blas_restore(int n) { if (n > 1) openblas_set_num_threads(n); }
 
 /* ---- attention rows: forward, local backward, weight gradients --------- */
 
@@ -45,7 +35,7 @@ static void att_fwd(int B, int S, int H, const float *mem, const int *len,
                     float *cq, float *qin, float *w, float *ht) {
   const int ldm = B * H;
   /* qin = q W_in^T: q is the right half of cq */
-  cblas_sgemm(RM, NT, TR, B, H, H, 1.0f, cq + H, 2 * H, W_in, H, 0.0f, qin, H);
+  gemm(0, 1, B, H, H, 1.0f, cq + H, 2 * H, W_in, H, 0.0f, qin, H);
   for (int b = 0; b < B; b++) {
     int n = clamp_len(len[b], S);
     float *wb = w + (size_t)b * S, *cb = cq + (size_t)b * 2 * H;
@@ -65,7 +55,7 @@ static void att_fwd(int B, int S, int H, const float *mem, const int *len,
     cblas_sgemv(RM, TR, n, H, 1.0f, mb, ldm, wb, 1, 0.0f, cb, 1);
   }
   /* ht = tanh([c ; q] W_c^T) */
-  cblas_sgemm(RM, NT, TR, B, H, 2 * H, 1.0f, cq, 2 * H, W_c, 2 * H, 0.0f, ht, H);
+  gemm(0, 1, B, H, 2 * H, 1.0f, cq, 2 * H, W_c, 2 * H, 0.0f, ht, H);
   for (size_t i = 0, n = (size_t)B * H; i < n; i++) ht[i] = seqk_tanhf(ht[i]);
 }
 
@@ -78,7 +68,7 @@ static void att_bwd(int B, int S, int H, const float *mem, const int *len,
                     float *dz, float *dcq, float *ds, float *dqin) {
   const int ldm = B * H;
   for (size_t i = 0, n = (size_t)B * H; i < n; i++) dz[i] = dht[i] * (1.0f - ht[i] * ht[i]);
-  cblas_sgemm(RM, NT, NT, B, 2 * H, H, 1.0f, dz, H, W_c, 2 * H, 0.0f, dcq, 2 * H);
+  gemm(0, 0, B, 2 * H, H, 1.0f, dz, H, W_c, 2 * H, 0.0f, dcq, 2 * H);
   for (int b = 0; b < B; b++) {
     int n = clamp_len(len[b], S);
     const float *wb = w + (size_t)b * S, *mb = mem + (size_t)b * H;
@@ -98,7 +88,7 @@ static void att_bwd(int B, int S, int H, const float *mem, const int *len,
     float *dst = dq + (size_t)b * H;
     for (int k = 0; k < H; k++) dst[k] += src[k];
   }
-  cblas_sgemm(RM, NT, NT, B, H, H, 1.0f, dqin, H, W_in, H, 1.0f, dq, H);
+  gemm(0, 0, B, H, H, 1.0f, dqin, H, W_in, H, 1.0f, dq, H);
 }
 
 /* Weight and memory gradients of T steps of B rows at once, from the saved
@@ -110,21 +100,19 @@ static void att_grads(int T, int B, int S, int H,
                       float *dmem, float *dW_in, float *dW_c) {
   const int N = T * B;
   if (dW_c)
-    cblas_sgemm(RM, TR, NT, H, 2 * H, N, 1.0f, dz, H, cq, 2 * H, 1.0f, dW_c, 2 * H);
+    gemm(1, 0, H, 2 * H, N, 1.0f, dz, H, cq, 2 * H, 1.0f, dW_c, 2 * H);
   if (dW_in)
-    cblas_sgemm(RM, TR, NT, H, H, N, 1.0f, dqin, H, cq + H, 2 * H, 1.0f, dW_in, H);
+    gemm(1, 0, H, H, N, 1.0f, dqin, H, cq + H, 2 * H, 1.0f, dW_in, H);
   if (dmem) {
-    int nth = blas_single();          /* [S,H] products: too small to split */
     for (int b = 0; b < B; b++) {
       /* row b over all steps: w_b [T,S] (ld B*S), dc_b [T,H] (ld 2BH);
       ** dmem_b [S,H] (ld BH) += w_b^T dc_b + ds_b^T qin_b */
       float *dm = dmem + (size_t)b * H;
-      cblas_sgemm(RM, TR, NT, S, H, T, 1.0f, w + (size_t)b * S, B * S,
+      gemm(1, 0, S, H, T, 1.0f, w + (size_t)b * S, B * S,
                   dcq + (size_t)b * 2 * H, 2 * B * H, 1.0f, dm, B * H);
-      cblas_sgemm(RM, TR, NT, S, H, T, 1.0f, ds + (size_t)b * S, B * S,
+      gemm(1, 0, S, H, T, 1.0f, ds + (size_t)b * S, B * S,
                   qin + (size_t)b * H, B * H, 1.0f, dm, B * H);
     }
-    blas_restore(nth);
   }
 }
 
@@ -274,13 +262,12 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
       memcpy(g + row * 4 * H, cl->b, sizeof(float) * 4 * H);
   }
   /* layer 0's embedding part for all steps at once */
-  cblas_sgemm(RM, NT, TR, T * B, 4 * H, E, 1.0f, d->e, E, p->cell[0].W_ih, E + H,
+  gemm(0, 1, T * B, 4 * H, E, 1.0f, d->e, E, p->cell[0].W_ih, E + H,
               1.0f, t.G, 4 * H);
   /* initial h of every layer into its step-0 input */
   for (int l = 0; l < L; l++)
     copy_rows(B, H, d->h0 ? d->h0 + l * BH : NULL, H, t.XH + (size_t)l * T * B2H + H, 2 * H);
 
-  int nth = blas_single();
   for (int tt = 0; tt < T; tt++) {
     /* layer 0's x is the previous h~ */
     copy_rows(B, H, tt ? d->out + (tt - 1) * BH : d->feed0, H, t.XH + (size_t)tt * B2H, 2 * H);
@@ -288,7 +275,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
       size_t lt = (size_t)l * T + tt;
       float *xh = t.XH + lt * B2H, *g = t.G + lt * B4H, *c = t.C + lt * BH;
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH : t.zero;
-      cblas_sgemm(RM, NT, TR, B, 4 * H, 2 * H, 1.0f, xh, 2 * H, Wcat + (size_t)l * 8 * H * H,
+      gemm(0, 1, B, 4 * H, 2 * H, 1.0f, xh, 2 * H, Wcat + (size_t)l * 8 * H * H,
                   2 * H, 1.0f, g, 4 * H);
       lstm_cell_fwd(B, H, g, cprev, c, t.hbuf);
       const float *h = t.hbuf;
@@ -308,7 +295,6 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
     att_fwd(B, S, H, d->mem, d->len, p->W_in, p->W_c, t.CQ + tt * B2H, t.QIN + tt * BH,
             t.W + (size_t)tt * B * S, d->out + tt * BH);
   }
-  blas_restore(nth);
   if (d->cN)
     for (int l = 0; l < L; l++)
       memcpy(d->cN + l * BH, t.C + ((size_t)l * T + T - 1) * BH, sizeof(float) * BH);
@@ -341,7 +327,6 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   set_from(t.dh, d->dhN, L * BH);
   set_from(t.dc, d->dcN, L * BH);
   set_from(t.dfeed, d->dfeedN, BH);
-  int nth = blas_single();
   for (int tt = T - 1; tt >= 0; tt--) {
     for (size_t i = 0; i < BH; i++) t.dht[i] = d->dout[tt * BH + i] + t.dfeed[i];
     /* attention: its dq joins the top layer's dh */
@@ -354,7 +339,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH : t.zero;
       float *dg = t.DG + lt * B4H, *dh = t.dh + l * BH;
       lstm_cell_bwd(B, H, t.G + lt * B4H, cprev, c, dh, t.dc + l * BH, dg, t.dc + l * BH);
-      cblas_sgemm(RM, NT, NT, B, 2 * H, 4 * H, 1.0f, dg, 4 * H, t.Wcat + (size_t)l * 8 * H * H,
+      gemm(0, 0, B, 2 * H, 4 * H, 1.0f, dg, 4 * H, t.Wcat + (size_t)l * 8 * H * H,
                   2 * H, 0.0f, t.dxh, 2 * H);
       copy_rows(B, H, t.dxh + H, 2 * H, dh, H);       /* for h at step tt-1 */
       if (l > 0) {
@@ -370,14 +355,13 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
       }
     }
   }
-  blas_restore(nth);
   add_to(d->dh0, t.dh, L * BH);
   add_to(d->dc0, t.dc, L * BH);
   add_to(d->dfeed0, t.dfeed, BH);
 
   /* everything that does not feed the recurrence, over all T*B rows */
   if (d->de)
-    cblas_sgemm(RM, NT, NT, (int)TB, E, 4 * H, 1.0f, t.DG, 4 * H, p->cell[0].W_ih, E + H,
+    gemm(0, 0, (int)TB, E, 4 * H, 1.0f, t.DG, 4 * H, p->cell[0].W_ih, E + H,
                 1.0f, d->de, E);
   for (int l = 0; l < L; l++) {
     const AttnCell *cl = &p->cell[l];
@@ -385,12 +369,12 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
     int in = l ? H : E + H, skip = l ? 0 : E;
     if (cl->dW_ih) {
       if (l == 0)
-        cblas_sgemm(RM, TR, NT, 4 * H, E, (int)TB, 1.0f, dg, 4 * H, d->e, E, 1.0f, cl->dW_ih, in);
-      cblas_sgemm(RM, TR, NT, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh, 2 * H, 1.0f,
+        gemm(1, 0, 4 * H, E, (int)TB, 1.0f, dg, 4 * H, d->e, E, 1.0f, cl->dW_ih, in);
+      gemm(1, 0, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh, 2 * H, 1.0f,
                   cl->dW_ih + skip, in);
     }
     if (cl->dW_hh)
-      cblas_sgemm(RM, TR, NT, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh + H, 2 * H, 1.0f,
+      gemm(1, 0, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh + H, 2 * H, 1.0f,
                   cl->dW_hh, H);
     if (cl->db)
       for (size_t r = 0; r < TB; r++) add_to(cl->db, dg + r * 4 * H, 4 * (size_t)H);

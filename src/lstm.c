@@ -2,15 +2,15 @@
 ** lstm.c — fused LSTM kernels: one cell step forward/backward, and a
 ** multi-layer LSTM over a whole time-major sequence.
 **
-** Products go to OpenBLAS (cblas_sgemm); everything elementwise is one fused
+** Products go to OpenBLAS through par.h's gemm (split over the cores); everything elementwise is one fused
 ** pass per step.  Gate order and weight layout follow PyTorch (see lstm.h),
 ** so numbers can be compared with torch.nn.LSTM directly.
 */
 #include <math.h>
 #include <string.h>
 #include <assert.h>
-#include <cblas.h>
 #include "lstm.h"
+#include "par.h"
 #include "seqk.h"
 
 /* ---- one cell step ------------------------------------------------------ */
@@ -20,10 +20,17 @@
 ** vectorize at plain -O2, and the chunk tail is the same code on zeros.  */
 #define CH 16
 
-/* Copies n <= CH floats into a chunk, zero-padding the rest. */
+/* Copies n <= CH floats into a chunk, zero-padding the rest; and back.  A
+** full chunk is a fixed-size copy, which the compiler turns into one vector
+** move (a variable-length memcpy is a library call, slower than the math). */
 static inline void chunk_in(float *dst, const float *src, int n) {
-  if (n < CH) memset(dst, 0, sizeof(float) * CH);
+  if (n == CH) { memcpy(dst, src, sizeof(float) * CH); return; }
+  memset(dst, 0, sizeof(float) * CH);
   memcpy(dst, src, sizeof(float) * (size_t)n);
+}
+static inline void chunk_out(float *dst, const float *src, int n) {
+  if (n == CH) memcpy(dst, src, sizeof(float) * CH);
+  else memcpy(dst, src, sizeof(float) * (size_t)n);
 }
 
 /* Contract in lstm.h.  Row b of gates is [i | f | g | o], each H wide.
@@ -49,13 +56,12 @@ SEQK_CLONES void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, 
         cc[k] = gf[k] * cp[k] + gi[k] * gg[k];
         hh[k] = go[k] * seqk_tanhf(cc[k]);
       }
-      size_t nb = sizeof(float) * (size_t)n;
-      memcpy(gr + j0, gi, nb);
-      memcpy(gr + H + j0, gf, nb);
-      memcpy(gr + 2 * H + j0, gg, nb);
-      memcpy(gr + 3 * H + j0, go, nb);
-      memcpy(cr + j0, cc, nb);
-      memcpy(hr + j0, hh, nb);
+      chunk_out(gr + j0, gi, n);
+      chunk_out(gr + H + j0, gf, n);
+      chunk_out(gr + 2 * H + j0, gg, n);
+      chunk_out(gr + 3 * H + j0, go, n);
+      chunk_out(cr + j0, cc, n);
+      chunk_out(hr + j0, hh, n);
     }
   }
 }
@@ -93,12 +99,11 @@ SEQK_CLONES void lstm_cell_bwd(int B, int H, const float *gates, const float *c_
         dg[k] = dC[k] * i[k] * (1.0f - g[k] * g[k]);
         dC[k] *= f[k];
       }
-      size_t nb = sizeof(float) * (size_t)n;
-      memcpy(dgr + j0, di, nb);
-      memcpy(dgr + H + j0, df, nb);
-      memcpy(dgr + 2 * H + j0, dg, nb);
-      memcpy(dgr + 3 * H + j0, dout, nb);
-      memcpy(dcpr + j0, dC, nb);
+      chunk_out(dgr + j0, di, n);
+      chunk_out(dgr + H + j0, df, n);
+      chunk_out(dgr + 2 * H + j0, dg, n);
+      chunk_out(dgr + 3 * H + j0, dout, n);
+      chunk_out(dcpr + j0, dC, n);
     }
   }
 }
@@ -130,17 +135,6 @@ size_t lstm_bwd_bytes(const LstmRun *r) {
   size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H;
   return fbytes(T * B * 4 * H) + fbytes(T * B * H) + 3 * fbytes(B * H);
 }
-
-/* The per-step products ([B,H] x [H,4H] with B ~ 20) run faster on one
-** thread than split over several, while the big all-steps products gain
-** from threads: step loops switch OpenBLAS to one thread and back.  (The
-** setting is process-wide; graphrun calls BLAS from one thread only.) */
-static int blas_one_thread(void) {
-  int n = openblas_get_num_threads();
-  if (n > 1) openblas_set_num_threads(1);
-  return n;
-}
-static void blas_threads_back(int n) { if (n > 1) openblas_set_num_threads(n); }
 
 static float *falloc(Arena *a, size_t n) { return arena_alloc(a, n * sizeof(float)); }
 
@@ -183,7 +177,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     }
     /* All steps' input projections at once: G = X W_ih^T + b. */
     for (size_t k = 0; k < TB; k++) memcpy(G + k * G4, P->b, sizeof(float) * G4);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)TB, G4, in, 1.0f,
+    gemm(0, 1, (int)TB, G4, in, 1.0f,
                 layer_input(r, l), in, P->W_ih, in, 1.0f, G, G4);
     if (h0) memcpy(hs, h0 + l * BH, sizeof(float) * BH); else memset(hs, 0, sizeof(float) * BH);
     if (c0) memcpy(cs, c0 + l * BH, sizeof(float) * BH); else memset(cs, 0, sizeof(float) * BH);
@@ -195,15 +189,14 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     if (nn)
       for (int k = 0; k < G4; k++)
         for (int j = 0; j < H; j++) WhhT[(size_t)j * G4 + k] = P->W_hh[(size_t)k * H + j];
-    int nth = blas_one_thread();
     for (int t = 0; t < T; t++) {
       float *Gt = G + (size_t)t * B * G4;
       float *hp = hs + t * BH, *cp = cs + t * BH, *hc = hp + BH, *cc = cp + BH;
       if ((t > 0 || h0) && nn)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, G4, H, 1.0f,
+        gemm(0, 0, B, G4, H, 1.0f,
                     hp, H, WhhT, G4, 1.0f, Gt, G4);
       else if (t > 0 || h0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G4, H, 1.0f,
+        gemm(0, 1, B, G4, H, 1.0f,
                     hp, H, P->W_hh, H, 1.0f, Gt, G4);
       if (!r->len) { lstm_cell_fwd(B, H, Gt, cp, cc, hc); continue; }
       for (int b = 0; b < B; b++) {
@@ -212,7 +205,6 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
         else { memcpy(hc + o, hp + o, sizeof(float) * H); memcpy(cc + o, cp + o, sizeof(float) * H); }
       }
     }
-    blas_threads_back(nth);
     if (hN) memcpy(hN + l * BH, hs + T * BH, sizeof(float) * BH);
     if (cN) memcpy(cN + l * BH, cs + T * BH, sizeof(float) * BH);
   }
@@ -243,7 +235,6 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
     if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
     if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
-    int nth = blas_one_thread();
     for (int t = T - 1; t >= 0; t--) {
       const float *Gt = G + (size_t)t * B * G4, *cp = cs + t * BH, *cc = cp + BH;
       float *dGt = dG + (size_t)t * B * G4;
@@ -260,22 +251,21 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
         }
       }
       /* dh_prev = dG_t W_hh; held rows pass dh through unchanged. */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G4, 1.0f,
+      gemm(0, 0, B, H, G4, 1.0f,
                   dGt, G4, P->W_hh, H, 0.0f, dh2, H);
       if (r->len)
         for (int b = 0; b < B; b++)
           if (t >= row_len(r, b)) memcpy(dh2 + (size_t)b * H, dh + (size_t)b * H, sizeof(float) * H);
       float *sw = dh; dh = dh2; dh2 = sw;
     }
-    blas_threads_back(nth);
     if (dh0) for (size_t k = 0; k < BH; k++) dh0[l * BH + k] += dh[k];
     if (dc0) for (size_t k = 0; k < BH; k++) dc0[l * BH + k] += dc[k];
     /* Weight gradients over all T*B rows at once. */
     if (P->dW_hh)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G4, H, (int)TB, 1.0f,
+      gemm(1, 0, G4, H, (int)TB, 1.0f,
                   dG, G4, hs, H, 1.0f, P->dW_hh, H);
     if (P->dW_ih)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G4, in, (int)TB, 1.0f,
+      gemm(1, 0, G4, in, (int)TB, 1.0f,
                   dG, G4, layer_input(r, l), in, 1.0f, P->dW_ih, in);
     if (P->db)
       for (size_t k = 0; k < TB; k++) {
@@ -284,14 +274,14 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
       }
     /* Input gradient: into dbuf for the layer below (through its dropout mask), or dx. */
     if (l > 0) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, H, G4, 1.0f,
+      gemm(0, 0, (int)TB, H, G4, 1.0f,
                   dG, G4, P->W_ih, in, 0.0f, dbuf, H);
       if (r->mask) {
         const float *m = r->mask + (size_t)(l - 1) * TBH;
         for (size_t k = 0; k < TBH; k++) dbuf[k] *= m[k];
       }
     } else if (dx) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)TB, in, G4, 1.0f,
+      gemm(0, 0, (int)TB, in, G4, 1.0f,
                   dG, G4, P->W_ih, in, 1.0f, dx, in);
     }
   }

@@ -14,7 +14,7 @@
 #include "graph.h"
 #include "ops_seq.h"
 #include "ops_attn.h"
-#include <cblas.h>
+#include "par.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -137,13 +137,13 @@ static int shape_matmul(Node *n, Err *e) {
 }
 static void fwd_matmul(Node *n, Exec *ex) {
   int N, K, M; mm_dims(n, &N, &K, &M);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, M, K, 1.f, V(0), K, V(1), M, 0.f, n->val.data, M);
+  gemm(0, 0, N, M, K, 1.f, V(0), K, V(1), M, 0.f, n->val.data, M);
 }
 static void bwd_matmul(Node *n, Exec *ex) {
   int N, K, M; mm_dims(n, &N, &K, &M);
   const float *g = n->grad.data;
-  if (G(0)) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, M, 1.f, g, M, V(1), M, 1.f, G(0), K);
-  if (G(1)) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, M, N, 1.f, V(0), K, g, M, 1.f, G(1), M);
+  if (G(0)) gemm(0, 1, N, K, M, 1.f, g, M, V(1), M, 1.f, G(0), K);
+  if (G(1)) gemm(1, 0, K, M, N, 1.f, V(0), K, g, M, 1.f, G(1), M);
 }
 
 static int shape_dot(Node *n, Err *e) {

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <cblas.h>
+#include "par.h"
 
 void train_opts_init(TrainOpts *o) {
   memset(o, 0, sizeof *o);
@@ -288,7 +288,7 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   if (!m->data) return err_at(e, (Loc){ m->path, 0, 0 }, "--train needs a 'data' statement (data train = \"...\", valid = \"...\")");
   if (train_config(m, o, &c, e)) return -1;
   if (c.seed != m->seed) model_reinit(m, c.seed);
-  if (c.threads > 0) openblas_set_num_threads(c.threads);     /* default: OpenBLAS's own, one per core */
+  par_init(c.threads);            /* 0: one thread per core (par.h) */
   Feed f;
   if (feed_nodes(&f, m, e)) return -1;
   TrainState ts; memset(&ts, 0, sizeof ts);

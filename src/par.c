@@ -1,0 +1,189 @@
+/*
+** par.c — the thread pool and the split matrix product (see par.h).
+**
+** One job at a time, posted by the thread that called par_init: it writes
+** the job, bumps a generation counter and runs chunk 0 itself; worker i runs
+** chunk i and counts itself done.  Idle workers spin on the counter for
+** about SPIN_NS, then sleep on a condition variable (so a pool left idle
+** between epochs or after training costs nothing).
+*/
+#include "par.h"
+#include <cblas.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPIN_NS 200000L      /* a worker spins this long before sleeping */
+#define GEMM_SERIAL 400000.0 /* products under this many flops (~4 us) are not split */
+#define GEMM_BLOCK 16        /* split points fall on multiples of this */
+
+static struct {
+  int n;                          /* threads, the caller included; 1 = no pool */
+  pthread_t th[PAR_MAX];
+  atomic_ulong gen;               /* bumped once per job */
+  atomic_int done;                /* workers finished with the current job */
+  atomic_int sleepers, quit;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  ParFn fn; void *ctx;            /* the current job */
+  long bound[PAR_MAX + 1];
+  int chunks;
+  unsigned long start;            /* the generation when the pool started */
+} P = { .n = 1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static _Thread_local int in_job;  /* inside a chunk: nested calls run serially */
+
+static void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+static long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Waits until the generation differs from `seen`; returns the new one. */
+static unsigned long wait_job(unsigned long seen) {
+  unsigned long g;
+  long t0 = 0;
+  for (unsigned k = 1;; k++) {
+    if ((g = atomic_load_explicit(&P.gen, memory_order_acquire)) != seen) return g;
+    if (k < 4096) relax(); else sched_yield();
+    if (k % 256) continue;
+    if (!t0) t0 = now_ns();
+    else if (now_ns() - t0 > SPIN_NS) break;
+  }
+  pthread_mutex_lock(&P.mu);
+  atomic_fetch_add(&P.sleepers, 1);
+  while ((g = atomic_load(&P.gen)) == seen) pthread_cond_wait(&P.cv, &P.mu);
+  atomic_fetch_sub(&P.sleepers, 1);
+  pthread_mutex_unlock(&P.mu);
+  return g;
+}
+
+static void *worker(void *arg) {
+  int id = (int)(intptr_t)arg;
+  unsigned long seen = P.start;   /* jobs posted before this pool began are not ours */
+  in_job = 1;
+  for (;;) {
+    seen = wait_job(seen);
+    if (atomic_load(&P.quit)) return NULL;
+    if (id < P.chunks) P.fn(P.ctx, P.bound[id], P.bound[id + 1]);
+    atomic_fetch_add_explicit(&P.done, 1, memory_order_release);
+  }
+}
+
+/* Wakes the workers: the seq_cst bump and load pair with wait_job's
+** increment and re-check, so a worker either sees the new generation or is
+** counted as a sleeper and woken here. */
+static void post(void) {
+  atomic_store_explicit(&P.done, 0, memory_order_relaxed);
+  atomic_fetch_add(&P.gen, 1);
+  if (atomic_load(&P.sleepers)) {
+    pthread_mutex_lock(&P.mu);
+    pthread_cond_broadcast(&P.cv);
+    pthread_mutex_unlock(&P.mu);
+  }
+}
+
+void par_shutdown(void) {
+  if (P.n <= 1) return;
+  atomic_store(&P.quit, 1);
+  post();
+  for (int i = 1; i < P.n; i++) pthread_join(P.th[i], NULL);
+  atomic_store(&P.quit, 0);
+  P.n = 1;
+}
+
+int par_init(int n) {
+  static int registered;
+  if (n <= 0) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    n = c > 0 ? (int)c : 1;
+  }
+  if (n > PAR_MAX) n = PAR_MAX;
+  openblas_set_num_threads(1);
+  if (n == P.n) return n;
+  par_shutdown();
+  if (!registered) { atexit(par_shutdown); registered = 1; }
+  P.start = atomic_load(&P.gen);
+  for (int i = 1; i < n; i++)
+    if (pthread_create(&P.th[i], NULL, worker, (void *)(intptr_t)i)) { n = i; break; }
+  P.n = n;
+  return n;
+}
+
+int par_threads(void) { return P.n; }
+
+void par_for(long n, long grain, ParFn fn, void *ctx) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  long chunks = n / grain < P.n ? n / grain : P.n;
+  if (chunks <= 1 || in_job) { fn(ctx, 0, n); return; }
+  P.fn = fn; P.ctx = ctx; P.chunks = (int)chunks;
+  for (long i = 0; i <= chunks; i++) P.bound[i] = n * i / chunks;
+  post();
+  in_job = 1;
+  fn(ctx, P.bound[0], P.bound[1]);
+  in_job = 0;
+  /* Spin, then yield: with more threads than free cores a worker may be
+  ** waiting for this very CPU. */
+  for (unsigned k = 0; atomic_load_explicit(&P.done, memory_order_acquire) < P.n - 1; k++)
+    if (k < 4096) relax(); else sched_yield();
+}
+
+/* ---- the split product ---------------------------------------------------- */
+
+typedef struct Gemm {
+  int ta, tb, M, N, K, lda, ldb, ldc, by_cols;
+  float alpha, beta;
+  const float *A, *B;
+  float *C;
+} Gemm;
+
+static void sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Blocks [lo, hi) of GEMM_BLOCK rows or columns of C. */
+static void gemm_part(void *ctx, long lo, long hi) {
+  const Gemm *g = ctx;
+  int side = g->by_cols ? g->N : g->M;
+  int a = (int)lo * GEMM_BLOCK, b = (int)hi * GEMM_BLOCK;
+  if (b > side) b = side;
+  if (a >= b) return;
+  if (g->by_cols)
+    sgemm(g->ta, g->tb, g->M, b - a, g->K, g->alpha, g->A, g->lda,
+          g->tb ? g->B + (size_t)a * g->ldb : g->B + a, g->ldb, g->beta, g->C + a, g->ldc);
+  else
+    sgemm(g->ta, g->tb, b - a, g->N, g->K, g->alpha, g->ta ? g->A + a : g->A + (size_t)a * g->lda,
+          g->lda, g->B, g->ldb, g->beta, g->C + (size_t)a * g->ldc, g->ldc);
+}
+
+void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+          const float *B, int ldb, float beta, float *C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {                    /* an empty sum: C = beta C (BLAS refuses lda 0) */
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta ? beta * C[(size_t)i * ldc + j] : 0.0f;
+    return;
+  }
+  if (P.n <= 1 || in_job || 2.0 * M * N * K < GEMM_SERIAL) {
+    sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  /* Split the side whose operand is larger, so that each thread packs only
+  ** its part of it: columns share A and split B, rows share B and split A. */
+  Gemm g = { ta, tb, M, N, K, lda, ldb, ldc, N >= M, alpha, beta, A, B, C };
+  int side = g.by_cols ? N : M;
+  par_for((side + GEMM_BLOCK - 1) / GEMM_BLOCK, 1, gemm_part, &g);
+}

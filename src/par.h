@@ -1,0 +1,45 @@
+/*
+** par.h — graphrun's own threads: a tiny pool that splits matrix products
+** and row loops over the machine's cores.
+**
+** Why not OpenBLAS's threads: the products of a training step are small
+** ([20,100] x [100,400] per time step, [700,100] x [100,1250] for the
+** output layer).  OpenBLAS wakes its threads for each call and yields the
+** CPU between calls; on this size its second thread gains little or loses
+** (bench/RESULTS.md has the measurements).  Here the pool's threads spin
+** briefly between jobs, so handing over a job costs well under a
+** microsecond, and each thread runs single-threaded OpenBLAS on its own
+** block of the result.  The split is fixed by the shapes and the thread
+** count, so a run is repeatable for a given count (OpenBLAS may block a
+** smaller product's sums differently, so other counts differ in the last
+** bits).
+**
+** Without par_init (one-off commands, tests) everything runs on the
+** calling thread and OpenBLAS keeps its own threading.
+*/
+#ifndef GR_PAR_H
+#define GR_PAR_H
+
+/* Starts n-1 worker threads (n <= 0: one per online core, at most
+** PAR_MAX) and switches OpenBLAS to one thread.  Calling it again with
+** another n restarts the pool.  Returns the number of threads in use. */
+#define PAR_MAX 16
+int  par_init(int n);
+int  par_threads(void);
+/* Stops the workers (also registered with atexit by par_init). */
+void par_shutdown(void);
+
+/* fn(ctx, lo, hi) over [0, n) in contiguous chunks, one per thread, each
+** at least `grain` long (fewer chunks when n is small).  The calling
+** thread runs the first chunk; returns when all are done.  Calls from
+** inside a chunk run serially. */
+typedef void (*ParFn)(void *ctx, long lo, long hi);
+void par_for(long n, long grain, ParFn fn, void *ctx);
+
+/* Row-major C = alpha op(A) op(B) + beta C, as cblas_sgemm with
+** CblasRowMajor; ta/tb: 1 = transposed.  Large products are split over the
+** pool by the longer of C's two sides. */
+void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+          const float *B, int ldb, float beta, float *C, int ldc);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+** test_par.c — the thread pool (par.c): the split product against a plain
+** triple loop in double, every index of par_for visited exactly once,
+** nested calls, restarting the pool with another thread count.
+*/
+#include "testutil.h"
+#include "par.h"
+
+static unsigned long long seed = 99;
+static float urand(void) {
+  seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (float)((double)(seed >> 11) / 9007199254740992.0) - 0.5f;
+}
+static float *fnew(long n) {
+  float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
+  ck_assert_ptr_nonnull(p);
+  for (long i = 0; i < n; i++) p[i] = urand();
+  return p;
+}
+
+/* One product through gemm, checked element by element against a double
+** triple loop.  Leading dimensions are padded by `pad` to exercise strides. */
+static void check_gemm(int ta, int tb, int M, int N, int K, float alpha, float beta, int pad) {
+  int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+  long na = (long)(ta ? K : M) * lda, nb = (long)(tb ? N : K) * ldb, nc = (long)M * ldc;
+  float *A = fnew(na), *B = fnew(nb), *C = fnew(nc), *C0 = malloc(sizeof(float) * (size_t)nc);
+  memcpy(C0, C, sizeof(float) * (size_t)nc);
+  gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < ldc; j++) {
+      double want = C0[(long)i * ldc + j];
+      if (j < N) {
+        double s = 0;
+        for (int k = 0; k < K; k++)
+          s += (double)(ta ? A[(long)k * lda + i] : A[(long)i * lda + k]) *
+               (tb ? B[(long)j * ldb + k] : B[(long)k * ldb + j]);
+        want = alpha * s + beta * want;
+      }
+      double got = C[(long)i * ldc + j];
+      if (fabs(got - want) > 1e-5 * (K + 1))   /* (ck_assert is slow: only on failure) */
+        ck_abort_msg(
+                    "gemm ta=%d tb=%d M=%d N=%d K=%d: C[%d,%d] = %.8g, expected %.8g%s",
+                    ta, tb, M, N, K, i, j, got, want, j >= N ? " (padding must stay)" : "");
+    }
+  free(A); free(B); free(C); free(C0);
+}
+
+START_TEST(gemm_matches_loops) {
+  /* Shapes of a training step (split by columns and by rows), odd sizes
+  ** that leave partial blocks, and products too small to split. */
+  static const int shapes[][3] = {
+    { 20, 400, 100 }, { 20, 100, 400 }, { 700, 400, 100 }, { 400, 100, 700 }, { 333, 77, 129 },
+    { 17, 1250, 33 }, { 1, 1, 1 }, { 1, 700, 3 }, { 700, 1, 3 }, { 5, 3, 0 }, { 3, 5, 2 },
+  };
+  for (int th = 1; th <= 3; th++) {
+    ck_assert_int_eq(par_init(th), th);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+      for (int t = 0; t < 4; t++)
+        check_gemm(t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2],
+                   t == 3 ? 0.5f : 1.0f, (t & 1) ? 1.0f : 0.0f, (int)(s % 3));
+  }
+  par_shutdown();
+}
+END_TEST
+
+/* For a fixed thread count, the same product gives the same bits. */
+START_TEST(gemm_repeatable) {
+  par_init(2);
+  int M = 300, N = 500, K = 200;
+  float *A = fnew((long)M * K), *B = fnew((long)K * N), *C1 = fnew((long)M * N), *C2 = fnew((long)M * N);
+  gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C1, N);
+  for (int r = 0; r < 20; r++) {
+    gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C2, N);
+    ck_assert(!memcmp(C1, C2, sizeof(float) * (size_t)M * N));
+  }
+  free(A); free(B); free(C1); free(C2);
+  par_shutdown();
+}
+END_TEST
+
+static void count_visits(void *ctx, long lo, long hi) {
+  int *seen = ctx;
+  for (long i = lo; i < hi; i++) seen[i]++;
+}
+
+START_TEST(par_for_visits_each_index_once) {
+  static const long ns[] = { 0, 1, 2, 3, 7, 64, 1000, 100003 };
+  static const long grains[] = { 1, 3, 1000 };
+  int *seen = calloc(100003, sizeof *seen);
+  for (int th = 1; th <= 4; th++) {
+    par_init(th);
+    ck_assert_int_eq(par_threads(), th);
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+      for (size_t b = 0; b < sizeof grains / sizeof grains[0]; b++)
+        for (int rep = 0; rep < 50; rep++) {
+          memset(seen, 0, sizeof *seen * 100003);
+          par_for(ns[a], grains[b], count_visits, seen);
+          for (long i = 0; i < ns[a]; i++)
+            if (seen[i] != 1) ck_abort_msg( "threads %d n %ld grain %ld: index %ld visited %d times",
+                          th, ns[a], grains[b], i, seen[i]);
+        }
+  }
+  free(seen);
+  par_shutdown();
+}
+END_TEST
+
+/* A chunk that itself calls par_for and gemm: the inner calls run on the
+** chunk's own thread, and the results are still right. */
+typedef struct Nest { float *A, *B, *C; int M, N, K; int *seen; } Nest;
+static void nested(void *ctx, long lo, long hi) {
+  Nest *s = ctx;
+  for (long r = lo; r < hi; r++) {
+    gemm(0, 0, s->M, s->N, s->K, 1, s->A, s->K, s->B, s->N, 0, s->C + r * s->M * s->N, s->N);
+    par_for(10, 1, count_visits, s->seen + r * 10);
+  }
+}
+START_TEST(nested_calls_run_serially) {
+  par_init(2);
+  Nest s = { NULL, NULL, NULL, 64, 96, 80, NULL };
+  s.A = fnew((long)s.M * s.K); s.B = fnew((long)s.K * s.N);
+  s.C = calloc(4 * (size_t)s.M * s.N, sizeof(float));
+  s.seen = calloc(40, sizeof(int));
+  par_for(4, 1, nested, &s);
+  float *ref = calloc((size_t)s.M * s.N, sizeof(float));
+  par_init(1);
+  gemm(0, 0, s.M, s.N, s.K, 1, s.A, s.K, s.B, s.N, 0, ref, s.N);
+  for (int r = 0; r < 4; r++)
+    for (long i = 0; i < (long)s.M * s.N; i++)
+      if (fabs(s.C[r * s.M * s.N + i] - ref[i]) > 1e-4) ck_abort_msg("block %d [%ld]: %g vs %g", r, i, s.C[r * s.M * s.N + i], ref[i]);
+  for (int i = 0; i < 40; i++) ck_assert_int_eq(s.seen[i], 1);
+  free(s.A); free(s.B); free(s.C); free(s.seen); free(ref);
+  par_shutdown();
+}
+END_TEST
+
+/* Restarting the pool: a new worker must not run the job that was current
+** when the old pool stopped (its context is gone). */
+START_TEST(restart_pool) {
+  int *seen = calloc(1000, sizeof *seen);
+  for (int k = 0; k < 30; k++) {
+    par_init(1 + k % 3);
+    memset(seen, 0, sizeof *seen * 1000);
+    par_for(1000, 1, count_visits, seen);
+    for (int i = 0; i < 1000; i++)
+      if (seen[i] != 1) ck_abort_msg("threads %d: index %d visited %d times", 1 + k % 3, i, seen[i]);
+  }
+  /* The last job's context is still readable here, so a worker that ran it
+  ** again would show up as a second visit. */
+  par_init(2);
+  memset(seen, 0, sizeof *seen * 1000);
+  par_for(1000, 1, count_visits, seen);
+  par_init(3);
+  usleep(20000);
+  for (int i = 0; i < 1000; i++)
+    if (seen[i] != 1) ck_abort_msg("after restart: index %d visited %d times", i, seen[i]);
+  par_shutdown();
+  ck_assert_int_eq(par_threads(), 1);
+  free(seen);
+}
+END_TEST
+
+static Suite *par_suite(void) {
+  Suite *s = suite_create("par");
+  TCase *tc = tcase_create("pool");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, gemm_matches_loops);
+  tcase_add_test(tc, gemm_repeatable);
+  tcase_add_test(tc, par_for_visits_each_index_once);
+  tcase_add_test(tc, nested_calls_run_serially);
+  tcase_add_test(tc, restart_pool);
+  suite_add_tcase(s, tc);
+  return s;
+}
+TU_MAIN(par_suite)
