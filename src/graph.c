@@ -132,7 +132,7 @@ int graph_forward(Graph *g, Exec *ex) {
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     n->aux[0].data = n->aux[1].data = NULL;
-    if (n->kind != N_OP) continue;
+    if (n->kind != N_OP || (n->flags & NF_DEAD)) continue;
     n->grad.data = NULL;
     n->val.data = arena_floats(&g->arena, n->val.n);
     gr_ops[n->op].forward(n, ex);

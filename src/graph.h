@@ -21,6 +21,7 @@ enum {
   NF_OUTPUT = 1,      /* named by an `output` statement */
   NF_NOGRAD = 2,      /* integer data (token ids, lengths): no gradient */
   NF_HIDDEN = 4,      /* plumbing (stack/pick) drawn as a plain edge */
+  NF_DEAD = 8,        /* folded into another node by ops_fuse: not run */
 };
 
 typedef struct Node {
@@ -108,6 +109,9 @@ int  graph_backward(Graph *g, Node *out, Exec *ex);
 /* Calls every recurrent node's carry / reorder hook (see OpDef). */
 void graph_carry(Graph *g, int on);
 void graph_reorder(Graph *g, const int *rows, int B);
+/* Folds `a @ transpose(W)` and `a @ W + bias` into single matmul nodes
+** (ops.c); for training, where nobody looks at the folded nodes. */
+void ops_fuse(Graph *g);
 /* Runs one node's backward into the given gradient buffers instead of its
 ** inputs' own (used by --trace to show each contribution separately).     */
 void node_backward_into(Node *n, Exec *ex, Tensor *gins);

@@ -17,6 +17,7 @@
 #include "par.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define IN(k) (n->in[k])
@@ -117,33 +118,98 @@ UNARY(log, logf(a), 1.f / a)
 /* ---- products ----------------------------------------------------------- */
 
 /* a [..., k] @ b [k, m] or [k]; a [k] @ b [k, m].  Leading dims of a are
-** flattened into rows, so [T,B,d] @ [d,V] is one sgemm. */
+** flattened into rows, so [T,B,d] @ [d,V] is one sgemm.  Fused by
+** ops_fuse (training runs only; never written in a model file):
+** iattr[0] = 1 reads b as stored transposed, [m, k] (for `@ transpose(E)`),
+** and a third input [m] is added to every row (for `+ bout`). */
 static void mm_dims(const Node *n, int *N, int *K, int *M) {
   const Tensor *a = &IN(0)->val, *b = &IN(1)->val;
-  *K = b->shape[0];
-  *M = b->rank == 2 ? b->shape[1] : 1;
+  int tb = n->iattr[0];
+  *K = b->shape[tb];
+  *M = b->rank == 2 ? b->shape[1 - tb] : 1;
   *N = (int)(a->n / (*K ? *K : 1));
 }
 static int shape_matmul(Node *n, Err *e) {
   const Tensor *a = &IN(0)->val, *b = &IN(1)->val;
+  int tb = n->iattr[0];
   if (a->rank == 0 || b->rank == 0) return shape_err(n, e, "matrices or vectors (use '*' for scalars)");
   if (a->rank == 1 && b->rank == 1) return shape_err(n, e, "[n,k] @ [k,m] or [n,k] @ [k] (for two vectors use '.')");
-  if (b->rank > 2 || a->shape[a->rank - 1] != b->shape[0])
+  if (b->rank > 2 || (tb && b->rank != 2) || a->shape[a->rank - 1] != b->shape[tb])
     return shape_err(n, e, "[n,k] @ [k,m] (inner dimensions equal)");
   int sh[GR_MAXDIM], r = 0;
   for (int i = 0; i < a->rank - 1; i++) sh[r++] = a->shape[i];
-  if (b->rank == 2) sh[r++] = b->shape[1];
+  if (b->rank == 2) sh[r++] = b->shape[1 - tb];
+  if (n->nin == 3 && (IN(2)->val.rank != 1 || b->rank != 2 || IN(2)->val.n != b->shape[1 - tb]))
+    return shape_err(n, e, "a bias vector as long as the result's rows");
   return tensor_shape(&n->val, r, sh);
 }
 static void fwd_matmul(Node *n, Exec *ex) {
-  int N, K, M; mm_dims(n, &N, &K, &M);
-  gemm(0, 0, N, M, K, 1.f, V(0), K, V(1), M, 0.f, n->val.data, M);
+  int N, K, M, tb = n->iattr[0]; mm_dims(n, &N, &K, &M);
+  float beta = 0.f, *o = n->val.data;
+  if (n->nin == 3) {               /* C starts as the bias rows; sgemm adds the product */
+    for (long r = 0; r < N; r++) memcpy(o + r * M, V(2), sizeof(float) * M);
+    beta = 1.f;
+  }
+  gemm(0, tb, N, M, K, 1.f, V(0), K, V(1), tb ? K : M, beta, o, M);
+}
+/* Bias gradient: column sums of g [N, M], one block of columns per thread. */
+typedef struct ColSum { const float *g; float *d; long N; int M; } ColSum;
+static void colsum_part(void *ctx, long lo, long hi) {
+  const ColSum *c = ctx;
+  for (long r = 0; r < c->N; r++) {
+    const float *gr = c->g + r * c->M;
+    for (long j = lo; j < hi; j++) c->d[j] += gr[j];
+  }
 }
 static void bwd_matmul(Node *n, Exec *ex) {
-  int N, K, M; mm_dims(n, &N, &K, &M);
+  int N, K, M, tb = n->iattr[0]; mm_dims(n, &N, &K, &M);
   const float *g = n->grad.data;
-  if (G(0)) gemm(0, 1, N, K, M, 1.f, g, M, V(1), M, 1.f, G(0), K);
-  if (G(1)) gemm(1, 0, K, M, N, 1.f, V(0), K, g, M, 1.f, G(1), M);
+  if (G(0)) gemm(0, !tb, N, K, M, 1.f, g, M, V(1), tb ? K : M, 1.f, G(0), K);
+  if (G(1) && tb) gemm(1, 0, M, K, N, 1.f, g, M, V(0), K, 1.f, G(1), K);
+  else if (G(1)) gemm(1, 0, K, M, N, 1.f, V(0), K, g, M, 1.f, G(1), M);
+  if (n->nin == 3 && G(2)) {
+    ColSum c = { g, G(2), N, M };
+    par_for(M, 256, colsum_part, &c);
+  }
+}
+
+/* Rewrites, for training runs, `a @ transpose(W)` into a matmul that reads
+** W transposed (no copy of W per step), and `(a @ W) + bias` into one
+** matmul that starts from the bias rows (no extra pass over the result,
+** and its gradient is not copied).  Only anonymous single-use nodes are
+** folded; the folded ones are flagged NF_DEAD and skipped.  The numbers are
+** the same: the bias is added to each finished dot product either way. */
+void ops_fuse(Graph *g) {
+  int *uses = xcalloc((size_t)g->n + 1, sizeof *uses);
+  for (int i = 0; i < g->n; i++)
+    for (int j = 0; j < g->nodes[i]->nin; j++) uses[g->nodes[i]->in[j]->id]++;
+#define FOLDABLE(x, OP) ((x)->kind == N_OP && (x)->op == (OP) && uses[(x)->id] == 1 && \
+                         !((x)->flags & (NF_OUTPUT | NF_DEAD)) && !(x)->name)
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (n->kind != N_OP || (n->flags & NF_DEAD)) continue;
+    if (n->op == OP_MATMUL && n->nin == 2 && !n->iattr[0] && FOLDABLE(n->in[1], OP_TRANSPOSE)) {
+      n->in[1]->flags |= NF_DEAD;
+      n->in[1] = n->in[1]->in[0];
+      n->iattr[0] = 1;
+    }
+    if (n->op != OP_ADD) continue;
+    for (int s = 0; s < 2; s++) {
+      Node *m = n->in[s], *bias = n->in[1 - s];
+      if (!FOLDABLE(m, OP_MATMUL) || m->nin != 2 || m->in[1]->val.rank != 2 || bias->val.rank != 1 ||
+          m->val.rank == 0 || bias->val.n != m->val.shape[m->val.rank - 1])
+        continue;
+      m->flags |= NF_DEAD;
+      n->op = OP_MATMUL;
+      n->in = xrealloc(n->in, 3 * sizeof *n->in);
+      n->in[0] = m->in[0]; n->in[1] = m->in[1]; n->in[2] = bias;
+      n->nin = 3;
+      n->iattr[0] = m->iattr[0];
+      break;
+    }
+  }
+#undef FOLDABLE
+  free(uses);
 }
 
 static int shape_dot(Node *n, Err *e) {
@@ -392,7 +458,7 @@ const OpDef gr_ops[] = {
   [OP_MUL]       = { "mul",       "×",       2, 2, shape_bin, fwd_mul, bwd_mul, rule_mul, NULL, NULL },
   [OP_DIV]       = { "div",       "÷",       2, 2, shape_bin, fwd_div, bwd_div, rule_div, NULL, NULL },
   [OP_NEG]       = { "neg",       "−",       1, 1, shape_same, fwd_neg, bwd_neg, rule_neg, NULL, NULL },
-  [OP_MATMUL]    = { "matmul",    "@",       2, 2, shape_matmul, fwd_matmul, bwd_matmul, rule_matmul, NULL, NULL },
+  [OP_MATMUL]    = { "matmul",    "@",       2, 3, shape_matmul, fwd_matmul, bwd_matmul, rule_matmul, NULL, NULL },
   [OP_DOT]       = { "dot",       "·",       2, 2, shape_dot, fwd_dot, bwd_dot, rule_dot, NULL, NULL },
   [OP_RELU]      = { "relu",      "ReLU",    1, 1, shape_same, fwd_relu, bwd_relu, rule_unary, NULL, NULL },
   [OP_TANH]      = { "tanh",      "tanh",    1, 1, shape_same, fwd_tanh, bwd_tanh, rule_unary, NULL, NULL },

@@ -289,6 +289,7 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   if (train_config(m, o, &c, e)) return -1;
   if (c.seed != m->seed) model_reinit(m, c.seed);
   par_init(c.threads);            /* 0: one thread per core (par.h) */
+  ops_fuse(m->g);
   Feed f;
   if (feed_nodes(&f, m, e)) return -1;
   TrainState ts; memset(&ts, 0, sizeof ts);

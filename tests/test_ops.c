@@ -85,6 +85,10 @@ static const Case cases[] = {
   { OP_MATMUL, 2, {2, 1}, { S(3, 4), S(4) }, -1, 1, 0 },
   { OP_MATMUL, 2, {1, 2}, { S(4), S(4, 2) }, -1, 1, 0 },
   { OP_MATMUL, 2, {3, 2}, { S(2, 3, 4), S(4, 5) }, -1, 1, 0 },
+  /* the fused forms ops_fuse makes: b read transposed, a bias row */
+  { OP_MATMUL, 2, {2, 2}, { S(3, 4), S(2, 4) }, -1, 1, 1 },
+  { OP_MATMUL, 3, {3, 2, 1}, { S(2, 3, 4), S(5, 4), S(5) }, -1, 1, 1 },
+  { OP_MATMUL, 3, {2, 2, 1}, { S(3, 4), S(4, 5), S(5) }, -1, 1, 0 },
   { OP_DOT, 2, {1, 1}, { S(5), S(5) }, -1, 1, 0 },
   { OP_RELU, 1, {2}, { S(3, 4) }, -1, 1, 0 },
   { OP_RELU, 1, {0}, { S(0) }, 0.2, 1, 0 },
@@ -109,6 +113,78 @@ static const Case cases[] = {
 START_TEST(op_gradient) {
   const Case *c = &cases[_i];
   for (unsigned seed = 1; seed <= 3; seed++) check_case(c, seed * 7919 + _i);
+}
+END_TEST
+
+/* ops_fuse folds `x @ transpose(W) + b` into one matmul node with the
+** same value and gradients; a named intermediate is left alone. */
+static Graph *linear_graph(int name_mid, Node **x, Node **W, Node **b, Node **y, Node **loss) {
+  Graph *g = graph_new("test");
+  Loc L = { "test", 1, 1 };
+  Rng r; rng_seed(&r, 5);
+  Node **leaf[3] = { x, W, b };
+  const int rank[3] = { 3, 2, 1 }, shape[3][3] = { { 2, 3, 4 }, { 5, 4 }, { 5 } };
+  for (int k = 0; k < 3; k++) {
+    Tensor t; ck_assert_int_eq(tensor_shape(&t, rank[k], shape[k]), 0);
+    t.data = malloc(sizeof(float) * t.n);
+    for (long i = 0; i < t.n; i++) t.data[i] = rng_uniform(&r) * 2 - 1;
+    *leaf[k] = graph_leaf(g, N_PARAM, k == 0 ? "x" : k == 1 ? "W" : "b", L, &t);
+    free(t.data);
+  }
+  Node *t = graph_add(g, N_OP, OP_TRANSPOSE, name_mid ? "Wt" : NULL, L, 1, W);
+  Node *xm[2] = { *x, t };
+  Node *m = graph_add(g, N_OP, OP_MATMUL, NULL, L, 2, xm);
+  Node *mb[2] = { m, *b };
+  *y = graph_add(g, N_OP, OP_ADD, "y", L, 2, mb);
+  Node *yy[2] = { *y, *y };
+  Node *sq = graph_add(g, N_OP, OP_MUL, NULL, L, 2, yy);
+  *loss = graph_add(g, N_OP, OP_SUM, "loss", L, 1, &sq);
+  Err e = {0};
+  ck_assert_int_eq(graph_infer(g, &e), 0);
+  return g;
+}
+static void run_fb(Graph *g, Node *loss) {
+  Err e = {0};
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e;
+  ck_assert_msg(graph_forward(g, &ex) == 0 && graph_backward(g, loss, &ex) == 0, "%s", e.msg);
+}
+START_TEST(fuse_linear_layer) {
+  for (int named = 0; named < 2; named++) {
+    Node *x, *W, *b, *y, *loss;
+    Graph *g = linear_graph(named, &x, &W, &b, &y, &loss);
+    run_fb(g, loss);
+    Node *p[4] = { x, W, b, y };
+    float *before[4];
+    for (int k = 0; k < 4; k++) {
+      Tensor *t = k < 3 ? &p[k]->grad : &p[k]->val;
+      before[k] = malloc(sizeof(float) * t->n);
+      memcpy(before[k], t->data, sizeof(float) * t->n);
+    }
+    float l0 = loss->val.data[0];
+    ops_fuse(g);
+    int dead = 0;
+    for (int i = 0; i < g->n; i++) dead += !!(g->nodes[i]->flags & NF_DEAD);
+    if (named) {   /* Wt has a name: the transpose stays; the matmul still takes the bias */
+      ck_assert_int_eq(dead, 1);
+      ck_assert_int_eq(y->iattr[0], 0);
+      ck_assert_int_eq(y->in[1]->op, OP_TRANSPOSE);
+    } else {
+      ck_assert_int_eq(dead, 2);
+      ck_assert_int_eq(y->iattr[0], 1);
+      ck_assert_ptr_eq(y->in[1], W);
+    }
+    ck_assert_int_eq(y->op, OP_MATMUL);
+    ck_assert_int_eq(y->nin, 3);
+    ck_assert_ptr_eq(y->in[2], b);
+    run_fb(g, loss);
+    TU_CLOSE(loss->val.data[0], l0, 1e-5 * fabs(l0));
+    for (int k = 0; k < 4; k++) {
+      Tensor *t = k < 3 ? &p[k]->grad : &p[k]->val;
+      for (long i = 0; i < t->n; i++) TU_CLOSE(t->data[i], before[k][i], 1e-5);
+      free(before[k]);
+    }
+    graph_free(g);
+  }
 }
 END_TEST
 
@@ -147,6 +223,7 @@ static Suite *suite(void) {
   Suite *s = suite_create("ops");
   TCase *t = tcase_create("ops");
   tcase_add_loop_test(t, op_gradient, 0, (int)(sizeof cases / sizeof cases[0]));
+  tcase_add_test(t, fuse_linear_layer);
   tcase_add_test(t, every_op_is_tested_and_complete);
   tcase_add_test(t, shape_errors_name_the_operator);
   suite_add_tcase(s, t);
