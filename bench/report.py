@@ -13,8 +13,9 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else 'bench/out'
 B, BPTT = 20, 35
 CFGS = [('small', 'lm', 100), ('small', 'cond_lm', 100), ('small', 'attn_lm', 100),
         ('brown', 'lm', 100), ('brown', 'lm', 256), ('brown', 'cond_lm', 100),
-        ('brown', 'cond_lm', 256), ('brown', 'attn_lm', 100), ('brown', 'attn_lm', 256)]
-DATA = {'small': 'data', 'brown': 'bench/data/brown'}
+        ('brown', 'cond_lm', 256), ('brown', 'attn_lm', 100), ('brown', 'attn_lm', 256),
+        ('full', 'lm', 256), ('full', 'cond_lm', 256), ('full', 'attn_lm', 256)]
+DATA = {'small': 'data', 'brown': 'bench/data/brown', 'full': 'data/brown'}
 
 
 def read(path):

@@ -29,23 +29,32 @@ static int clamp_len(int n, int S) { return n < 0 ? 0 : n > S ? S : n; }
 
 /* ---- attention rows: forward, local backward, weight gradients --------- */
 
-/* Forward for B rows; contract of attn_step_fwd. */
-static void att_fwd(int B, int S, int H, const float *mem, const int *len,
-                    const float *W_in, const float *W_c,
-                    float *cq, float *qin, float *w, float *ht) {
-  const int ldm = B * H;
-  /* qin = q W_in^T: q is the right half of cq */
-  gemm(0, 1, B, H, H, 1.0f, cq + H, 2 * H, W_in, H, 0.0f, qin, H);
-  for (int b = 0; b < B; b++) {
-    int n = clamp_len(len[b], S);
-    float *wb = w + (size_t)b * S, *cb = cq + (size_t)b * 2 * H;
-    const float *mb = mem + (size_t)b * H;
+/* The per-row parts (each batch row attends over its own memory) run on
+** blocks of rows over the thread pool (par.h). */
+#define ATT_GRAIN 4
+typedef struct AttRows {
+  int B, S, H;
+  const float *mem;
+  const int *len;
+  float *cq, *qin, *w;               /* forward: writes w, c (left half of cq) */
+  const float *dcq;                  /* backward: reads these, writes ds, dqin */
+  float *ds, *dqin;
+} AttRows;
+
+/* Scores, softmax and context for rows [lo, hi). */
+static void att_fwd_rows(void *ctx, long lo, long hi) {
+  const AttRows *a = ctx;
+  const int S = a->S, H = a->H, ldm = a->B * H;
+  for (long b = lo; b < hi; b++) {
+    int n = clamp_len(a->len[b], S);
+    float *wb = a->w + (size_t)b * S, *cb = a->cq + (size_t)b * 2 * H;
+    const float *mb = a->mem + (size_t)b * H;
     if (n == 0) {
       memset(wb, 0, sizeof(float) * S);
       memset(cb, 0, sizeof(float) * H);
       continue;
     }
-    cblas_sgemv(RM, NT, n, H, 1.0f, mb, ldm, qin + (size_t)b * H, 1, 0.0f, wb, 1);
+    cblas_sgemv(RM, NT, n, H, 1.0f, mb, ldm, a->qin + (size_t)b * H, 1, 0.0f, wb, 1);
     float mx = wb[0], sum = 0.0f;
     for (int j = 1; j < n; j++) if (wb[j] > mx) mx = wb[j];
     for (int j = 0; j < n; j++) { wb[j] = seqk_expf(wb[j] - mx); sum += wb[j]; }
@@ -54,6 +63,52 @@ static void att_fwd(int B, int S, int H, const float *mem, const int *len,
     for (int j = n; j < S; j++) wb[j] = 0.0f;
     cblas_sgemv(RM, TR, n, H, 1.0f, mb, ldm, wb, 1, 0.0f, cb, 1);
   }
+}
+
+/* Back through context, softmax and scores for rows [lo, hi). */
+static void att_bwd_rows(void *ctx, long lo, long hi) {
+  const AttRows *a = ctx;
+  const int S = a->S, H = a->H, ldm = a->B * H;
+  for (long b = lo; b < hi; b++) {
+    int n = clamp_len(a->len[b], S);
+    const float *wb = a->w + (size_t)b * S, *mb = a->mem + (size_t)b * H;
+    float *db = a->ds + (size_t)b * S, *dqb = a->dqin + (size_t)b * H;
+    memset(db, 0, sizeof(float) * S);
+    if (n == 0) { memset(dqb, 0, sizeof(float) * H); continue; }
+    /* dw_j = mem_j . dc; softmax: ds_j = w_j (dw_j - sum_k w_k dw_k) */
+    cblas_sgemv(RM, NT, n, H, 1.0f, mb, ldm, a->dcq + (size_t)b * 2 * H, 1, 0.0f, db, 1);
+    float dot = 0.0f;
+    for (int j = 0; j < n; j++) dot += wb[j] * db[j];
+    for (int j = 0; j < n; j++) db[j] = wb[j] * (db[j] - dot);
+    cblas_sgemv(RM, TR, n, H, 1.0f, mb, ldm, db, 1, 0.0f, dqb, 1);
+  }
+}
+
+/* Memory gradient of rows [lo, hi) over all steps: w_b [T,S] (ld B*S),
+** dc_b [T,H] (ld 2BH); dmem_b [S,H] (ld BH) += w_b^T dc_b + ds_b^T qin_b. */
+typedef struct DmemRows {
+  int T, B, S, H;
+  const float *cq, *qin, *w, *dcq, *ds;
+  float *dmem;
+} DmemRows;
+static void att_dmem_rows(void *ctx, long lo, long hi) {
+  const DmemRows *d = ctx;
+  const int B = d->B, S = d->S, H = d->H, T = d->T;
+  for (long b = lo; b < hi; b++) {
+    float *dm = d->dmem + (size_t)b * H;
+    gemm(1, 0, S, H, T, 1.0f, d->w + (size_t)b * S, B * S, d->dcq + (size_t)b * 2 * H, 2 * B * H, 1.0f, dm, B * H);
+    gemm(1, 0, S, H, T, 1.0f, d->ds + (size_t)b * S, B * S, d->qin + (size_t)b * H, B * H, 1.0f, dm, B * H);
+  }
+}
+
+/* Forward for B rows; contract of attn_step_fwd. */
+static void att_fwd(int B, int S, int H, const float *mem, const int *len,
+                    const float *W_in, const float *W_c,
+                    float *cq, float *qin, float *w, float *ht) {
+  /* qin = q W_in^T: q is the right half of cq */
+  gemm(0, 1, B, H, H, 1.0f, cq + H, 2 * H, W_in, H, 0.0f, qin, H);
+  AttRows rows = { B, S, H, mem, len, cq, qin, w, NULL, NULL, NULL };
+  par_for(B, ATT_GRAIN, att_fwd_rows, &rows);
   /* ht = tanh([c ; q] W_c^T) */
   gemm(0, 1, B, H, 2 * H, 1.0f, cq, 2 * H, W_c, 2 * H, 0.0f, ht, H);
   for (size_t i = 0, n = (size_t)B * H; i < n; i++) ht[i] = seqk_tanhf(ht[i]);
@@ -66,22 +121,10 @@ static void att_bwd(int B, int S, int H, const float *mem, const int *len,
                     const float *W_in, const float *W_c,
                     const float *w, const float *ht, const float *dht, float *dq,
                     float *dz, float *dcq, float *ds, float *dqin) {
-  const int ldm = B * H;
   for (size_t i = 0, n = (size_t)B * H; i < n; i++) dz[i] = dht[i] * (1.0f - ht[i] * ht[i]);
   gemm(0, 0, B, 2 * H, H, 1.0f, dz, H, W_c, 2 * H, 0.0f, dcq, 2 * H);
-  for (int b = 0; b < B; b++) {
-    int n = clamp_len(len[b], S);
-    const float *wb = w + (size_t)b * S, *mb = mem + (size_t)b * H;
-    float *db = ds + (size_t)b * S, *dqb = dqin + (size_t)b * H;
-    memset(db, 0, sizeof(float) * S);
-    if (n == 0) { memset(dqb, 0, sizeof(float) * H); continue; }
-    /* dw_j = mem_j . dc; softmax: ds_j = w_j (dw_j - sum_k w_k dw_k) */
-    cblas_sgemv(RM, NT, n, H, 1.0f, mb, ldm, dcq + (size_t)b * 2 * H, 1, 0.0f, db, 1);
-    float dot = 0.0f;
-    for (int j = 0; j < n; j++) dot += wb[j] * db[j];
-    for (int j = 0; j < n; j++) db[j] = wb[j] * (db[j] - dot);
-    cblas_sgemv(RM, TR, n, H, 1.0f, mb, ldm, db, 1, 0.0f, dqb, 1);
-  }
+  AttRows rows = { B, S, H, mem, len, NULL, NULL, (float *)w, dcq, ds, dqin };
+  par_for(B, ATT_GRAIN, att_bwd_rows, &rows);
   /* dq += dcq's q half + dqin W_in */
   for (int b = 0; b < B; b++) {
     const float *src = dcq + (size_t)b * 2 * H + H;
@@ -104,15 +147,8 @@ static void att_grads(int T, int B, int S, int H,
   if (dW_in)
     gemm(1, 0, H, H, N, 1.0f, dqin, H, cq + H, 2 * H, 1.0f, dW_in, H);
   if (dmem) {
-    for (int b = 0; b < B; b++) {
-      /* row b over all steps: w_b [T,S] (ld B*S), dc_b [T,H] (ld 2BH);
-      ** dmem_b [S,H] (ld BH) += w_b^T dc_b + ds_b^T qin_b */
-      float *dm = dmem + (size_t)b * H;
-      gemm(1, 0, S, H, T, 1.0f, w + (size_t)b * S, B * S,
-                  dcq + (size_t)b * 2 * H, 2 * B * H, 1.0f, dm, B * H);
-      gemm(1, 0, S, H, T, 1.0f, ds + (size_t)b * S, B * S,
-                  qin + (size_t)b * H, B * H, 1.0f, dm, B * H);
-    }
+    DmemRows d = { T, B, S, H, cq, qin, w, dcq, ds, dmem };
+    par_for(B, 1, att_dmem_rows, &d);
   }
 }
 

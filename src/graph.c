@@ -4,6 +4,7 @@
 ** reverse-mode backward from a scalar node.
 */
 #include "graph.h"
+#include "seqk.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,10 +121,7 @@ static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
   }
   return err_at(ex->err, n->loc, "%s", msg);
 }
-static int all_finite(const Tensor *t) {
-  for (long i = 0; i < t->n; i++) if (!isfinite(t->data[i])) return 0;
-  return 1;
-}
+static int all_finite(const Tensor *t) { return seqk_all_finite(t->data, t->n); }
 
 int graph_forward(Graph *g, Exec *ex) {
   ex->g = g;

@@ -146,6 +146,58 @@ static const float *layer_input(const LstmRun *r, int l) {
   return r->h + (size_t)(l - 1) * (r->T + 1) * BH + BH;   /* outputs of layer l-1 */
 }
 
+/* One time step of the cell over rows [lo, hi) of the batch: the step loops
+** split the B rows over the thread pool.  Rows past their length (r->len)
+** hold their state going forward and get no gradient going back. */
+typedef struct CellStep {
+  const LstmRun *r;
+  int t;
+  float *G;                          /* the step's gates [B,4H] (activated in place) */
+  const float *cp;                   /* c_{t-1} */
+  float *cc, *hc;                    /* c_t, h_t */
+  const float *hp;                   /* h_{t-1} (forward: held rows copy it) */
+  const float *dout;                 /* backward: gradient from above at t, or NULL */
+  float *dh, *dc, *dG;               /* backward: running dh, dc; the step's dgates */
+} CellStep;
+
+static long cell_grain(int H) { return H >= 2048 ? 1 : 2048 / H; }
+
+static void cell_fwd_rows(void *ctx, long lo, long hi) {
+  const CellStep *s = ctx;
+  const int H = s->r->H;
+  const size_t G4 = 4 * (size_t)H;
+  if (!s->r->len) {
+    lstm_cell_fwd((int)(hi - lo), H, s->G + lo * G4, s->cp + lo * H, s->cc + lo * H, s->hc + lo * H);
+    return;
+  }
+  for (long b = lo; b < hi; b++) {
+    size_t o = (size_t)b * H;
+    if (s->t < row_len(s->r, (int)b)) lstm_cell_fwd(1, H, s->G + b * G4, s->cp + o, s->cc + o, s->hc + o);
+    else { memcpy(s->hc + o, s->hp + o, sizeof(float) * H); memcpy(s->cc + o, s->cp + o, sizeof(float) * H); }
+  }
+}
+
+static void cell_bwd_rows(void *ctx, long lo, long hi) {
+  const CellStep *s = ctx;
+  const int H = s->r->H;
+  const size_t G4 = 4 * (size_t)H;
+  for (long b = lo; b < hi; b++) {
+    size_t o = (size_t)b * H;
+    if (s->r->len && s->t >= row_len(s->r, (int)b)) { memset(s->dG + b * G4, 0, sizeof(float) * G4); continue; }
+    if (s->dout) for (int j = 0; j < H; j++) s->dh[o + j] += s->dout[o + j];
+  }
+  if (!s->r->len) {
+    lstm_cell_bwd((int)(hi - lo), H, s->G + lo * G4, s->cp + lo * H, s->cc + lo * H,
+                  s->dh + lo * H, s->dc + lo * H, s->dG + lo * G4, s->dc + lo * H);
+    return;
+  }
+  for (long b = lo; b < hi; b++) {
+    size_t o = (size_t)b * H;
+    if (s->t < row_len(s->r, (int)b))
+      lstm_cell_bwd(1, H, s->G + b * G4, s->cp + o, s->cc + o, s->dh + o, s->dc + o, s->dG + b * G4, s->dc + o);
+  }
+}
+
 int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0,
                  const float *c0, float *y, float *hN, float *cN) {
   const int T = r->T, B = r->B, H = r->H, L = r->L, G4 = 4 * H;
@@ -198,12 +250,8 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
       else if (t > 0 || h0)
         gemm(0, 1, B, G4, H, 1.0f,
                     hp, H, P->W_hh, H, 1.0f, Gt, G4);
-      if (!r->len) { lstm_cell_fwd(B, H, Gt, cp, cc, hc); continue; }
-      for (int b = 0; b < B; b++) {
-        size_t o = (size_t)b * H;
-        if (t < row_len(r, b)) lstm_cell_fwd(1, H, Gt + (size_t)b * G4, cp + o, cc + o, hc + o);
-        else { memcpy(hc + o, hp + o, sizeof(float) * H); memcpy(cc + o, cp + o, sizeof(float) * H); }
-      }
+      CellStep st = { r, t, Gt, cp, cc, hc, hp, NULL, NULL, NULL, NULL };
+      par_for(B, cell_grain(H), cell_fwd_rows, &st);
     }
     if (hN) memcpy(hN + l * BH, hs + T * BH, sizeof(float) * BH);
     if (cN) memcpy(cN + l * BH, cs + T * BH, sizeof(float) * BH);
@@ -238,18 +286,9 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     for (int t = T - 1; t >= 0; t--) {
       const float *Gt = G + (size_t)t * B * G4, *cp = cs + t * BH, *cc = cp + BH;
       float *dGt = dG + (size_t)t * B * G4;
-      if (!r->len) {
-        if (dout) for (size_t k = 0; k < BH; k++) dh[k] += dout[t * BH + k];
-        lstm_cell_bwd(B, H, Gt, cp, cc, dh, dc, dGt, dc);
-      } else {
-        for (int b = 0; b < B; b++) {
-          size_t o = (size_t)b * H;
-          if (t >= row_len(r, b)) { memset(dGt + (size_t)b * G4, 0, sizeof(float) * G4); continue; }
-          if (dout) for (int j = 0; j < H; j++) dh[o + j] += dout[t * BH + o + j];
-          lstm_cell_bwd(1, H, Gt + (size_t)b * G4, cp + o, cc + o, dh + o, dc + o,
-                        dGt + (size_t)b * G4, dc + o);
-        }
-      }
+      CellStep st = { r, t, (float *)Gt, cp, (float *)cc, NULL, NULL,
+                      dout ? dout + t * BH : NULL, dh, dc, dGt };
+      par_for(B, cell_grain(H), cell_bwd_rows, &st);
       /* dh_prev = dG_t W_hh; held rows pass dh through unchanged. */
       gemm(0, 0, B, H, G4, 1.0f,
                   dGt, G4, P->W_hh, H, 0.0f, dh2, H);
@@ -267,11 +306,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     if (P->dW_ih)
       gemm(1, 0, G4, in, (int)TB, 1.0f,
                   dG, G4, layer_input(r, l), in, 1.0f, P->dW_ih, in);
-    if (P->db)
-      for (size_t k = 0; k < TB; k++) {
-        const float *g = dG + k * G4;
-        for (int j = 0; j < G4; j++) P->db[j] += g[j];
-      }
+    if (P->db) par_colsum(dG, (long)TB, G4, P->db);
     /* Input gradient: into dbuf for the layer below (through its dropout mask), or dx. */
     if (l > 0) {
       gemm(0, 0, (int)TB, H, G4, 1.0f,

@@ -152,25 +152,13 @@ static void fwd_matmul(Node *n, Exec *ex) {
   }
   gemm(0, tb, N, M, K, 1.f, V(0), K, V(1), tb ? K : M, beta, o, M);
 }
-/* Bias gradient: column sums of g [N, M], one block of columns per thread. */
-typedef struct ColSum { const float *g; float *d; long N; int M; } ColSum;
-static void colsum_part(void *ctx, long lo, long hi) {
-  const ColSum *c = ctx;
-  for (long r = 0; r < c->N; r++) {
-    const float *gr = c->g + r * c->M;
-    for (long j = lo; j < hi; j++) c->d[j] += gr[j];
-  }
-}
 static void bwd_matmul(Node *n, Exec *ex) {
   int N, K, M, tb = n->iattr[0]; mm_dims(n, &N, &K, &M);
   const float *g = n->grad.data;
   if (G(0)) gemm(0, !tb, N, K, M, 1.f, g, M, V(1), tb ? K : M, 1.f, G(0), K);
   if (G(1) && tb) gemm(1, 0, M, K, N, 1.f, g, M, V(0), K, 1.f, G(1), K);
   else if (G(1)) gemm(1, 0, K, M, N, 1.f, V(0), K, g, M, 1.f, G(1), M);
-  if (n->nin == 3 && G(2)) {
-    ColSum c = { g, G(2), N, M };
-    par_for(M, 256, colsum_part, &c);
-  }
+  if (n->nin == 3 && G(2)) par_colsum(g, N, M, G(2));
 }
 
 /* Rewrites, for training runs, `a @ transpose(W)` into a matmul that reads

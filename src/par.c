@@ -139,6 +139,19 @@ void par_for(long n, long grain, ParFn fn, void *ctx) {
     if (k < 4096) relax(); else sched_yield();
 }
 
+typedef struct ColSum { const float *g; float *d; long N; int M; } ColSum;
+static void colsum_part(void *ctx, long lo, long hi) {
+  const ColSum *c = ctx;
+  for (long r = 0; r < c->N; r++) {
+    const float *gr = c->g + r * c->M;
+    for (long j = lo; j < hi; j++) c->d[j] += gr[j];
+  }
+}
+void par_colsum(const float *g, long N, int M, float *d) {
+  ColSum c = { g, d, N, M };
+  par_for(M, N >= 4096 ? 16 : 65536 / (N + 1) + 16, colsum_part, &c);
+}
+
 /* ---- the split product ---------------------------------------------------- */
 
 typedef struct Gemm {

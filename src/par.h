@@ -42,4 +42,8 @@ void par_for(long n, long grain, ParFn fn, void *ctx);
 void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc);
 
+/* d[j] += sum over rows r of g[r*M + j]: a bias gradient; one block of
+** columns per thread, each summed in row order. */
+void par_colsum(const float *g, long N, int M, float *d);
+
 #endif

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 #include "seqk.h"
+#include "par.h"
+#include <stdatomic.h>
 
 /* The token id v stands for, or -1 if v is not an integer in [0,V). */
 static inline int tok_id(float v, int V) {
@@ -95,17 +97,37 @@ static inline int xent_target(float t, int V, int ignore) {
   return id < 0 ? -2 : id;
 }
 
+/* Rows are independent: the row kernels run over blocks of rows on the
+** thread pool (par.h), blocks of about XENT_GRAIN logits. */
+#define XENT_GRAIN 16384L
+typedef struct XentJob {
+  int V, ignore;
+  const float *logits, *target, *lse;
+  float *lse_out, scale, *dlogits;
+} XentJob;
+static long xent_rows_grain(int V) { return V >= XENT_GRAIN ? 1 : XENT_GRAIN / V; }
+
+static void xent_lse_rows(void *ctx, long lo, long hi) {
+  const XentJob *j = ctx;
+  for (long r = lo; r < hi; r++)
+    j->lse_out[r] = xent_target(j->target[r], j->V, j->ignore) < 0 ? 0.0f
+                    : row_lse(j->V, j->logits + (size_t)r * j->V);
+}
+
 long xent_fwd(long N, int V, const float *logits, const float *target, int ignore,
               float *lse, double *sum, long *count) {
+  if (lse) {                       /* the costly part in parallel, the sum in row order */
+    XentJob j = { V, ignore, logits, target, NULL, lse, 0.0f, NULL };
+    par_for(N, xent_rows_grain(V), xent_lse_rows, &j);
+  }
   double s = 0.0;
   long cnt = 0, bad = 0;
   for (long r = 0; r < N; r++) {
     const float *x = logits + (size_t)r * V;
     int id = xent_target(target[r], V, ignore);
     if (id == -2) bad++;
-    if (id < 0) { if (lse) lse[r] = 0.0f; continue; }
-    float l = row_lse(V, x);
-    if (lse) lse[r] = l;
+    if (id < 0) continue;
+    float l = lse ? lse[r] : row_lse(V, x);
     s += (double)l - (double)x[id];
     cnt++;
   }
@@ -114,18 +136,67 @@ long xent_fwd(long N, int V, const float *logits, const float *target, int ignor
   return bad;
 }
 
-SEQK_CLONES void xent_bwd(long N, int V, const float *restrict logits, const float *target, int ignore,
-                          const float *lse, float scale, float *restrict dlogits) {
-  for (long r = 0; r < N; r++) {
-    int id = xent_target(target[r], V, ignore);
+/* g += scale * softmax(x) for one row; restrict parameters are what lets GCC
+** vectorize it (it ignores restrict on local pointers). */
+SEQK_CLONES static void xent_row_bwd(int V, const float *restrict x, float l, float scale,
+                                     float *restrict g) {
+  int j = 0;
+  for (; j + CH <= V; j += CH)
+    for (int k = 0; k < CH; k++) g[j + k] += scale * seqk_expf(x[j + k] - l);
+  for (; j < V; j++) g[j] += scale * seqk_expf(x[j] - l);
+}
+
+static void xent_bwd_rows(void *ctx, long lo, long hi) {
+  const XentJob *J = ctx;
+  for (long r = lo; r < hi; r++) {
+    int id = xent_target(J->target[r], J->V, J->ignore);
     if (id < 0) continue;
-    const float *x = logits + (size_t)r * V;
-    float *g = dlogits + (size_t)r * V;
-    float l = lse ? lse[r] : row_lse(V, x);
-    int j = 0;
-    for (; j + CH <= V; j += CH)
-      for (int k = 0; k < CH; k++) g[j + k] += scale * seqk_expf(x[j + k] - l);
-    for (; j < V; j++) g[j] += scale * seqk_expf(x[j] - l);
-    g[id] -= scale;
+    const float *x = J->logits + (size_t)r * J->V;
+    float *g = J->dlogits + (size_t)r * J->V;
+    xent_row_bwd(J->V, x, J->lse ? J->lse[r] : row_lse(J->V, x), J->scale, g);
+    g[id] -= J->scale;
   }
+}
+
+void xent_bwd(long N, int V, const float *logits, const float *target, int ignore,
+              const float *lse, float scale, float *dlogits) {
+  XentJob j = { V, ignore, logits, target, lse, NULL, scale, dlogits };
+  par_for(N, xent_rows_grain(V), xent_bwd_rows, &j);
+}
+
+/* ---- finite check ------------------------------------------------------- */
+
+/* A float is NaN or +-inf when its exponent bits are all ones, i.e. when its
+** bits without the sign are at least 0x7f800000: an integer maximum, which
+** vectorizes (a float compare in a loop does not at -O2). */
+SEQK_CLONES static uint32_t absbits_max(const float *x, long n) {
+  uint32_t mk[CH] = {0};
+  long j = 0;
+  for (; j + CH <= n; j += CH)
+    for (int k = 0; k < CH; k++) {
+      uint32_t u;
+      memcpy(&u, x + j + k, sizeof u);
+      u &= 0x7fffffffu;
+      mk[k] = u > mk[k] ? u : mk[k];
+    }
+  for (; j < n; j++) {
+    uint32_t u;
+    memcpy(&u, x + j, sizeof u);
+    u &= 0x7fffffffu;
+    mk[0] = u > mk[0] ? u : mk[0];
+  }
+  for (int k = 1; k < CH; k++) mk[0] = mk[k] > mk[0] ? mk[k] : mk[0];
+  return mk[0];
+}
+
+typedef struct FiniteJob { const float *x; atomic_int bad; } FiniteJob;
+static void finite_part(void *ctx, long lo, long hi) {
+  FiniteJob *j = ctx;
+  if (absbits_max(j->x + lo, hi - lo) >= 0x7f800000u) atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
+}
+
+int seqk_all_finite(const float *x, long n) {
+  FiniteJob j = { x, 0 };
+  par_for(n, 65536, finite_part, &j);
+  return !atomic_load(&j.bad);
 }

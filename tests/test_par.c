@@ -5,6 +5,7 @@
 */
 #include "testutil.h"
 #include "par.h"
+#include "seqk.h"
 
 static unsigned long long seed = 99;
 static float urand(void) {
@@ -160,6 +161,34 @@ START_TEST(restart_pool) {
 }
 END_TEST
 
+/* The finite check (seqk.c, split over the pool): every position, both
+** infinities and NaN; the largest float, denormals and -0 are finite. */
+START_TEST(all_finite_finds_every_position) {
+  static const long ns[] = { 1, 15, 16, 17, 100, 65536, 200003 };
+  float *x = malloc(sizeof(float) * 200003);
+  for (int th = 1; th <= 2; th++) {
+    par_init(th);
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+      long n = ns[a];
+      for (long i = 0; i < n; i++) x[i] = (i % 3 == 0) ? 3.4028235e38f : (i % 3 == 1) ? -1e-42f : -0.0f;
+      ck_assert_int_eq(seqk_all_finite(x, n), 1);
+      const long pos[] = { 0, n / 2, n - 1, n > 70000 ? 65535 : 0, n > 70000 ? 65536 : 0 };
+      for (int p = 0; p < 5; p++)
+        for (int kind = 0; kind < 3; kind++) {
+          float keep = x[pos[p]];
+          x[pos[p]] = kind == 0 ? INFINITY : kind == 1 ? -INFINITY : NAN;
+          if (seqk_all_finite(x, n)) ck_abort_msg("threads %d n %ld: %s at %ld not found", th, n,
+                                                  kind == 2 ? "NaN" : "inf", pos[p]);
+          x[pos[p]] = keep;
+        }
+      ck_assert_int_eq(seqk_all_finite(x, n), 1);
+    }
+  }
+  free(x);
+  par_shutdown();
+}
+END_TEST
+
 static Suite *par_suite(void) {
   Suite *s = suite_create("par");
   TCase *tc = tcase_create("pool");
@@ -169,6 +198,7 @@ static Suite *par_suite(void) {
   tcase_add_test(tc, par_for_visits_each_index_once);
   tcase_add_test(tc, nested_calls_run_serially);
   tcase_add_test(tc, restart_pool);
+  tcase_add_test(tc, all_finite_finds_every_position);
   suite_add_tcase(s, tc);
   return s;
 }
