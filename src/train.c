@@ -191,13 +191,39 @@ out:
 ** moves k times as far, and clip_grad_norm_ counts the gradient k times. */
 static int multiplicity(const Node *n) { return n->sgd_mult > 1 ? n->sgd_mult : 1; }
 
+/* The squared norm and the update run over blocks of NORM_BLOCK elements on
+** the thread pool.  Each block's sum goes to its own slot and the slots are
+** added in order, so the norm does not depend on the thread count. */
+#define NORM_BLOCK 16384L
+typedef struct SgdJob { const float *g; float *v; double *part; long n; float a; } SgdJob;
+
+static void sq_blocks(void *ctx, long lo, long hi) {
+  const SgdJob *j = ctx;
+  for (long k = lo; k < hi; k++) {
+    long e = (k + 1) * NORM_BLOCK < j->n ? (k + 1) * NORM_BLOCK : j->n;
+    double t = 0;
+    for (long i = k * NORM_BLOCK; i < e; i++) t += (double)j->g[i] * j->g[i];
+    j->part[k] = t;
+  }
+}
+static void sgd_part(void *ctx, long lo, long hi) {
+  const SgdJob *j = ctx;
+  for (long i = lo; i < hi; i++) j->v[i] -= j->a * j->g[i];
+}
+
 static double grad_norm(Graph *g) {
+  static double *part;                  /* grows to the largest parameter's block count, once */
+  static long cap;
   double s = 0;
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_PARAM || !n->grad.data) continue;
+    long nb = (n->val.n + NORM_BLOCK - 1) / NORM_BLOCK;
+    if (nb > cap) { part = xrealloc(part, sizeof *part * (size_t)nb); cap = nb; }
+    SgdJob j = { n->grad.data, NULL, part, n->val.n, 0 };
+    par_for(nb, 1, sq_blocks, &j);
     double t = 0;
-    for (long j = 0; j < n->val.n; j++) t += (double)n->grad.data[j] * n->grad.data[j];
+    for (long k = 0; k < nb; k++) t += part[k];
     s += multiplicity(n) * t;
   }
   return sqrt(s);
@@ -209,8 +235,8 @@ double train_sgd_step(Graph *g, double lr, double clip) {
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_PARAM || !n->grad.data) continue;
-    float a = (float)(lr * scale * multiplicity(n));
-    for (long j = 0; j < n->val.n; j++) n->val.data[j] -= a * n->grad.data[j];
+    SgdJob j = { n->grad.data, n->val.data, NULL, n->val.n, (float)(lr * scale * multiplicity(n)) };
+    par_for(n->val.n, NORM_BLOCK, sgd_part, &j);
   }
   return norm;
 }

@@ -7,6 +7,7 @@
 ** file), and located errors for bad settings and data.
 */
 #include "testutil.h"
+#include "par.h"
 #include "model.h"
 #include "ops_seq.h"
 #include "train.h"
@@ -415,6 +416,41 @@ START_TEST(sgd_counts_the_lstm_bias_twice) {
 }
 END_TEST
 
+/* Parameters larger than one norm block, on two threads: the norm is the
+** plain sum of squares and every element moves by lr * its gradient. */
+START_TEST(sgd_on_large_parameters_with_threads) {
+  Graph *g = graph_new("test");
+  Loc L = { "test", 1, 1 };
+  Rng r; rng_seed(&r, 3);
+  static const long sizes[] = { 100003, 16384, 7 };
+  Node *p[3];
+  double want = 0;
+  for (int k = 0; k < 3; k++) {
+    Tensor t; int sh[1] = { (int)sizes[k] };
+    ck_assert_int_eq(tensor_shape(&t, 1, sh), 0);
+    t.data = xmalloc(sizeof(float) * t.n);
+    for (long i = 0; i < t.n; i++) t.data[i] = rng_uniform(&r);
+    char name[8]; snprintf(name, sizeof name, "p%d", k);
+    p[k] = graph_leaf(g, N_PARAM, name, L, &t);
+    free(t.data);
+    p[k]->grad = p[k]->val;
+    p[k]->grad.data = xmalloc(sizeof(float) * t.n);
+    for (long i = 0; i < t.n; i++) { p[k]->grad.data[i] = rng_uniform(&r) - 0.5f; want += (double)p[k]->grad.data[i] * p[k]->grad.data[i]; }
+  }
+  par_init(2);
+  float *before = xmalloc(sizeof(float) * sizes[0]);
+  memcpy(before, p[0]->val.data, sizeof(float) * sizes[0]);
+  double norm = train_sgd_step(g, 0.25, 0);
+  TU_CLOSE(norm, sqrt(want), 1e-9 * sqrt(want));
+  for (long i = 0; i < sizes[0]; i++)
+    if (fabsf(before[i] - 0.25f * p[0]->grad.data[i] - p[0]->val.data[i]) > 1e-7f)
+      ck_abort_msg("p0[%ld] = %g, want %g", i, p[0]->val.data[i], before[i] - 0.25f * p[0]->grad.data[i]);
+  free(before);
+  par_shutdown();
+  graph_free(g);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("train");
   TCase *t = tcase_create("train");
@@ -424,6 +460,7 @@ static Suite *suite(void) {
   tcase_add_loop_test(t, whole_model_gradcheck, 0, 3);
   tcase_add_loop_test(t, train_save_eval, 0, 3);
   tcase_add_test(t, checkpoint_errors);
+  tcase_add_test(t, sgd_on_large_parameters_with_threads);
   tcase_add_test(t, bad_settings_are_located);
   tcase_add_test(t, missing_data_file);
   tcase_add_test(t, generate_samples_words);
