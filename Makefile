@@ -19,7 +19,7 @@ LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/par
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/test_*.c)))
 BIN     ?= graphrun
 
-.PHONY: all deps deps-bench demo check check-asan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
+.PHONY: all deps deps-bench demo check check-asan check-tsan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
 all: $(BIN)
 
 help:
@@ -28,6 +28,7 @@ help:
 	@echo "make demo        build; trace and draw Problems 1 and 2; train the LSTM LM for 2 epochs"
 	@echo "make check       build and run every test (also under ASan+UBSan)"
 	@echo "make check-valgrind  every test, and the graphrun they run, under valgrind memcheck (~7 min)"
+	@echo "make check-tsan  the thread pool and 1 epoch of each sequence model under ThreadSanitizer"
 	@echo "make bench       benchmarks (bench/; long: trains every model on data/ and Brown)"
 	@echo "make deps-bench  install python3-torch (apt-get) for bench/'s PyTorch comparison"
 	@echo "make fuzz        libFuzzer on the parser, --set and checkpoints (FUZZ_SECONDS each)"
@@ -82,6 +83,22 @@ check-asan:
 	@$(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
 	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  XLDFLAGS="-fsanitize=address,undefined" test-run
+
+# ---- ThreadSanitizer (not part of check) ----------------------------------------
+# The thread pool (src/par.c) under TSan: its own tests, then one training epoch
+# of each sequence model, with any race report an error.  GR_NO_CLONES: TSan
+# crashes in the ifunc resolvers of target_clones, which run before it starts.
+TSAN_B := build/tsan
+check-tsan:
+	@echo "== the thread pool and training under ThreadSanitizer =="
+	@$(MAKE) --no-print-directory B=$(TSAN_B) BIN=$(TSAN_B)/graphrun OPT=-O1 \
+	  XCFLAGS="-fsanitize=thread -fno-omit-frame-pointer -DGR_NO_CLONES" XLDFLAGS="-fsanitize=thread" \
+	  $(TSAN_B)/graphrun $(TSAN_B)/tests/test_par
+	@TSAN_OPTIONS=halt_on_error=1:exitcode=66 CK_FORK=no $(TSAN_B)/tests/test_par
+	@for m in lm cond_lm attn_lm; do \
+	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 $(TSAN_B)/graphrun models/$$m.g --train --epochs 1 --threads 2 --quiet \
+	    > $(TSAN_B)/$$m.log 2>&1 || { cat $(TSAN_B)/$$m.log; exit 1; }; tail -n 1 $(TSAN_B)/$$m.log; done
+	@echo "check-tsan: no data races reported"
 
 # ---- fuzzing (not part of check) ----------------------------------------------
 # libFuzzer + ASan + UBSan harnesses (tests/fuzz/): the model parser and
