@@ -212,14 +212,13 @@ static void sgd_part(void *ctx, long lo, long hi) {
 }
 
 static double grad_norm(Graph *g) {
-  static double *part;                  /* grows to the largest parameter's block count, once */
-  static long cap;
   double s = 0;
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_PARAM || !n->grad.data) continue;
     long nb = (n->val.n + NORM_BLOCK - 1) / NORM_BLOCK;
-    if (nb > cap) { part = xrealloc(part, sizeof *part * (size_t)nb); cap = nb; }
+    /* block sums in the graph's arena, which the next forward pass resets */
+    double *part = arena_alloc(&g->arena, sizeof *part * (size_t)nb);
     SgdJob j = { n->grad.data, NULL, part, n->val.n, 0 };
     par_for(nb, 1, sq_blocks, &j);
     double t = 0;
