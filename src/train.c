@@ -313,7 +313,10 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   if (!m->data) return err_at(e, (Loc){ m->path, 0, 0 }, "--train needs a 'data' statement (data train = \"...\", valid = \"...\")");
   if (train_config(m, o, &c, e)) return -1;
   if (c.seed != m->seed) model_reinit(m, c.seed);
-  par_init(c.threads);            /* 0: one thread per core (par.h) */
+  /* 0: one thread per core (par.h).  Never more than the cores: an idle
+  ** worker spins, and each job waits for every worker to get a CPU. */
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  par_init(cores > 0 && c.threads > cores ? (int)cores : c.threads);
   ops_fuse(m->g);
   Feed f;
   if (feed_nodes(&f, m, e)) return -1;
