@@ -14,6 +14,7 @@ B, BPTT = 20, 35
 CFGS = [('small', 'lm', 100), ('small', 'cond_lm', 100), ('small', 'attn_lm', 100),
         ('brown', 'lm', 100), ('brown', 'lm', 256), ('brown', 'cond_lm', 100),
         ('brown', 'cond_lm', 256), ('brown', 'attn_lm', 100), ('brown', 'attn_lm', 256),
+        ('full', 'lm', 100), ('full', 'cond_lm', 100), ('full', 'attn_lm', 100),
         ('full', 'lm', 256), ('full', 'cond_lm', 256), ('full', 'attn_lm', 256)]
 DATA = {'small': 'data', 'brown': 'bench/data/brown', 'full': 'data/brown'}
 
