@@ -294,8 +294,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
       memcpy(wc + (size_t)r * 2 * H + H, cl->W_hh + (size_t)r * H, sizeof(float) * H);
     }
     float *g = t.G + (size_t)l * T * B4H;
-    for (size_t row = 0, n = (size_t)T * B; row < n; row++)
-      memcpy(g + row * 4 * H, cl->b, sizeof(float) * 4 * H);
+    fill_rows(g, (long)T * B, cl->b, 4 * H);
   }
   /* layer 0's embedding part for all steps at once */
   gemm(0, 1, T * B, 4 * H, E, 1.0f, d->e, E, p->cell[0].W_ih, E + H,
@@ -412,8 +411,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
     if (cl->dW_hh)
       gemm(1, 0, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh + H, 2 * H, 1.0f,
                   cl->dW_hh, H);
-    if (cl->db)
-      for (size_t r = 0; r < TB; r++) add_to(cl->db, dg + r * 4 * H, 4 * (size_t)H);
+    if (cl->db) par_colsum(dg, (long)TB, 4 * H, cl->db);
   }
   att_grads(T, B, S, H, t.CQ, t.QIN, t.W, t.DZ, t.DCQ, t.DS, t.DQIN, d->dmem, p->dW_in, p->dW_c);
 }

@@ -106,7 +106,6 @@ int graph_infer(Graph *g, Err *e) {
   return 0;
 }
 
-static float *arena_floats(Arena *a, long n) { return arena_alloc(a, sizeof(float) * (size_t)(n ? n : 1)); }
 
 /* Names the first non-finite value of n, with its inputs' ranges. */
 static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
@@ -141,6 +140,7 @@ int graph_forward(Graph *g, Exec *ex) {
 }
 
 int graph_backward(Graph *g, Node *out, Exec *ex) {
+  ex->g = g;
   if (out->val.rank != 0) {
     char s[64];
     return err_at(ex->err, out->loc, "backprop needs a scalar output, '%s' is %s (use sum(...) for a scalar)",

@@ -136,7 +136,6 @@ size_t lstm_bwd_bytes(const LstmRun *r) {
   return fbytes(T * B * 4 * H) + fbytes(T * B * H) + 3 * fbytes(B * H);
 }
 
-static float *falloc(Arena *a, size_t n) { return arena_alloc(a, n * sizeof(float)); }
 
 /* Input rows [T*B, in] that layer l reads. */
 static const float *layer_input(const LstmRun *r, int l) {
@@ -204,14 +203,14 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
   const size_t BH = (size_t)B * H, TB = (size_t)T * B, TBH = TB * H;
   assert(T > 0 && B > 0 && H > 0 && L > 0 && r->D > 0);
   r->x = x;
-  r->gates = falloc(a, (size_t)L * TB * G4);
-  r->c = falloc(a, (size_t)L * (T + 1) * BH);
-  r->h = falloc(a, (size_t)L * (T + 1) * BH);
-  float *WhhT = falloc(a, (size_t)H * G4);     /* W_hh^T [H,4H] of the current layer */
+  r->gates = arena_floats(a, (size_t)L * TB * G4);
+  r->c = arena_floats(a, (size_t)L * (T + 1) * BH);
+  r->h = arena_floats(a, (size_t)L * (T + 1) * BH);
+  float *WhhT = arena_floats(a, (size_t)H * G4);     /* W_hh^T [H,4H] of the current layer */
   r->mask = r->xin = NULL;
   if (dropping(r)) {
-    r->mask = falloc(a, (size_t)(L - 1) * TBH);
-    r->xin = falloc(a, (size_t)(L - 1) * TBH);
+    r->mask = arena_floats(a, (size_t)(L - 1) * TBH);
+    r->xin = arena_floats(a, (size_t)(L - 1) * TBH);
     if (!r->mask || !r->xin) return -1;
   }
   if (!r->gates || !r->c || !r->h || !WhhT) return -1;
@@ -228,7 +227,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
       for (size_t k = 0; k < TBH; k++) xi[k] = below[k] * m[k];
     }
     /* All steps' input projections at once: G = X W_ih^T + b. */
-    for (size_t k = 0; k < TB; k++) memcpy(G + k * G4, P->b, sizeof(float) * G4);
+    fill_rows(G, (long)TB, P->b, G4);
     gemm(0, 1, (int)TB, G4, in, 1.0f,
                 layer_input(r, l), in, P->W_ih, in, 1.0f, G, G4);
     if (h0) memcpy(hs, h0 + l * BH, sizeof(float) * BH); else memset(hs, 0, sizeof(float) * BH);
@@ -271,8 +270,8 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
                  float *dx, float *dh0, float *dc0) {
   const int T = r->T, B = r->B, H = r->H, L = r->L, G4 = 4 * H;
   const size_t BH = (size_t)B * H, TB = (size_t)T * B, TBH = TB * H;
-  float *dG = falloc(a, TB * G4), *dbuf = falloc(a, TBH);
-  float *dh = falloc(a, BH), *dh2 = falloc(a, BH), *dc = falloc(a, BH);
+  float *dG = arena_floats(a, TB * G4), *dbuf = arena_floats(a, (long)TBH);
+  float *dh = arena_floats(a, BH), *dh2 = arena_floats(a, (long)BH), *dc = arena_floats(a, (long)BH);
   if (!dG || !dbuf || !dh || !dh2 || !dc) return -1;
 
   for (int l = L - 1; l >= 0; l--) {

@@ -147,7 +147,7 @@ static void fwd_matmul(Node *n, Exec *ex) {
   int N, K, M, tb = n->iattr[0]; mm_dims(n, &N, &K, &M);
   float beta = 0.f, *o = n->val.data;
   if (n->nin == 3) {               /* C starts as the bias rows; sgemm adds the product */
-    for (long r = 0; r < N; r++) memcpy(o + r * M, V(2), sizeof(float) * M);
+    fill_rows(o, N, V(2), M);
     beta = 1.f;
   }
   gemm(0, tb, N, M, K, 1.f, V(0), K, V(1), tb ? K : M, beta, o, M);
@@ -353,8 +353,8 @@ static int shape_transpose(Node *n, Err *e) {
   int sh[2] = { a->shape[1], a->shape[0] };
   return tensor_shape(&n->val, 2, sh);
 }
-/* In 32 x 32 tiles, so both sides stay in cache (a [V,d] embedding table
-** is transposed every step by the tied output layer). */
+/* In 32 x 32 tiles, so both sides stay in cache (training folds the tied
+** output layer's transpose into its matmul, ops_fuse; this is for the rest). */
 #define TT 32
 static void transpose_add(int r, int c, const float *src, float *dst, int add) {   /* dst[c,r] (+)= src[r,c]^T */
   for (int i0 = 0; i0 < r; i0 += TT)

@@ -113,8 +113,7 @@ int attn_dec_shape(Node *n, Err *e) {
                     shape_str(b, b2, sizeof b2));
   }
   if (want2(n, e, 4 + 3 * L, "W_in", H, H) || want2(n, e, 5 + 3 * L, "W_c", H, 2 * H)) return -1;
-  AttnDec d = {.T = T, .B = B, .S = S, .E = E, .H = H, .L = L};
-  if (!attn_decoder_ws_bytes(&d) || !parts(NULL, T, B, S, E, H, L, NULL))
+  if (!parts(NULL, T, B, S, E, H, L, NULL))
     return err_at(e, n->loc, "attn: sizes T=%d B=%d S=%d E=%d H=%d too large or empty",
                   T, B, S, E, H);
   int shape[3] = {T, B, H};
@@ -256,4 +255,3 @@ void attn_dec_reorder(Node *n, const int *rows, int B) {
   tensor_gather_rows(p.feedN, 1, B, st->H, rows);
 }
 
-const OpDef gr_op_attn_dec = GR_OP_ROW_ATTN_DEC;

@@ -21,10 +21,6 @@
 /* "[2,3]" of input k, for messages. */
 static const char *shp(const Node *n, int k, char *buf) { return shape_str(&n->in[k]->val, buf, 64); }
 
-static float *arena_floats(Exec *ex, long count) {
-  return arena_alloc(&ex->g->arena, sizeof(float) * (size_t)(count > 0 ? count : 1));
-}
-
 /* Index of the first value in v[0..n) that is not an integer in [lo,hi). */
 static long first_bad_id(const float *v, long n, int lo, int hi) {
   for (long k = 0; k < n; k++)
@@ -81,9 +77,8 @@ void seqop_dropout_fwd(Node *n, Exec *ex) {
   long N = n->val.n;
   const float *x = V(0);
   float *y = n->val.data, p = n->fattr[0];
-  n->aux[0].data = NULL;
   if (!ex->training || p <= 0.0f) { memcpy(y, x, sizeof(float) * (size_t)N); return; }
-  float *m = arena_floats(ex, N);
+  float *m = arena_floats(&ex->g->arena, N);
   if (!m) { err_at(ex->err, n->loc, "'dropout': out of memory"); return; }
   n->aux[0] = n->val;
   n->aux[0].data = m;
@@ -111,7 +106,6 @@ typedef struct LstmOpState {
   int L, B, H;          /* sizes h and c were made for */
   int carry;            /* h, c hold the previous pass's final state */
   int from_init;        /* the last forward started from the init link */
-  Arena *arena;         /* where the last forward's activations live */
   LstmRun run;          /* the last forward */
   LstmLayer *layer;     /* [L], inside this block */
   float *h, *c;         /* [L,B,H] each, inside this block */
@@ -245,15 +239,14 @@ void seqop_lstm_fwd(Node *n, Exec *ex) {
   int shp4[4] = {2, L, B, H};
   tensor_shape(&n->aux[0], 4, shp4);
   tensor_shape(&n->aux[1], 4, shp4);
-  n->aux[0].data = arena_floats(ex, 2 * lbh);
-  n->aux[1].data = arena_floats(ex, 2 * lbh);
+  n->aux[0].data = arena_floats(&ex->g->arena, 2 * lbh);
+  n->aux[1].data = arena_floats(&ex->g->arena, 2 * lbh);
   if (!n->aux[0].data || !n->aux[1].data) { err_at(ex->err, n->loc, "'lstm': out of memory"); return; }
   memset(n->aux[1].data, 0, sizeof(float) * 2 * (size_t)lbh);
 
-  st->arena = &ex->g->arena;
   st->run = (LstmRun){.T = T, .B = B, .D = x->shape[2], .H = H, .L = L, .layer = st->layer,
                       .len = len, .p = n->fattr[0], .training = ex->training};
-  if (lstm_seq_fwd(&st->run, st->arena, &ex->rng, x->data, h0, c0, n->val.data,
+  if (lstm_seq_fwd(&st->run, &ex->g->arena, &ex->rng, x->data, h0, c0, n->val.data,
                    n->aux[0].data, n->aux[0].data + lbh)) {
     err_at(ex->err, n->loc, "'lstm': out of memory");
     return;
@@ -283,7 +276,7 @@ void seqop_lstm_bwd(Node *n, Exec *ex) {
   Node *init = lstm_init_node(n);
   if (st->from_init && init && init->aux[1].data) { dh0 = init->aux[1].data; dc0 = dh0 + lbh; }
   float *ds = n->aux[1].data;
-  if (lstm_seq_bwd(&st->run, st->arena, n->grad.data, ds, ds + lbh, G(0), dh0, dc0))
+  if (lstm_seq_bwd(&st->run, &ex->g->arena, n->grad.data, ds, ds + lbh, G(0), dh0, dc0))
     err_at(ex->err, n->loc, "'lstm': out of memory in backward");
   memset(ds, 0, sizeof(float) * 2 * (size_t)lbh);
 }
@@ -315,7 +308,7 @@ void seqop_xent_fwd(Node *n, Exec *ex) {
   long N = t->n;
   XentStat *st = n->state;
   if (!st && !(st = n->state = calloc(1, sizeof *st))) { err_at(ex->err, n->loc, "'xent': out of memory"); return; }
-  n->aux[0].data = arena_floats(ex, N);
+  n->aux[0].data = arena_floats(&ex->g->arena, N);
   if (!n->aux[0].data) { err_at(ex->err, n->loc, "'xent': out of memory"); return; }
   tensor_shape(&n->aux[0], t->rank, t->shape);
   if (xent_fwd(N, V, x->data, t->data, n->iattr[0], n->aux[0].data, &st->sum, &st->count)) {
@@ -345,10 +338,6 @@ void seqop_xent_rule(const Node *n, int i, const char *up, int numeric, char *bu
 
 /* ---- the rows ---------------------------------------------------------------- */
 
-const OpDef gr_op_embed = GR_OP_ROW_EMBED;
-const OpDef gr_op_dropout = GR_OP_ROW_DROPOUT;
-const OpDef gr_op_lstm = GR_OP_ROW_LSTM;
-const OpDef gr_op_xent = GR_OP_ROW_XENT;
 
 /* The encoder side of the link an attention decoder makes (ops_attn.h). */
 int seq_lstm_final(Node *enc, int *L, int *H, const float **hN, const float **cN, float **dhN, float **dcN) {

@@ -71,9 +71,7 @@ void seqop_xent_fwd(Node *n, Exec *ex);
 void seqop_xent_bwd(Node *n, Exec *ex);
 void seqop_xent_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
 
-/* Rows for gr_ops[].  A static table needs constant initializers, which
-** an extern const OpDef is not, so ops.c writes GR_OPS_SEQ_ROWS inside its
-** initializer; gr_op_embed etc. are the same rows as objects. */
+/* Rows for gr_ops[]: ops.c writes GR_OPS_SEQ_ROWS inside its initializer. */
 #define GR_OP_ROW_EMBED   { "embed",   "embed",   2, 2,  seqop_embed_shape,   seqop_embed_fwd,   seqop_embed_bwd,   seqop_embed_rule, NULL, NULL }
 #define GR_OP_ROW_DROPOUT { "dropout", "dropout", 1, 1,  seqop_dropout_shape, seqop_dropout_fwd, seqop_dropout_bwd, seqop_dropout_rule, NULL, NULL }
 #define GR_OP_ROW_LSTM    { "lstm",    "LSTM",    4, -1, seqop_lstm_shape,    seqop_lstm_fwd,    seqop_lstm_bwd,    seqop_lstm_rule, lstm_op_carry, lstm_op_reorder }
@@ -81,6 +79,5 @@ void seqop_xent_rule(const Node *n, int i, const char *up, int numeric, char *bu
 #define GR_OPS_SEQ_ROWS \
   [OP_EMBED] = GR_OP_ROW_EMBED, [OP_DROPOUT] = GR_OP_ROW_DROPOUT, \
   [OP_LSTM] = GR_OP_ROW_LSTM, [OP_XENT] = GR_OP_ROW_XENT,
-extern const OpDef gr_op_embed, gr_op_dropout, gr_op_lstm, gr_op_xent;
 
 #endif

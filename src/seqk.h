@@ -19,9 +19,6 @@
 #define SEQK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define SEQK_CLONES
-/* 1 if none of x[0..n) is NaN or +-inf (split over the thread pool). */
-int seqk_all_finite(const float *x, long n);
-
 #endif
 
 /* e^x within 2 ulp for |x| <= 88; |x| beyond is treated as 88 (so e^-100

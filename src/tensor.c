@@ -44,6 +44,10 @@ void *arena_alloc(Arena *a, size_t bytes) {
   return p;
 }
 
+void fill_rows(float *dst, long rows, const float *row, int m) {
+  for (long r = 0; r < rows; r++) memcpy(dst + r * m, row, sizeof(float) * (size_t)m);
+}
+float *arena_floats(Arena *a, long n) { return arena_alloc(a, sizeof(float) * (size_t)(n > 0 ? n : 1)); }
 void arena_reset(Arena *a) {
   while (spills) { Spill *s = spills; spills = s->next; free(s); }
   if (a->peak > a->cap) {            /* grow once to the demand seen */

@@ -25,6 +25,9 @@ typedef struct Tensor {
 typedef struct Arena { char *base; size_t cap, used, peak; } Arena;
 void  arena_init(Arena *a, size_t cap);
 void *arena_alloc(Arena *a, size_t bytes);     /* 64-byte aligned; grows by realloc only when empty */
+float *arena_floats(Arena *a, long n);         /* n floats (at least one) */
+/* dst [rows, m] = the row repeated: a bias before sgemm adds the product (beta 1). */
+void fill_rows(float *dst, long rows, const float *row, int m);
 void  arena_reset(Arena *a);
 void  arena_free(Arena *a);
 
