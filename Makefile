@@ -117,8 +117,7 @@ FUZZ_SEEDS_model := models tests/bad tests/data tests/fuzz/regress/model
 FUZZ_SEEDS_set   := tests/fuzz/seeds/set tests/fuzz/regress/set
 FUZZ_SEEDS_ckpt  := tests/fuzz/seeds/ckpt tests/fuzz/regress/ckpt
 deps-fuzz:
-	@command -v clang >/dev/null || { echo "deps-fuzz: installing clang"; SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang >/dev/null; }
+	@$(MAKE) --no-print-directory deps DEB_PKGS=clang
 	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' > /tmp/gr_fuzzprobe.c; \
 	if clang -fsanitize=fuzzer /tmp/gr_fuzzprobe.c -o /tmp/gr_fuzzprobe 2>/dev/null; then echo "deps-fuzz: clang with libFuzzer present"; \
 	else v=$$(clang -dumpversion | cut -d. -f1); echo "deps-fuzz: installing libclang-rt-$$v-dev (libFuzzer runtime)"; \
@@ -150,8 +149,7 @@ $(B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h $(B)
 # type, as valgrind does not emulate AVX-512.
 VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=all --error-exitcode=99
 deps-valgrind:
-	@command -v valgrind >/dev/null || { echo "deps-valgrind: installing valgrind"; SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq valgrind >/dev/null; }
+	@$(MAKE) --no-print-directory deps DEB_PKGS=valgrind
 check-valgrind: deps-valgrind $(BIN) $(TESTS)
 	@printf '#!/bin/sh\nexec $(VALGRIND) "%s" "$$@"\n' "$$(pwd)/$(BIN)" > $(B)/graphrun-valgrind && chmod +x $(B)/graphrun-valgrind
 	@echo "== every test under valgrind memcheck =="

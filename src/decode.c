@@ -47,10 +47,7 @@ int decoder_init(Decoder *d, Model *m, Err *e) {
   d->src = graph_find(g, "src"); d->src_len = graph_find(g, "src_len");
   d->logits = loss->in[0];
   for (int i = 0; i < g->n && !d->attn; i++) if (g->nodes[i]->op == OP_ATTN_DEC) d->attn = g->nodes[i];
-  d->V = m->data->vocab.n;
-  d->cap[0] = d->cap[1] = d->cap[2] = d->cap[3] = 0;   /* first use replaces the declared buffers */
-  d->ex.err = e;
-  d->ex.training = 0;
+  d->V = m->data->vocab.n;   /* cap[] = 0 (memset): first use replaces the declared buffers */
   return 0;
 }
 
@@ -63,7 +60,6 @@ int decoder_forward(Decoder *d, int Ts, int B, const int32_t *src, const int32_t
   leaf_set(d->y, &d->cap[1], 2, T, B, NULL);        /* <pad>: nothing scored */
   graph_carry(g, carry);
   d->ex.err = e;
-  d->ex.training = 0;
   return graph_forward(g, &d->ex);
 }
 

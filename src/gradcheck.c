@@ -80,6 +80,7 @@ int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, voi
         for (long j = 0; j < n->val.n; j++) n->val.data[j] = (float)(x0[j] - h * v[j]);
         if (eval(g, out, &ex, before, &fm, &sm)) goto fail;
         hp = hm = h;
+        memcpy(n->val.data, x0, sizeof(float) * n->val.n);
       } else {                   /* one element */
         long j = c;
         h = 1e-2 * fmax(1.0, fabs(x0[j]));
@@ -89,8 +90,8 @@ int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, voi
         n->val.data[j] = (float)(x0[j] - h);
         if (eval(g, out, &ex, before, &fm, &sm)) goto fail;
         hp = (double)(float)(x0[j] + h) - x0[j]; hm = x0[j] - (double)(float)(x0[j] - h);
+        n->val.data[j] = x0[j];
       }
-      memcpy(n->val.data, x0, sizeof(float) * n->val.n);
       double num = (fp - fm) / (hp + hm);
       if (sp != base || sm != base) { kinks++; continue; }
       scale = fmax(scale, fmax(fabs(a), fabs(num)));

@@ -66,8 +66,7 @@ typedef struct Opts {
   const char **sets; int nset;
   const char *backprop;
   int max_index;
-  int train;
-  TrainOpts to;
+  TrainOpts to;          /* --train, --resume, ... (to.train) */
 } Opts;
 
 /* "--lr 20" style numeric flags: returns 1 if argv[*i] was one. */
@@ -121,7 +120,7 @@ static int parse_args(int argc, char **argv, Opts *o) {
       *path = argv[++i];
       continue;
     }
-    if (!strcmp(a, "--train")) o->train = 1;
+    if (!strcmp(a, "--train")) o->to.train = 1;
     else if (!strcmp(a, "--eval")) o->to.eval = 1;
     else if (!strcmp(a, "--show-attention")) o->to.dec.show_attention = 1;
     else if (!strcmp(a, "--quiet")) o->to.quiet = 1;
@@ -158,7 +157,6 @@ static int parse_args(int argc, char **argv, Opts *o) {
                      d->beam && !d->translate ? "--beam goes with --translate" :
                      d->sentences && !d->show_attention && !d->svg ? "--sentences goes with --show-attention or --attention-svg" : NULL;
   if (lone) { fprintf(stderr, "graphrun: error: %s\n", lone); return 2; }
-  o->to.train = o->train;
   return 0;
 }
 
@@ -168,10 +166,10 @@ static int run_model(Opts *o) {
   int rc = 1;
   if (!m) goto fail;
   for (int i = 0; i < o->nset; i++) if (model_set(m, o->sets[i], &e)) goto fail;
-  if (o->to.resume) o->train = 1;
-  if (o->train || o->to.eval || o->to.generate || (o->gradcheck && m->data) || decode_wanted(&o->to.dec)) {
+  if (o->to.resume) o->to.train = 1;
+  if (o->to.train || o->to.eval || o->to.generate || (o->gradcheck && m->data) || decode_wanted(&o->to.dec)) {
     o->to.gradcheck = o->gradcheck;
-    if (o->to.eval && !o->to.load && !o->train) fprintf(stderr, "graphrun: note: --eval without --load evaluates the initial (untrained) model\n");
+    if (o->to.eval && !o->to.load && !o->to.train) fprintf(stderr, "graphrun: note: --eval without --load evaluates the initial (untrained) model\n");
     if (train_main(m, &o->to, &e)) goto fail;
     model_free(m);
     return 0;
