@@ -451,6 +451,27 @@ START_TEST(sgd_on_large_parameters_with_threads) {
 }
 END_TEST
 
+/* --resume trains on before it decodes: it is training, not decode-only
+** (a copy of the train flag once missed --resume, and this decoded the
+** checkpoint untrained, with a warning). */
+START_TEST(resume_then_translate_trains_first) {
+  char ck[] = "/tmp/gr_rtXXXXXX";
+  int fd = mkstemp(ck); close(fd);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "tests/data/tiny_attn_lm.g --train --epochs 2 --checkpoint %s --quiet", ck);
+  TuRun r = tu_run(cmd);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  tu_free(&r);
+  snprintf(cmd, sizeof cmd, "tests/data/tiny_attn_lm.g --resume %s --epochs 3 --translate tests/data/tiny-src-valid.txt --quiet", ck);
+  r = tu_run(cmd);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  ck_assert_msg(strstr(r.out, "epoch   3"), "no epoch 3 in: %s", r.out);
+  ck_assert_msg(!strstr(r.err, "untrained"), "%s", r.err);
+  tu_free(&r);
+  unlink(ck);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("train");
   TCase *t = tcase_create("train");
@@ -461,6 +482,7 @@ static Suite *suite(void) {
   tcase_add_loop_test(t, train_save_eval, 0, 3);
   tcase_add_test(t, checkpoint_errors);
   tcase_add_test(t, sgd_on_large_parameters_with_threads);
+  tcase_add_test(t, resume_then_translate_trains_first);
   tcase_add_test(t, bad_settings_are_located);
   tcase_add_test(t, missing_data_file);
   tcase_add_test(t, generate_samples_words);
