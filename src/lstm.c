@@ -211,9 +211,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
   if (dropping(r)) {
     r->mask = arena_floats(a, (size_t)(L - 1) * TBH);
     r->xin = arena_floats(a, (size_t)(L - 1) * TBH);
-    if (!r->mask || !r->xin) return -1;
   }
-  if (!r->gates || !r->c || !r->h || !WhhT) return -1;
 
   for (int l = 0; l < L; l++) {
     const LstmLayer *P = &r->layer[l];
@@ -270,9 +268,8 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
                  float *dx, float *dh0, float *dc0) {
   const int T = r->T, B = r->B, H = r->H, L = r->L, G4 = 4 * H;
   const size_t BH = (size_t)B * H, TB = (size_t)T * B, TBH = TB * H;
-  float *dG = arena_floats(a, TB * G4), *dbuf = arena_floats(a, (long)TBH);
-  float *dh = arena_floats(a, BH), *dh2 = arena_floats(a, (long)BH), *dc = arena_floats(a, (long)BH);
-  if (!dG || !dbuf || !dh || !dh2 || !dc) return -1;
+  float *dG = arena_floats(a, TB * G4), *dbuf = arena_floats(a, TBH);
+  float *dh = arena_floats(a, BH), *dh2 = arena_floats(a, BH), *dc = arena_floats(a, BH);
 
   for (int l = L - 1; l >= 0; l--) {
     const LstmLayer *P = &r->layer[l];

@@ -77,7 +77,7 @@ size_t lstm_bwd_bytes(const LstmRun *r);
 /* Forward.  x [T,B,D] must stay valid until lstm_seq_bwd.  h0, c0 may be
 ** NULL (zeros); y, hN, cN may be NULL (not written).  rng is used only when
 ** training with p > 0 and L > 1 (may be NULL otherwise).
-** Returns 0, or -1 if the arena is out of room (nothing usable written). */
+** Returns 0 (the arena never runs out: like xmalloc, it exits on out-of-memory). */
 int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0,
                  const float *c0, float *y, float *hN, float *cN);
 
@@ -85,7 +85,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
 ** each be NULL (zero).  Adds into dx [T,B,D], dh0, dc0 [L,B,H] (each may be
 ** NULL: not computed) and into the layers' dW_ih, dW_hh, db.  dy at padded
 ** positions is ignored (those outputs are constant 0).
-** Returns 0, or -1 if the arena is out of room (gradients then partial). */
+** Returns 0, as lstm_seq_fwd. */
 int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const float *dcN,
                  float *dx, float *dh0, float *dc0);
 

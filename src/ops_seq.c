@@ -79,7 +79,6 @@ void seqop_dropout_fwd(Node *n, Exec *ex) {
   float *y = n->val.data, p = n->fattr[0];
   if (!ex->training || p <= 0.0f) { memcpy(y, x, sizeof(float) * (size_t)N); return; }
   float *m = arena_floats(&ex->g->arena, N);
-  if (!m) { err_at(ex->err, n->loc, "'dropout': out of memory"); return; }
   n->aux[0] = n->val;
   n->aux[0].data = m;
   drop_mask(N, p, &ex->rng, m);
@@ -132,8 +131,7 @@ static LstmOpState *lstm_state(Node *n, int L, int B, int H) {
   free(st);
   size_t lbh = (size_t)L * B * H;
   size_t bytes = sizeof *st + sizeof(LstmLayer) * (size_t)L + 2 * lbh * sizeof(float);
-  st = n->state = calloc(1, bytes);
-  if (!st) return NULL;
+  st = n->state = xcalloc(1, bytes);
   st->L = L; st->B = B; st->H = H;
   st->layer = (LstmLayer *)(st + 1);
   st->h = (float *)(st->layer + L);
@@ -211,7 +209,6 @@ void seqop_lstm_fwd(Node *n, Exec *ex) {
   const int T = x->shape[0], B = x->shape[1];
   const long lbh = (long)L * B * H;
   LstmOpState *st = lstm_state(n, L, B, H);
-  if (!st) { err_at(ex->err, n->loc, "'lstm': out of memory"); return; }
   for (int l = 0; l < L; l++)
     st->layer[l] = (LstmLayer){V(1 + 3 * l), V(2 + 3 * l), V(3 + 3 * l), NULL, NULL, NULL};
 
@@ -225,7 +222,6 @@ void seqop_lstm_fwd(Node *n, Exec *ex) {
       return;
     }
     len = arena_alloc(&ex->g->arena, sizeof(int) * (size_t)B);
-    if (!len) { err_at(ex->err, n->loc, "'lstm': out of memory"); return; }
     for (int b = 0; b < B; b++) len[b] = (int)ln->val.data[b];
   }
 
@@ -241,16 +237,12 @@ void seqop_lstm_fwd(Node *n, Exec *ex) {
   tensor_shape(&n->aux[1], 4, shp4);
   n->aux[0].data = arena_floats(&ex->g->arena, 2 * lbh);
   n->aux[1].data = arena_floats(&ex->g->arena, 2 * lbh);
-  if (!n->aux[0].data || !n->aux[1].data) { err_at(ex->err, n->loc, "'lstm': out of memory"); return; }
   memset(n->aux[1].data, 0, sizeof(float) * 2 * (size_t)lbh);
 
   st->run = (LstmRun){.T = T, .B = B, .D = x->shape[2], .H = H, .L = L, .layer = st->layer,
                       .len = len, .p = n->fattr[0], .training = ex->training};
-  if (lstm_seq_fwd(&st->run, &ex->g->arena, &ex->rng, x->data, h0, c0, n->val.data,
-                   n->aux[0].data, n->aux[0].data + lbh)) {
-    err_at(ex->err, n->loc, "'lstm': out of memory");
-    return;
-  }
+  lstm_seq_fwd(&st->run, &ex->g->arena, &ex->rng, x->data, h0, c0, n->val.data,
+               n->aux[0].data, n->aux[0].data + lbh);
   if (f & LSTM_CARRY) {
     memcpy(st->h, n->aux[0].data, sizeof(float) * (size_t)lbh);
     memcpy(st->c, n->aux[0].data + lbh, sizeof(float) * (size_t)lbh);
@@ -276,8 +268,7 @@ void seqop_lstm_bwd(Node *n, Exec *ex) {
   Node *init = lstm_init_node(n);
   if (st->from_init && init && init->aux[1].data) { dh0 = init->aux[1].data; dc0 = dh0 + lbh; }
   float *ds = n->aux[1].data;
-  if (lstm_seq_bwd(&st->run, &ex->g->arena, n->grad.data, ds, ds + lbh, G(0), dh0, dc0))
-    err_at(ex->err, n->loc, "'lstm': out of memory in backward");
+  lstm_seq_bwd(&st->run, &ex->g->arena, n->grad.data, ds, ds + lbh, G(0), dh0, dc0);
   memset(ds, 0, sizeof(float) * 2 * (size_t)lbh);
 }
 
@@ -307,9 +298,8 @@ void seqop_xent_fwd(Node *n, Exec *ex) {
   int V = x->shape[x->rank - 1];
   long N = t->n;
   XentStat *st = n->state;
-  if (!st && !(st = n->state = calloc(1, sizeof *st))) { err_at(ex->err, n->loc, "'xent': out of memory"); return; }
+  if (!st) st = n->state = xcalloc(1, sizeof *st);
   n->aux[0].data = arena_floats(&ex->g->arena, N);
-  if (!n->aux[0].data) { err_at(ex->err, n->loc, "'xent': out of memory"); return; }
   tensor_shape(&n->aux[0], t->rank, t->shape);
   if (xent_fwd(N, V, x->data, t->data, n->iattr[0], n->aux[0].data, &st->sum, &st->count)) {
     long k = 0;
