@@ -63,11 +63,24 @@ typedef struct Exec {
   int check_finite;    /* stop at the first NaN/Inf with a located message */
 } Exec;
 
-/* The op table: one row per OpKind, in the order of ops.h's list. */
+/* How a call given a list (q[1..T], s in 1..T: e, or several arguments)
+** takes it: as its inputs, counted against the arity (concat); as the row
+** for lists of a spelling two rows share (sum(a) is SUM, sum(q[1..T]) is
+** ADDN); or stacked into one input first (softmax(a[1..T]) is one node). */
+enum { OPL_INPUTS = 0, OPL_ROW = 1, OPL_STACK = 2 };
+
+/* The op table: one row per OpKind (ops.c).  Everything that handles an op
+** by name reads its row: the builder (calls and operators), messages, the
+** trace and the drawings. */
 typedef struct OpDef {
-  const char *name;    /* "add", as in messages and --json            */
-  const char *symbol;  /* drawn in the op node: "+", "×", "ReLU", "@" */
-  int minin, maxin;    /* arity; maxin < 0: any number               */
+  const char *name;     /* "add": --json, and ops not written in a model   */
+  const char *spelling; /* as a model writes it: "+", "relu", "cross_entropy";
+                           NULL: never written (leaf, pick, lstm, ...)    */
+  int infix;            /* 1: a binary operator, `a + b`; a call names it by
+                           its name instead: dot(u, v)                     */
+  int list;             /* OPL_*: how a call takes a list                  */
+  const char *symbol;   /* drawn in the op node: "+", "×", "ReLU", "@"      */
+  int minin, maxin;     /* arity; maxin < 0: any number                    */
   /* Sets n->val's shape from the inputs' shapes; on mismatch returns -1
   ** with a located message ("'@' needs [n,k] @ [k,m], got ...").      */
   int  (*shape)(Node *n, Err *e);
@@ -87,6 +100,13 @@ typedef struct OpDef {
   void (*reorder)(Node *n, const int *rows, int B);
 } OpDef;
 extern const OpDef gr_ops[];
+/* The op as messages name it: its spelling, else its name ("'@' needs ..."). */
+const char *ops_word(OpKind op);
+/* The op a call `word(...)` makes (list: the call is given a list), or
+** OP_LEAF if no row is called so. */
+OpKind ops_called(const char *word, int list);
+/* The binary operator spelled c ('+', '@', '.'), or OP_LEAF. */
+OpKind ops_infix(char c);
 
 /* ---- graph construction (builder, tests) -------------------------------- */
 Graph *graph_new(const char *file);

@@ -8,6 +8,7 @@
 ** topological order.  Shapes are checked as each node is made.
 */
 #include "model.h"
+#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -304,45 +305,45 @@ static int is_listy(const Ast *call) {
   return 0;
 }
 
+/* "add, ..., relu, ..., and blocks": every call the op table answers. */
+static void known_calls(char *buf, size_t sz) {
+  int o = 0;
+  for (int op = 1; op < OP__COUNT && o < (int)sz; op++) {
+    const OpDef *d = &gr_ops[op];
+    const char *w = d->infix ? d->name : d->spelling;
+    if (w && isalpha((unsigned char)w[0]) && d->list != OPL_ROW) o += snprintf(buf + o, sz - o, "%s, ", w);
+  }
+  if (o < (int)sz) snprintf(buf + o, sz - o, "and blocks");
+}
+
 static Node *build_call(Builder *b, const Ast *a) {
-  static const struct { const char *name; OpKind op; } unary[] = {
-    { "relu", OP_RELU }, { "tanh", OP_TANH }, { "sigmoid", OP_SIGMOID }, { "exp", OP_EXP },
-    { "log", OP_LOG }, { "transpose", OP_TRANSPOSE },
-  };
+  for (int i = 0; i < b->m->nblocks; i++) if (!strcmp(b->m->blocks[i].name, a->name)) return build_seq_call(b, a);
+  OpKind op = ops_called(a->name, is_listy(a));
+  const OpDef *d = &gr_ops[op];
+  if (!op) {
+    char known[512];
+    known_calls(known, sizeof known);
+    err_at(b->e, a->loc, "unknown function '%s' (known: %s)", a->name, known);
+    return NULL;
+  }
+  if (op == OP_EMBED || op == OP_DROPOUT || op == OP_XENT) return build_seq_call(b, a);
   NodeList args = {0};
   Node *r = NULL;
-  for (int i = 0; i < b->m->nblocks; i++) if (!strcmp(b->m->blocks[i].name, a->name)) return build_seq_call(b, a);
-  if (!strcmp(a->name, "embed") || !strcmp(a->name, "dropout") || !strcmp(a->name, "cross_entropy")) return build_seq_call(b, a);
   if (call_args(b, a, &args)) goto done;
-  for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++)
-    if (!strcmp(a->name, unary[i].name)) {
-      if (args.n != 1) { err_at(b->e, a->loc, "'%s' takes one argument, got %d", a->name, args.n); goto done; }
-      r = op_node(b, unary[i].op, NULL, a->loc, 1, args.v);
-      goto done;
-    }
-  if (!strcmp(a->name, "softmax")) {
-    if (args.n == 0) { err_at(b->e, a->loc, "'softmax' needs an argument"); goto done; }
-    Node *x = args.v[0];
-    if (is_listy(a)) {                      /* softmax over a list of nodes */
-      if (!(x = op_node(b, OP_STACK, NULL, a->loc, args.n, args.v))) goto done;
-      x->flags |= NF_HIDDEN;
-    }
-    r = op_node(b, OP_SOFTMAX, NULL, a->loc, 1, &x);
-  } else if (!strcmp(a->name, "sum")) {
-    if (args.n == 0) err_at(b->e, a->loc, "'sum' needs an argument");
-    else r = op_node(b, is_listy(a) ? OP_ADDN : OP_SUM, NULL, a->loc, args.n, args.v);
-  } else if (!strcmp(a->name, "concat")) {
-    if (args.n == 0) err_at(b->e, a->loc, "'concat' needs at least one argument");
-    else r = op_node(b, OP_CONCAT, NULL, a->loc, args.n, args.v);
-  } else if (!strcmp(a->name, "stack")) {
-    if (args.n == 0) err_at(b->e, a->loc, "'stack' needs at least one argument");
-    else r = op_node(b, OP_STACK, NULL, a->loc, args.n, args.v);
-  } else if (!strcmp(a->name, "dot")) {
-    if (args.n != 2) err_at(b->e, a->loc, "'dot' takes two arguments, got %d", args.n);
-    else r = op_node(b, OP_DOT, NULL, a->loc, 2, args.v);
-  } else {
-    err_at(b->e, a->loc, "unknown function '%s' (known: relu, tanh, sigmoid, exp, log, softmax, sum, concat, stack, dot, transpose, embed, dropout, cross_entropy, and blocks)", a->name);
+  if (d->list == OPL_STACK && is_listy(a) && args.n > 0) {     /* softmax over a list of nodes */
+    Node *x = op_node(b, OP_STACK, NULL, a->loc, args.n, args.v);
+    if (!x) goto done;
+    x->flags |= NF_HIDDEN;
+    args.v[0] = x; args.n = 1;
   }
+  int maxin = d->infix ? d->minin : d->maxin;        /* dot(u, v): the operator's own two */
+  static const char *const count[] = { "no", "one", "two", "three" };
+  if (args.n < d->minin || (maxin >= 0 && args.n > maxin)) {
+    if (maxin == d->minin) err_at(b->e, a->loc, "'%s' takes %s argument%s, got %d", a->name, count[d->minin], d->minin == 1 ? "" : "s", args.n);
+    else err_at(b->e, a->loc, "'%s' needs at least %s argument%s", a->name, count[d->minin], d->minin == 1 ? "" : "s");
+    goto done;
+  }
+  r = op_node(b, op, NULL, a->loc, args.n, args.v);
 done:
   free(args.v);
   return r;
@@ -367,9 +368,7 @@ static Node *build_expr(Builder *b, const Ast *a) {
   case A_BIN: {
     Node *in[2];
     if (!(in[0] = build_expr(b, a->kids[0])) || !(in[1] = build_expr(b, a->kids[1]))) return NULL;
-    OpKind op = a->op == '+' ? OP_ADD : a->op == '-' ? OP_SUB : a->op == '*' ? OP_MUL :
-                a->op == '/' ? OP_DIV : a->op == '@' ? OP_MATMUL : OP_DOT;
-    return op_node(b, op, NULL, a->loc, 2, in);
+    return op_node(b, ops_infix((char)a->op), NULL, a->loc, 2, in);
   }
   case A_NEG: {
     Node *x = build_expr(b, a->kids[0]);

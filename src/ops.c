@@ -24,21 +24,12 @@
 #define V(k) (n->in[k]->val.data)
 #define G(k) (n->in[k]->grad.data)
 
-static const char *opname(const Node *n);
-
 static int shape_err(Node *n, Err *e, const char *want) {
   char a[64], b[64];
   if (n->nin >= 2)
-    return err_at(e, n->loc, "'%s' needs %s, got %s and %s", opname(n), want,
+    return err_at(e, n->loc, "'%s' needs %s, got %s and %s", ops_word(n->op), want,
                   shape_str(&IN(0)->val, a, sizeof a), shape_str(&IN(1)->val, b, sizeof b));
-  return err_at(e, n->loc, "'%s' needs %s, got %s", opname(n), want, shape_str(&IN(0)->val, a, sizeof a));
-}
-static const char *opname(const Node *n) {
-  switch (n->op) {
-  case OP_ADD: return "+"; case OP_SUB: return "-"; case OP_MUL: return "*";
-  case OP_DIV: return "/"; case OP_MATMUL: return "@"; case OP_DOT: return ".";
-  default: return gr_ops[n->op].name;
-  }
+  return err_at(e, n->loc, "'%s' needs %s, got %s", ops_word(n->op), want, shape_str(&IN(0)->val, a, sizeof a));
 }
 
 /* ---- elementwise binary ------------------------------------------------- */
@@ -261,7 +252,7 @@ static int shape_list_same(Node *n, Err *e, const char *what) {
   for (int k = 1; k < n->nin; k++)
     if (!tensor_same_shape(&IN(k)->val, &IN(0)->val)) {
       char a[64], b[64];
-      return err_at(e, n->loc, "'%s' needs %s, but item 1 is %s and item %d is %s", gr_ops[n->op].name, what,
+      return err_at(e, n->loc, "'%s' needs %s, but item 1 is %s and item %d is %s", ops_word(n->op), what,
                     shape_str(&IN(0)->val, a, sizeof a), k + 1, shape_str(&IN(k)->val, b, sizeof b));
     }
   return 0;
@@ -440,27 +431,48 @@ static void rule_part(const Node *n, int i, const char *up, int num, char *b, si
 /* ---- the table ----------------------------------------------------------- */
 
 const OpDef gr_ops[] = {
-  [OP_LEAF]      = { "leaf",      "",        0, 0, NULL, NULL, NULL, NULL, NULL, NULL },
-  [OP_ADD]       = { "add",       "+",       2, 2, shape_bin, fwd_add, bwd_add, rule_add, NULL, NULL },
-  [OP_SUB]       = { "sub",       "-",       2, 2, shape_bin, fwd_sub, bwd_add, rule_add, NULL, NULL },
-  [OP_MUL]       = { "mul",       "×",       2, 2, shape_bin, fwd_mul, bwd_mul, rule_mul, NULL, NULL },
-  [OP_DIV]       = { "div",       "÷",       2, 2, shape_bin, fwd_div, bwd_div, rule_div, NULL, NULL },
-  [OP_NEG]       = { "neg",       "−",       1, 1, shape_same, fwd_neg, bwd_neg, rule_neg, NULL, NULL },
-  [OP_MATMUL]    = { "matmul",    "@",       2, 3, shape_matmul, fwd_matmul, bwd_matmul, rule_matmul, NULL, NULL },
-  [OP_DOT]       = { "dot",       "·",       2, 2, shape_dot, fwd_dot, bwd_dot, rule_dot, NULL, NULL },
-  [OP_RELU]      = { "relu",      "ReLU",    1, 1, shape_same, fwd_relu, bwd_relu, rule_unary, NULL, NULL },
-  [OP_TANH]      = { "tanh",      "tanh",    1, 1, shape_same, fwd_tanh, bwd_tanh, rule_unary, NULL, NULL },
-  [OP_SIGMOID]   = { "sigmoid",   "σ",       1, 1, shape_same, fwd_sigmoid, bwd_sigmoid, rule_unary, NULL, NULL },
-  [OP_EXP]       = { "exp",       "exp",     1, 1, shape_same, fwd_exp, bwd_exp, rule_unary, NULL, NULL },
-  [OP_LOG]       = { "log",       "log",     1, 1, shape_same, fwd_log, bwd_log, rule_unary, NULL, NULL },
-  [OP_SOFTMAX]   = { "softmax",   "softmax", 1, 1, shape_softmax, fwd_softmax, bwd_softmax, rule_softmax, NULL, NULL },
-  [OP_SUM]       = { "sum",       "Σ",       1, 1, shape_scalar, fwd_sum, bwd_sum, rule_sum, NULL, NULL },
-  [OP_ADDN]      = { "sum",       "Σ",       1, -1, shape_addn, fwd_addn, bwd_addn, rule_addn, NULL, NULL },
-  [OP_CONCAT]    = { "concat",    "⊕",       1, -1, shape_concat, fwd_concat, bwd_concat, rule_part, NULL, NULL },
-  [OP_STACK]     = { "stack",     "stack",   1, -1, shape_stack, fwd_stack, bwd_stack, rule_part, NULL, NULL },
-  [OP_PICK]      = { "pick",      "pick",    1, 1, shape_pick, fwd_pick, bwd_pick, rule_part, NULL, NULL },
-  [OP_TRANSPOSE] = { "transpose", "ᵀ",       1, 1, shape_transpose, fwd_transpose, bwd_transpose, rule_part, NULL, NULL },
-  GR_OPS_SEQ_ROWS
-  [OP_ATTN_DEC]  = GR_OP_ROW_ATTN_DEC,
+  /*               name         spelling  infix list  symbol  arity  shape, forward, backward, rule, carry, reorder */
+  [OP_LEAF]      = { "leaf",      NULL,     0, 0,        "",        0, 0,  NULL, NULL, NULL, NULL, NULL, NULL },
+  [OP_ADD]       = { "add",       "+",      1, 0,        "+",       2, 2,  shape_bin, fwd_add, bwd_add, rule_add, NULL, NULL },
+  [OP_SUB]       = { "sub",       "-",      1, 0,        "-",       2, 2,  shape_bin, fwd_sub, bwd_add, rule_add, NULL, NULL },
+  [OP_MUL]       = { "mul",       "*",      1, 0,        "×",       2, 2,  shape_bin, fwd_mul, bwd_mul, rule_mul, NULL, NULL },
+  [OP_DIV]       = { "div",       "/",      1, 0,        "÷",       2, 2,  shape_bin, fwd_div, bwd_div, rule_div, NULL, NULL },
+  [OP_NEG]       = { "neg",       "-",      0, 0,        "−",       1, 1,  shape_same, fwd_neg, bwd_neg, rule_neg, NULL, NULL },
+  [OP_MATMUL]    = { "matmul",    "@",      1, 0,        "@",       2, 3,  shape_matmul, fwd_matmul, bwd_matmul, rule_matmul, NULL, NULL },
+  [OP_DOT]       = { "dot",       ".",      1, 0,        "·",       2, 2,  shape_dot, fwd_dot, bwd_dot, rule_dot, NULL, NULL },
+  [OP_RELU]      = { "relu",      "relu",   0, 0,        "ReLU",    1, 1,  shape_same, fwd_relu, bwd_relu, rule_unary, NULL, NULL },
+  [OP_TANH]      = { "tanh",      "tanh",   0, 0,        "tanh",    1, 1,  shape_same, fwd_tanh, bwd_tanh, rule_unary, NULL, NULL },
+  [OP_SIGMOID]   = { "sigmoid",   "sigmoid", 0, 0,       "σ",       1, 1,  shape_same, fwd_sigmoid, bwd_sigmoid, rule_unary, NULL, NULL },
+  [OP_EXP]       = { "exp",       "exp",    0, 0,        "exp",     1, 1,  shape_same, fwd_exp, bwd_exp, rule_unary, NULL, NULL },
+  [OP_LOG]       = { "log",       "log",    0, 0,        "log",     1, 1,  shape_same, fwd_log, bwd_log, rule_unary, NULL, NULL },
+  [OP_SOFTMAX]   = { "softmax",   "softmax", 0, OPL_STACK, "softmax", 1, 1, shape_softmax, fwd_softmax, bwd_softmax, rule_softmax, NULL, NULL },
+  [OP_SUM]       = { "sum",       "sum",    0, 0,        "Σ",       1, 1,  shape_scalar, fwd_sum, bwd_sum, rule_sum, NULL, NULL },
+  [OP_ADDN]      = { "sum",       "sum",    0, OPL_ROW,  "Σ",       1, -1, shape_addn, fwd_addn, bwd_addn, rule_addn, NULL, NULL },
+  [OP_CONCAT]    = { "concat",    "concat", 0, 0,        "⊕",       1, -1, shape_concat, fwd_concat, bwd_concat, rule_part, NULL, NULL },
+  [OP_STACK]     = { "stack",     "stack",  0, 0,        "stack",   1, -1, shape_stack, fwd_stack, bwd_stack, rule_part, NULL, NULL },
+  [OP_PICK]      = { "pick",      NULL,     0, 0,        "pick",    1, 1,  shape_pick, fwd_pick, bwd_pick, rule_part, NULL, NULL },
+  [OP_TRANSPOSE] = { "transpose", "transpose", 0, 0,     "ᵀ",       1, 1,  shape_transpose, fwd_transpose, bwd_transpose, rule_part, NULL, NULL },
+  [OP_EMBED]     = { "embed",     "embed",  0, 0,        "embed",   2, 2,  seqop_embed_shape, seqop_embed_fwd, seqop_embed_bwd, seqop_embed_rule, NULL, NULL },
+  [OP_DROPOUT]   = { "dropout",   "dropout", 0, 0,       "dropout", 1, 1,  seqop_dropout_shape, seqop_dropout_fwd, seqop_dropout_bwd, seqop_dropout_rule, NULL, NULL },
+  [OP_LSTM]      = { "lstm",      NULL,     0, 0,        "LSTM",    4, -1, seqop_lstm_shape, seqop_lstm_fwd, seqop_lstm_bwd, seqop_lstm_rule, lstm_op_carry, lstm_op_reorder },
+  [OP_XENT]      = { "xent",      "cross_entropy", 0, 0, "xent",    2, 2,  seqop_xent_shape, seqop_xent_fwd, seqop_xent_bwd, seqop_xent_rule, NULL, NULL },
+  [OP_ATTN_DEC]  = { "attn_dec",  NULL,     0, 0,        "attn",    9, -1, attn_dec_shape, attn_dec_fwd, attn_dec_bwd, NULL, attn_dec_carry, attn_dec_reorder },
 };
-_Static_assert(sizeof gr_ops / sizeof gr_ops[0] == OP__COUNT, "one gr_ops row per op");
+
+const char *ops_word(OpKind op) { return gr_ops[op].spelling ? gr_ops[op].spelling : gr_ops[op].name; }
+
+OpKind ops_called(const char *word, int list) {
+  OpKind found = OP_LEAF;
+  for (int op = 1; op < OP__COUNT; op++) {
+    const OpDef *d = &gr_ops[op];
+    const char *w = d->infix ? d->name : d->spelling;
+    if (w && !strcmp(w, word) && (!found || (d->list == OPL_ROW) == !!list)) found = (OpKind)op;
+  }
+  return found;
+}
+
+OpKind ops_infix(char c) {
+  for (int op = 1; op < OP__COUNT; op++)
+    if (gr_ops[op].infix && gr_ops[op].spelling[0] == c && !gr_ops[op].spelling[1]) return (OpKind)op;
+  return OP_LEAF;
+}

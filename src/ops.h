@@ -1,8 +1,9 @@
 /*
 ** ops.h — the list of operations.  One X-macro line per op; the table in
-** ops.c has one row per line, and a static assert ties the two together.
-** Adding an op: a line here, a row in gr_ops[], a kernel pair, a
-** finite-difference test in tests/test_ops.c.
+** ops.c has one row per line (graph.h's OpDef: spelling, arity, kernels,
+** trace rule), which the builder, the trace and the drawings read.
+** Adding an op: a line here, a row and its kernels in ops.c, a
+** finite-difference case in tests/test_ops.c (docs/internals.md).
 */
 #ifndef GR_OPS_H
 #define GR_OPS_H

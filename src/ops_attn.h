@@ -15,12 +15,10 @@
 #define GR_OPS_ATTN_H
 #include "graph.h"
 
-/* The op functions (contracts: OpDef in graph.h), and the table row, which
-** ops.c writes inside gr_ops[]'s initializer ([OP_ATTN_DEC] = GR_OP_ROW_ATTN_DEC). */
+/* The op functions (contracts: OpDef in graph.h), for its row in ops.c. */
 int  attn_dec_shape(Node *n, Err *e);
 void attn_dec_fwd(Node *n, Exec *ex);
 void attn_dec_bwd(Node *n, Exec *ex);
-#define GR_OP_ROW_ATTN_DEC { "attn_dec", "attn", 9, -1, attn_dec_shape, attn_dec_fwd, attn_dec_bwd, NULL, attn_dec_carry, attn_dec_reorder }
 
 /* The attention weights [T,B,S] of n's last forward (for --show-attention),
 ** with its sizes in *T, *B, *S; NULL if n has not run forward. */

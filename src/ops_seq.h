@@ -53,7 +53,7 @@ void lstm_op_carry(Node *n, int on);
 ** for batch size B. */
 void lstm_op_reorder(Node *n, const int *rows, int B);
 
-/* The op functions, for the rows below. */
+/* The op functions, for their rows in ops.c. */
 int  seqop_embed_shape(Node *n, Err *e);
 void seqop_embed_fwd(Node *n, Exec *ex);
 void seqop_embed_bwd(Node *n, Exec *ex);
@@ -70,14 +70,5 @@ int  seqop_xent_shape(Node *n, Err *e);
 void seqop_xent_fwd(Node *n, Exec *ex);
 void seqop_xent_bwd(Node *n, Exec *ex);
 void seqop_xent_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
-
-/* Rows for gr_ops[]: ops.c writes GR_OPS_SEQ_ROWS inside its initializer. */
-#define GR_OP_ROW_EMBED   { "embed",   "embed",   2, 2,  seqop_embed_shape,   seqop_embed_fwd,   seqop_embed_bwd,   seqop_embed_rule, NULL, NULL }
-#define GR_OP_ROW_DROPOUT { "dropout", "dropout", 1, 1,  seqop_dropout_shape, seqop_dropout_fwd, seqop_dropout_bwd, seqop_dropout_rule, NULL, NULL }
-#define GR_OP_ROW_LSTM    { "lstm",    "LSTM",    4, -1, seqop_lstm_shape,    seqop_lstm_fwd,    seqop_lstm_bwd,    seqop_lstm_rule, lstm_op_carry, lstm_op_reorder }
-#define GR_OP_ROW_XENT    { "xent",    "xent",    2, 2,  seqop_xent_shape,    seqop_xent_fwd,    seqop_xent_bwd,    seqop_xent_rule, NULL, NULL }
-#define GR_OPS_SEQ_ROWS \
-  [OP_EMBED] = GR_OP_ROW_EMBED, [OP_DROPOUT] = GR_OP_ROW_DROPOUT, \
-  [OP_LSTM] = GR_OP_ROW_LSTM, [OP_XENT] = GR_OP_ROW_XENT,
 
 #endif

@@ -8,6 +8,7 @@
 ** of the upstream gradient times the local rule (ops.c's rule functions).
 */
 #include "show.h"
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,22 +41,18 @@ static void operand(const Node *n, int k, int numeric, char *buf, size_t sz) {
   if (numeric) val(&x->val, buf); else snprintf(buf, sz, "%s", x->label);
 }
 
-/* "w1 * x" (numeric: "0.25 * 1"). */
+/* "w1 * x" (numeric: "0.25 * 1"), as the op's row spells it. */
 static void equation(const Node *n, int numeric, char *buf, size_t sz) {
   char a[400], b[400];
-  const char *infix = NULL;
-  switch (n->op) {
-  case OP_ADD: infix = "+"; break; case OP_SUB: infix = "-"; break;
-  case OP_MUL: infix = "*"; break; case OP_DIV: infix = "/"; break;
-  case OP_MATMUL: infix = "@"; break; case OP_DOT: infix = "."; break;
-  default: break;
-  }
-  if (infix) {
+  const OpDef *d = &gr_ops[n->op];
+  if (d->infix) {
     operand(n, 0, numeric, a, sizeof a); operand(n, 1, numeric, b, sizeof b);
-    snprintf(buf, sz, "%s %s %s", a, infix, b);
+    snprintf(buf, sz, "%s %s %s", a, d->spelling, b);
     return;
   }
-  if (n->op == OP_NEG) { operand(n, 0, numeric, a, sizeof a); snprintf(buf, sz, "-%s", a); return; }
+  if (d->spelling && !isalpha((unsigned char)d->spelling[0])) {      /* prefix: -a */
+    operand(n, 0, numeric, a, sizeof a); snprintf(buf, sz, "%s%s", d->spelling, a); return;
+  }
   if (n->op == OP_ADDN) {
     int o = 0;
     for (int j = 0; j < n->nin && o < (int)sz; j++) {
@@ -69,7 +66,7 @@ static void equation(const Node *n, int numeric, char *buf, size_t sz) {
     snprintf(buf, sz, "item %d of %s", n->iattr[0] + 1, a);
     return;
   }
-  int o = snprintf(buf, sz, "%s(", gr_ops[n->op].name);
+  int o = snprintf(buf, sz, "%s(", ops_word(n->op));
   for (int j = 0; j < n->nin && o < (int)sz; j++) {
     operand(n, j, numeric, a, sizeof a);
     o += snprintf(buf + o, sz - o, "%s%s", j ? ", " : "", a);
@@ -122,7 +119,7 @@ static void grad_line(FILE *f, Graph *g, Node *n, Node *out, const char *need) {
       char up[128], upv[VALW + 4], r[512];
       snprintf(up, sizeof up, "d%s/d%s", o, u->label);
       if (gr_ops[u->op].rule) gr_ops[u->op].rule(u, j, up, 0, r, sizeof r);
-      else snprintf(r, sizeof r, "(backprop of %s)", gr_ops[u->op].name);
+      else snprintf(r, sizeof r, "(backprop of %s)", ops_word(u->op));
       if (x != n) snprintf(r + strlen(r), sizeof r - strlen(r), " (the part for %s)", n->label);
       ks += snprintf(sym + ks, sizeof sym - ks > 0 ? sizeof sym - ks : 0, "%s%s", ks ? " + " : "", r);
       if (scalar && all_scalar(u) && x == n && gr_ops[u->op].rule) {
