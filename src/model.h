@@ -21,25 +21,35 @@ typedef struct ModelData {
   Loc loc;
 } ModelData;
 
-/* A `block` statement: a fused layer with its own parameters. */
-enum { BLOCK_LSTM = 1, BLOCK_ATTN_LSTM = 2 };
+/* A `block` statement: a fused layer with its own parameters.  Its kind
+** (lstm, attn_lstm) is a row of build_seq.c's BlockDef table. */
 typedef struct Block {
   char *name;
-  int kind, in, hidden, layers;
+  const struct BlockDef *def;
+  int in, hidden, layers;
   float dropout;
   Loc loc;
   Node **params; int nparams;   /* per layer W_ih, W_hh, b; then W_in, W_c */
 } Block;
 
+/* The `train` statement's recipe, checked and evaluated when the model is
+** built (`train sgd(lr = 20, clip = 0.25, decay = 4), batch = BS, ...`);
+** what it does not say has the defaults below.  The trainer applies the
+** command line's overrides to a copy (train_config). */
+typedef struct TrainCfg {
+  double lr, clip, decay;                     /* 20, 0.25, 4 */
+  int batch, vbatch, bptt, epochs, patience;  /* 20, 60 (translation) or 1, 35, 10, 0 */
+  unsigned long seed;                         /* 1111 */
+  int threads;                                /* 0: one per core */
+} TrainCfg;
+
 typedef struct Model {
   Graph *g;
-  Ast *ast;            /* kept: settings (data, train) are read from it   */
-  char *src;           /* the file's text                                 */
   char *path;
   unsigned long seed;  /* for random initialisation                       */
   ModelData *data;     /* NULL unless the file has a `data` statement      */
   Block *blocks; int nblocks;
-  const Ast *train;    /* the `train` statement, or NULL                   */
+  TrainCfg train;      /* the `train` statement (defaults without one)     */
 } Model;
 
 /* Draws the random initial values again (params declared with `~` and block

@@ -110,7 +110,6 @@ typedef struct LstmOpState {
   float *h, *c;         /* [L,B,H] each, inside this block */
 } LstmOpState;
 
-enum { LSTM_LEN = 1, LSTM_INIT = 2, LSTM_CARRY = 4 };
 
 static int lstm_nin(const Node *n) {
   int L = n->iattr[0], f = n->iattr[2];

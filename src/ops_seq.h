@@ -30,6 +30,9 @@
 #define GR_OPS_SEQ_H
 #include "graph.h"
 
+/* The LSTM node's iattr[2] flags (above). */
+enum { LSTM_LEN = 1, LSTM_INIT = 2, LSTM_CARRY = 4 };
+
 /* What an XENT node leaves for the trainer after each forward. */
 typedef struct XentStat {
   double sum;      /* sum of -log p over the counted targets */

@@ -38,53 +38,9 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 
 /* ---- settings ------------------------------------------------------------- */
 
-static int kw_num(const Ast *k, double lo, double hi, double *out, Err *e) {
-  const Ast *v = k->kids[0];
-  double x;
-  if (v->kind == A_NUM) x = v->num;
-  else if (v->kind == A_NEG && v->kids[0]->kind == A_NUM) x = -v->kids[0]->num;
-  else if (v->kind == A_BIN && v->op == '/' && v->kids[0]->kind == A_NUM && v->kids[1]->kind == A_NUM && v->kids[1]->num) x = v->kids[0]->num / v->kids[1]->num;
-  else return err_at(e, v->loc, "'%s' needs a number", k->name);
-  if (!(x >= lo && x <= hi)) return err_at(e, v->loc, "'%s' must be from %g to %g, got %g", k->name, lo, hi, x);
-  *out = x;
-  return 0;
-}
-
-int train_config(const Model *m, const TrainOpts *o, TrainCfg *c, Err *e) {
-  c->lr = 20; c->clip = 0.25; c->decay = 4;
-  c->batch = 20; c->bptt = 35; c->epochs = 10; c->patience = 0; c->seed = m->seed;
-  c->vbatch = m->data && m->data->translation ? 60 : 1;
-  c->threads = 0;
-  const Ast *t = m->train;
-  for (int i = 0; t && i < t->nkids; i++) {
-    const Ast *k = t->kids[i];
-    double v;
-    if (k->kind == A_CALL && !strcmp(k->name, "sgd")) {
-      for (int j = 0; j < k->nkids; j++) {
-        const Ast *a = k->kids[j];
-        if (a->kind != A_KW) return err_at(e, a->loc, "sgd takes lr = ..., clip = ..., decay = ...");
-        if (!strcmp(a->name, "lr")) { if (kw_num(a, 1e-9, 1e6, &c->lr, e)) return -1; }
-        else if (!strcmp(a->name, "clip")) { if (kw_num(a, 0, 1e9, &c->clip, e)) return -1; }
-        else if (!strcmp(a->name, "decay")) { if (kw_num(a, 1, 1e6, &c->decay, e)) return -1; }
-        else return err_at(e, a->loc, "sgd has no setting '%s' (it takes lr, clip, decay)", a->name);
-      }
-      continue;
-    }
-    if (k->kind != A_KW) return err_at(e, k->loc, "expected sgd(...) or NAME = VALUE");
-    struct { const char *name; int *dst; double lo, hi; } ints[] = {
-      { "batch", &c->batch, 1, 1 << 16 }, { "vbatch", &c->vbatch, 1, 1 << 16 }, { "bptt", &c->bptt, 1, 1 << 16 },
-      { "epochs", &c->epochs, 0, 1e7 }, { "patience", &c->patience, 0, 1e7 }, { "threads", &c->threads, 0, 256 },
-    };
-    int done = 0;
-    for (size_t j = 0; j < sizeof ints / sizeof *ints && !done; j++)
-      if (!strcmp(k->name, ints[j].name)) {
-        if (kw_num(k, ints[j].lo, ints[j].hi, &v, e)) return -1;
-        if (v != floor(v)) return err_at(e, k->kids[0]->loc, "'%s' must be a whole number", k->name);
-        *ints[j].dst = (int)v; done = 1;
-      }
-    if (!done && strcmp(k->name, "seed"))
-      return err_at(e, k->loc, "unknown training setting '%s' (known: sgd(lr, clip, decay), batch, vbatch, bptt, epochs, patience, seed, threads)", k->name);
-  }
+void train_config(const Model *m, const TrainOpts *o, TrainCfg *c) {
+  *c = m->train;
+  c->seed = m->seed;
   if (!isnan(o->lr)) c->lr = o->lr;
   if (!isnan(o->clip)) c->clip = o->clip;
   if (!isnan(o->decay)) c->decay = o->decay;
@@ -95,7 +51,6 @@ int train_config(const Model *m, const TrainOpts *o, TrainCfg *c, Err *e) {
   if (o->patience >= 0) c->patience = (int)o->patience;
   if (o->seed >= 0) c->seed = (unsigned long)o->seed;
   if (o->threads >= 0) c->threads = (int)o->threads;
-  return 0;
 }
 
 /* ---- the pieces of one pass ---------------------------------------------- */
@@ -311,7 +266,7 @@ static int generate(Model *m, Feed *f, int count, unsigned long seed, Err *e) {
 int train_main(Model *m, const TrainOpts *o, Err *e) {
   TrainCfg c;
   if (!m->data) return err_at(e, (Loc){ m->path, 0, 0 }, "--train needs a 'data' statement (data train = \"...\", valid = \"...\")");
-  if (train_config(m, o, &c, e)) return -1;
+  train_config(m, o, &c);
   if (c.seed != m->seed) model_reinit(m, c.seed);
   /* 0: one thread per core (par.h).  Never more than the cores: an idle
   ** worker spins, and each job waits for every worker to get a CPU. */

@@ -11,13 +11,6 @@
 #include "model.h"
 #include "decode.h"
 
-typedef struct TrainCfg {
-  double lr, clip, decay;
-  int batch, vbatch, bptt, epochs, patience;
-  unsigned long seed;
-  int threads;
-} TrainCfg;
-
 typedef struct TrainOpts {
   /* overrides: < 0 (or NaN for doubles) means "as the file says" */
   double lr, clip, decay;
@@ -35,8 +28,8 @@ typedef struct TrainOpts {
 } TrainOpts;
 
 void train_opts_init(TrainOpts *o);
-/* Settings from the file's `train` statement, then the overrides. */
-int  train_config(const Model *m, const TrainOpts *o, TrainCfg *c, Err *e);
+/* Settings from the file's `train` statement (m->train), then the overrides. */
+void train_config(const Model *m, const TrainOpts *o, TrainCfg *c);
 /* --train (and --eval, --generate): 0, or -1 with a message. */
 int  train_main(Model *m, const TrainOpts *o, Err *e);
 

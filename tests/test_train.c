@@ -268,6 +268,34 @@ START_TEST(bad_settings_are_located) {
 }
 END_TEST
 
+/* The train statement is evaluated by the constant evaluator, once, when
+** the model is built: constants and expressions work in every setting. */
+START_TEST(settings_take_constants) {
+  char *base = tu_slurp("tests/data/tiny_lm.g");
+  char *cut = strstr(base, "train sgd"); *cut = 0;
+  const char *tail = "const BS = 2\nconst LR = 10\ntrain sgd(lr = LR / 4, clip = -(-1)), batch = BS, vbatch = BS * 3, bptt = BS + 1, seed = 7\n";
+  size_t n = strlen(base) + strlen(tail) + 1;
+  char *text = malloc(n); snprintf(text, n, "%s%s", base, tail);
+  Err e = {0};
+  Model *m = model_parse("t.g", text, strlen(text), &e);
+  ck_assert_msg(m != NULL, "%s", e.msg);
+  ck_assert_int_eq(m->train.batch, 2);
+  ck_assert_int_eq(m->train.vbatch, 6);
+  ck_assert_int_eq(m->train.bptt, 3);
+  ck_assert_int_eq(m->train.epochs, 10);              /* not said: the default */
+  ck_assert_double_eq(m->train.lr, 2.5);
+  ck_assert_double_eq(m->train.clip, 1);
+  ck_assert_double_eq(m->train.decay, 4);
+  ck_assert_int_eq(m->seed, 7);
+  TrainOpts o; train_opts_init(&o);
+  o.batch = 5;
+  TrainCfg c; train_config(m, &o, &c);
+  ck_assert_int_eq(c.batch, 5);                       /* the command line wins */
+  ck_assert_int_eq(c.bptt, 3);
+  model_free(m); free(text); free(base);
+}
+END_TEST
+
 START_TEST(missing_data_file) {
   const char *text = "data train = \"no/such/train.txt\", valid = \"x.txt\"\n";
   char *path = tu_tmpfile(".g", text, strlen(text)), args[300];
@@ -484,6 +512,7 @@ static Suite *suite(void) {
   tcase_add_test(t, sgd_on_large_parameters_with_threads);
   tcase_add_test(t, resume_then_translate_trains_first);
   tcase_add_test(t, bad_settings_are_located);
+  tcase_add_test(t, settings_take_constants);
   tcase_add_test(t, missing_data_file);
   tcase_add_test(t, generate_samples_words);
   tcase_add_loop_test(t, resume_is_exact, 0, 3);
