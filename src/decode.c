@@ -433,7 +433,7 @@ static int translate(Decoder *d, const DecodeOpts *o, Err *e) {
       }
       int maxlen = decode_maxlen(S);
       out = xmalloc(sizeof(int32_t) * maxlen);
-      int bad = o->beam > 1 ? decode_beam(d, src, S, o->beam, maxlen, out, &n, NULL, e)
+      int bad = o->beam > 1 ? decode_beam(d, src, S, (int)o->beam, maxlen, out, &n, NULL, e)
                             : decode_greedy(d, src, S, maxlen, out, &n, NULL, NULL, e);
       free(src);
       if (bad) { free(out); goto out_bleu; }
@@ -481,7 +481,6 @@ int decode_wanted(const DecodeOpts *o) { return o->show_attention || o->svg || o
 int decode_main(Model *m, const DecodeOpts *o, Err *e) {
   Decoder d;
   if (decoder_init(&d, m, e)) return -1;
-  if (o->untrained) fprintf(stderr, "graphrun: warning: no --load: decoding the untrained model\n");
   if ((o->show_attention || o->svg) && show_attention(&d, o, e)) return -1;
   if (o->translate && translate(&d, o, e)) return -1;
   return 0;

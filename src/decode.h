@@ -21,8 +21,7 @@ typedef struct DecodeOpts {
   const char *svg;         /* --attention-svg FILE                          */
   const char *translate;   /* --translate FILE                              */
   const char *ref;         /* --ref FILE (with --translate): BLEU on stderr */
-  int beam;                /* --beam K; 0 = greedy                          */
-  int untrained;           /* no --load, no --train: warn on stderr         */
+  long beam;               /* --beam K; 0 = greedy                          */
 } DecodeOpts;
 
 /* A model ready to decode: its graph's token leaves, logits and (attn_lm)

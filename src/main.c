@@ -1,222 +1,404 @@
 /*
 ** main.c — the command line.
 **
-**   graphrun FILE [--trace] [--json] [--dot [--values] [--no-ops]]
-**                 [--gradcheck] [--set NAME=VALUE]...
-**   graphrun FILE [--train] [--load F] [--show-attention] [--translate F] ...
-**   graphrun bleu HYP REF [REF...] [--json]
+**   graphrun FILE [flags]              run, trace, draw, check, train, decode
+**   graphrun bleu HYP REF [REF...]     corpus BLEU (bleu.c)
+**
+** Every flag is one row of `flags[]` below: its kind (a switch, a number in
+** a range, a file to read or to write, a repeatable value), where its value
+** goes, the flags it goes with and the kinds of model it applies to.  The
+** rows are the whole truth: parsing, --help, and every check before a model
+** is even read come from them, so a flag that does not apply, two that
+** conflict, or an output file that cannot be written stop the run at once
+** (exit 2) with a message naming them.  Adding a flag is adding a row (and
+** reading its value where it is used).
+**
+** Some rows are *modes*: what the run does (--trace, --train, --translate,
+** ...; none given is a plain run, the pseudo-row "run").  A mode row marked
+** `out` writes data on stdout; one run writes one kind of data, so two such
+** modes conflict.  Messages (the training log, warnings, notes, BLEU) go to
+** stderr, always.
 **
 ** Exit status: 0 success, 1 a bad model/data/result, 2 a bad command line.
-** Every error is one line on stderr that names its file:line:col or flag.
 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <unistd.h>
 #include "show.h"
 #include "train.h"
+#include "decode.h"
 #include "bleu.h"
 
 #define GR_VERSION "0.1.0"
 
-static void usage(FILE *f) {
-  fputs("usage: graphrun FILE [options]        run a model file\n"
-        "       graphrun bleu HYP REF [REF...]  corpus BLEU of a hypothesis file\n"
-        "\n"
-        "options for FILE:\n"
-        "  --trace            forward pass and backprop, step by step\n"
-        "  --json             values and gradients of every named node, as JSON\n"
-        "  --dot              Graphviz drawing on stdout (render: dot -Tsvg)\n"
-        "  --values           with --dot: value and gradient in every box\n"
-        "  --no-ops           with --dot: edges straight between values, no op circles\n"
-        "  --no-params        with --dot: leave the parameters (weights) out\n"
-        "  --max-index K      with --dot: leave out names with an index above K\n"
-        "  --gradcheck        compare gradients with central finite differences\n"
-        "  --set NAME=VALUE   override an input or param (repeatable): --set x=2\n"
-        "  --backprop NAME    the scalar output to differentiate (default: the only\n"
-        "                     scalar output, or the last one)\n"
-        "\n"
-        "sequence models (a file with data/block/train statements):\n"
-        "  --train            train; one line per epoch\n"
-        "  --epochs N, --lr X, --batch N, --bptt N, --clip X, --decay X, --seed N,\n"
-        "  --vbatch N, --patience N, --threads N     override the file's train settings\n"
-        "  --save FILE        keep the best model (atomic write)\n"
-        "  --load FILE        start from a saved model\n"
-        "  --checkpoint FILE  after every epoch, the model and the training state\n"
-        "  --resume FILE      go on training from such a checkpoint\n"
-        "  --eval             perplexity of the validation data (with --load)\n"
-        "  --generate N       sample N sentences from a language model\n"
-        "  --metrics FILE     CSV: epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n"
-        "\n"
-        "translation models (cond_lm, attn_lm), with --load FILE or after --train\n"
-        "(docs/attention.md):\n"
-        "  --show-attention   per decoder step on validation sentences (teacher forcing):\n"
-        "                     [source word/weight, ...], [words fed so far], argmax word\n"
-        "  --sentences LIST   which validation sentences, e.g. 1,5,9 (default 1,2,3)\n"
-        "  --attention-svg FILE  heat map of the first chosen sentence, as SVG\n"
-        "  --translate FILE   decode each line of FILE, one output line per line\n"
-        "  --beam K           beam search with K hypotheses (default: greedy)\n"
-        "  --ref FILE         with --translate: BLEU against FILE, on stderr\n"
-        "  --quiet            no progress bar\n"
-        "  --help, --version\n", f);
-}
+typedef struct StrList { const char **v; int n; } StrList;
 
+/* Everything the command line can set. */
 typedef struct Opts {
   const char *file;
   int trace, json, dot, values, no_ops, no_params, gradcheck;
-  const char **sets; int nset;
+  int train, eval;
+  long generate, max_index;
+  StrList sets;
   const char *backprop;
-  int max_index;
-  TrainOpts to;          /* --train, --resume, ... (to.train) */
+  TrainOpts to;          /* training settings and files (train.h) */
+  DecodeOpts dec;        /* --show-attention, --translate, ... (decode.h) */
 } Opts;
 
-/* "--lr 20" style numeric flags: returns 1 if argv[*i] was one. */
-static int num_flag(int argc, char **argv, int *i, const char *name, double lo, double hi, double *out, int *bad) {
-  if (strcmp(argv[*i], name)) return 0;
-  char *end;
-  if (*i + 1 >= argc) { fprintf(stderr, "graphrun: error: %s needs a number\n", name); *bad = 1; return 1; }
-  double v = strtod(argv[++*i], &end);
-  if (*end || end == argv[*i] || !(v >= lo && v <= hi)) {
-    fprintf(stderr, "graphrun: error: %s needs a number from %g to %g, got '%s'\n", name, lo, hi, argv[*i]);
-    *bad = 1;
-  }
-  *out = v;
-  return 1;
+/* ---- the flag table ------------------------------------------------------- */
+
+enum FlagKind {
+  F_SWITCH,   /* no value: sets an int to 1                       */
+  F_INT,      /* a whole number in [lo, hi], into a long           */
+  F_REAL,     /* a number in [lo, hi], into a double               */
+  F_WORD,     /* a string (a node name, a list like 1,5,9)         */
+  F_IN,       /* a file to read: must be readable                  */
+  F_OUT,      /* a file to write: its directory must be writable   */
+  F_LIST,     /* repeatable string, into a StrList                 */
+  F_HELP, F_VERSION,
+};
+/* Kinds of model a flag applies to. */
+enum { K_PLAIN = 1, K_LM = 2, K_TRANS = 4, K_SEQ = K_LM | K_TRANS, K_ANY = 7 };
+
+typedef struct Flag {
+  const char *name;       /* "--epochs"; NULL: a heading in --help; "run": the plain run */
+  enum FlagKind kind;
+  size_t off;             /* destination in Opts */
+  double lo, hi;          /* F_INT, F_REAL: accepted range */
+  int mode;               /* a mode: what the run does */
+  int out;                /* (mode) writes data on stdout */
+  const char *with;       /* modes it goes with, e.g. "--train --resume"; NULL: any */
+  const char *without;    /* modes it cannot go with */
+  int models;             /* K_...: the models it applies to */
+  const char *arg;        /* the value in --help: "N", "FILE" */
+  const char *help;
+} Flag;
+
+#define O(field) offsetof(Opts, field)
+#define SEQ_USES "--eval --generate --translate --show-attention --attention-svg"   /* of a trained model */
+#define GRAPH_VIEWS "--trace --json --dot --gradcheck"
+
+static const Flag flags[] = {
+  { NULL, .help = "options for FILE (a model without a 'data' statement):" },
+  { "run", F_SWITCH, 0, .mode = 1, .out = 1, .models = K_PLAIN, .help = "(no mode flag) print every output" },
+  { "--trace", F_SWITCH, O(trace), .mode = 1, .out = 1, .without = "--train --resume", .models = K_PLAIN,
+    .help = "forward pass and backprop, step by step" },
+  { "--json", F_SWITCH, O(json), .mode = 1, .out = 1, .without = "--train --resume", .models = K_PLAIN,
+    .help = "values and gradients of every named node, as JSON" },
+  { "--dot", F_SWITCH, O(dot), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
+    .help = "Graphviz drawing on stdout (render: dot -Tsvg); a sequence model with each block as one node" },
+  { "--values", F_SWITCH, O(values), .mode = 1, .with = "--dot", .models = K_PLAIN,
+    .help = "value and gradient in every box" },
+  { "--no-ops", F_SWITCH, O(no_ops), .with = "--dot", .models = K_ANY, .help = "edges straight between values, no op circles" },
+  { "--no-params", F_SWITCH, O(no_params), .with = "--dot", .models = K_ANY, .help = "leave the parameters (weights) out" },
+  { "--max-index", F_INT, O(max_index), 1, 1e9, .with = "--dot", .models = K_ANY, .arg = "K",
+    .help = "leave out names with an index above K" },
+  { "--gradcheck", F_SWITCH, O(gradcheck), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
+    .help = "compare gradients with central finite differences (a sequence model: on its first training piece)" },
+  { "--set", F_LIST, O(sets), .with = "run " GRAPH_VIEWS, .models = K_PLAIN, .arg = "NAME=VALUE",
+    .help = "override an input or param (repeatable): --set x=2" },
+  { "--backprop", F_WORD, O(backprop), .with = "--trace --json --gradcheck --values", .models = K_PLAIN, .arg = "NAME",
+    .help = "the scalar output to differentiate (default: the only scalar output, or the last one)" },
+
+  { NULL, .help = "sequence models (a file with data/block/train statements); --epochs to --threads override\nthe file's train settings:" },
+  { "--train", F_SWITCH, O(train), .mode = 1, .models = K_SEQ, .help = "train; the log (one line per epoch) on stderr" },
+  { "--resume", F_IN, O(to.resume), .mode = 1, .models = K_SEQ, .arg = "FILE",
+    .help = "go on training from a --checkpoint file" },
+  { "--epochs", F_INT, O(to.epochs), 0, 1e7, .with = "--train --resume", .models = K_SEQ, .arg = "N", .help = "epochs" },
+  { "--lr", F_REAL, O(to.lr), 1e-9, 1e6, .with = "--train", .without = "--resume", .models = K_SEQ, .arg = "X", .help = "learning rate" },
+  { "--batch", F_INT, O(to.batch), 1, 65536, .with = "--train --resume --gradcheck", .models = K_SEQ, .arg = "N", .help = "batch size" },
+  { "--bptt", F_INT, O(to.bptt), 1, 65536, .with = "--train --resume --eval --gradcheck", .models = K_SEQ, .arg = "N",
+    .help = "steps per piece" },
+  { "--clip", F_REAL, O(to.clip), 0, 1e9, .with = "--train --resume", .models = K_SEQ, .arg = "X", .help = "gradient norm clip" },
+  { "--decay", F_REAL, O(to.decay), 1, 1e6, .with = "--train --resume", .models = K_SEQ, .arg = "X",
+    .help = "lr divisor after an epoch without a new best" },
+  { "--seed", F_INT, O(to.seed), 0, 2147483647, .with = "--train --gradcheck " SEQ_USES, .models = K_SEQ,
+    .arg = "N", .help = "initial values (and --generate's sampling)" },
+  { "--vbatch", F_INT, O(to.vbatch), 1, 65536, .with = "--train --resume --eval", .models = K_SEQ, .arg = "N",
+    .help = "validation batch size" },
+  { "--patience", F_INT, O(to.patience), 0, 1e7, .with = "--train --resume", .models = K_SEQ, .arg = "N",
+    .help = "stop after N epochs without a new best" },
+  { "--threads", F_INT, O(to.threads), 0, 256, .with = "--train --resume --gradcheck " SEQ_USES, .models = K_SEQ, .arg = "N",
+    .help = "threads (0: one per core)" },
+  { "--save", F_OUT, O(to.save), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",
+    .help = "keep the best model (atomic write)" },
+  { "--checkpoint", F_OUT, O(to.checkpoint), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",
+    .help = "after every epoch, the model and the training state" },
+  { "--metrics", F_OUT, O(to.metrics), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",
+    .help = "CSV: epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s" },
+  { "--quiet", F_SWITCH, O(to.quiet), .with = "--train --resume", .models = K_SEQ, .help = "no progress bar" },
+  { "--load", F_IN, O(to.load), .with = "--train --gradcheck " SEQ_USES, .without = "--resume", .models = K_SEQ,
+    .arg = "FILE", .help = "start from a saved model" },
+  { "--eval", F_SWITCH, O(eval), .mode = 1, .out = 1, .models = K_SEQ, .help = "perplexity of the validation data" },
+  { "--generate", F_INT, O(generate), 1, 1e6, .mode = 1, .out = 1, .models = K_LM, .arg = "N",
+    .help = "sample N sentences from a language model" },
+
+  { NULL, .help = "translation models (cond_lm, attn_lm), with --load FILE or after --train (docs/attention.md):" },
+  { "--show-attention", F_SWITCH, O(dec.show_attention), .mode = 1, .out = 1, .models = K_TRANS,
+    .help = "per decoder step on validation sentences (teacher forcing): [source word/weight, ...], [words fed so far], argmax word" },
+  { "--attention-svg", F_OUT, O(dec.svg), .mode = 1, .models = K_TRANS, .arg = "FILE",
+    .help = "heat map of the first chosen sentence, as SVG" },
+  { "--sentences", F_WORD, O(dec.sentences), .with = "--show-attention --attention-svg", .models = K_TRANS, .arg = "LIST",
+    .help = "which validation sentences, e.g. 1,5,9 (default 1,2,3)" },
+  { "--translate", F_IN, O(dec.translate), .mode = 1, .out = 1, .models = K_TRANS, .arg = "FILE",
+    .help = "decode each line of FILE, one output line per line" },
+  { "--beam", F_INT, O(dec.beam), 1, 10000, .with = "--translate", .models = K_TRANS, .arg = "K",
+    .help = "beam search with K hypotheses (default: greedy)" },
+  { "--ref", F_IN, O(dec.ref), .with = "--translate", .models = K_TRANS, .arg = "FILE", .help = "BLEU against FILE, on stderr" },
+
+  { NULL, .help = "" },
+  { "--help", F_HELP, .help = "this text" },
+  { "--version", F_VERSION, .help = "the version" },
+};
+enum { NFLAGS = sizeof flags / sizeof *flags };
+
+static const Flag *flag_find(const char *name, size_t len) {
+  for (int i = 0; i < NFLAGS; i++)
+    if (flags[i].name && strlen(flags[i].name) == len && !strncmp(flags[i].name, name, len)) return &flags[i];
+  return NULL;
 }
 
-static int parse_args(int argc, char **argv, Opts *o) {
+/* A row's mode list ("--train --resume") as a bit set over the rows. */
+typedef uint64_t Set;
+static Set set_of(const char *list) {
+  Set s = 0;
+  for (const char *p = list; p && *p; ) {
+    while (*p == ' ') p++;
+    size_t n = strcspn(p, " ");
+    if (!n) break;
+    const Flag *f = flag_find(p, n);
+    if (!f || !f->mode) { fprintf(stderr, "graphrun: internal error: '%.*s' in the flag table is not a mode\n", (int)n, p); exit(70); }
+    s |= (Set)1 << (f - flags);
+    p += n;
+  }
+  return s;
+}
+
+/* "--train or --resume", "a plain run, --trace or --json" */
+static void say_modes(char *buf, size_t cap, Set s) {
+  int total = 0, j = 0;
+  size_t k = 0;
+  for (int i = 0; i < NFLAGS; i++) total += (int)(s >> i & 1);
+  buf[0] = 0;
+  for (int i = 0; i < NFLAGS && k < cap; i++) {
+    if (!(s >> i & 1)) continue;
+    const char *sep = !j ? "" : j == total - 1 ? " or " : ", ";
+    j++;
+    k += (size_t)snprintf(buf + k, cap - k, "%s%s", sep, strcmp(flags[i].name, "run") ? flags[i].name : "a plain run");
+  }
+}
+
+static const char *kind_words(int k) {
+  return k == K_PLAIN ? "models without a 'data' statement" : k == K_SEQ ? "sequence models (a file with a 'data' statement)" :
+         k == K_LM ? "language models (a 'data' statement without src_train, as models/lm.g)" :
+         k == K_TRANS ? "translation models (a 'data' statement with src_train, as models/cond_lm.g and models/attn_lm.g)" : "any model";
+}
+
+/* --help: the rows in order, each help text wrapped at 79 columns. */
+static void usage(FILE *f) {
+  fputs("usage: graphrun FILE [options]        run a model file\n"
+        "       graphrun bleu HYP REF [REF...]  corpus BLEU of a hypothesis file\n", f);
+  for (int i = 0; i < NFLAGS; i++) {
+    const Flag *r = &flags[i];
+    if (!r->name) { fprintf(f, "\n%s%s", r->help, *r->help ? "\n" : ""); continue; }
+    if (!strcmp(r->name, "run")) continue;
+    char head[64], text[800], w[400] = "";
+    snprintf(head, sizeof head, "%s%s%s", r->name, r->arg ? " " : "", r->arg ? r->arg : "");
+    if (r->with) say_modes(w, sizeof w, set_of(r->with));
+    snprintf(text, sizeof text, "%s%s%s%s", r->help, *w ? " [with " : "", w, *w ? "]" : "");
+    fprintf(f, "  %-20s", head);
+    int col = 22;
+    for (const char *p = text; *p; ) {
+      size_t n = strcspn(p, " ");
+      if (col + 1 + (int)n > 79 && col > 22) { fprintf(f, "\n%22s", ""); col = 22; }
+      fprintf(f, " %.*s", (int)n, p);
+      col += 1 + (int)n;
+      p += n;
+      while (*p == ' ') p++;
+    }
+    fputc('\n', f);
+  }
+}
+
+/* Reads argv into o by the table; checks values, repeats, which flags go
+** together, and that files to read exist and files to write can be.
+** 0, or 2 with a message. */
+static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
   memset(o, 0, sizeof *o);
   train_opts_init(&o->to);
-  o->sets = calloc(argc, sizeof *o->sets);
+  o->sets.v = calloc((size_t)argc, sizeof *o->sets.v);
+  char *base = (char *)o;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    double v; int bad = 0;
-    struct { const char *name; double lo, hi; long *dst; } ints[] = {
-      { "--epochs", 0, 1e7, &o->to.epochs }, { "--batch", 1, 65536, &o->to.batch }, { "--bptt", 1, 65536, &o->to.bptt },
-      { "--vbatch", 1, 65536, &o->to.vbatch }, { "--patience", 0, 1e7, &o->to.patience }, { "--seed", 0, 2147483647, &o->to.seed },
-      { "--threads", 0, 256, &o->to.threads }, { "--generate", 1, 1e6, NULL }, { "--beam", 1, 10000, NULL },
-    };
-    struct { const char *name; double lo, hi; double *dst; } reals[] = {
-      { "--lr", 1e-9, 1e6, &o->to.lr }, { "--clip", 0, 1e9, &o->to.clip }, { "--decay", 1, 1e6, &o->to.decay },
-    };
-    int hit = 0;
-    for (size_t k = 0; k < sizeof ints / sizeof *ints && !hit; k++)
-      if ((hit = num_flag(argc, argv, &i, ints[k].name, ints[k].lo, ints[k].hi, &v, &bad))) {
-        if (!bad && v != (long)v) { fprintf(stderr, "graphrun: error: %s needs a whole number\n", ints[k].name); bad = 1; }
-        if (ints[k].dst) *ints[k].dst = (long)v;
-        else if (!strcmp(ints[k].name, "--beam")) o->to.dec.beam = (int)v;
-        else o->to.generate = (int)v;
-      }
-    for (size_t k = 0; k < sizeof reals / sizeof *reals && !hit; k++)
-      if ((hit = num_flag(argc, argv, &i, reals[k].name, reals[k].lo, reals[k].hi, reals[k].dst, &bad))) {}
-    if (bad) return 2;
-    if (hit) continue;
-    const char **path = !strcmp(a, "--save") ? &o->to.save : !strcmp(a, "--load") ? &o->to.load :
-                        !strcmp(a, "--metrics") ? &o->to.metrics : !strcmp(a, "--checkpoint") ? &o->to.checkpoint :
-                        !strcmp(a, "--resume") ? &o->to.resume : !strcmp(a, "--translate") ? &o->to.dec.translate :
-                        !strcmp(a, "--ref") ? &o->to.dec.ref : !strcmp(a, "--attention-svg") ? &o->to.dec.svg :
-                        !strcmp(a, "--sentences") ? &o->to.dec.sentences : NULL;
-    if (path) {
-      if (i + 1 >= argc) { fprintf(stderr, "graphrun: error: %s needs %s\n", a, path == &o->to.dec.sentences ? "a list like 1,5,9" : "a file name"); return 2; }
-      *path = argv[++i];
+    if (a[0] != '-' || !a[1]) {
+      if (o->file) { fprintf(stderr, "graphrun: error: one model file at a time ('%s' and '%s')\n", o->file, a); return 2; }
+      o->file = a;
       continue;
     }
-    if (!strcmp(a, "--train")) o->to.train = 1;
-    else if (!strcmp(a, "--eval")) o->to.eval = 1;
-    else if (!strcmp(a, "--show-attention")) o->to.dec.show_attention = 1;
-    else if (!strcmp(a, "--quiet")) o->to.quiet = 1;
-    else if (!strcmp(a, "--trace")) o->trace = 1;
-    else if (!strcmp(a, "--json")) o->json = 1;
-    else if (!strcmp(a, "--dot")) o->dot = 1;
-    else if (!strcmp(a, "--values")) o->values = 1;
-    else if (!strcmp(a, "--no-ops")) o->no_ops = 1;
-    else if (!strcmp(a, "--no-params")) o->no_params = 1;
-    else if (!strcmp(a, "--gradcheck")) o->gradcheck = 1;
-    else if (!strcmp(a, "--set") || !strncmp(a, "--set=", 6)) {
-      const char *val = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-      if (!val) { fprintf(stderr, "graphrun: error: --set needs NAME=VALUE\n"); return 2; }
-      o->sets[o->nset++] = val;
-    } else if (!strcmp(a, "--max-index")) {
-      if (i + 1 >= argc || atoi(argv[i + 1]) < 1) { fprintf(stderr, "graphrun: error: --max-index needs a whole number of at least 1\n"); return 2; }
-      o->max_index = atoi(argv[++i]);
-    } else if (!strcmp(a, "--backprop")) {
-      if (i + 1 >= argc) { fprintf(stderr, "graphrun: error: --backprop needs a node name\n"); return 2; }
-      o->backprop = argv[++i];
-    } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
-    else if (!strcmp(a, "--version")) { printf("graphrun %s\n", GR_VERSION); exit(0); }
-    else if (a[0] == '-' && a[1]) { fprintf(stderr, "graphrun: error: unknown option '%s' (see graphrun --help)\n", a); return 2; }
-    else if (o->file) { fprintf(stderr, "graphrun: error: one model file at a time ('%s' and '%s')\n", o->file, a); return 2; }
-    else o->file = a;
+    const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;    /* --name=value */
+    const Flag *r = flag_find(a, eq ? (size_t)(eq - a) : strlen(a));
+    if (!r && !strcmp(a, "-h")) r = flag_find("--help", 6);
+    if (!r || r->name[0] != '-') { fprintf(stderr, "graphrun: error: unknown option '%s' (see graphrun --help)\n", a); return 2; }
+    int k = (int)(r - flags);
+    if (r->kind == F_HELP) { usage(stdout); exit(0); }
+    if (r->kind == F_VERSION) { printf("graphrun %s\n", GR_VERSION); exit(0); }
+    if (given[k] && r->kind != F_LIST) { fprintf(stderr, "graphrun: error: %s given twice\n", r->name); return 2; }
+    given[k] = i;
+    if (r->kind == F_SWITCH) {
+      if (eq) { fprintf(stderr, "graphrun: error: %s takes no value\n", r->name); return 2; }
+      *(int *)(base + r->off) = 1;
+      continue;
+    }
+    const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+    if (!v) {
+      fprintf(stderr, "graphrun: error: %s needs %s\n", r->name,
+              r->kind == F_INT || r->kind == F_REAL ? "a number" : r->kind == F_IN || r->kind == F_OUT ? "a file name" : r->arg);
+      return 2;
+    }
+    if (r->kind == F_INT || r->kind == F_REAL) {
+      char *end;
+      double x = strtod(v, &end);
+      if (*end || end == v || !(x >= r->lo && x <= r->hi)) {
+        fprintf(stderr, "graphrun: error: %s needs a number from %g to %g, got '%s'\n", r->name, r->lo, r->hi, v);
+        return 2;
+      }
+      if (r->kind == F_REAL) { *(double *)(base + r->off) = x; continue; }
+      if (x != (long)x) { fprintf(stderr, "graphrun: error: %s needs a whole number, got '%s'\n", r->name, v); return 2; }
+      *(long *)(base + r->off) = (long)x;
+    } else if (r->kind == F_LIST) {
+      StrList *l = (StrList *)(base + r->off);
+      l->v[l->n++] = v;
+    } else {
+      if (!*v) { fprintf(stderr, "graphrun: error: %s needs %s, got ''\n", r->name, r->arg); return 2; }
+      *(const char **)(base + r->off) = v;
+    }
   }
   if (!o->file) { usage(stderr); return 2; }
-  if ((o->values || o->no_ops || o->no_params || o->max_index) && !o->dot) {
-    fprintf(stderr, "graphrun: error: --values, --no-ops, --no-params and --max-index go with --dot\n");
-    return 2;
+
+  /* the modes of this run; none: a plain run */
+  Set modes = 0;
+  int out1 = -1;
+  for (int k = 0; k < NFLAGS; k++) {
+    if (!given[k] || !flags[k].mode) continue;
+    modes |= (Set)1 << k;
+    if (!flags[k].out) continue;
+    if (out1 >= 0) {
+      fprintf(stderr, "graphrun: error: %s and %s both write to standard output: give one of them per run\n", flags[out1].name, flags[k].name);
+      return 2;
+    }
+    out1 = k;
   }
-  const DecodeOpts *d = &o->to.dec;
-  const char *lone = d->ref && !d->translate ? "--ref goes with --translate" :
-                     d->beam && !d->translate ? "--beam goes with --translate" :
-                     d->sentences && !d->show_attention && !d->svg ? "--sentences goes with --show-attention or --attention-svg" : NULL;
-  if (lone) { fprintf(stderr, "graphrun: error: %s\n", lone); return 2; }
+  if (!modes) { modes = set_of("run"); given[flag_find("run", 3) - flags] = -1; }
+  for (int k = 0; k < NFLAGS; k++) {
+    if (!given[k]) continue;
+    const Flag *r = &flags[k];
+    char w[400];
+    Set with = set_of(r->with), without = set_of(r->without);
+    if (modes & without) {
+      say_modes(w, sizeof w, modes & without);
+      fprintf(stderr, "graphrun: error: %s does not go with %s\n", r->name, w);
+      return 2;
+    }
+    if (r->with && !(modes & with)) {
+      say_modes(w, sizeof w, with);
+      fprintf(stderr, "graphrun: error: %s goes with %s\n", r->name, w);
+      return 2;
+    }
+  }
+  /* files: those to read exist, those to write can be written (nothing is left behind) */
+  for (int k = 0; k < NFLAGS; k++) {
+    const Flag *r = &flags[k];
+    if (given[k] <= 0 || (r->kind != F_IN && r->kind != F_OUT)) continue;
+    const char *path = *(const char **)(base + r->off);
+    Err e = {0};
+    if (r->kind == F_IN ? access(path, R_OK) != 0 : file_check_writable(path, &e) != 0) {
+      if (r->kind == F_IN) fprintf(stderr, "%s %s: error: cannot read: %s\n", r->name, path, strerror(errno));
+      else fprintf(stderr, "%s %s\n", r->name, e.msg);
+      return 2;
+    }
+  }
   return 0;
 }
 
-static int run_model(Opts *o) {
-  Err e = {0};
-  Model *m = model_load(o->file, &e);
-  int rc = 1;
-  if (!m) goto fail;
-  for (int i = 0; i < o->nset; i++) if (model_set(m, o->sets[i], &e)) goto fail;
-  if (o->to.resume) o->to.train = 1;
-  if (o->to.train || o->to.eval || o->to.generate || (o->gradcheck && m->data) || decode_wanted(&o->to.dec)) {
-    o->to.gradcheck = o->gradcheck;
-    if (o->to.eval && !o->to.load && !o->to.train) fprintf(stderr, "graphrun: note: --eval without --load evaluates the initial (untrained) model\n");
-    if (train_main(m, &o->to, &e)) goto fail;
-    model_free(m);
-    return 0;
+/* After the model is read: every flag given applies to its kind.  0, or
+** the exit status with a message on stderr. */
+static int check_model_kind(const Model *m, const int given[NFLAGS]) {
+  int kind = !m->data ? K_PLAIN : m->data->translation ? K_TRANS : K_LM;
+  for (int k = 0; k < NFLAGS; k++) {
+    const Flag *r = &flags[k];
+    if (!given[k] || (r->models & kind)) continue;
+    if (!strcmp(r->name, "run")) {
+      Err e = {0};
+      err_at(&e, m->data->loc, "this is a sequence model: run it with --train (or --eval, --generate, --translate with --load; or --dot)");
+      fprintf(stderr, "%s\n", e.msg);
+      return 1;
+    }
+    fprintf(stderr, "graphrun: error: %s applies to %s; %s is %s\n", r->name, kind_words(r->models), m->path,
+            kind == K_PLAIN ? "not one (it has no 'data' statement)" : kind == K_LM ? "a language model" : "a translation model");
+    return 2;
   }
-  if (m->data && o->dot && !o->values) {      /* the graph of a sequence model, blocks as one node */
-    DotOpts d = { 0, o->no_ops, o->no_params, o->max_index };
+  return 0;
+}
+
+/* ---- the runs ------------------------------------------------------------------ */
+
+/* A sequence model: its drawing, or setup and then what the modes ask
+** for, in this order: gradient check, training, evaluation, sampling,
+** decoding. */
+static int run_sequence(Model *m, Opts *o, Err *e) {
+  if (o->dot) {                      /* the graph as written, blocks as one node */
+    DotOpts d = { 0, o->no_ops, o->no_params, (int)o->max_index };
     dot_print(stdout, m, &d, 0);
-    model_free(m);
     return 0;
   }
-  if (m->data) {
-    err_at(&e, m->data->loc, "this is a sequence model: run it with --train (or --eval/--generate with --load, or --dot)");
-    goto fail;
-  }
-  if (!m->g->nout) { err_at(&e, (Loc){ m->path, 0, 0 }, "no 'output' statement: name the result, e.g. 'output z5'"); goto fail; }
+  TrainCfg c;
+  if (train_setup(m, &o->to, &c, e)) return -1;
+  if (o->gradcheck) return train_gradcheck(m, &c, e);
+  int trained = o->train || o->to.resume;
+  if (trained && train_run(m, &o->to, &c, e)) return -1;
+  if (!trained && !o->to.load)
+    fprintf(stderr, "graphrun: warning: no --load: using the untrained model (initial values from seed %lu)\n", c.seed);
+  if (o->eval && train_eval(m, &c, e)) return -1;
+  if (o->generate && train_generate(m, &c, (int)o->generate, e)) return -1;
+  return decode_wanted(&o->dec) ? decode_main(m, &o->dec, e) : 0;
+}
+
+/* A model without data: forward (and backward when gradients are shown). */
+static int run_graph(Model *m, Opts *o, Err *e) {
+  for (int i = 0; i < o->sets.n; i++) if (model_set(m, o->sets.v[i], e)) return -1;
+  if (!m->g->nout) return err_at(e, (Loc){ m->path, 0, 0 }, "no 'output' statement: name the result, e.g. 'output z5'");
   Node *out = NULL;                 /* the scalar backprop starts from */
   if (o->backprop) {
     out = graph_find(m->g, o->backprop);
-    if (!out) { err_set(&e, "--backprop %s: error: no node named '%s' in %s", o->backprop, o->backprop, m->path); goto fail; }
+    if (!out) return err_set(e, "--backprop %s: error: no node named '%s' in %s", o->backprop, o->backprop, m->path);
   } else {
     for (int i = 0; i < m->g->nout; i++) if (m->g->outputs[i]->val.rank == 0) out = m->g->outputs[i];
     if (!out) out = m->g->outputs[m->g->nout - 1];
   }
-  Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e;
-  if (graph_forward(m->g, &ex)) goto fail;
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
+  if (graph_forward(m->g, &ex)) return -1;
   /* backprop runs when someone will look at gradients and the output is a scalar */
-  int want_grads = o->trace || o->json || o->gradcheck || (o->dot && o->values);
+  int want_grads = o->trace || o->json || o->gradcheck || o->values;
   int have_grads = 0;
   if (want_grads && out->val.rank == 0) {
-    if (graph_backward(m->g, out, &ex)) goto fail;
+    if (graph_backward(m->g, out, &ex)) return -1;
     have_grads = 1;
   }
   if (o->gradcheck) {
     if (!have_grads) {
       char s[64];
-      err_at(&e, out->loc, "--gradcheck needs a scalar output, '%s' is %s (write e.g. 'loss = sum(%s)' and 'output loss')",
-             out->label, shape_str(&out->val, s, sizeof s), out->label);
-      goto fail;
+      return err_at(e, out->loc, "--gradcheck needs a scalar output, '%s' is %s (write e.g. 'loss = sum(%s)' and 'output loss')",
+                    out->label, shape_str(&out->val, s, sizeof s), out->label);
     }
-    int bad = gradcheck(stdout, m, out, 1e-2, &e);
-    if (bad < 0) goto fail;
-    rc = bad ? 1 : 0;
-    model_free(m);
-    return rc;
+    int bad = gradcheck(stdout, m, out, 1e-2, e);
+    return bad < 0 ? -1 : bad ? 1 : 0;
   }
   if (o->dot) {
-    DotOpts d = { o->values || o->trace, o->no_ops, o->no_params, o->max_index };
+    DotOpts d = { o->values, o->no_ops, o->no_params, (int)o->max_index };
     dot_print(stdout, m, &d, have_grads);
   } else if (o->json) {
     json_print(stdout, m, have_grads);
@@ -231,19 +413,22 @@ static int run_model(Opts *o) {
       putchar('\n');
     }
   }
-  model_free(m);
   return 0;
-fail:
-  fprintf(stderr, "%s\n", e.msg[0] ? e.msg : "graphrun: error: failed");
-  model_free(m);
-  return 1;
 }
 
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "bleu")) return bleu_main(argc - 1, argv + 1);
   Opts o;
-  int rc = parse_args(argc, argv, &o);
-  if (rc == 0) rc = run_model(&o);
-  free(o.sets);
+  int given[NFLAGS] = {0};
+  int rc = parse_args(argc, argv, &o, given);
+  if (rc == 0) {
+    Err e = {0};
+    Model *m = model_load(o.file, &e);
+    if (!m) rc = -1;
+    else if (!(rc = check_model_kind(m, given))) rc = m->data ? run_sequence(m, &o, &e) : run_graph(m, &o, &e);
+    if (rc < 0) { fprintf(stderr, "%s\n", e.msg[0] ? e.msg : "graphrun: error: failed"); rc = 1; }
+    model_free(m);
+  }
+  free(o.sets.v);
   return rc;
 }

@@ -232,11 +232,13 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
 }
 
 /* Samples sentences from the LM, one token at a time, carrying the state. */
-static int generate(Model *m, Feed *f, int count, unsigned long seed, Err *e) {
+int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
   Graph *g = m->g;
+  Feed ff, *f = &ff;
+  if (feed_nodes(f, m, e)) return -1;
   Node *logits = f->loss->in[0];
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
-  Rng r; rng_seed(&r, seed);
+  Rng r; rng_seed(&r, c->seed);
   leaf_reserve(f->x, 1); leaf_reserve(f->y, 1);
   for (int s = 0; s < count; s++) {
     graph_carry(g, 0);
@@ -263,52 +265,57 @@ static int generate(Model *m, Feed *f, int count, unsigned long seed, Err *e) {
   return 0;
 }
 
-int train_main(Model *m, const TrainOpts *o, Err *e) {
-  TrainCfg c;
+int train_setup(Model *m, const TrainOpts *o, TrainCfg *c, Err *e) {
+  Feed f;
   if (!m->data) return err_at(e, (Loc){ m->path, 0, 0 }, "--train needs a 'data' statement (data train = \"...\", valid = \"...\")");
-  train_config(m, o, &c);
-  if (c.seed != m->seed) model_reinit(m, c.seed);
+  train_config(m, o, c);
+  if (feed_nodes(&f, m, e)) return -1;
+  if (c->seed != m->seed) model_reinit(m, c->seed);
   /* 0: one thread per core (par.h).  Never more than the cores: an idle
   ** worker spins, and each job waits for every worker to get a CPU. */
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  par_init(cores > 0 && c.threads > cores ? (int)cores : c.threads);
+  par_init(cores > 0 && c->threads > cores ? (int)cores : c->threads);
   ops_fuse(m->g);
+  return o->load ? ckpt_load(m, o->load, NULL, e) : 0;
+}
+
+int train_gradcheck(Model *m, const TrainCfg *c, Err *e) {
+  Feed f;
+  if (feed_nodes(&f, m, e)) return -1;
+  int bad = check_gradients(m, &f, c, e);
+  if (bad > 0) err_set(e, "graphrun: error: gradients disagree with finite differences");
+  return bad ? -1 : 0;
+}
+
+int train_eval(Model *m, const TrainCfg *c, Err *e) {
+  Feed f;
+  ModelData *d = m->data;
+  if (feed_nodes(&f, m, e) || feed_open(&f, &d->valid, &d->src_valid, c->vbatch, c->bptt, e)) return -1;
+  feed_reserve(&f, d, c->vbatch, c->bptt);
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
+  PassResult vr;
+  int rc = run_pass(m->g, &f, &ex, 0, c, 0, 0, 0, &vr);
+  feed_free(&f);
+  if (rc) return -1;
+  printf("valid ppl %.2f  (%ld tokens, %s)\n", exp(vr.nll / vr.ntok), vr.ntok, d->valid.file);
+  return 0;
+}
+
+int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
+  const TrainCfg c = *cfg;
   Feed f;
   if (feed_nodes(&f, m, e)) return -1;
   TrainState ts; memset(&ts, 0, sizeof ts);
-  if (o->load && ckpt_load(m, o->load, NULL, e)) return -1;
   if (o->resume) {
     if (ckpt_load(m, o->resume, &ts, e)) return -1;
     if (!ts.epoch) return err_set(e, "%s: error: holds a model but no training state (made by --save, not --checkpoint); use --load", o->resume);
   }
-  if (o->generate) return generate(m, &f, o->generate, c.seed, e);
-  if (decode_wanted(&o->dec) && !o->train && !o->eval) {
-    DecodeOpts d = o->dec;
-    d.untrained = !o->load;
-    return decode_main(m, &d, e);
-  }
-  if (o->gradcheck) {
-    int bad = check_gradients(m, &f, &c, e);
-    if (bad > 0) err_set(e, "graphrun: error: gradients disagree with finite differences");
-    return bad ? -1 : 0;
-  }
-
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = o->check_finite;
   rng_seed(&ex.rng, c.seed);
   ModelData *d = m->data;
   int bar = !o->quiet && isatty(2);
-  if (o->eval) {
-    PassResult vr;
-    if (feed_open(&f, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) return -1;
-    feed_reserve(&f, d, c.vbatch, c.bptt);
-    int rc = run_pass(m->g, &f, &ex, 0, &c, 0, 0, 0, &vr);
-    feed_free(&f);
-    if (rc) return -1;
-    printf("valid ppl %.2f  (%ld tokens, %s)\n", exp(vr.nll / vr.ntok), vr.ntok, m->data->valid.file);
-    return decode_wanted(&o->dec) ? decode_main(m, &o->dec, e) : 0;
-  }
-  printf("training %s: %ld sentences, vocabulary %d, %s mode; lr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu\n",
-         m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
+  fprintf(stderr, "training %s: %ld sentences, vocabulary %d, %s mode; lr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu\n",
+          m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
   /* both iterators are laid out once; each pass resets its own */
   Feed fv = f;
   if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, e)) return -1;
@@ -320,15 +327,14 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
   if (ts.epoch) {                 /* --resume: exactly where the checkpoint left off */
     first = ts.epoch + 1; lr = ts.lr; best = ts.best; since_best = ts.since_best;
     ex.rng.s[0] = ts.rng[0]; ex.rng.s[1] = ts.rng[1];
-    printf("resuming from %s after epoch %d (lr %g, best valid ppl %.2f)\n", o->resume, ts.epoch, lr, exp(best));
+    fprintf(stderr, "resuming from %s after epoch %d (lr %g, best valid ppl %.2f)\n", o->resume, ts.epoch, lr, exp(best));
   }
   if (c.epochs == 0 && o->save && ckpt_save(m, o->save, NULL, e)) goto out;   /* --epochs 0: the initial model */
   for (int ep = first; ep <= c.epochs; ep++) {
     PassResult tr, vr;
     if (run_pass(m->g, &f, &ex, 1, &c, lr, ep, bar, &tr) || run_pass(m->g, &fv, &ex, 0, &c, lr, ep, 0, &vr)) goto out;
     double tppl = exp(tr.nll / tr.ntok), vloss = vr.nll / vr.ntok, vppl = exp(vloss), tokps = tr.ntok / tr.seconds;
-    printf("epoch %3d  train ppl %8.2f  valid ppl %8.2f  lr %-8g %6.2f s  %8.0f tok/s\n", ep, tppl, vppl, lr, tr.seconds, tokps);
-    fflush(stdout);
+    fprintf(stderr, "epoch %3d  train ppl %8.2f  valid ppl %8.2f  lr %-8g %6.2f s  %8.0f tok/s\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     char line[256];
     snprintf(line, sizeof line, "%d,%.4f,%.4f,%g,%.3f,%.0f\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     csv = xrealloc(csv, strlen(csv) + strlen(line) + 1); strcat(csv, line);
@@ -345,14 +351,10 @@ int train_main(Model *m, const TrainOpts *o, Err *e) {
       TrainState now_st = { ep, since_best, lr, best, { ex.rng.s[0], ex.rng.s[1] } };
       if (ckpt_save(m, o->checkpoint, &now_st, e)) goto out;
     }
-    if (stop) { printf("stopping: no better validation perplexity in %d epochs\n", c.patience); break; }
+    if (stop) { fprintf(stderr, "stopping: no better validation perplexity in %d epochs\n", c.patience); break; }
   }
-  if (isfinite(best)) printf("best valid ppl %.2f%s%s\n", exp(best), o->save ? ", saved to " : "", o->save ? o->save : "");
-  if (decode_wanted(&o->dec)) {          /* inspect the best model: the saved one */
-    fflush(stdout);
-    if (o->save && isfinite(best) && ckpt_load(m, o->save, NULL, e)) goto out;
-    if (decode_main(m, &o->dec, e)) goto out;
-  }
+  if (isfinite(best)) fprintf(stderr, "best valid ppl %.2f%s%s\n", exp(best), o->save ? ", saved to " : "", o->save ? o->save : "");
+  if (o->save && isfinite(best) && ckpt_load(m, o->save, NULL, e)) goto out;   /* what comes next uses the best */
   rc = 0;
 out:
   feed_free(&f); feed_free(&fv);

@@ -9,7 +9,6 @@
 #define GR_TRAIN_H
 #include <stdint.h>
 #include "model.h"
-#include "decode.h"
 
 typedef struct TrainOpts {
   /* overrides: < 0 (or NaN for doubles) means "as the file says" */
@@ -18,20 +17,31 @@ typedef struct TrainOpts {
   const char *save, *load, *metrics;
   const char *checkpoint;  /* --checkpoint FILE: the latest state, every epoch */
   const char *resume;      /* --resume FILE: go on from such a checkpoint     */
-  int eval;              /* --eval: perplexity of the valid data, no training */
-  int generate;          /* --generate N: sample N sentences                  */
   int quiet;             /* no progress bar                                  */
   int check_finite;      /* stop at the first NaN/Inf (on by default)         */
-  int gradcheck;         /* --gradcheck on the first training piece            */
-  int train;             /* --train given (else a loaded model is only used)  */
-  DecodeOpts dec;        /* --show-attention, --translate, ... (decode.h)     */
 } TrainOpts;
 
 void train_opts_init(TrainOpts *o);
-/* Settings from the file's `train` statement (m->train), then the overrides. */
+/* Settings from the file's `train` statement, then the overrides. */
 void train_config(const Model *m, const TrainOpts *o, TrainCfg *c);
-/* --train (and --eval, --generate): 0, or -1 with a message. */
-int  train_main(Model *m, const TrainOpts *o, Err *e);
+
+/* The sequence-model runs main.c dispatches to.  Each returns 0, or -1
+** with a message; messages about progress (the training log) go to stderr,
+** results to stdout.
+**
+** train_setup comes first: the settings (c), the initial values drawn from
+** c->seed, the thread pool, the fused products, and --load. */
+int  train_setup(Model *m, const TrainOpts *o, TrainCfg *c, Err *e);
+/* --train (--resume): the epochs, logged on stderr.  Afterwards m holds the
+** best model when --save kept one (it is read back), else the last. */
+int  train_run(Model *m, const TrainOpts *o, const TrainCfg *c, Err *e);
+/* --eval: the perplexity of m on the validation data, on stdout. */
+int  train_eval(Model *m, const TrainCfg *c, Err *e);
+/* --gradcheck: the whole model on the first training piece, the report on
+** stdout; -1 with a message also when a gradient disagrees. */
+int  train_gradcheck(Model *m, const TrainCfg *c, Err *e);
+/* --generate N: N sentences sampled from a language model, on stdout. */
+int  train_generate(Model *m, const TrainCfg *c, int count, Err *e);
 
 /* One SGD step from the gradients in g: the global gradient norm is clipped
 ** to clip (if > 0), as torch.nn.utils.clip_grad_norm_ does, then every

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int err_at(Err *e, Loc loc, const char *fmt, ...) {
@@ -94,6 +95,23 @@ fail:
   unlink(tmp);
   free(tmp);
   return -1;
+}
+
+int file_check_writable(const char *path, Err *e) {
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return err_set(e, "%s: error: is a directory", path);
+  char *tmp = xasprintf("%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644), made = fd >= 0;
+  if (fd < 0 && errno == EEXIST) fd = open(tmp, O_WRONLY);      /* a killed writer's: the next save replaces it */
+  if (fd < 0) {
+    err_set(e, "%s: error: cannot write there: %s", path, strerror(errno));
+    free(tmp);
+    return -1;
+  }
+  close(fd);
+  if (made) unlink(tmp);
+  free(tmp);
+  return 0;
 }
 
 /* xoroshiro128+; seeded through splitmix64 so any seed gives a good state. */

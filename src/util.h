@@ -35,6 +35,11 @@ char *read_file(const char *path, size_t *len, Err *e);
 /* Atomic write: data goes to PATH.tmp, is fsync'ed, then renamed over
 ** PATH.  Returns 0, or -1 with a message in e (PATH untouched). */
 int write_file_atomic(const char *path, const void *data, size_t len, Err *e);
+/* Whether write_file_atomic(path) can succeed as far as the file system
+** says now: path is not a directory and PATH.tmp can be created beside it.
+** Leaves nothing behind.  0, or -1 with "PATH: error: cannot write there:
+** <strerror>" in e. */
+int file_check_writable(const char *path, Err *e);
 
 /* xoshiro128+ style generator: deterministic for a seed on every machine. */
 typedef struct Rng { uint64_t s[2]; } Rng;

@@ -236,7 +236,7 @@ START_TEST(bad_command_lines) {
     { "models/problem1.g --set", 2, "graphrun: error: --set needs NAME=VALUE" },
     { "models/problem1.g --set q=1", 1, "--set q: error: no input or param named 'q'" },
     { "models/problem1.g --set 'x=[1,'", 1, "--set x:1:1: error: unterminated '['" },
-    { "models/problem1.g --values", 2, "graphrun: error: --values, --no-ops, --no-params and --max-index go with --dot" },
+    { "models/problem1.g --values", 2, "graphrun: error: --values goes with --dot" },
     { "no/such/file.g", 1, "no/such/file.g: error: cannot open: No such file or directory" },
     { "models/problem1.g other.g", 2, "graphrun: error: one model file at a time" },
   };

@@ -77,7 +77,7 @@ START_TEST(good_data_trains) {
   snprintf(args, sizeof args, "'%s' --train --epochs 1 --quiet", m);
   TuRun r = tu_run(args);
   ck_assert_msg(r.status == 0, "%s", r.err);
-  ck_assert_msg(strstr(r.out, "epoch"), "%s", r.out);
+  ck_assert_msg(strstr(r.err, "epoch"), "%s", r.err);
   tu_free(&r);
 }
 END_TEST

@@ -180,14 +180,14 @@ START_TEST(train_save_eval) {
   ck_assert_msg(r.status == 0, "%s%s", r.out, r.err);
   double first = 0, last = 0, best = 0;
   int n = 0;
-  for (char *p = r.out; (p = strstr(p, "train ppl")); p++) {
+  for (char *p = r.err; (p = strstr(p, "train ppl")); p++) {
     double v = atof(p + 9);
     if (!n++) first = v;
     last = v;
   }
   ck_assert_int_eq(n, 6);
-  ck_assert_msg(last < first * 0.8, "train ppl %g -> %g:\n%s", first, last, r.out);
-  char *b = strstr(r.out, "best valid ppl ");
+  ck_assert_msg(last < first * 0.8, "train ppl %g -> %g:\n%s", first, last, r.err);
+  char *b = strstr(r.err, "best valid ppl ");
   ck_assert_ptr_nonnull(b);
   best = atof(b + 15);
   char *c = tu_slurp(csv);
@@ -333,8 +333,8 @@ START_TEST(resume_is_exact) {
   r = tu_run(args); ck_assert_msg(r.status == 0, "%s", r.err); tu_free(&r);
   snprintf(args, sizeof args, "%s --epochs 4 --threads 1 --quiet --resume %s --checkpoint %s", tiny_models[_i], b, b);
   r = tu_run(args);
-  ck_assert_msg(r.status == 0 && strstr(r.out, "resuming from") && strstr(r.out, "after epoch 2") && strstr(r.out, "epoch   3"), "%s%s", r.out, r.err);
-  ck_assert_msg(!strstr(r.out, "epoch   1 "), "%s", r.out);
+  ck_assert_msg(r.status == 0 && strstr(r.err, "resuming from") && strstr(r.err, "after epoch 2") && strstr(r.err, "epoch   3"), "%s%s", r.out, r.err);
+  ck_assert_msg(!strstr(r.err, "epoch   1 "), "%s", r.err);
   tu_free(&r);
   char *x = tu_slurp(a), *y = tu_slurp(b);
   FILE *fa = fopen(a, "rb"); fseek(fa, 0, SEEK_END); long na = ftell(fa); fclose(fa);
@@ -372,7 +372,7 @@ START_TEST(killed_mid_save_keeps_a_good_checkpoint) {
   }
   snprintf(args, sizeof args, "tests/data/tiny_lm.g --epochs 100000 --patience 1 --quiet --resume %s", ck);
   TuRun r = tu_run(args);
-  ck_assert_msg(r.status == 0 && strstr(r.out, "resuming from"), "%s", r.err);
+  ck_assert_msg(r.status == 0 && strstr(r.err, "resuming from"), "%s", r.err);
   tu_free(&r);
   /* no temporary files left beside it */
   snprintf(args, sizeof args, "ls %s.tmp* 2>/dev/null | wc -l", ck);
@@ -493,7 +493,7 @@ START_TEST(resume_then_translate_trains_first) {
   snprintf(cmd, sizeof cmd, "tests/data/tiny_attn_lm.g --resume %s --epochs 3 --translate tests/data/tiny-src-valid.txt --quiet", ck);
   r = tu_run(cmd);
   ck_assert_msg(r.status == 0, "%s", r.err);
-  ck_assert_msg(strstr(r.out, "epoch   3"), "no epoch 3 in: %s", r.out);
+  ck_assert_msg(strstr(r.err, "epoch   3"), "no epoch 3 in: %s", r.err);
   ck_assert_msg(!strstr(r.err, "untrained"), "%s", r.err);
   tu_free(&r);
   unlink(ck);

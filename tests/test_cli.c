@@ -1,0 +1,95 @@
+/*
+** test_cli.c — the command line as a user meets it (main.c's flag table):
+** no flag is silently dropped (one that does not apply, two that conflict:
+** exit 2 naming them, nothing on stdout), stdout carries only data and every
+** message goes to stderr, output files are checked before any work.
+*/
+#include "testutil.h"
+
+static int count(const char *s, const char *sub) {
+  int k = 0;
+  for (const char *p = s; (p = strstr(p, sub)); p += strlen(sub)) k++;
+  return k;
+}
+
+/* exit 2, nothing on stdout, one line on stderr that starts with want */
+static void refused(const char *args, const char *want) {
+  TuRun r = tu_run(args);
+  ck_assert_msg(!r.signaled && r.status == 2, "'%s': exit %d: %s", args, r.status, r.err);
+  ck_assert_msg(!strncmp(r.err, want, strlen(want)) && count(r.err, "\n") == 1, "'%s':\n got: %s want: %s", args, r.err, want);
+  ck_assert_msg(!*r.out, "'%s' wrote on stdout: %s", args, r.out);
+  tu_free(&r);
+}
+
+START_TEST(flags_that_do_not_apply_are_refused) {
+  /* the examples of issue 12 */
+  refused("models/problem1.g --epochs 3", "graphrun: error: --epochs goes with --train or --resume");
+  refused("models/problem1.g --trace --json", "graphrun: error: --trace and --json both write to standard output");
+  refused("models/problem1.g --dot --json", "graphrun: error: --json and --dot both write to standard output");
+  refused("models/problem1.g --gradcheck --trace", "graphrun: error: --trace and --gradcheck both write to standard output");
+  refused("models/lm.g --dot --values", "graphrun: error: --values applies to models without a 'data' statement; models/lm.g is a language model");
+  refused("models/problem1.g --generate 2", "graphrun: error: --generate applies to language models");
+  /* and their kin */
+  refused("models/problem1.g --threads 2", "graphrun: error: --threads goes with ");
+  refused("models/problem1.g --dot --backprop z3", "graphrun: error: --backprop goes with --trace, --json, --values or --gradcheck");
+  refused("models/problem1.g --train", "graphrun: error: --train applies to sequence models (a file with a 'data' statement); models/problem1.g is not one");
+  refused("models/problem1.g --trace=1", "graphrun: error: --trace takes no value");
+  refused("tests/data/tiny_lm.g --train --epochs 1 --epochs 2", "graphrun: error: --epochs given twice");
+  refused("tests/data/tiny_lm.g --train --gradcheck", "graphrun: error: --gradcheck does not go with --train");
+  refused("tests/data/tiny_lm.g --train --set x=1", "graphrun: error: --set goes with a plain run, --trace, --json, --dot or --gradcheck");
+  refused("tests/data/tiny_lm.g --resume a.ck --load b.ck", "graphrun: error: --load does not go with --resume");
+  refused("tests/data/tiny_lm.g --resume a.ck --lr 1", "graphrun: error: --lr does not go with --resume");
+  refused("tests/data/tiny_lm.g --eval --generate 2", "graphrun: error: --eval and --generate both write to standard output");
+  refused("tests/data/tiny_lm.g --dot --seed 3", "graphrun: error: --seed goes with ");
+  refused("tests/data/tiny_attn_lm.g --translate tests/data/tiny-src-valid.txt --show-attention",
+          "graphrun: error: --show-attention and --translate both write to standard output");
+  refused("tests/data/tiny_lm.g --show-attention", "graphrun: error: --show-attention applies to translation models");
+}
+END_TEST
+
+/* --train --eval trains, then evaluates the trained model (--eval used to
+** end the run before training started). */
+START_TEST(train_then_eval) {
+  TuRun r = tu_run("tests/data/tiny_lm.g --train --epochs 2 --quiet --eval");
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  const char *ep = strstr(r.err, "epoch   2"), *v = strstr(r.out, "valid ppl ");
+  ck_assert_msg(ep && strstr(ep, "valid ppl") && v, "%s---\n%s", r.err, r.out);
+  TU_CLOSE(atof(v + 10), atof(strstr(ep, "valid ppl") + 10), 0.006);
+  tu_free(&r);
+}
+END_TEST
+
+/* stdout carries the data only: translations, samples; the training log,
+** the progress and BLEU are on stderr. */
+START_TEST(stdout_is_data_only) {
+  TuRun r = tu_run("tests/data/tiny_attn_lm.g --train --epochs 1 --quiet --translate tests/data/tiny-src-valid.txt"
+                   " --ref tests/data/tiny-valid.txt");
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  ck_assert_int_eq(count(r.out, "\n"), 8);                       /* one line per source line */
+  ck_assert_msg(!strstr(r.out, "training") && !strstr(r.out, "epoch") && !strstr(r.out, "best") && !strstr(r.out, "BLEU"), "%s", r.out);
+  ck_assert_msg(strstr(r.err, "training tests/data/tiny_attn_lm.g") && strstr(r.err, "epoch   1") &&
+                strstr(r.err, "best valid ppl") && strstr(r.err, "BLEU = "), "%s", r.err);
+  tu_free(&r);
+  r = tu_run("tests/data/tiny_lm.g --train --epochs 1 --quiet --generate 2");
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  ck_assert_int_eq(count(r.out, "\n"), 2);
+  ck_assert_msg(!strstr(r.out, "epoch") && strstr(r.err, "epoch   1"), "%s---\n%s", r.out, r.err);
+  tu_free(&r);
+  /* a plain --train writes nothing on stdout */
+  r = tu_run("tests/data/tiny_lm.g --train --epochs 1 --quiet");
+  ck_assert_msg(r.status == 0 && !*r.out && strstr(r.err, "epoch   1"), "%s---\n%s", r.out, r.err);
+  tu_free(&r);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("cli");
+  TCase *t = tcase_create("cli");
+  tcase_set_timeout(t, 120);
+  tcase_add_test(t, flags_that_do_not_apply_are_refused);
+  tcase_add_test(t, train_then_eval);
+  tcase_add_test(t, stdout_is_data_only);
+  suite_add_tcase(s, t);
+  return s;
+}
+TU_MAIN(suite)
