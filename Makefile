@@ -19,7 +19,7 @@ LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/par
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/test_*.c)))
 BIN     ?= graphrun
 
-.PHONY: all deps deps-bench demo check check-asan check-tsan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
+.PHONY: all deps deps-bench deps-torch fixtures check-torch demo check check-asan check-tsan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
 all: $(BIN)
 
 help:
@@ -27,6 +27,8 @@ help:
 	@echo "make             build ./graphrun"
 	@echo "make demo        build; trace and draw Problems 1 and 2; train the LSTM LM for 2 epochs"
 	@echo "make check       build and run every test (also under ASan+UBSan)"
+	@echo "make fixtures    recompute tests/fixtures/ with PyTorch (make deps-torch: python3-torch)"
+	@echo "make check-torch the PyTorch comparisons against PyTorch run now, not the fixtures"
 	@echo "make check-valgrind  every test, and the graphrun they run, under valgrind memcheck (~7 min)"
 	@echo "make check-tsan  the thread pool and 1 epoch of each sequence model under ThreadSanitizer"
 	@echo "make bench       benchmarks (bench/; long: trains every model on data/ and Brown)"
@@ -83,6 +85,26 @@ check-asan:
 	@$(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
 	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  XLDFLAGS="-fsanitize=address,undefined" test-run
+
+# ---- PyTorch cross-checks (not part of check) -------------------------------------
+# test_lstm and test_attn compare the fused kernels with PyTorch through
+# committed fixtures: tests/NAME_torch.py pick fixed random problems and write
+# them with PyTorch's answers to tests/fixtures/NAME_torch.txt, which the C
+# tests read, so `make check` needs no PyTorch.  `make fixtures` rewrites them;
+# `make check-torch` computes them afresh into $(B)/torch, runs those tests (and
+# test_corpus's torch layout) against them, and says whether the committed ones
+# still agree.
+TORCH_PY := tests/lstm_torch.py tests/attn_torch.py
+TORCH_TESTS := $(B)/tests/test_lstm $(B)/tests/test_attn $(B)/tests/test_corpus
+deps-torch:
+	@$(MAKE) --no-print-directory deps DEB_PKGS=python3-torch
+fixtures: deps-torch
+	@for s in $(TORCH_PY); do /usr/bin/python3 $$s tests/fixtures || exit 1; done
+check-torch: deps-torch $(BIN) $(TORCH_TESTS)
+	@mkdir -p $(B)/torch
+	@for s in $(TORCH_PY); do /usr/bin/python3 $$s $(B)/torch || exit 1; done
+	@GR_FIXTURES=$(B)/torch GR_TORCH_LIVE=1 GRAPHRUN=./$(BIN) ./tests/run-all $(TORCH_TESTS)
+	@/usr/bin/python3 tests/torch_fixture.py diff tests/fixtures $(B)/torch
 
 # ---- ThreadSanitizer (not part of check) ----------------------------------------
 # The thread pool (src/par.c) under TSan: its own tests, then one training epoch
