@@ -19,7 +19,7 @@ LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/par
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/test_*.c)))
 BIN     ?= graphrun
 
-.PHONY: all deps deps-bench demo check check-asan check-tsan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
+.PHONY: all deps deps-bench deps-torch fixtures check-torch demo check check-asan check-tsan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
 all: $(BIN)
 
 help:
@@ -27,11 +27,13 @@ help:
 	@echo "make             build ./graphrun"
 	@echo "make demo        build; trace and draw Problems 1 and 2; train the LSTM LM for 2 epochs"
 	@echo "make check       build and run every test (also under ASan+UBSan)"
+	@echo "make fixtures    recompute tests/fixtures/ with PyTorch (make deps-torch: python3-torch)"
+	@echo "make check-torch the PyTorch comparisons against PyTorch run now, not the fixtures"
 	@echo "make check-valgrind  every test, and the graphrun they run, under valgrind memcheck (~7 min)"
 	@echo "make check-tsan  the thread pool and 1 epoch of each sequence model under ThreadSanitizer"
 	@echo "make bench       benchmarks (bench/; long: trains every model on data/ and Brown)"
 	@echo "make deps-bench  install python3-torch (apt-get) for bench/'s PyTorch comparison"
-	@echo "make fuzz        libFuzzer on the parser, --set and checkpoints (FUZZ_SECONDS each)"
+	@echo "make fuzz        libFuzzer on the parser, --set, checkpoints and argv (FUZZ_SECONDS each)"
 
 # ---- dependencies -----------------------------------------------------------
 # Debian packages the build, the tests and the drawings need.  Installs only
@@ -69,7 +71,7 @@ $(B) $(B)/tests:
 $(B)/tests/%: tests/%.c tests/testutil.h $(B)/libgraphrun.a | $(B)/tests
 	$(CC) $(ALL_CF) -Itests -o $@ $< $(B)/libgraphrun.a $(CHECK_LD) $(LDLIBS)
 
-$(B)/tests/test_fuzz_regress: $(wildcard tests/fuzz/*.c tests/fuzz/*.h)
+$(B)/tests/test_fuzz_regress: $(wildcard tests/fuzz/*.c tests/fuzz/*.h) src/main.c
 
 # Runs every tests/test_*.c executable; each prints Check's summary line, the
 # last line totals them.  Then the whole suite again under ASan + UBSan.
@@ -83,6 +85,26 @@ check-asan:
 	@$(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
 	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  XLDFLAGS="-fsanitize=address,undefined" test-run
+
+# ---- PyTorch cross-checks (not part of check) -------------------------------------
+# test_lstm and test_attn compare the fused kernels with PyTorch through
+# committed fixtures: tests/NAME_torch.py pick fixed random problems and write
+# them with PyTorch's answers to tests/fixtures/NAME_torch.txt, which the C
+# tests read, so `make check` needs no PyTorch.  `make fixtures` rewrites them;
+# `make check-torch` computes them afresh into $(B)/torch, runs those tests (and
+# test_corpus's torch layout) against them, and says whether the committed ones
+# still agree.
+TORCH_PY := tests/lstm_torch.py tests/attn_torch.py
+TORCH_TESTS := $(B)/tests/test_lstm $(B)/tests/test_attn $(B)/tests/test_corpus
+deps-torch:
+	@$(MAKE) --no-print-directory deps DEB_PKGS=python3-torch
+fixtures: deps-torch
+	@for s in $(TORCH_PY); do /usr/bin/python3 $$s tests/fixtures || exit 1; done
+check-torch: deps-torch $(BIN) $(TORCH_TESTS)
+	@mkdir -p $(B)/torch
+	@for s in $(TORCH_PY); do /usr/bin/python3 $$s $(B)/torch || exit 1; done
+	@GR_FIXTURES=$(B)/torch GR_TORCH_LIVE=1 GRAPHRUN=./$(BIN) ./tests/run-all $(TORCH_TESTS)
+	@/usr/bin/python3 tests/torch_fixture.py diff tests/fixtures $(B)/torch
 
 # ---- ThreadSanitizer (not part of check) ----------------------------------------
 # The thread pool (src/par.c) under TSan: its own tests, then one training epoch
@@ -102,7 +124,7 @@ check-tsan:
 
 # ---- fuzzing (not part of check) ----------------------------------------------
 # libFuzzer + ASan + UBSan harnesses (tests/fuzz/): the model parser and
-# builder, --set literals, checkpoint loading.  Each runs FUZZ_SECONDS from
+# builder, --set literals, checkpoint loading, the command line.  Each runs FUZZ_SECONDS from
 # the repository root (so the data paths of the seed models resolve), its
 # corpus growing in build/fuzz/corpus/NAME, seeded with models/, tests/bad/,
 # tests/data/ and tests/fuzz/seeds/; crashes land in build/fuzz/artifacts/.
@@ -112,10 +134,11 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?=
 FUZZ_B   := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZERS  := model set ckpt
+FUZZERS  := model set ckpt argv
 FUZZ_SEEDS_model := models tests/bad tests/data tests/fuzz/regress/model
 FUZZ_SEEDS_set   := tests/fuzz/seeds/set tests/fuzz/regress/set
 FUZZ_SEEDS_ckpt  := tests/fuzz/seeds/ckpt tests/fuzz/regress/ckpt
+FUZZ_SEEDS_argv  := tests/fuzz/seeds/argv tests/fuzz/regress/argv
 deps-fuzz:
 	@$(MAKE) --no-print-directory deps DEB_PKGS=clang
 	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' > /tmp/gr_fuzzprobe.c; \
@@ -130,7 +153,7 @@ fuzz: deps-fuzz
 	@mkdir -p $(FUZZ_B)/artifacts
 	@for f in $(FUZZERS); do mkdir -p $(FUZZ_B)/corpus/$$f; \
 	  echo "== fuzz_$$f for $(FUZZ_SECONDS) s =="; \
-	  case $$f in model) seeds="$(FUZZ_SEEDS_model)";; set) seeds="$(FUZZ_SEEDS_set)";; *) seeds="$(FUZZ_SEEDS_ckpt)";; esac; \
+	  case $$f in model) seeds="$(FUZZ_SEEDS_model)";; set) seeds="$(FUZZ_SEEDS_set)";; argv) seeds="$(FUZZ_SEEDS_argv)";; *) seeds="$(FUZZ_SEEDS_ckpt)";; esac; \
 	  $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	    -dict=tests/fuzz/model.dict -artifact_prefix=$(FUZZ_B)/artifacts/$$f- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/corpus/$$f $$seeds 2>$(FUZZ_B)/fuzz_$$f.log; rc=$$?; \
@@ -138,6 +161,7 @@ fuzz: deps-fuzz
 	  grep -a -E '^#[0-9]+' $(FUZZ_B)/fuzz_$$f.log | tail -n 1; \
 	  [ $$rc -eq 0 ] || { echo "fuzz_$$f found a problem (exit $$rc): see $(FUZZ_B)/fuzz_$$f.log and $(FUZZ_B)/artifacts/"; exit 1; }; done
 fuzz-build: $(patsubst %,$(B)/fuzz_%,$(FUZZERS))
+$(B)/fuzz_argv: src/main.c
 $(B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h $(B)/libgraphrun.a
 	$(CC) $(ALL_CF) -fsanitize=fuzzer -Itests/fuzz -o $@ $< tests/fuzz/fuzz_common.c $(B)/libgraphrun.a $(LDLIBS)
 

@@ -62,6 +62,12 @@ int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, voi
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if ((n->kind != N_INPUT && n->kind != N_PARAM) || (n->flags & NF_NOGRAD)) continue;
+    char lab[256];
+    snprintf(lab, sizeof lab, "d%s/d%s", out->label, n->label);
+    if (!g->need[n->id] || !n->grad.data) {      /* no path from it to the output */
+      fprintf(f, "  %-24s does not reach %s: not checked\n", lab, out->label);
+      continue;
+    }
     ana[k] = xmalloc(sizeof(float) * (n->val.n ? n->val.n : 1));
     memcpy(ana[k], n->grad.data, sizeof(float) * n->val.n);
     double worst = 0, maxdiff = 0, scale = 1e-3 * gmax; long kinks = 0, worst_at = 0;
@@ -99,8 +105,6 @@ int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, voi
     }
     free(x0); free(v);
     worst = scale > 0 ? maxdiff / scale : 0;
-    char lab[256];
-    snprintf(lab, sizeof lab, "d%s/d%s", out->label, n->label);
     fprintf(f, "  %-24s max relative error %.2e", lab, worst);
     if (directions) fprintf(f, " (%ld random directions)", count);
     else if (n->val.n > 1 && worst > 0) fprintf(f, " (element %ld)", worst_at);

@@ -235,9 +235,12 @@ void json_print(FILE *f, Model *m, int have_grads) {
       Node *n = g->nodes[i];
       if (!n->name) continue;
       const Tensor *t = pass ? &n->grad : &n->val;
-      if (!t->data) continue;
+      /* null: no gradient reaches it (the output does not depend on it) */
+      int none = pass && (!t->data || !g->need || !g->need[n->id] || (n->flags & NF_NOGRAD));
+      if (!pass && !t->data) continue;
       fputs(first ? "\n  " : ",\n  ", f); first = 0;
       json_str(f, n->name); fputs(": ", f);
+      if (none) { fputs("null", f); continue; }
       Tensor shown = *t;
       if (pass) { shown.rank = n->val.rank; memcpy(shown.shape, n->val.shape, sizeof shown.shape); shown.n = n->val.n; }
       json_tensor(f, &shown);

@@ -1,57 +1,66 @@
 #!/usr/bin/python3
-"""attn_torch.py — PyTorch oracle for tests/test_attn.c.
+"""attn_torch.py — PyTorch's answers for tests/test_attn.c, as a fixture.
 
-Reads a problem file written by the C test (lines "name count v1 v2 ..."), runs
-the input-feeding attention decoder of bench/ref_seq2seq.py (mode attn) on it in
-float64: a stack of nn.LSTMCell (bias_ih = b, bias_hh = 0) fed [e_t ; feed],
-a fixed dropout mask multiplied onto the inputs of layers 1..L-1, lin_in,
-scores by bmm against the memory, masked softmax, context, lin_out on [c ; q],
-tanh.  Loss = sum(Rout*out) + sum(Rh*hN) + sum(Rc*cN) + sum(Rf*feedN).
-Prints outputs, attention weights and every gradient in the same line format.
+usage: attn_torch.py DIR      writes DIR/attn_torch.txt (make fixtures: tests/fixtures)
+
+Each case: random inputs (torch_fixture.Gen), then the input-feeding
+attention decoder of bench/ref_seq2seq.py (mode attn) on them in float64: a
+stack of nn.LSTMCell (bias_ih = b, bias_hh = 0) fed [e_t ; feed], a fixed
+dropout mask multiplied onto the inputs of layers 1..L-1, lin_in, scores by
+bmm against the memory, masked softmax, context, lin_out on [c ; q], tanh.
+Loss = sum(Rout*out) + sum(Rh*hN) + sum(Rc*cN) + sum(Rf*feedN).  Written:
+the inputs, then outputs, attention weights and every gradient.
 """
+import os
 import sys
 import torch
 import torch.nn as nn
+from torch_fixture import Gen, f32, write
+
+# T, B, S, E, H, L, source lengths, dropout rate (every case has h0, c0, feed0)
+CASES = [(5, 3, 6, 4, 5, 2, [6, 3, 1], 0.25),
+         (5, 4, 7, 5, 10, 3, [7, 7, 4, 2], 0.2)]
 
 
-def read(path):
-    d = {}
-    for line in open(path):
-        parts = line.split()
-        if not parts:
-            continue
-        n = int(parts[1])
-        vals = [float(x) for x in parts[2:]]
-        assert len(vals) == n, parts[0]
-        d[parts[0]] = vals
-    return d
-
-
-def main():
+def case(g, T, B, S, E, H, L, lens, p_drop):
     torch.set_default_dtype(torch.float64)
-    v = read(sys.argv[1])
-    T, B, S, E, H, L = (int(x) for x in v['dims'])
-    t = lambda name, *shape: torch.tensor(v[name]).view(*shape)
-    lens = torch.tensor([int(x) for x in v['len']])
-    e = t('e', T, B, E).requires_grad_()
-    mem = t('mem', S, B, H).requires_grad_()
-    h0 = t('h0', L, B, H).requires_grad_()
-    c0 = t('c0', L, B, H).requires_grad_()
-    feed = t('feed0', B, H).requires_grad_()
-    drop = t('drop', L - 1, T, B, H) if 'drop' in v else torch.ones(max(L - 1, 0), T, B, H)
+    ins = [('dims', [T, B, S, E, H, L]), ('len', lens)]
+    def take(name, lo, hi, *shape):
+        n = 1
+        for s in shape:
+            n *= s
+        v = g.uniform(n, lo, hi)
+        ins.append((name, v))
+        return torch.tensor([f32(a) for a in v]).view(*shape)
+    W = []
+    for i in range(L):
+        inp = E + H if i == 0 else H
+        W.append((take('W_ih%d' % i, -.6, .6, 4 * H, inp), take('W_hh%d' % i, -.6, .6, 4 * H, H),
+                  take('b%d' % i, -.5, .5, 4 * H)))
+    W_in, W_c = take('W_in', -1, 1, H, H), take('W_c', -1, 1, H, 2 * H)
+    e = take('e', -1, 1, T, B, E).requires_grad_()
+    mem = take('mem', -1, 1, S, B, H).requires_grad_()
+    h0 = take('h0', -.8, .8, L, B, H).requires_grad_()
+    c0 = take('c0', -.8, .8, L, B, H).requires_grad_()
+    feed = take('feed0', -.8, .8, B, H).requires_grad_()
+    keep = f32(1 / (1 - p_drop))
+    dv = [0.0 if g.random() < p_drop else keep for _ in range((L - 1) * T * B * H)]
+    ins.append(('drop', dv))
+    drop = torch.tensor(dv).view(L - 1, T, B, H)
+    Rout, Rh = take('Rout', -1, 1, T, B, H), take('Rh', -1, 1, L, B, H)
+    Rc, Rf = take('Rc', -1, 1, L, B, H), take('Rf', -1, 1, B, H)
+
     cells = nn.ModuleList([nn.LSTMCell(E + H if i == 0 else H, H) for i in range(L)])
     with torch.no_grad():
-        for i, cell in enumerate(cells):
-            cell.weight_ih.copy_(t('W_ih%d' % i, 4 * H, E + H if i == 0 else H))
-            cell.weight_hh.copy_(t('W_hh%d' % i, 4 * H, H))
-            cell.bias_ih.copy_(t('b%d' % i, 4 * H))
-            cell.bias_hh.zero_()
+        for cell, (wih, whh, b) in zip(cells, W):
+            cell.weight_ih.copy_(wih); cell.weight_hh.copy_(whh)
+            cell.bias_ih.copy_(b); cell.bias_hh.zero_()
     lin_in = nn.Linear(H, H, bias=False)
     lin_out = nn.Linear(2 * H, H, bias=False)
     with torch.no_grad():
-        lin_in.weight.copy_(t('W_in', H, H))
-        lin_out.weight.copy_(t('W_c', H, 2 * H))
-    mask = torch.arange(S).unsqueeze(0) >= lens.unsqueeze(1)          # B x S, True = padding
+        lin_in.weight.copy_(W_in)
+        lin_out.weight.copy_(W_c)
+    mask = torch.arange(S).unsqueeze(0) >= torch.tensor(lens).unsqueeze(1)   # B x S, True = padding
 
     # the decoder loop of ref_seq2seq.py's Model.forward (mode attn)
     hs, cs = list(h0), list(c0)
@@ -71,22 +80,26 @@ def main():
         outs.append(feed)
         ws.append(w)
     out, hN, cN = torch.stack(outs), torch.stack(hs), torch.stack(cs)
-    loss = ((out * t('Rout', T, B, H)).sum() + (hN * t('Rh', L, B, H)).sum()
-            + (cN * t('Rc', L, B, H)).sum() + (feed * t('Rf', B, H)).sum())
+    loss = (out * Rout).sum() + (hN * Rh).sum() + (cN * Rc).sum() + (feed * Rf).sum()
     loss.backward()
 
-    def put(name, x):
-        x = x.detach().reshape(-1).tolist()
-        print(name, len(x), ' '.join('%.12g' % y for y in x))
-    put('out', out); put('hN', hN); put('cN', cN); put('feedN', feed)
-    put('attn', torch.stack(ws))
-    put('de', e.grad); put('dmem', mem.grad)
-    put('dh0', h0.grad); put('dc0', c0.grad); put('dfeed0', feed0.grad)
+    res = [('out', out), ('hN', hN), ('cN', cN), ('feedN', feed), ('attn', torch.stack(ws)),
+           ('de', e.grad), ('dmem', mem.grad), ('dh0', h0.grad), ('dc0', c0.grad), ('dfeed0', feed0.grad)]
     for i, cell in enumerate(cells):
-        put('dW_ih%d' % i, cell.weight_ih.grad)
-        put('dW_hh%d' % i, cell.weight_hh.grad)
-        put('db%d' % i, cell.bias_ih.grad)
-    put('dW_in', lin_in.weight.grad); put('dW_c', lin_out.weight.grad)
+        res += [('dW_ih%d' % i, cell.weight_ih.grad), ('dW_hh%d' % i, cell.weight_hh.grad),
+                ('db%d' % i, cell.bias_ih.grad)]
+    res += [('dW_in', lin_in.weight.grad), ('dW_c', lin_out.weight.grad)]
+    return ins, [(n, v.detach().reshape(-1).tolist()) for n, v in res]
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    g = Gen(2024)
+    cases = [('T%dB%dS%dE%dH%dL%d' % c[:6],) + case(g, *c) for c in CASES]
+    write(os.path.join(sys.argv[1], 'attn_torch.txt'),
+          'the attention decoder in PyTorch (torch %s) for tests/test_attn.c, written by '
+          'tests/attn_torch.py (make fixtures); see that script' % torch.__version__, cases)
 
 
 if __name__ == '__main__':

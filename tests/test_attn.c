@@ -1,9 +1,10 @@
 /*
 ** test_attn.c — checks the attention kernels (attn.c): the assignment's own
 ** hand-worked numbers, every gradient against central finite differences,
-** and the whole input-feeding decoder against PyTorch (tests/attn_torch.py,
-** run with Debian's /usr/bin/python3 and python3-torch).
+** and the whole input-feeding decoder against PyTorch (its values committed
+** in tests/fixtures/attn_torch.txt by tests/attn_torch.py).
 */
+#include "testutil.h"
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -332,33 +333,11 @@ END_TEST
 
 /* ---- the decoder against PyTorch ---------------------------------------- */
 
-static void put(FILE *f, const char *name, const float *x, size_t n) {
-  fprintf(f, "%s %zu", name, n);
-  for (size_t i = 0; i < n; i++) fprintf(f, " %.9g", x ? x[i] : 0.0f);
-  fputc('\n', f);
-}
-
-/* Finds "name n v..." in text; returns the values (malloc'ed) or NULL. */
-static float *get(const char *text, const char *name, size_t want) {
-  size_t nl = strlen(name);
-  for (const char *s = text; s && *s; s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL) {
-    if (strncmp(s, name, nl) || s[nl] != ' ') continue;
-    char *end;
-    size_t n = strtoul(s + nl + 1, &end, 10);
-    if (n != want) return NULL;
-    float *v = malloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++) v[i] = strtof(end, &end);
-    return v;
-  }
-  return NULL;
-}
-
 /* Largest |graphrun - PyTorch| / max(1, |PyTorch|) and how many values were compared. */
 static double cmp_max; static size_t cmp_n;
 
-static void cmp(const char *text, const char *name, const float *x, size_t n) {
-  float *ref = get(text, name, n);
-  ck_assert_msg(ref != NULL, "PyTorch printed no %s of %zu values", name, n);
+static void cmp(const char *sec, const char *name, const float *x, size_t n) {
+  float *ref = tu_fix_get(sec, name, n);
   for (size_t i = 0; i < n; i++) {
     double tol = 1e-5 * fmax(1.0, fabs(ref[i]));
     cmp_max = fmax(cmp_max, fabs(x[i] - ref[i]) / fmax(1.0, fabs(ref[i])));
@@ -372,91 +351,62 @@ static void cmp(const char *text, const char *name, const float *x, size_t n) {
   free(ref);
 }
 
-/* Writes the problem, runs tests/attn_torch.py on it and compares every
-** output and gradient. */
-static void torch_compare(DecProb *P) {
-  AttnDec *d = &P->d;
-  int T = d->T, B = d->B, S = d->S, E = d->E, H = d->H, L = d->L;
+/* Case NAME of tests/fixtures/attn_torch.txt (tests/attn_torch.py): its
+** inputs into a problem, then every output and gradient against PyTorch's. */
+static void torch_compare(const char *name) {
+  char *text = tu_fixture("attn_torch.txt");
+  const char *sec = tu_fix_case(text, name);
+  float dims[6], lenf[8];
+  tu_fix_read(sec, "dims", dims, 6);
+  int T = (int)dims[0], B = (int)dims[1], S = (int)dims[2], E = (int)dims[3], H = (int)dims[4], L = (int)dims[5];
+  ck_assert(B <= 8 && L >= 2);
+  tu_fix_read(sec, "len", lenf, (size_t)B);
+  int len[8];
+  for (int b = 0; b < B; b++) len[b] = (int)lenf[b];
+  Pool m = {0};
+  DecProb P;
+  dec_make(&P, &m, T, B, S, E, H, L, len, 1, 0.5f);    /* sizes; the values come from the fixture */
+  AttnDec *d = &P.d;
   size_t BH = (size_t)B * H;
-  dec_loss(P);
-  attn_decoder_bwd(d, &P->p, P->ws);
+  tu_fix_read(sec, "e", P.e, (size_t)T * B * E); tu_fix_read(sec, "mem", P.mem, S * BH);
+  tu_fix_read(sec, "h0", P.h0, L * BH); tu_fix_read(sec, "c0", P.c0, L * BH);
+  tu_fix_read(sec, "feed0", P.feed0, BH);
+  tu_fix_read(sec, "drop", P.drop, (size_t)(L - 1) * T * BH);
+  for (int l = 0; l < L; l++) {
+    char nm[32]; int in = l ? H : E + H;
+    snprintf(nm, sizeof nm, "W_ih%d", l); tu_fix_read(sec, nm, P.Wih[l], 4 * H * in);
+    snprintf(nm, sizeof nm, "W_hh%d", l); tu_fix_read(sec, nm, P.Whh[l], 4 * H * H);
+    snprintf(nm, sizeof nm, "b%d", l); tu_fix_read(sec, nm, P.b[l], 4 * H);
+  }
+  tu_fix_read(sec, "W_in", P.Win, H * H); tu_fix_read(sec, "W_c", P.Wc, 2 * H * H);
+  tu_fix_read(sec, "Rout", (float *)d->dout, T * BH); tu_fix_read(sec, "Rh", P.Rh, L * BH);
+  tu_fix_read(sec, "Rc", P.Rc, L * BH); tu_fix_read(sec, "Rf", P.Rf, BH);
+  dec_loss(&P);
+  attn_decoder_bwd(d, &P.p, P.ws);
 
-  char path[] = "/tmp/attn_torch_XXXXXX";
-  int fd = mkstemp(path);
-  ck_assert_int_ge(fd, 0);
-  FILE *f = fdopen(fd, "w");
-  float dims[6] = {T, B, S, E, H, L}, lenf[8];
-  for (int b = 0; b < B; b++) lenf[b] = (float)P->len[b];
   cmp_max = 0; cmp_n = 0;
-  put(f, "dims", dims, 6); put(f, "len", lenf, B);
-  put(f, "e", P->e, (size_t)T * B * E); put(f, "mem", P->mem, S * BH);
-  put(f, "h0", P->h0, L * BH); put(f, "c0", P->c0, L * BH); put(f, "feed0", P->feed0, BH);
-  if (P->drop) put(f, "drop", P->drop, (size_t)(L - 1) * T * BH);
+  cmp(sec, "out", d->out, T * BH);
+  cmp(sec, "hN", d->hN, L * BH); cmp(sec, "cN", d->cN, L * BH); cmp(sec, "feedN", d->feedN, BH);
+  cmp(sec, "attn", attn_decoder_weights(d, P.ws), (size_t)T * B * S);
+  cmp(sec, "de", d->de, (size_t)T * B * E); cmp(sec, "dmem", d->dmem, S * BH);
+  cmp(sec, "dh0", d->dh0, L * BH); cmp(sec, "dc0", d->dc0, L * BH); cmp(sec, "dfeed0", d->dfeed0, BH);
   for (int l = 0; l < L; l++) {
     char nm[32]; int in = l ? H : E + H;
-    snprintf(nm, sizeof nm, "W_ih%d", l); put(f, nm, P->Wih[l], 4 * H * in);
-    snprintf(nm, sizeof nm, "W_hh%d", l); put(f, nm, P->Whh[l], 4 * H * H);
-    snprintf(nm, sizeof nm, "b%d", l); put(f, nm, P->b[l], 4 * H);
+    snprintf(nm, sizeof nm, "dW_ih%d", l); cmp(sec, nm, P.cell[l].dW_ih, 4 * H * in);
+    snprintf(nm, sizeof nm, "dW_hh%d", l); cmp(sec, nm, P.cell[l].dW_hh, 4 * H * H);
+    snprintf(nm, sizeof nm, "db%d", l); cmp(sec, nm, P.cell[l].db, 4 * H);
   }
-  put(f, "W_in", P->Win, H * H); put(f, "W_c", P->Wc, 2 * H * H);
-  put(f, "Rout", d->dout, T * BH); put(f, "Rh", P->Rh, L * BH); put(f, "Rc", P->Rc, L * BH);
-  put(f, "Rf", P->Rf, BH);
-  fclose(f);
-
-  /* the script sits next to this file */
-  char dir[512], cmd[1200];
-  snprintf(dir, sizeof dir, "%s", __FILE__);
-  char *slash = strrchr(dir, '/');
-  if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/attn_torch.py %s 2>&1", dir, path);
-  FILE *pp = popen(cmd, "r");
-  ck_assert_ptr_nonnull(pp);
-  size_t cap = 1 << 16, used = 0;
-  char *text = malloc(cap);
-  for (size_t k; (k = fread(text + used, 1, cap - used - 1, pp)) > 0;) {
-    used += k;
-    if (used + 1 == cap) text = realloc(text, cap *= 2);
-  }
-  text[used] = 0;
-  int rc = pclose(pp);
-  unlink(path);
-  ck_assert_msg(rc == 0, "attn_torch.py failed (needs /usr/bin/python3 with python3-torch): %.300s", text);
-
-  cmp(text, "out", d->out, T * BH);
-  cmp(text, "hN", d->hN, L * BH); cmp(text, "cN", d->cN, L * BH); cmp(text, "feedN", d->feedN, BH);
-  cmp(text, "attn", attn_decoder_weights(d, P->ws), (size_t)T * B * S);
-  cmp(text, "de", d->de, (size_t)T * B * E); cmp(text, "dmem", d->dmem, S * BH);
-  cmp(text, "dh0", d->dh0, L * BH); cmp(text, "dc0", d->dc0, L * BH); cmp(text, "dfeed0", d->dfeed0, BH);
-  for (int l = 0; l < L; l++) {
-    char nm[32]; int in = l ? H : E + H;
-    snprintf(nm, sizeof nm, "dW_ih%d", l); cmp(text, nm, P->cell[l].dW_ih, 4 * H * in);
-    snprintf(nm, sizeof nm, "dW_hh%d", l); cmp(text, nm, P->cell[l].dW_hh, 4 * H * H);
-    snprintf(nm, sizeof nm, "db%d", l); cmp(text, nm, P->cell[l].db, 4 * H);
-  }
-  cmp(text, "dW_in", P->p.dW_in, H * H); cmp(text, "dW_c", P->p.dW_c, 2 * H * H);
-  printf("PyTorch agreement (T=%d B=%d S=%d E=%d H=%d L=%d): %zu values, max |diff|/max(1,|ref|) %.2g\n",
-         T, B, S, E, H, L, cmp_n, cmp_max);
+  cmp(sec, "dW_in", P.p.dW_in, H * H); cmp(sec, "dW_c", P.p.dW_c, 2 * H * H);
+  printf("PyTorch agreement (%s, %s): %zu values, max |diff|/max(1,|ref|) %.2g\n",
+         name, getenv("GR_FIXTURES") ? getenv("GR_FIXTURES") : "tests/fixtures", cmp_n, cmp_max);
+  pool_free(&m);
   free(text);
 }
 
-START_TEST(torch_2layers_dropout) {
-  Pool m = {0};
-  DecProb P;
-  int len[3] = {6, 3, 1};
-  dec_make(&P, &m, 5, 3, 6, 4, 5, 2, len, 1, 0.25f);
-  torch_compare(&P);
-  pool_free(&m);
-}
+START_TEST(torch_2layers_dropout) { torch_compare("T5B3S6E4H5L2"); }
 END_TEST
 
-START_TEST(torch_3layers_wider) {
-  Pool m = {0};
-  DecProb P;
-  int len[4] = {7, 7, 4, 2};
-  dec_make(&P, &m, 6, 4, 7, 10, 16, 3, len, 1, 0.2f);
-  torch_compare(&P);
-  pool_free(&m);
-}
+START_TEST(torch_3layers_wider) { torch_compare("T5B4S7E5H10L3"); }
 END_TEST
 
 /* ---- suite -------------------------------------------------------------- */

@@ -3,7 +3,7 @@
 ** through the same harness function the fuzzer runs (tests/fuzz/fuzz_NAME.c,
 ** compiled in without libFuzzer's main).  A harness aborts on a finding
 ** (a crash, a sanitizer report, a refusal without a one-line located
-** message); under `make check-asan` and `make check-valgrind` leaks count
+** message, a command line that ends in another status than 0, 1 or 2); under `make check-asan` and `make check-valgrind` leaks count
 ** too.  Then checks the messages a few of those inputs must give.
 */
 #include "testutil.h"
@@ -14,6 +14,7 @@
 #include "fuzz/fuzz_model.c"
 #include "fuzz/fuzz_set.c"
 #include "fuzz/fuzz_ckpt.c"
+#include "fuzz/fuzz_argv.c"
 
 /* Runs every file of dir through fn; returns how many there were. */
 static int replay(const char *dir, int (*fn)(const uint8_t *, size_t)) {
@@ -43,6 +44,11 @@ END_TEST
 START_TEST(replay_set) { ck_assert_int_ge(replay("tests/fuzz/regress/set", fuzz_set_one), 1); }
 END_TEST
 START_TEST(replay_ckpt) { ck_assert_int_ge(replay("tests/fuzz/regress/ckpt", fuzz_ckpt_one), 1); }
+END_TEST
+START_TEST(replay_argv) {
+  ck_assert_int_ge(replay("tests/fuzz/regress/argv", fuzz_argv_one), 1);
+  ck_assert_int_ge(replay("tests/fuzz/seeds/argv", fuzz_argv_one), 1);
+}
 END_TEST
 
 /* The seeds too: valid inputs must be accepted. */
@@ -97,6 +103,7 @@ static Suite *suite(void) {
   tcase_add_test(t, replay_model);
   tcase_add_test(t, replay_set);
   tcase_add_test(t, replay_ckpt);
+  tcase_add_test(t, replay_argv);
   tcase_add_test(t, seeds_accepted);
   tcase_add_test(t, long_operator_chain);
   tcase_add_test(t, set_messages_one_line);

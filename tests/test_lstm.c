@@ -1,8 +1,9 @@
 /*
 ** test_lstm.c — checks the fused sequence kernels (lstm.c) against hand
-** numbers, plain per-step implementations written here, and central finite
-** differences.
+** numbers, plain per-step implementations written here, central finite
+** differences, and torch.nn.LSTM (values committed in tests/fixtures/).
 */
+#include "testutil.h"
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -333,85 +334,65 @@ END_TEST
 
 /* ---- agreement with torch.nn.LSTM -------------------------------------------- */
 
-#define PY "/usr/bin/python3"
 static double torch_maxdiff;    /* largest |ours - torch| seen, printed at the end */
 
-static int have_torch(void) {
-  return system(PY " -c 'import torch' >/dev/null 2>&1") == 0;
-}
+/* Case sec of tests/fixtures/lstm_torch.txt (tests/lstm_torch.py): its
+** inputs into a problem, ours against every output and gradient to 1e-5. */
+static void check_torch_case(const char *text, const char *name) {
+  const char *sec = tu_fix_case(text, name);
+  float dims[6];
+  tu_fix_read(sec, "dims", dims, 6);
+  int T = (int)dims[0], B = (int)dims[1], D = (int)dims[2], H = (int)dims[3], L = (int)dims[4];
+  ck_assert(L >= 1 && L <= MAXL);
+  Prob P; prob_new(&P, T, B, D, H, L, dims[5] != 0);
+  if (P.len) {
+    float *lf = tu_fix_get(sec, "len", (size_t)B);
+    for (int b = 0; b < B; b++) P.len[b] = (int)lf[b];
+    free(lf);
+  }
+  static const char *in[] = {"x", "h0", "c0", "W_ih", "W_hh", "b"};
+  char nm[32];
+  long ny = (long)T * B * H, ns = (long)L * B * H;
+  for (int v = 0; v < 3 + 3 * L; v++) {
+    snprintf(nm, sizeof nm, v < 3 ? "%s" : "%s%d", in[v < 3 ? v : 3 + (v - 3) % 3], (v - 3) / 3);
+    tu_fix_read(sec, nm, P.v[v], (size_t)P.n[v]);
+  }
+  tu_fix_read(sec, "dy", P.wy, (size_t)ny);
+  tu_fix_read(sec, "dhN", P.wh, (size_t)ns);
+  tu_fix_read(sec, "dcN", P.wc, (size_t)ns);
 
-/* Writes P to a file, runs tests/lstm_torch.py on it, compares every
-** output and gradient with ours to 1e-5. */
-static void check_torch_case(int T, int B, int D, int H, int L, int with_len) {
-  Prob P; prob_new(&P, T, B, D, H, L, with_len);
-  if (P.len) for (int b = 0; b < B; b++) if (P.len[b] == 0) P.len[b] = 1;   /* torch needs >= 1 */
   Arena A; arena_init(&A, 1 << 22);
   LstmRun r; LstmLayer layers[MAXL];
-  long ny = (long)T * B * H, ns = (long)L * B * H;
   float *y = fnew(ny), *hN = fnew(ns), *cN = fnew(ns);
   fused_run(&P, &A, NULL, 0, 0, 1, &r, layers, y, hN, cN);
 
-  char in[] = "/tmp/gr_lstm_inXXXXXX", out[] = "/tmp/gr_lstm_outXXXXXX";
-  int fi = mkstemp(in), fo = mkstemp(out);
-  ck_assert(fi >= 0 && fo >= 0);
-  close(fo);
-  FILE *f = fdopen(fi, "wb");
-  int hdr[6] = {T, B, D, H, L, P.len != NULL};
-  fwrite(hdr, sizeof(int), 6, f);
-  if (P.len) fwrite(P.len, sizeof(int), (size_t)B, f);
-  for (int v = 0; v < 3 + 3 * L; v++) fwrite(P.v[v], sizeof(float), (size_t)P.n[v], f);
-  fwrite(P.wy, sizeof(float), (size_t)ny, f);
-  fwrite(P.wh, sizeof(float), (size_t)ns, f);
-  fwrite(P.wc, sizeof(float), (size_t)ns, f);
-  fclose(f);
-
-  char cmd[256], msg[512] = "";
-  snprintf(cmd, sizeof cmd, PY " tests/lstm_torch.py %s %s 2>&1", in, out);
-  FILE *pp = popen(cmd, "r");
-  ck_assert_ptr_nonnull(pp);
-  size_t got = fread(msg, 1, sizeof msg - 1, pp);
-  msg[got] = 0;
-  int rc = pclose(pp);
-  ck_assert_msg(rc == 0, "lstm_torch.py failed (%d): %s", rc, msg);
-
-  f = fopen(out, "rb");
-  ck_assert_ptr_nonnull(f);
   const float *ours[3 + 3 + 3 * MAXL] = {y, hN, cN};
   long cnt[3 + 3 + 3 * MAXL] = {ny, ns, ns};
-  static const char *nm[] = {"y", "hN", "cN", "dx", "dh0", "dc0", "dW_ih", "dW_hh", "db"};
+  static const char *out[] = {"y", "hN", "cN", "dx", "dh0", "dc0", "dW_ih", "dW_hh", "db"};
   for (int v = 0; v < 3 + 3 * L; v++) { ours[3 + v] = P.g[v]; cnt[3 + v] = P.n[v]; }
   for (int k = 0; k < 6 + 3 * L; k++) {
-    float *t = fnew(cnt[k]);
-    ck_assert_int_eq((long)fread(t, sizeof(float), (size_t)cnt[k], f), cnt[k]);
+    snprintf(nm, sizeof nm, k < 6 ? "%s" : "%s%d", out[k < 6 ? k : 6 + (k - 6) % 3], (k - 6) / 3);
+    float *t = tu_fix_get(sec, nm, (size_t)cnt[k]);
     char what[96];
-    snprintf(what, sizeof what, "torch %s (layer %d) T%d B%d D%d H%d L%d len%d",
-             nm[k < 6 ? k : 6 + (k - 6) % 3], k < 6 ? 0 : (k - 6) / 3, T, B, D, H, L, with_len);
+    snprintf(what, sizeof what, "torch %s, case %s", nm, name);
     for (long i = 0; i < cnt[k]; i++) {
       torch_maxdiff = fmax(torch_maxdiff, fabs((double)ours[k][i] - t[i]));
       close_at(ours[k][i], t[i], 1e-5, 1e-5, what, i);
     }
     free(t);
   }
-  float extra;
-  ck_assert_int_eq((int)fread(&extra, sizeof extra, 1, f), 0);   /* nothing left over */
-  fclose(f);
-  unlink(in); unlink(out);
   free(y); free(hN); free(cN);
   arena_free(&A); prob_free(&P);
 }
 
 START_TEST(lstm_vs_torch) {
-  if (!have_torch()) {
-    fprintf(stderr, "test_lstm: torch not importable by " PY "; torch comparison skipped\n");
-    return;
-  }
-  check_torch_case(5, 3, 4, 6, 1, 0);
-  check_torch_case(7, 4, 5, 8, 2, 0);
-  check_torch_case(6, 5, 3, 7, 2, 1);       /* packed (lengths) */
-  check_torch_case(9, 6, 10, 12, 3, 1);
-  check_torch_case(6, 4, 20, 35, 2, 1);     /* two full 16-chunks and a tail */
-  fprintf(stderr, "test_lstm: torch.nn.LSTM agreement: max |diff| %.3g over y, hN, cN and all gradients\n",
-          torch_maxdiff);
+  char *text = tu_fixture("lstm_torch.txt");
+  static const char *cases[] = {"T5B3D4H6L1", "T7B4D5H8L2", "T6B5D3H7L2len", "T6B4D4H7L3len",
+                                "T4B3D4H20L2len"};      /* H = 20: a full 16-lane chunk and a tail */
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) check_torch_case(text, cases[c]);
+  printf("test_lstm: torch.nn.LSTM agreement (%s): max |diff| %.3g over y, hN, cN and all gradients\n",
+         getenv("GR_FIXTURES") ? getenv("GR_FIXTURES") : "tests/fixtures", torch_maxdiff);
+  free(text);
 }
 END_TEST
 

@@ -1,6 +1,7 @@
 /*
 ** testutil.h — small helpers shared by the Check suites: run the graphrun
-** binary and capture its output, write temporary files, compare floats.
+** binary and capture its output, write temporary files, compare floats,
+** read committed reference values (tests/fixtures/).
 */
 #ifndef GR_TESTUTIL_H
 #ifndef _DEFAULT_SOURCE
@@ -58,6 +59,56 @@ static inline char *tu_tmpfile(const char *suffix, const char *text, size_t len)
   ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
   close(fd);
   return path;
+}
+
+/* ---- committed reference values ----------------------------------------------
+** A fixture is text that a tests/NAME_torch.py script wrote (`make fixtures`;
+** tests/torch_fixture.py describes it): sections "case NAME", each with lines
+** "name count v1 v2 ...".  The tests read tests/fixtures/FILE, or
+** $GR_FIXTURES/FILE: `make check-torch` points that at values PyTorch has
+** just computed.  Anything missing or malformed fails the test, naming it. */
+static inline char *tu_fixture(const char *file) {
+  const char *dir = getenv("GR_FIXTURES");
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/fixtures", file);
+  ck_assert_msg(access(path, R_OK) == 0, "%s: missing (the committed reference values; make fixtures writes them)", path);
+  return tu_slurp(path);
+}
+
+/* The section "case NAME" of a fixture's text. */
+static inline const char *tu_fix_case(const char *text, const char *name) {
+  size_t nl = strlen(name);
+  for (const char *s = text; s; s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL)
+    if (!strncmp(s, "case ", 5) && !strncmp(s + 5, name, nl) && (s[5 + nl] == '\n' || !s[5 + nl])) return s;
+  ck_abort_msg("fixture: no case %s (make fixtures writes it)", name);
+  return NULL;
+}
+
+/* Reads array NAME of exactly n values of the section sec into dst. */
+static inline void tu_fix_read(const char *sec, const char *name, float *dst, size_t n) {
+  size_t nl = strlen(name);
+  for (const char *s = strchr(sec, '\n'); s && *++s && strncmp(s, "case ", 5); s = strchr(s, '\n')) {
+    if (strncmp(s, name, nl) || s[nl] != ' ') continue;
+    char *end;
+    size_t cnt = strtoul(s + nl + 1, &end, 10);
+    ck_assert_msg(cnt == n, "fixture %.40s: %s has %zu values, the test wants %zu", sec, name, cnt, n);
+    for (size_t i = 0; i < n; i++) {
+      char *e2;
+      dst[i] = strtof(end, &e2);
+      ck_assert_msg(e2 != end && (*e2 == ' ' || *e2 == '\n' || !*e2), "fixture %.40s: %s[%zu] is not a number", sec, name, i);
+      end = e2;
+    }
+    ck_assert_msg(*end == '\n' || !*end, "fixture %.40s: %s has more than %zu values", sec, name, n);
+    return;
+  }
+  ck_abort_msg("fixture %.40s: no %s", sec, name);
+}
+
+/* The same, malloc'ed. */
+static inline float *tu_fix_get(const char *sec, const char *name, size_t n) {
+  float *v = malloc((n ? n : 1) * sizeof *v);
+  tu_fix_read(sec, name, v, n);
+  return v;
 }
 
 #define TU_CLOSE(a, b, tol) ck_assert_msg(fabs((double)(a) - (double)(b)) <= (tol), \
