@@ -161,7 +161,7 @@ static void sweep_model(const char *name) {
   ck_assert_int_eq(run_with(m, save, "", NULL, tail), 0);
   char load[300];
   snprintf(load, sizeof load, "--load %s", path_in("s.ckpt"));
-  ck_assert_int_eq(run_with(m, load, "--eval", NULL, tail), 0);      /* the saved model loads */
+  ck_assert_int_eq(run_with(m, load, "--eval", NULL, ""), 0);        /* the saved model loads (--epochs, --quiet go with --train) */
   for (size_t i = 0; i < COUNT(seq_flags); i++) {
     run_with(m, "--train", seq_flags[i], NULL, tail);
     if (i < N_DECODE_FLAGS) run_with(m, load, seq_flags[i], NULL, tail);
