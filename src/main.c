@@ -100,8 +100,9 @@ static const Flag flags[] = {
     .help = "leave out names with an index above K" },
   { "--gradcheck", F_SWITCH, O(gradcheck), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
     .help = "compare gradients with central finite differences (a sequence model: on its first training piece)" },
-  { "--set", F_LIST, O(sets), .with = "run " GRAPH_VIEWS, .models = K_PLAIN, .arg = "NAME=VALUE",
-    .help = "override an input or param (repeatable): --set x=2" },
+  { "--set", F_LIST, O(sets), .with = "run " GRAPH_VIEWS, .models = K_ANY, .arg = "NAME=VALUE",
+    .help = "override a const (the graph is built from it: --set d=4), an input or a param (repeatable: --set x=2); "
+             "a sequence model takes consts only" },
   { "--backprop", F_WORD, O(backprop), .with = "--trace --json --gradcheck --values", .models = K_PLAIN, .arg = "NAME",
     .help = "the scalar output to differentiate (default: the only scalar output, or the last one)" },
 
@@ -371,7 +372,6 @@ static int run_sequence(Model *m, Opts *o, Err *e) {
 
 /* A model without data: forward (and backward when gradients are shown). */
 static int run_graph(Model *m, Opts *o, Err *e) {
-  for (int i = 0; i < o->sets.n; i++) if (model_set(m, o->sets.v[i], e)) return -1;
   if (!m->g->nout) return err_at(e, (Loc){ m->path, 0, 0 }, "no 'output' statement: name the result, e.g. 'output z5'");
   Node *out = NULL;                 /* the scalar backprop starts from */
   if (o->backprop) {
@@ -425,7 +425,7 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &o, given);
   if (rc == 0) {
     Err e = {0};
-    Model *m = model_load(o.file, &e);
+    Model *m = model_load_set(o.file, o.sets.v, o.sets.n, &e);    /* --set: consts rebuild the graph */
     if (!m) rc = -1;
     else if (!(rc = check_model_kind(m, given))) rc = m->data ? run_sequence(m, &o, &e) : run_graph(m, &o, &e);
     if (rc < 0) { fprintf(stderr, "%s\n", e.msg[0] ? e.msg : "graphrun: error: failed"); rc = 1; }

@@ -512,7 +512,7 @@ static void bwd_steps(Tr *t, const Node *n) {
     fprintf(f, "    layer %d, t = %d: dh_t = ", s->layer + 1, s->t + 1); mat(f, s->dh, B, H, H);
     fprintf(f, pr ? "  (from above + from step %d)\n" : "  (from above; nothing from step %d: the piece ends here)\n", s->t + 2);
     fprintf(f, "      dc_t = ");
-    if (pr) mat(f, pr->s.dc_prev, B, H, H); else fputs("from the state's gradient (0 unless a later user sent one)", f);
+    if (pr) mat(f, pr->s.dc_prev, B, H, H); else fputs("0 (the piece's last step: nothing comes back from the next piece)", f);
     fprintf(f, "\n      dc_t in total = dc_t + dh_t * o * (1 - tanh(c_t)^2); through the gates (pre-activation):\n");
     static const char *nm[4] = { "di = dc*g*i(1-i)", "df = dc*c_{t-1}*f(1-f)", "dg = dc*i*(1-g^2)", "do = dh*tanh(c)*o(1-o)" };
     for (int q = 0; q < 4; q++) {

@@ -42,6 +42,7 @@ def fixture(path):
     ids = lambda n: torch.tensor(val[n]).long()
     E, bout = P('E'), P('bout')
     params = [E, bout]
+    leaves = {}
 
     def block(name):
         layers = []
@@ -50,6 +51,7 @@ def fixture(path):
             W_ih, W_hh, b = P('%s.W_ih[%d]' % (name, l)), P('%s.W_hh[%d]' % (name, l)), P('%s.b[%d]' % (name, l))
             b_hh = torch.zeros_like(b, requires_grad=True)      # PyTorch's second bias
             layers.append((W_ih, W_hh, b, b_hh))
+            leaves['%s.W_ih[%d]' % (name, l)], leaves['%s.W_hh[%d]' % (name, l)], leaves['%s.b[%d]' % (name, l)] = W_ih, W_hh, b
             params.extend([W_ih, W_hh, b, b_hh])
             l += 1
         return layers
@@ -105,6 +107,7 @@ def fixture(path):
     att_steps = {}
     if 'dec.W_in' in val:                              # attention, input feeding
         W_in, W_c = P('dec.W_in'), P('dec.W_c')
+        leaves['dec.W_in'], leaves['dec.W_c'] = W_in, W_c
         params.extend([W_in, W_c])
         h = [enc_fin[l][0] for l in range(L)]
         c = [enc_fin[l][1] for l in range(L)]
@@ -182,6 +185,21 @@ def fixture(path):
     if enc_steps:
         for (l, t), s in enc_steps.items():
             emit(['== Backward', 'layer %d t=%-2d dh_t = ' % (l + 1, t + 1)], s['h'].grad)
+
+    # each block weight's gradient: its norm and first row, as the trace lists them
+    named = []
+    for blk in ('enc', 'dec'):
+        l = 1
+        while '%s.W_ih[%d]' % (blk, l) in val:
+            named += ['%s.W_ih[%d]' % (blk, l), '%s.W_hh[%d]' % (blk, l), '%s.b[%d]' % (blk, l)]
+            l += 1
+    named += [n for n in ('dec.W_in', 'dec.W_c') if n in val]
+    for name in named:
+        g = leaves[name].grad
+        shape = '[%s]' % ','.join(str(k) for k in g.shape)
+        at = ['== Backward', 'd%s %s: norm ' % (name, shape)]
+        emit(at, g.norm().reshape(1))
+        emit(at + ['row 1 = '], g[0] if g.dim() == 2 else g[:8])
 
     # clipping and SGD
     norm = torch.nn.utils.clip_grad_norm_(params, clip)
