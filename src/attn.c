@@ -180,29 +180,6 @@ void attn_step_bwd(int B, int S, int H, const float *mem, const int *len,
 
 /* ---- the decoder's workspace ------------------------------------------- */
 
-/* Where everything lives in ws; [L][T] arrays are layer-major, then step. */
-typedef struct Tape {
-  float *Wcat;   /* [L][4H,2H]  packed [W_ih (feed part for layer 0) | W_hh] */
-  float *G;      /* [L][T][B,4H] gates: pre-activations, then activated */
-  float *XH;     /* [L][T][B,2H] each cell's input [x ; h_prev] */
-  float *C;      /* [L][T][B,H]  cell states */
-  float *CQ;     /* [T][B,2H]    [context ; query] */
-  float *QIN;    /* [T][B,H]     W_in q */
-  float *W;      /* [T][B,S]     attention weights */
-  float *zero;   /* [B,H]        zeros (a missing c0) */
-  float *hbuf;   /* [B,H]        a cell's h before it is distributed */
-  float *DG;     /* [L][T][B,4H] gradients w.r.t. gate pre-activations */
-  float *DCQ;    /* [T][B,2H] */
-  float *DZ;     /* [T][B,H] */
-  float *DQIN;   /* [T][B,H] */
-  float *DS;     /* [T][B,S] */
-  float *dh;     /* [L][B,H]     gradient w.r.t. each layer's h (current step) */
-  float *dc;     /* [L][B,H]     same for c */
-  float *dxh;    /* [B,2H] */
-  float *dht;    /* [B,H] */
-  float *dfeed;  /* [B,H]        gradient w.r.t. the previous step's h~ */
-} Tape;
-
 /* a*b, saturating at SIZE_MAX. */
 static size_t mulz(size_t a, size_t b) {
   return (a == SIZE_MAX || b == SIZE_MAX || (a && b > SIZE_MAX / a)) ? SIZE_MAX : a * b;
@@ -221,7 +198,7 @@ static float *carve(char *base, size_t *off, size_t n) {
 
 /* Lays the workspace out for d's sizes; returns its size in bytes, 0 if the
 ** sizes are invalid or it overflows.  base NULL: measure only. */
-static size_t layout(const AttnDec *d, void *base, Tape *t) {
+static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   if (d->T < 1 || d->B < 1 || d->S < 1 || d->E < 1 || d->H < 1 || d->L < 1) return 0;
   size_t T = (size_t)d->T, B = (size_t)d->B, S = (size_t)d->S, H = (size_t)d->H, L = (size_t)d->L;
   size_t LT = mulz(L, T), TB = mulz(T, B), off = 0;
@@ -250,13 +227,18 @@ static size_t layout(const AttnDec *d, void *base, Tape *t) {
 
 /* Contract in attn.h. */
 size_t attn_decoder_ws_bytes(const AttnDec *d) {
-  Tape t;
+  AttnTape t;
   return layout(d, NULL, &t);
 }
 
 /* Contract in attn.h. */
+int attn_decoder_tape(const AttnDec *d, const void *ws, AttnTape *t) {
+  return layout(d, (void *)ws, t) ? 0 : -1;
+}
+
+/* Contract in attn.h. */
 const float *attn_decoder_weights(const AttnDec *d, const void *ws) {
-  Tape t;
+  AttnTape t;
   if (!layout(d, (void *)ws, &t)) return NULL;
   return t.W;
 }
@@ -274,7 +256,7 @@ static void copy_rows(int B, int H, const float *src, int ls, float *dst, int ld
 
 /* Contract in attn.h. */
 void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
-  Tape t;
+  AttnTape t;
   size_t sz = layout(d, ws, &t);
   assert(sz && ws);
   (void)sz;
@@ -352,7 +334,7 @@ static void set_from(float *dst, const float *src, size_t n) {
 
 /* Contract in attn.h. */
 void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
-  Tape t;
+  AttnTape t;
   size_t sz = layout(d, ws, &t);
   assert(sz && ws && d->dout);
   (void)sz;
@@ -368,6 +350,11 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
     att_bwd(B, S, H, d->mem, d->len, p->W_in, p->W_c, t.W + (size_t)tt * B * S,
             d->out + tt * BH, t.dht, t.dh + (L - 1) * BH,
             t.DZ + tt * BH, t.DCQ + tt * B2H, t.DS + (size_t)tt * B * S, t.DQIN + tt * BH);
+    if (d->hook.fn) {
+      BpttStep s = { d->hook.tag, -1, tt, B, H, S, t.dht, t.DS + (size_t)tt * B * S, NULL,
+                     t.DCQ + tt * B2H, 2 * H, NULL, 0 };
+      d->hook.fn(d->hook.ctx, &s);
+    }
     for (int l = L - 1; l >= 0; l--) {
       size_t lt = (size_t)l * T + tt;
       const float *c = t.C + lt * BH;
@@ -376,6 +363,10 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
       lstm_cell_bwd(B, H, t.G + lt * B4H, cprev, c, dh, t.dc + l * BH, dg, t.dc + l * BH);
       gemm(0, 0, B, 2 * H, 4 * H, 1.0f, dg, 4 * H, t.Wcat + (size_t)l * 8 * H * H,
                   2 * H, 0.0f, t.dxh, 2 * H);
+      if (d->hook.fn) {
+        BpttStep s = { d->hook.tag, l, tt, B, H, S, dh, dg, t.dc + l * BH, t.dxh + H, 2 * H, t.dxh, 2 * H };
+        d->hook.fn(d->hook.ctx, &s);
+      }
       copy_rows(B, H, t.dxh + H, 2 * H, dh, H);       /* for h at step tt-1 */
       if (l > 0) {
         float *dlow = t.dh + (l - 1) * BH;

@@ -16,6 +16,7 @@
 #ifndef GR_ATTN_H
 #define GR_ATTN_H
 #include <stddef.h>
+#include "tensor.h"
 
 /* ---- one attention step ------------------------------------------------- */
 
@@ -88,6 +89,8 @@ typedef struct AttnDec {
   const float *dfeedN;            /* [B,H] may be NULL                                  */
   /* ... and accumulated into; each may be NULL */
   float *de, *dmem, *dh0, *dc0, *dfeed0;
+  BpttHook hook;                  /* attn_decoder_bwd calls hook.fn per step: the
+                                     attention (layer -1), then each cell; may be unset */
 } AttnDec;
 
 /* Bytes of workspace attn_decoder_fwd/bwd need for d's sizes (only the six
@@ -108,6 +111,34 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws);
 ** dfeed0 and every parameter gradient; the weight gradients are taken in a
 ** few large sgemms over all T*B rows after the step loop. */
 void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws);
+
+/* Where the workspace keeps each step ([L][T] arrays are layer-major, then
+** step): what --trace reads after a forward and backward. */
+typedef struct AttnTape {
+  float *Wcat;   /* [L][4H,2H]  packed [W_ih (feed part for layer 0) | W_hh] */
+  float *G;      /* [L][T][B,4H] gates: pre-activations, then activated */
+  float *XH;     /* [L][T][B,2H] each cell's input [x ; h_prev] (layer 0:
+                    x is the fed h~ of the step before; the embedding is d->e) */
+  float *C;      /* [L][T][B,H]  cell states */
+  float *CQ;     /* [T][B,2H]    [context ; query] */
+  float *QIN;    /* [T][B,H]     W_in q */
+  float *W;      /* [T][B,S]     attention weights */
+  float *zero;   /* [B,H]        zeros (a missing c0) */
+  float *hbuf;   /* [B,H]        a cell's h before it is distributed */
+  float *DG;     /* [L][T][B,4H] gradients w.r.t. gate pre-activations */
+  float *DCQ;    /* [T][B,2H] */
+  float *DZ;     /* [T][B,H] */
+  float *DQIN;   /* [T][B,H] */
+  float *DS;     /* [T][B,S] */
+  float *dh;     /* [L][B,H]     gradient w.r.t. each layer's h (current step) */
+  float *dc;     /* [L][B,H]     same for c */
+  float *dxh;    /* [B,2H] */
+  float *dht;    /* [B,H] */
+  float *dfeed;  /* [B,H]        gradient w.r.t. the previous step's h~ */
+} AttnTape;
+
+/* The tape of ws for d's sizes: 0, or -1 if the sizes are invalid. */
+int attn_decoder_tape(const AttnDec *d, const void *ws, AttnTape *t);
 
 /* The attention weights [T,B,S] of the last forward that used ws. */
 const float *attn_decoder_weights(const AttnDec *d, const void *ws);

@@ -61,6 +61,8 @@ typedef struct Exec {
   Err *err;
   long step;           /* batch counter, for messages */
   int check_finite;    /* stop at the first NaN/Inf with a located message */
+  BpttHook bptt;       /* --trace: fused recurrent ops hand each backward
+                          step to bptt.fn, tagged with their node (tensor.h) */
 } Exec;
 
 /* How a call given a list (q[1..T], s in 1..T: e, or several arguments)

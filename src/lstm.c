@@ -291,6 +291,10 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
       if (r->len)
         for (int b = 0; b < B; b++)
           if (t >= row_len(r, b)) memcpy(dh2 + (size_t)b * H, dh + (size_t)b * H, sizeof(float) * H);
+      if (r->hook.fn) {
+        BpttStep s = { r->hook.tag, l, t, B, H, 0, dh, dGt, dc, dh2, H, NULL, 0 };
+        r->hook.fn(r->hook.ctx, &s);
+      }
       float *sw = dh; dh = dh2; dh2 = sw;
     }
     if (dh0) for (size_t k = 0; k < BH; k++) dh0[l * BH + k] += dh[k];

@@ -61,6 +61,7 @@ typedef struct LstmRun {
   const int *len;             /* [B] real lengths, or NULL: all rows T long */
   float p;                    /* dropout between layers, in [0,1] */
   int training;               /* dropout only when set */
+  BpttHook hook;              /* lstm_seq_bwd calls hook.fn per layer and step, if set */
 
   const float *x;             /* the forward's input, kept for dW_ih (not copied) */
   float *gates;               /* [L][T][B][4H] activated gates             */

@@ -81,14 +81,15 @@ typedef struct Flag {
 #define O(field) offsetof(Opts, field)
 #define SEQ_USES "--eval --generate --translate --show-attention --attention-svg"   /* of a trained model */
 #define GRAPH_VIEWS "--trace --json --dot --gradcheck"
+#define STEP_VIEWS "--trace --json --gradcheck"          /* of a sequence model: its first training step */
 
 static const Flag flags[] = {
   { NULL, .help = "options for FILE (a model without a 'data' statement):" },
   { "run", F_SWITCH, 0, .mode = 1, .out = 1, .models = K_PLAIN, .help = "(no mode flag) print every output" },
-  { "--trace", F_SWITCH, O(trace), .mode = 1, .out = 1, .without = "--train --resume", .models = K_PLAIN,
-    .help = "forward pass and backprop, step by step" },
-  { "--json", F_SWITCH, O(json), .mode = 1, .out = 1, .without = "--train --resume", .models = K_PLAIN,
-    .help = "values and gradients of every named node, as JSON" },
+  { "--trace", F_SWITCH, O(trace), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
+    .help = "forward pass and backprop, step by step (a sequence model: its first training step, at a toy size)" },
+  { "--json", F_SWITCH, O(json), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
+    .help = "values, gradients and shapes of every named node, as JSON (a sequence model: on its first training piece)" },
   { "--dot", F_SWITCH, O(dot), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
     .help = "Graphviz drawing on stdout (render: dot -Tsvg); a sequence model with each block as one node" },
   { "--values", F_SWITCH, O(values), .mode = 1, .with = "--dot", .models = K_PLAIN,
@@ -99,8 +100,9 @@ static const Flag flags[] = {
     .help = "leave out names with an index above K" },
   { "--gradcheck", F_SWITCH, O(gradcheck), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
     .help = "compare gradients with central finite differences (a sequence model: on its first training piece)" },
-  { "--set", F_LIST, O(sets), .with = "run " GRAPH_VIEWS, .models = K_PLAIN, .arg = "NAME=VALUE",
-    .help = "override an input or param (repeatable): --set x=2" },
+  { "--set", F_LIST, O(sets), .with = "run " GRAPH_VIEWS, .models = K_ANY, .arg = "NAME=VALUE",
+    .help = "override a const (the graph is built from it: --set d=4), an input or a param (repeatable: --set x=2); "
+             "a sequence model takes consts only" },
   { "--backprop", F_WORD, O(backprop), .with = "--trace --json --gradcheck --values", .models = K_PLAIN, .arg = "NAME",
     .help = "the scalar output to differentiate (default: the only scalar output, or the last one)" },
 
@@ -110,19 +112,19 @@ static const Flag flags[] = {
     .help = "go on training from a --checkpoint file" },
   { "--epochs", F_INT, O(to.epochs), 0, 1e7, .with = "--train --resume", .models = K_SEQ, .arg = "N", .help = "epochs" },
   { "--lr", F_REAL, O(to.lr), 1e-9, 1e6, .with = "--train", .without = "--resume", .models = K_SEQ, .arg = "X", .help = "learning rate" },
-  { "--batch", F_INT, O(to.batch), 1, 65536, .with = "--train --resume --gradcheck", .models = K_SEQ, .arg = "N", .help = "batch size" },
-  { "--bptt", F_INT, O(to.bptt), 1, 65536, .with = "--train --resume --eval --gradcheck", .models = K_SEQ, .arg = "N",
+  { "--batch", F_INT, O(to.batch), 1, 65536, .with = "--train --resume " STEP_VIEWS, .models = K_SEQ, .arg = "N", .help = "batch size" },
+  { "--bptt", F_INT, O(to.bptt), 1, 65536, .with = "--train --resume --eval " STEP_VIEWS, .models = K_SEQ, .arg = "N",
     .help = "steps per piece" },
   { "--clip", F_REAL, O(to.clip), 0, 1e9, .with = "--train --resume", .models = K_SEQ, .arg = "X", .help = "gradient norm clip" },
   { "--decay", F_REAL, O(to.decay), 1, 1e6, .with = "--train --resume", .models = K_SEQ, .arg = "X",
     .help = "lr divisor after an epoch without a new best" },
-  { "--seed", F_INT, O(to.seed), 0, 2147483647, .with = "--train --gradcheck " SEQ_USES, .models = K_SEQ,
+  { "--seed", F_INT, O(to.seed), 0, 2147483647, .with = "--train " STEP_VIEWS " " SEQ_USES, .models = K_SEQ,
     .arg = "N", .help = "initial values (and --generate's sampling)" },
   { "--vbatch", F_INT, O(to.vbatch), 1, 65536, .with = "--train --resume --eval", .models = K_SEQ, .arg = "N",
     .help = "validation batch size" },
   { "--patience", F_INT, O(to.patience), 0, 1e7, .with = "--train --resume", .models = K_SEQ, .arg = "N",
     .help = "stop after N epochs without a new best" },
-  { "--threads", F_INT, O(to.threads), 0, 256, .with = "--train --resume --gradcheck " SEQ_USES, .models = K_SEQ, .arg = "N",
+  { "--threads", F_INT, O(to.threads), 0, 256, .with = "--train --resume " STEP_VIEWS " " SEQ_USES, .models = K_SEQ, .arg = "N",
     .help = "threads (0: one per core)" },
   { "--save", F_OUT, O(to.save), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",
     .help = "keep the best model (atomic write)" },
@@ -131,7 +133,7 @@ static const Flag flags[] = {
   { "--metrics", F_OUT, O(to.metrics), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",
     .help = "CSV: epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s" },
   { "--quiet", F_SWITCH, O(to.quiet), .with = "--train --resume", .models = K_SEQ, .help = "no progress bar" },
-  { "--load", F_IN, O(to.load), .with = "--train --gradcheck " SEQ_USES, .without = "--resume", .models = K_SEQ,
+  { "--load", F_IN, O(to.load), .with = "--train " STEP_VIEWS " " SEQ_USES, .without = "--resume", .models = K_SEQ,
     .arg = "FILE", .help = "start from a saved model" },
   { "--eval", F_SWITCH, O(eval), .mode = 1, .out = 1, .models = K_SEQ, .help = "perplexity of the validation data" },
   { "--generate", F_INT, O(generate), 1, 1e6, .mode = 1, .out = 1, .models = K_LM, .arg = "N",
@@ -357,6 +359,7 @@ static int run_sequence(Model *m, Opts *o, Err *e) {
   }
   TrainCfg c;
   if (train_setup(m, &o->to, &c, e)) return -1;
+  if (o->trace || o->json) return trace_seq(stdout, m, &c, o->json, e);
   if (o->gradcheck) return train_gradcheck(m, &c, e);
   int trained = o->train || o->to.resume;
   if (trained && train_run(m, &o->to, &c, e)) return -1;
@@ -369,7 +372,6 @@ static int run_sequence(Model *m, Opts *o, Err *e) {
 
 /* A model without data: forward (and backward when gradients are shown). */
 static int run_graph(Model *m, Opts *o, Err *e) {
-  for (int i = 0; i < o->sets.n; i++) if (model_set(m, o->sets.v[i], e)) return -1;
   if (!m->g->nout) return err_at(e, (Loc){ m->path, 0, 0 }, "no 'output' statement: name the result, e.g. 'output z5'");
   Node *out = NULL;                 /* the scalar backprop starts from */
   if (o->backprop) {
@@ -423,7 +425,7 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &o, given);
   if (rc == 0) {
     Err e = {0};
-    Model *m = model_load(o.file, &e);
+    Model *m = model_load_set(o.file, o.sets.v, o.sets.n, &e);    /* --set: consts rebuild the graph */
     if (!m) rc = -1;
     else if (!(rc = check_model_kind(m, given))) rc = m->data ? run_sequence(m, &o, &e) : run_graph(m, &o, &e);
     if (rc < 0) { fprintf(stderr, "%s\n", e.msg[0] ? e.msg : "graphrun: error: failed"); rc = 1; }

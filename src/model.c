@@ -28,12 +28,11 @@ static void init_random(Graph *g, unsigned long seed) {
 
 void model_reinit(Model *m, unsigned long seed) { m->seed = seed; init_random(m->g, seed); }
 
-Model *model_parse(const char *path, const char *src, size_t len, Err *e) {
+/* Builds the model of a parsed file (ast is freed). */
+static Model *model_build(const char *path, Ast *ast, Err *e) {
   Model *m = xcalloc(1, sizeof *m);
   m->path = xstrdup(path);
   m->seed = 1111;
-  Ast *ast = parse_model(m->path, src, len, e);
-  if (!ast) { model_free(m); return NULL; }
   m->g = graph_new(m->path);
   int rc = build_model(m, ast, e);
   ast_free(ast);                       /* the graph, blocks and settings hold all it said */
@@ -44,14 +43,12 @@ Model *model_parse(const char *path, const char *src, size_t len, Err *e) {
   return m;
 }
 
-Model *model_load(const char *path, Err *e) {
-  size_t len;
-  char *src = read_file(path, &len, e);
-  if (!src) return NULL;
-  Model *m = model_parse(path, src, len, e);
-  free(src);
-  return m;
+Model *model_parse(const char *path, const char *src, size_t len, Err *e) {
+  Ast *ast = parse_model(path, src, len, e);
+  return ast ? model_build(path, ast, e) : NULL;
 }
+
+Model *model_load(const char *path, Err *e) { return model_load_set(path, NULL, 0, e); }
 
 void model_free(Model *m) {
   if (!m) return;
@@ -82,24 +79,95 @@ static const char *printable(char *buf, size_t sz, const char *s, size_t len) {
   return buf;
 }
 
-int model_set(Model *m, const char *assign, Err *e) {
+/* The NAME of "NAME=VALUE" (malloc'ed) and where VALUE starts, or NULL
+** with a message naming the flag. */
+static char *set_name(const char *assign, const char **value, Err *e) {
   const char *eq = strchr(assign, '=');
   char shown[80];
-  if (!eq || eq == assign)
-    return err_set(e, "--set %s: error: expected NAME=VALUE, e.g. --set x=2 or --set 'W=[[1,0],[0,1]]'",
-                   printable(shown, sizeof shown, assign, strlen(assign)));
+  if (!eq || eq == assign) {
+    err_set(e, "--set %s: error: expected NAME=VALUE, e.g. --set x=2 or --set 'W=[[1,0],[0,1]]'",
+            printable(shown, sizeof shown, assign, strlen(assign)));
+    return NULL;
+  }
   for (const char *p = assign; p < eq; p++)
-    if (*p <= 32 || *p >= 127)
-      return err_set(e, "--set %s: error: '%s' is not a name (no spaces or control bytes before '=')",
-                     printable(shown, sizeof shown, assign, eq - assign), shown);
-  if (eq - assign > 200) return err_set(e, "--set %s: error: name longer than 200 characters", printable(shown, sizeof shown, assign, eq - assign));
-  char *name = strndup(assign, eq - assign);
+    if (*p <= 32 || *p >= 127) {
+      err_set(e, "--set %s: error: '%s' is not a name (no spaces or control bytes before '=')",
+              printable(shown, sizeof shown, assign, eq - assign), shown);
+      return NULL;
+    }
+  if (eq - assign > 200) { err_set(e, "--set %s: error: name longer than 200 characters", printable(shown, sizeof shown, assign, eq - assign)); return NULL; }
+  *value = eq + 1;
+  return strndup(assign, eq - assign);
+}
+
+/* Every location in a becomes loc: a value from the command line then
+** reads, in messages, as if it were written in the file there. */
+static void relocate(Ast *a, Loc loc) {
+  a->loc = loc;
+  for (int i = 0; i < a->nkids; i++) if (a->kids[i]) relocate(a->kids[i], loc);
+}
+
+/* --set NAME=VALUE of a top-level `const NAME = ...`: VALUE replaces the
+** value in the tree, at its place.  1 if NAME is such a const, 0 if not,
+** -1 with a message. */
+static int set_const(Ast *root, const char *assign, Err *e) {
+  const char *value;
+  char *name = set_name(assign, &value, e);
+  if (!name) return -1;
+  Ast *c = NULL;
+  for (int i = 0; i < root->nkids; i++)
+    if (root->kids[i]->kind == S_CONST && !strcmp(root->kids[i]->name, name)) c = root->kids[i];
+  int rc = 0;
+  if (c) {
+    char *what = xasprintf("--set %s", name);
+    Ast *v = parse_expr_string(what, value, e);
+    free(what);
+    rc = v ? 1 : -1;
+    if (v) { relocate(v, c->kids[0]->loc); ast_free(c->kids[0]); c->kids[0] = v; }
+  }
+  free(name);
+  return rc;
+}
+
+Model *model_load_set(const char *path, const char *const *sets, int nset, Err *e) {
+  size_t len;
+  char *src = read_file(path, &len, e);
+  if (!src) return NULL;
+  Ast *ast = parse_model(path, src, len, e);
+  free(src);
+  if (!ast) return NULL;
+  char *is_const = xcalloc((size_t)nset + 1, 1);
+  for (int i = 0; i < nset; i++) {
+    int rc = set_const(ast, sets[i], e);
+    if (rc < 0) { ast_free(ast); free(is_const); return NULL; }
+    is_const[i] = (char)rc;
+  }
+  Model *m = model_build(path, ast, e);
+  for (int i = 0; m && i < nset; i++) {
+    if (is_const[i]) continue;
+    if (m->data) {
+      const char *v;
+      char *name = set_name(sets[i], &v, e);
+      err_set(e, "--set %s: error: '%s' is not a const of %s; on a sequence model --set changes only consts "
+              "(its token inputs come from the data, its parameters from the seed)", name, name, path);
+      free(name);
+    }
+    if (m->data || model_set(m, sets[i], e)) { model_free(m); m = NULL; }
+  }
+  free(is_const);
+  return m;
+}
+
+int model_set(Model *m, const char *assign, Err *e) {
+  const char *value;
+  char *name = set_name(assign, &value, e);
+  if (!name) return -1;
   char *what = xasprintf("--set %s", name);
   int rc = -1;
   Node *n = graph_find(m->g, name);
-  if (!n) { err_set(e, "--set %s: error: no input or param named '%s' in %s", name, name, m->path); goto out; }
+  if (!n) { err_set(e, "--set %s: error: no const, input or param named '%s' in %s", name, name, m->path); goto out; }
   if (n->kind != N_INPUT && n->kind != N_PARAM) { err_set(e, "--set %s: error: '%s' is computed, not an input or param", name, name); goto out; }
-  Ast *a = parse_expr_string(what, eq + 1, e);
+  Ast *a = parse_expr_string(what, value, e);
   if (!a) goto out;
   Tensor t;
   if (literal_tensor(a, &t, e)) { ast_free(a); goto out; }

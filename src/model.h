@@ -62,6 +62,12 @@ void model_reinit(Model *m, unsigned long seed);
 extern double model_max_bytes;
 
 Model *model_load(const char *path, Err *e);
+/* model_load with --set NAME=VALUE overrides: one that names a top-level
+** `const` replaces its value in the file before the graph is built, so
+** everything is built from it (a bad value gets the message the same value
+** written in the file would get, at its place); the others then go through
+** model_set (inputs, params; a sequence model takes only consts). */
+Model *model_load_set(const char *path, const char *const *sets, int nset, Err *e);
 Model *model_parse(const char *path, const char *src, size_t len, Err *e);
 void   model_free(Model *m);
 

@@ -202,6 +202,8 @@ void attn_dec_bwd(Node *n, Exec *ex) {
   parts((char *)st, st->T, st->B, st->S, st->E, st->H, L, &p);
   AttnDec d = st->d;
   d.dout = n->grad.data;
+  d.hook = ex->bptt;
+  d.hook.tag = n;
   d.de = n->in[0]->grad.data;
   d.dmem = n->in[1]->grad.data;
   if (st->fresh) {
@@ -230,6 +232,15 @@ const float *attn_dec_weights(const Node *n, int *T, int *B, int *S) {
   if (B) *B = st->B;
   if (S) *S = st->S;
   return attn_decoder_weights(&st->d, p.ws);
+}
+
+/* Contract in ops_attn.h. */
+const AttnDec *attn_dec_last(const Node *n, AttnTape *t) {
+  const DecState *st = n->op == OP_ATTN_DEC ? n->state : NULL;
+  if (!st || !st->valid) return NULL;
+  Parts p;
+  parts((char *)st, st->T, st->B, st->S, st->E, st->H, st->L, &p);
+  return attn_decoder_tape(&st->d, p.ws, t) ? NULL : &st->d;
 }
 
 /* Contract in ops_attn.h. */

@@ -24,6 +24,11 @@ void attn_dec_bwd(Node *n, Exec *ex);
 ** with its sizes in *T, *B, *S; NULL if n has not run forward. */
 const float *attn_dec_weights(const Node *n, int *T, int *B, int *S);
 
+/* The last forward's call (sizes, inputs, outputs) and its tape, for
+** --trace; NULL if n has not run forward. */
+struct AttnTape;
+const struct AttnDec *attn_dec_last(const Node *n, struct AttnTape *t);
+
 /* Truncated backprop through a long target: with on = 1, n's next forwards
 ** start from the final state (h, c, h~) of its previous forward instead of
 ** the encoder's state and zero feed, and pass no gradient to the encoder's

@@ -147,6 +147,13 @@ void lstm_op_reset(Node *n) {
   memset(st->c, 0, sizeof(float) * lbh);
 }
 
+const LstmRun *lstm_op_run(const Node *n, int *from_init) {
+  const LstmOpState *st = n->op == OP_LSTM ? n->state : NULL;
+  if (!st || !st->run.gates) return NULL;
+  if (from_init) *from_init = st->from_init;
+  return &st->run;
+}
+
 void lstm_op_carry(Node *n, int on) { if (!on) lstm_op_reset(n); }
 
 void lstm_op_reorder(Node *n, const int *rows, int B) {
@@ -267,6 +274,8 @@ void seqop_lstm_bwd(Node *n, Exec *ex) {
   Node *init = lstm_init_node(n);
   if (st->from_init && init && init->aux[1].data) { dh0 = init->aux[1].data; dc0 = dh0 + lbh; }
   float *ds = n->aux[1].data;
+  st->run.hook = ex->bptt;
+  st->run.hook.tag = n;
   lstm_seq_bwd(&st->run, &ex->g->arena, n->grad.data, ds, ds + lbh, G(0), dh0, dc0);
   memset(ds, 0, sizeof(float) * 2 * (size_t)lbh);
 }

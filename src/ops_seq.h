@@ -56,6 +56,12 @@ void lstm_op_carry(Node *n, int on);
 ** for batch size B. */
 void lstm_op_reorder(Node *n, const int *rows, int B);
 
+/* The last forward of an LSTM node (its gates, c, h per layer and step:
+** lstm.h), for --trace; *from_init (if given) says whether it started from
+** its init link.  NULL before the first forward. */
+struct LstmRun;
+const struct LstmRun *lstm_op_run(const Node *n, int *from_init);
+
 /* The op functions, for their rows in ops.c. */
 int  seqop_embed_shape(Node *n, Err *e);
 void seqop_embed_fwd(Node *n, Exec *ex);

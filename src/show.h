@@ -11,8 +11,18 @@
 ** the gradient of `out` for every input and param.  Graph already run. */
 void trace_print(FILE *f, Model *m, Node *out, int have_grads);
 
-/* {"values": {...}, "grads": {...}} for every named node; grads null when
-** there was no backward pass. */
+/* --trace on a sequence model (json = 0), after train_setup with the
+** settings c: one training step as --train takes its first, printed as a worked solution of the assignment's questions
+** (data, forward step by step, backprop through time, clipping, SGD, the
+** carried state); refused with a message saying how to make the model small
+** when it is too large to read.  json = 1: the --json dump (values and
+** gradients of every named node, with shapes) of the same piece.
+** 0, or -1 with a message in e. */
+int trace_seq(FILE *f, Model *m, const TrainCfg *c, int json, Err *e);
+
+/* {"values": {...}, "grads": {...}, "shapes": {...}} for every named node
+** (a shape is a list of sizes, [] for a scalar); grads null when there was
+** no backward pass. */
 void json_print(FILE *f, Model *m, int have_grads);
 
 typedef struct DotOpts {

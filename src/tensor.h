@@ -31,6 +31,30 @@ void fill_rows(float *dst, long rows, const float *row, int m);
 void  arena_reset(Arena *a);
 void  arena_free(Arena *a);
 
+/* One step of backprop through time inside a fused recurrent kernel (lstm.c,
+** attn.c), handed to a hook when one is set (--trace watches the steps;
+** training sets none and pays one test per step).  Rows are [B,H]. */
+typedef struct BpttStep {
+  const void *tag;          /* the hook's tag (the caller's graph node)        */
+  int layer, t, B, H, S;    /* layer -1: a decoder's attention step; S: sources */
+  const float *dh;          /* dL/dh_t in total: from above plus from step t+1
+                               (attention: dL/dh~_t, from the output plus fed back) */
+  const float *dgates;      /* [B,4H] dL/d(pre-activations) i f g o
+                               (attention: [B,S] dL/dscores, 0 where masked)  */
+  const float *dc_prev;     /* dL/dc_{t-1} (attention: NULL)                  */
+  const float *dh_prev;     /* dL/dh_{t-1} through W_hh, row stride ld
+                               (attention: dL/d[context ; query], stride 2H)  */
+  int ld;
+  const float *dx;          /* attention decoder cells: dL/d of the cell's input
+                               (layer 0: the fed h~_{t-1}), stride ldx; else NULL */
+  int ldx;
+} BpttStep;
+typedef struct BpttHook {
+  void (*fn)(void *ctx, const BpttStep *s);   /* NULL: no hook */
+  void *ctx;
+  const void *tag;
+} BpttHook;
+
 /* Sets rank/shape/n (data untouched).  Returns 0, or -1 if the element
 ** count overflows GR_MAXELEMS. */
 int  tensor_shape(Tensor *t, int rank, const int *shape);

@@ -199,7 +199,7 @@ void trace_print(FILE *f, Model *m, Node *out, int have_grads) {
   }
 }
 
-/* ---- JSON ---------------------------------------------------------------- */
+/* ---- JSON: values, gradients and shapes of every named node ------------- */
 
 static void json_str(FILE *f, const char *s) {
   fputc('"', f);
@@ -247,5 +247,16 @@ void json_print(FILE *f, Model *m, int have_grads) {
     }
     fputs(first ? "}" : "\n }", f);
   }
+  fputs(",\n \"shapes\": {", f);
+  int first = 1;
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (!n->name || !n->val.data) continue;
+    fputs(first ? "\n  " : ",\n  ", f); first = 0;
+    json_str(f, n->name); fputs(": [", f);
+    for (int k = 0; k < n->val.rank; k++) fprintf(f, "%s%d", k ? ", " : "", n->val.shape[k]);
+    fputc(']', f);
+  }
+  fputs(first ? "}" : "\n }", f);
   fputs("}\n", f);
 }

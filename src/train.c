@@ -231,6 +231,47 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
   return 0;
 }
 
+/* At most one thread per core (0: one per core, par.h): an idle worker
+** spins, and each job waits for every worker to get a CPU. */
+static void threads_init(const TrainCfg *c) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  par_init(cores > 0 && c->threads > cores ? (int)cores : c->threads);
+}
+
+/* ---- one step at a time, for the front ends (train.h) ---------------------- */
+
+int train_walk_open(TrainWalk *w, Model *m, const TrainCfg *c, Err *e) {
+  memset(w, 0, sizeof *w);
+  w->m = m;
+  w->cfg = *c;
+  Feed *f = w->feed = xcalloc(1, sizeof *f);
+  ModelData *d = m->data;
+  if (feed_nodes(f, m, e) || feed_open(f, &d->train, &d->src_train, w->cfg.batch, w->cfg.bptt, e)) {
+    free(f); w->feed = NULL;
+    return -1;
+  }
+  feed_reserve(f, d, w->cfg.batch, w->cfg.bptt);
+  w->x = f->x; w->y = f->y; w->src = f->src; w->src_len = f->src_len; w->loss = f->loss;
+  w->stream = f->translation ? NULL : &f->st;
+  w->bundles = f->translation ? &f->bu : NULL;
+  w->ex.err = e; w->ex.training = 1; w->ex.check_finite = 1;
+  rng_seed(&w->ex.rng, w->cfg.seed);
+  graph_carry(m->g, 0);
+  return 0;
+}
+
+int train_walk_next(TrainWalk *w, Batch *b) {
+  if (!feed_next(w->feed, b)) return 0;
+  graph_carry(w->m->g, !b->first);
+  w->ex.step++;
+  return 1;
+}
+
+void train_walk_close(TrainWalk *w) {
+  if (w->feed) { feed_free(w->feed); free(w->feed); }
+  w->feed = NULL;
+}
+
 /* Samples sentences from the LM, one token at a time, carrying the state. */
 int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
   Graph *g = m->g;
@@ -271,10 +312,7 @@ int train_setup(Model *m, const TrainOpts *o, TrainCfg *c, Err *e) {
   train_config(m, o, c);
   if (feed_nodes(&f, m, e)) return -1;
   if (c->seed != m->seed) model_reinit(m, c->seed);
-  /* 0: one thread per core (par.h).  Never more than the cores: an idle
-  ** worker spins, and each job waits for every worker to get a CPU. */
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  par_init(cores > 0 && c->threads > cores ? (int)cores : c->threads);
+  threads_init(c);
   ops_fuse(m->g);
   return o->load ? ckpt_load(m, o->load, NULL, e) : 0;
 }

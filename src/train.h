@@ -43,6 +43,27 @@ int  train_gradcheck(Model *m, const TrainCfg *c, Err *e);
 /* --generate N: N sentences sampled from a language model, on stdout. */
 int  train_generate(Model *m, const TrainCfg *c, int count, Err *e);
 
+/* One pass over the training data a piece at a time, after train_setup,
+** as --train runs its first epoch (the iterator, the token inputs, the
+** dropout RNG seeded from c->seed, the recurrent state restarted): for the
+** front ends that show one training step (--trace and --json on a sequence
+** model).  The caller runs graph_forward / graph_backward / train_sgd_step
+** on m->g with ex. */
+typedef struct TrainWalk {
+  Model *m;
+  TrainCfg cfg;
+  Exec ex;                 /* training mode; ex.err is the Err given to open  */
+  Node *x, *y, *src, *src_len, *loss;
+  const Stream *stream;    /* lm mode: the layout of the stream, else NULL    */
+  const Bundles *bundles;  /* translation mode: the current bundle, else NULL */
+  struct Feed *feed;
+} TrainWalk;
+int  train_walk_open(TrainWalk *w, Model *m, const TrainCfg *c, Err *e);
+/* The next piece into the token inputs, the recurrent state carried on or
+** restarted (b->first) as --train does; 1, or 0 at the end of the pass. */
+int  train_walk_next(TrainWalk *w, Batch *b);
+void train_walk_close(TrainWalk *w);
+
 /* One SGD step from the gradients in g: the global gradient norm is clipped
 ** to clip (if > 0), as torch.nn.utils.clip_grad_norm_ does, then every
 ** parameter moves by -lr * its gradient.  A parameter of multiplicity k

@@ -85,7 +85,7 @@ START_TEST(set_errors) {
   Model *m = model_load("models/problem1.g", &e);
   ck_assert_ptr_nonnull(m);
   ck_assert_int_ne(model_set(m, "q=1", &e), 0);
-  ck_assert_str_eq(e.msg, "--set q: error: no input or param named 'q' in models/problem1.g");
+  ck_assert_str_eq(e.msg, "--set q: error: no const, input or param named 'q' in models/problem1.g");
   e.set = 0;
   ck_assert_int_ne(model_set(m, "x=[1,2]", &e), 0);
   ck_assert_str_eq(e.msg, "--set x: error: 'x' is scalar, the value given is [2]");
@@ -234,7 +234,7 @@ START_TEST(bad_command_lines) {
     { "", 2, "usage: graphrun" },
     { "--bogus models/problem1.g", 2, "graphrun: error: unknown option '--bogus'" },
     { "models/problem1.g --set", 2, "graphrun: error: --set needs NAME=VALUE" },
-    { "models/problem1.g --set q=1", 1, "--set q: error: no input or param named 'q'" },
+    { "models/problem1.g --set q=1", 1, "--set q: error: no const, input or param named 'q'" },
     { "models/problem1.g --set 'x=[1,'", 1, "--set x:1:1: error: unterminated '['" },
     { "models/problem1.g --values", 2, "graphrun: error: --values goes with --dot" },
     { "no/such/file.g", 1, "no/such/file.g: error: cannot open: No such file or directory" },

@@ -1,0 +1,18 @@
+# The toy size of tests/test_trace_seq.c: models/attn_lm.g at d = 4, batch 2, bptt 4, with
+# dropout 0 so that tests/trace_torch.py can compute the same step (tests/fixtures/).
+data  train = "tests/data/trace-train.txt", valid = "tests/data/trace-valid.txt",
+      src_train = "tests/data/trace-src-train.txt", src_valid = "tests/data/trace-src-valid.txt"
+const d = 4
+
+param E: [V, d] ~ uniform(-0.1, 0.1)
+param bout: [V] = 0
+block enc = lstm(in = d, hidden = d, layers = 2, dropout = 0)
+block dec = attn_lstm(in = d, hidden = d, layers = 2, dropout = 0)
+
+m      = enc(dropout(embed(E, src, pad = 0), 0), lengths = src_len)
+h      = dec(dropout(embed(E, x, pad = 0), 0), memory = m, lengths = src_len, init = m)
+logits = dropout(h, 0) @ transpose(E) + bout
+loss   = cross_entropy(logits, y, ignore = 0)
+output loss
+
+train sgd(lr = 20, clip = 0.25, decay = 4), batch = 2, bptt = 4, epochs = 10, seed = 1111
