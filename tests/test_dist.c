@@ -106,7 +106,7 @@ static void two_epochs(const char *model, const char *opts) {
   double p1 = last_valid_ppl(r1.out), p2 = last_valid_ppl(r2.out);
   ck_assert_msg(fabs(p1 - p2) <= 0.01 * p1, "valid ppl %g (one process) against %g (2 processes)", p1, p2);
   ck_assert_int_eq(count_lines(r2.out, "training "), 1);
-  ck_assert_ptr_nonnull(strstr(r2.out, "; 2 processes, 1 threads each"));
+  ck_assert_ptr_nonnull(strstr(r2.out, "; 2 processes, 1 thread each"));
   ck_assert_int_eq(count_lines(r2.out, "epoch "), 2);
   ck_assert_int_eq(count_lines(r2.out, "best valid ppl"), 1);
   char *csv = tu_slurp(met);
