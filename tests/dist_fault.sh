@@ -14,7 +14,7 @@ fail() { echo "dist_fault: $*" >&2; exit 1; }
 sed 's#tests/data/tiny-#data/#g' tests/data/tiny_lm_exact.g > "$dir/m.g"
 ck="$dir/ck.bin"
 
-$MPIRUN -np 2 "$GR" "$dir/m.g" --train --epochs 1000000 --batch 10 --vbatch 10 --threads 1 --quiet --checkpoint "$ck" \
+GR_FAULT_TAG=$dir $MPIRUN -np 2 "$GR" "$dir/m.g" --train --epochs 1000000 --batch 10 --vbatch 10 --threads 1 --quiet --checkpoint "$ck" \
   >"$dir/out1" 2>"$dir/err1" &
 mp=$!
 i=0
@@ -24,9 +24,10 @@ while [ ! -f "$ck" ]; do
   sleep 0.1
 done
 sleep 0.3                                        # into the next epoch
-victim=""
-for p in $(pgrep -P $mp); do
-  tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$p
+victim=""                                        # rank 1 of this job: its environment says so
+for p in /proc/[0-9]*; do
+  env=$(tr '\0' '\n' 2>/dev/null < $p/environ) || continue
+  echo "$env" | grep -qx "GR_FAULT_TAG=$dir" && echo "$env" | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=${p#/proc/}
 done
 [ -n "$victim" ] || { kill $mp; fail "no process of rank 1 under mpirun $mp"; }
 kill -9 "$victim"
