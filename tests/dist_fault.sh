@@ -40,13 +40,13 @@ wait $mp && fail "mpirun exited 0 after rank 1 was killed"
 
 # The checkpoint loads (checksum and all), and says where training stood.
 "$GR" "$dir/m.g" --resume "$ck" --epochs 0 >"$dir/out2" 2>"$dir/err2" || fail "the checkpoint does not load: $(cat "$dir/err2")"
-k=$(sed -n 's/^resuming from .* after epoch \([0-9]*\) .*/\1/p' "$dir/out2")
-[ -n "$k" ] && [ "$k" -ge 1 ] || fail "no epoch in: $(cat "$dir/out2")"
+k=$(sed -n 's/^resuming from .* after epoch \([0-9]*\) .*/\1/p' "$dir/err2")
+[ -n "$k" ] && [ "$k" -ge 1 ] || fail "no epoch in: $(cat "$dir/err2")"
 
 # A new job of 2 processes continues from it: two more epochs.
 $MPIRUN -np 2 "$GR" "$dir/m.g" --resume "$ck" --epochs $((k + 2)) --batch 10 --vbatch 10 --quiet >"$dir/out3" 2>"$dir/err3" ||
   fail "the resumed job failed: $(cat "$dir/err3")"
-grep -q "^resuming from .* after epoch $k " "$dir/out3" || fail "no resume line in: $(cat "$dir/out3")"
-grep -q "^epoch *$((k + 2)) " "$dir/out3" || fail "no epoch $((k + 2)) in: $(cat "$dir/out3")"
-[ "$(grep -c '^epoch ' "$dir/out3")" -eq 2 ] || fail "expected 2 epoch lines: $(cat "$dir/out3")"
+grep -q "^resuming from .* after epoch $k " "$dir/err3" || fail "no resume line in: $(cat "$dir/err3")"
+grep -q "^epoch *$((k + 2)) " "$dir/err3" || fail "no epoch $((k + 2)) in: $(cat "$dir/err3")"
+[ "$(grep -c '^epoch ' "$dir/err3")" -eq 2 ] || fail "expected 2 epoch lines: $(cat "$dir/err3")"
 echo "dist_fault: rank 1 killed in epoch $((k + 1)); the job ended; resumed after epoch $k and trained 2 more"

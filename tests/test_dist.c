@@ -103,12 +103,13 @@ static void two_epochs(const char *model, const char *opts) {
   snprintf(args, sizeof args, "%s --train --epochs 2 --quiet %s --metrics %s", model, opts, met);
   TuRun r2 = mpi_run(2, args);
   ck_assert_msg(r2.status == 0, "%s", r2.err);
-  double p1 = last_valid_ppl(r1.out), p2 = last_valid_ppl(r2.out);
+  double p1 = last_valid_ppl(r1.err), p2 = last_valid_ppl(r2.err);     /* the log is on stderr */
   ck_assert_msg(fabs(p1 - p2) <= 0.01 * p1, "valid ppl %g (one process) against %g (2 processes)", p1, p2);
-  ck_assert_int_eq(count_lines(r2.out, "training "), 1);
-  ck_assert_ptr_nonnull(strstr(r2.out, "; 2 processes, 1 thread each"));
-  ck_assert_int_eq(count_lines(r2.out, "epoch "), 2);
-  ck_assert_int_eq(count_lines(r2.out, "best valid ppl"), 1);
+  ck_assert_int_eq(count_lines(r2.err, "training "), 1);
+  ck_assert_ptr_nonnull(strstr(r2.err, "; 2 processes, 1 thread each"));
+  ck_assert_int_eq(count_lines(r2.err, "epoch "), 2);
+  ck_assert_int_eq(count_lines(r2.err, "best valid ppl"), 1);
+  ck_assert_str_eq(r2.out, "");
   char *csv = tu_slurp(met);
   ck_assert_int_eq(count_lines(csv, "epoch,"), 1);
   ck_assert_int_eq(count_lines(csv, "2,"), 1);
@@ -138,11 +139,11 @@ START_TEST(resume_with_other_process_count) {
   snprintf(args, sizeof args, "%s --resume %s --epochs 2 --batch 6 --quiet", LM, ck);
   TuRun b = tu_run(args), c = mpi_run(3, args);
   ck_assert_msg(b.status == 0 && c.status == 0, "%s%s", b.err, c.err);
-  double p = last_valid_ppl(ref.out);
-  ck_assert_ptr_nonnull(strstr(c.out, "after epoch 1"));
-  ck_assert_int_eq(count_lines(c.out, "epoch "), 1);
-  TU_CLOSE(last_valid_ppl(b.out), p, 1e-4 * p);
-  TU_CLOSE(last_valid_ppl(c.out), p, 1e-4 * p);
+  double p = last_valid_ppl(ref.err);
+  ck_assert_ptr_nonnull(strstr(c.err, "after epoch 1"));
+  ck_assert_int_eq(count_lines(c.err, "epoch "), 1);
+  TU_CLOSE(last_valid_ppl(b.err), p, 1e-4 * p);
+  TU_CLOSE(last_valid_ppl(c.err), p, 1e-4 * p);
   unlink(ck); free(ck);
   tu_free(&ref); tu_free(&a); tu_free(&b); tu_free(&c);
 }
@@ -155,9 +156,15 @@ START_TEST(refusals) {
   ck_assert_ptr_nonnull(strstr(r.err, "graphrun: error: --batch 1 is the global batch and cannot be split over 2 processes: it needs at least one stream column per process"));
   tu_free(&r);
   r = mpi_run(2, "tests/data/tiny_lm_exact.g --generate 2");
-  ck_assert_int_ne(r.status, 0);
-  ck_assert_ptr_nonnull(strstr(r.err, "graphrun: error: --generate runs in one process: start it without mpirun"));
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_ptr_nonnull(strstr(r.err, "graphrun: error: --generate runs in one process: start it without mpirun (mpirun runs --train, --resume and --eval)"));
   tu_free(&r);
+  /* --eval is split too: the same perplexity as one process */
+  TuRun one = tu_run("tests/data/tiny_cond_lm_exact.g --eval"), two = mpi_run(2, "tests/data/tiny_cond_lm_exact.g --eval");
+  ck_assert_msg(one.status == 0 && two.status == 0, "%s%s", one.err, two.err);
+  ck_assert_str_eq(one.out, two.out);
+  ck_assert_int_eq(count_lines(two.err, "graphrun: warning: no --load"), 1);
+  tu_free(&one); tu_free(&two);
 }
 END_TEST
 
