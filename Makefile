@@ -10,9 +10,11 @@ CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 BLAS_CF := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LD := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+# Open MPI's headers only: libmpi is dlopen()ed by src/dist.c under mpirun.
+MPI_CF  := $(shell pkg-config --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
 CHECK_LD:= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -pthread)
 ALL_CF  := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Isrc -I$(B) $(BLAS_CF) $(CFLAGS) $(XCFLAGS)
-LDLIBS  := $(BLAS_LD) -lm -pthread $(XLDFLAGS)
+LDLIBS  := $(BLAS_LD) -lm -pthread -ldl $(XLDFLAGS)
 
 SRC     := $(sort $(wildcard src/*.c))
 LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/parser.o $(B)/lexer.o
@@ -38,7 +40,7 @@ help:
 # ---- dependencies -----------------------------------------------------------
 # Debian packages the build, the tests and the drawings need.  Installs only
 # what is missing and says so; needs root or sudo for that one step.
-DEB_PKGS := gcc make flex bison pkg-config libopenblas-dev check graphviz python3 python3-nltk
+DEB_PKGS := gcc make flex bison pkg-config libopenblas-dev check graphviz python3 python3-nltk openmpi-bin libopenmpi-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -59,6 +61,7 @@ $(B)/lexer.o: $(B)/lexer.c $(B)/parser.h
 	$(CC) $(ALL_CF) -Wno-unused-function -Wno-sign-compare -Wno-shadow -Wno-strict-prototypes -c -o $@ $<
 $(B)/%.o: src/%.c $(B)/parser.h $(B)/lexer.h | $(B)
 	$(CC) $(ALL_CF) -MMD -MP -c -o $@ $<
+$(B)/dist.o: ALL_CF += $(MPI_CF)
 $(B)/libgraphrun.a: $(LIBOBJ)
 	rm -f $@ && ar rcs $@ $^
 $(BIN): $(B)/main.o $(B)/libgraphrun.a

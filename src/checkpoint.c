@@ -26,11 +26,6 @@ static void put(Buf *b, const void *x, size_t k) {
   memcpy(b->p + b->n, x, k); b->n += k;
 }
 static void put32(Buf *b, uint32_t v) { put(b, &v, 4); }
-static uint64_t fnv(const unsigned char *p, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
 
 int ckpt_save(const Model *m, const char *path, const TrainState *st, Err *e) {
   Buf b = {0};
@@ -52,7 +47,7 @@ int ckpt_save(const Model *m, const char *path, const TrainState *st, Err *e) {
     int32_t ep = st->epoch, sb = st->since_best;
     put(&b, &ep, 4); put(&b, &sb, 4); put(&b, &st->lr, 8); put(&b, &st->best, 8); put(&b, st->rng, 16);
   }
-  uint64_t h = fnv(b.p, b.n);
+  uint64_t h = fnv1a(FNV_INIT, b.p, b.n);
   put(&b, &h, 8);
   int rc = write_file_atomic(path, b.p, b.n, e);
   free(b.p);
@@ -77,7 +72,7 @@ int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
   if (len < 20 || memcmp(data, magic, 7)) { err_set(e, "%s: error: not a graphrun checkpoint", path); goto out; }
   if (data[7] != CKPT_VERSION) { err_set(e, "%s: error: checkpoint format version %d, this graphrun reads version %d", path, data[7], CKPT_VERSION); goto out; }
   memcpy(&want, data + len - 8, 8);
-  if (fnv(data, len - 8) != want) { err_set(e, "%s: error: checksum mismatch: the file is truncated or corrupted", path); goto out; }
+  if (fnv1a(FNV_INIT, data, len - 8) != want) { err_set(e, "%s: error: checksum mismatch: the file is truncated or corrupted", path); goto out; }
   r.at = 8;
   uint32_t count, seen = 0, nparams = 0;
   found = xcalloc(m->g->n ? m->g->n : 1, 1);

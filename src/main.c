@@ -32,6 +32,7 @@
 #include "train.h"
 #include "decode.h"
 #include "bleu.h"
+#include "dist.h"
 
 #define GR_VERSION "0.1.0"
 
@@ -352,6 +353,15 @@ static int check_model_kind(const Model *m, const int given[NFLAGS]) {
 ** for, in this order: gradient check, training, evaluation, sampling,
 ** decoding. */
 static int run_sequence(Model *m, Opts *o, Err *e) {
+  int trained = o->train || o->to.resume;
+  if (dist_size() > 1) {    /* under mpirun: training and evaluation (docs/distributed.md) */
+    const char *one = o->dot ? "--dot" : o->gradcheck ? "--gradcheck" : o->generate ? "--generate" :
+                      !trained && decode_wanted(&o->dec) ? "decoding without --train" : NULL;
+    if (one) {
+      fprintf(stderr, "graphrun: error: %s runs in one process: start it without mpirun (mpirun runs --train, --resume and --eval)\n", one);
+      return 2;
+    }
+  }
   if (o->dot) {                      /* the graph as written, blocks as one node */
     DotOpts d = { 0, o->no_ops, o->no_params, (int)o->max_index };
     dot_print(stdout, m, &d, 0);
@@ -361,13 +371,12 @@ static int run_sequence(Model *m, Opts *o, Err *e) {
   if (train_setup(m, &o->to, &c, e)) return -1;
   if (o->trace || o->json) return trace_seq(stdout, m, &c, o->json, e);
   if (o->gradcheck) return train_gradcheck(m, &c, e);
-  int trained = o->train || o->to.resume;
   if (trained && train_run(m, &o->to, &c, e)) return -1;
-  if (!trained && !o->to.load)
+  if (!trained && !o->to.load && dist_lead())
     fprintf(stderr, "graphrun: warning: no --load: using the untrained model (initial values from seed %lu)\n", c.seed);
   if (o->eval && train_eval(m, &c, e)) return -1;
   if (o->generate && train_generate(m, &c, (int)o->generate, e)) return -1;
-  return decode_wanted(&o->dec) ? decode_main(m, &o->dec, e) : 0;
+  return decode_wanted(&o->dec) && dist_lead() ? decode_main(m, &o->dec, e) : 0;   /* process 0 decodes */
 }
 
 /* A model without data: forward (and backward when gradients are shown). */
@@ -429,6 +438,7 @@ int main(int argc, char **argv) {
     if (!m) rc = -1;
     else if (!(rc = check_model_kind(m, given))) rc = m->data ? run_sequence(m, &o, &e) : run_graph(m, &o, &e);
     if (rc < 0) { fprintf(stderr, "%s\n", e.msg[0] ? e.msg : "graphrun: error: failed"); rc = 1; }
+    else if (rc == 0) dist_end();    /* leaves the mpirun job; on failure mpirun ends it */
     model_free(m);
   }
   free(o.sets.v);

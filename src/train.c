@@ -14,6 +14,11 @@
 ** global gradient norm, SGD.  After each epoch the validation perplexity;
 ** the learning rate is divided by `decay` when it is not a new best.
 ** Nothing is allocated per step: activations come from the graph's arena.
+**
+** Under mpirun (dist.h) every process walks the same batches and takes its
+** share of each batch's columns; between backward and the optimizer step
+** one reduction gives every process the gradient of the whole batch.
+** Process 0 alone logs and writes files.
 */
 #include "train.h"
 #include "ops_seq.h"
@@ -26,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "par.h"
+#include "dist.h"
 
 void train_opts_init(TrainOpts *o) {
   memset(o, 0, sizeof *o);
@@ -61,6 +67,7 @@ typedef struct Feed {
   Node *x, *y, *src, *src_len, *loss;
   Stream st; Bundles bu;
   int translation;
+  int lo, hi;              /* this process's columns of the current batch */
 } Feed;
 
 /* Token inputs are leaves whose storage is sized once, for the largest
@@ -69,10 +76,14 @@ static void leaf_reserve(Node *n, long elems) {
   free(n->val.data);
   n->val.data = xcalloc(elems ? elems : 1, sizeof(float));
 }
-static void leaf_fill(Node *n, int rank, int d0, int d1, const int32_t *ids) {
-  int sh[2] = { d0, d1 };
+/* Fills a token input with columns [lo, hi) of ids: a [rows, cols] array
+** for rank 2, a [cols] array for rank 1 (rows = 1). */
+static void leaf_fill(Node *n, int rank, int rows, int cols, int lo, int hi, const int32_t *ids) {
+  int sh[2] = { rank == 2 ? rows : hi - lo, hi - lo };
   tensor_shape(&n->val, rank, sh);
-  for (long i = 0; i < n->val.n; i++) n->val.data[i] = (float)ids[i];
+  float *d = n->val.data;
+  for (long t = 0; t < rows; t++)
+    for (int b = lo; b < hi; b++) *d++ = (float)ids[t * cols + b];
 }
 
 /* The model's token inputs and loss, no iterator yet. */
@@ -107,14 +118,18 @@ static void feed_reserve(Feed *f, const ModelData *d, int B, int bptt) {
     leaf_reserve(f->src, (long)(maxs > 0 ? maxs : 1) * B); leaf_reserve(f->src_len, B);
   }
 }
+/* The next batch, this process's columns of it in the token inputs (none
+** if f->lo == f->hi: more processes than the batch has columns). */
 static int feed_next(Feed *f, Batch *b) {
   int more = f->translation ? corpus_bundles_next(&f->bu, b) : corpus_stream_next(&f->st, b);
   if (!more) return 0;
-  leaf_fill(f->x, 2, b->T, b->B, b->x);
-  leaf_fill(f->y, 2, b->T, b->B, b->y);
+  dist_share(b->B, &f->lo, &f->hi);
+  if (f->lo == f->hi) return 1;
+  leaf_fill(f->x, 2, b->T, b->B, f->lo, f->hi, b->x);
+  leaf_fill(f->y, 2, b->T, b->B, f->lo, f->hi, b->y);
   if (f->translation) {
-    leaf_fill(f->src, 2, b->Ts, b->B, b->src);
-    leaf_fill(f->src_len, 1, b->B, 0, b->src_len);
+    leaf_fill(f->src, 2, b->Ts, b->B, f->lo, f->hi, b->src);
+    leaf_fill(f->src_len, 1, 1, b->B, f->lo, f->hi, b->src_len);
   }
   return 1;
 }
@@ -213,29 +228,40 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
   ex->training = training;
   feed_reset(f);
   graph_carry(g, 0);
+  double all = 0;                 /* tokens of every process so far (training) */
   while (feed_next(f, &b)) {
-    graph_carry(g, !b.first);
+    int ran = f->hi > f->lo;
+    long count = 0;
     ex->step++;
-    if (graph_forward(g, ex)) return -1;
-    const XentStat *xs = xent_op_stat(f->loss);
-    r->nll += xs->sum; r->ntok += xs->count;
+    if (ran) {
+      graph_carry(g, !b.first);
+      if (graph_forward(g, ex)) return -1;
+      const XentStat *xs = xent_op_stat(f->loss);
+      r->nll += xs->sum; r->ntok += xs->count; count = xs->count;
+    }
     if (training) {
-      if (graph_backward(g, f->loss, ex)) return -1;
+      if (ran && graph_backward(g, f->loss, ex)) return -1;
+      all += dist_reduce_grads(g, (double)count, ran);    /* the gradient of the whole batch */
       train_sgd_step(g, lr, c->clip);
     }
     k++;
-    if (bar && now() - last > 0.2) { last = now(); progress((double)k / pieces, r->ntok / (last - t0), epoch); }
+    if (bar && now() - last > 0.2) { last = now(); progress((double)k / pieces, all / (last - t0), epoch); }
   }
   r->seconds = now() - t0;
   if (bar) fprintf(stderr, "\r%*s\r", 70, "");
+  double sums[2] = { r->nll, (double)r->ntok };
+  dist_sum(sums, 2);
+  r->nll = sums[0]; r->ntok = (long)sums[1];
   return 0;
 }
 
 /* At most one thread per core (0: one per core, par.h): an idle worker
-** spins, and each job waits for every worker to get a CPU. */
+** spins, and each job waits for every worker to get a CPU.  The processes
+** mpirun started on this machine share its cores. */
 static void threads_init(const TrainCfg *c) {
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  par_init(cores > 0 && c->threads > cores ? (int)cores : c->threads);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN) / dist_local_size();
+  if (cores < 1) cores = 1;
+  par_init(c->threads > cores || (c->threads == 0 && dist_local_size() > 1) ? (int)cores : c->threads);
 }
 
 /* ---- one step at a time, for the front ends (train.h) ---------------------- */
@@ -285,7 +311,7 @@ int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
     graph_carry(g, 0);
     int32_t tok = CORPUS_EOS, zero = 0;
     for (int t = 0; t < 60; t++) {
-      leaf_fill(f->x, 2, 1, 1, &tok); leaf_fill(f->y, 2, 1, 1, &zero);
+      leaf_fill(f->x, 2, 1, 1, 0, 1, &tok); leaf_fill(f->y, 2, 1, 1, 0, 1, &zero);
       if (t) graph_carry(g, 1);
       if (graph_forward(g, &ex)) return -1;
       const float *z = logits->val.data;
@@ -306,15 +332,33 @@ int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
   return 0;
 }
 
+/* Under mpirun: the global batch must give every process a column; then
+** the process joins the job. */
+static int dist_join(const TrainCfg *c, int translation, Err *e) {
+  int np = dist_size();
+  if (np > 1 && c->batch < np)
+    return err_set(e, "graphrun: error: --batch %d is the global batch and cannot be split over %d processes: it needs at least one %s per process",
+                   c->batch, np, translation ? "sentence of each bundle" : "stream column");
+  return dist_start(e);
+}
+
+/* Process 0 reads a model file, the others get its parameters. */
+static int load_shared(Model *m, const char *path, TrainState *st, Err *e) {
+  if (dist_lead() && ckpt_load(m, path, st, e)) return -1;
+  if (st) dist_bcast(st, sizeof *st);
+  dist_bcast_params(m->g);
+  return 0;
+}
+
 int train_setup(Model *m, const TrainOpts *o, TrainCfg *c, Err *e) {
   Feed f;
   if (!m->data) return err_at(e, (Loc){ m->path, 0, 0 }, "--train needs a 'data' statement (data train = \"...\", valid = \"...\")");
   train_config(m, o, c);
-  if (feed_nodes(&f, m, e)) return -1;
+  if (feed_nodes(&f, m, e) || dist_join(c, m->data->translation, e)) return -1;
   if (c->seed != m->seed) model_reinit(m, c->seed);
   threads_init(c);
   ops_fuse(m->g);
-  return o->load ? ckpt_load(m, o->load, NULL, e) : 0;
+  return o->load ? load_shared(m, o->load, NULL, e) : 0;
 }
 
 int train_gradcheck(Model *m, const TrainCfg *c, Err *e) {
@@ -332,7 +376,8 @@ int train_eval(Model *m, const TrainCfg *c, Err *e) {
   feed_reserve(&f, d, c->vbatch, c->bptt);
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
   PassResult vr;
-  int rc = run_pass(m->g, &f, &ex, 0, c, 0, 0, 0, &vr);
+  long what[2] = { 0, f.translation ? f.bu.npieces : f.st.npieces };
+  int rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, 0, 0, 0, &vr);
   feed_free(&f);
   if (rc) return -1;
   printf("valid ppl %.2f  (%ld tokens, %s)\n", exp(vr.nll / vr.ntok), vr.ntok, d->valid.file);
@@ -345,54 +390,63 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
   if (feed_nodes(&f, m, e)) return -1;
   TrainState ts; memset(&ts, 0, sizeof ts);
   if (o->resume) {
-    if (ckpt_load(m, o->resume, &ts, e)) return -1;
+    if (load_shared(m, o->resume, &ts, e)) return -1;
     if (!ts.epoch) return err_set(e, "%s: error: holds a model but no training state (made by --save, not --checkpoint); use --load", o->resume);
   }
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = o->check_finite;
   rng_seed(&ex.rng, c.seed);
   ModelData *d = m->data;
-  int bar = !o->quiet && isatty(2);
-  fprintf(stderr, "training %s: %ld sentences, vocabulary %d, %s mode; lr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu\n",
-          m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
+  int lead = dist_lead();       /* process 0 alone logs and writes files */
+  int bar = !o->quiet && isatty(2) && lead;
+  if (lead) {
+    fprintf(stderr, "training %s: %ld sentences, vocabulary %d, %s mode; lr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu",
+            m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
+    if (dist_size() > 1) fprintf(stderr, "; %d processes, %d thread%s each", dist_size(), par_threads(), par_threads() > 1 ? "s" : "");
+    fputc('\n', stderr);
+  }
   /* both iterators are laid out once; each pass resets its own */
   Feed fv = f;
   if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, e)) return -1;
   if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) { feed_free(&f); return -1; }
   feed_reserve(&f, d, c.batch > c.vbatch ? c.batch : c.vbatch, c.bptt);
+  long what[2] = { f.translation ? f.bu.npieces : f.st.npieces, fv.translation ? fv.bu.npieces : fv.st.npieces };
   char *csv = xstrdup("epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n");
   double lr = c.lr, best = INFINITY;
   int since_best = 0, rc = -1, first = 1;
   if (ts.epoch) {                 /* --resume: exactly where the checkpoint left off */
     first = ts.epoch + 1; lr = ts.lr; best = ts.best; since_best = ts.since_best;
     ex.rng.s[0] = ts.rng[0]; ex.rng.s[1] = ts.rng[1];
-    fprintf(stderr, "resuming from %s after epoch %d (lr %g, best valid ppl %.2f)\n", o->resume, ts.epoch, lr, exp(best));
+    if (lead) fprintf(stderr, "resuming from %s after epoch %d (lr %g, best valid ppl %.2f)\n", o->resume, ts.epoch, lr, exp(best));
   }
-  if (c.epochs == 0 && o->save && ckpt_save(m, o->save, NULL, e)) goto out;   /* --epochs 0: the initial model */
+  if (dist_agree(m->g, 0, what, 2, e)) goto out;
+  if (c.epochs == 0 && o->save && lead && ckpt_save(m, o->save, NULL, e)) goto out;   /* --epochs 0: the initial model */
   for (int ep = first; ep <= c.epochs; ep++) {
     PassResult tr, vr;
-    if (run_pass(m->g, &f, &ex, 1, &c, lr, ep, bar, &tr) || run_pass(m->g, &fv, &ex, 0, &c, lr, ep, 0, &vr)) goto out;
+    dist_rng(&ex.rng);
+    if (run_pass(m->g, &f, &ex, 1, &c, lr, ep, bar, &tr) || dist_agree(m->g, ep, what, 2, e) ||
+        run_pass(m->g, &fv, &ex, 0, &c, lr, ep, 0, &vr)) goto out;
     double tppl = exp(tr.nll / tr.ntok), vloss = vr.nll / vr.ntok, vppl = exp(vloss), tokps = tr.ntok / tr.seconds;
-    fprintf(stderr, "epoch %3d  train ppl %8.2f  valid ppl %8.2f  lr %-8g %6.2f s  %8.0f tok/s\n", ep, tppl, vppl, lr, tr.seconds, tokps);
+    if (lead) fprintf(stderr, "epoch %3d  train ppl %8.2f  valid ppl %8.2f  lr %-8g %6.2f s  %8.0f tok/s\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     char line[256];
     snprintf(line, sizeof line, "%d,%.4f,%.4f,%g,%.3f,%.0f\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     csv = xrealloc(csv, strlen(csv) + strlen(line) + 1); strcat(csv, line);
-    if (o->metrics && write_file_atomic(o->metrics, csv, strlen(csv), e)) goto out;
+    if (o->metrics && lead && write_file_atomic(o->metrics, csv, strlen(csv), e)) goto out;
     int stop = 0;
     if (vloss < best) {
       best = vloss; since_best = 0;
-      if (o->save && ckpt_save(m, o->save, NULL, e)) goto out;
+      if (o->save && lead && ckpt_save(m, o->save, NULL, e)) goto out;
     } else {
       lr /= c.decay;
       stop = c.patience && ++since_best >= c.patience;
     }
-    if (o->checkpoint) {
+    if (o->checkpoint && lead) {
       TrainState now_st = { ep, since_best, lr, best, { ex.rng.s[0], ex.rng.s[1] } };
       if (ckpt_save(m, o->checkpoint, &now_st, e)) goto out;
     }
-    if (stop) { fprintf(stderr, "stopping: no better validation perplexity in %d epochs\n", c.patience); break; }
+    if (stop) { if (lead) fprintf(stderr, "stopping: no better validation perplexity in %d epochs\n", c.patience); break; }
   }
-  if (isfinite(best)) fprintf(stderr, "best valid ppl %.2f%s%s\n", exp(best), o->save ? ", saved to " : "", o->save ? o->save : "");
-  if (o->save && isfinite(best) && ckpt_load(m, o->save, NULL, e)) goto out;   /* what comes next uses the best */
+  if (isfinite(best) && lead) fprintf(stderr, "best valid ppl %.2f%s%s\n", exp(best), o->save ? ", saved to " : "", o->save ? o->save : "");
+  if (o->save && isfinite(best) && load_shared(m, o->save, NULL, e)) goto out;   /* what comes next uses the best */
   rc = 0;
 out:
   feed_free(&f); feed_free(&fv);

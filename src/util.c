@@ -121,6 +121,12 @@ static uint64_t splitmix(uint64_t *x) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
+uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
 void rng_seed(Rng *r, uint64_t seed) { r->s[0] = splitmix(&seed); r->s[1] = splitmix(&seed); }
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 uint64_t rng_next(Rng *r) {

@@ -48,6 +48,10 @@ uint64_t rng_next(Rng *r);
 float rng_uniform(Rng *r);                   /* [0, 1) */
 float rng_normal(Rng *r);                    /* N(0, 1) */
 
+/* FNV-1a over bytes p[0..n), continuing from h (start with FNV_INIT). */
+#define FNV_INIT 1469598103934665603ull
+uint64_t fnv1a(uint64_t h, const void *p, size_t n);
+
 /* Formats a float the way traces show numbers: shortest of %.6g. */
 void fmt_num(char *buf, size_t n, double v);
 

@@ -33,13 +33,14 @@ static inline char *tu_slurp(const char *path) {
   return s;
 }
 
-/* Runs `graphrun ARGS` through the shell (args are shell words). */
-static inline TuRun tu_run(const char *args) {
+/* Runs `PREFIX graphrun ARGS` through the shell (shell words; PREFIX is
+** e.g. "mpirun -np 2" or ""). */
+static inline TuRun tu_run_with(const char *prefix, const char *args) {
   char out[] = "/tmp/gr_outXXXXXX", err[] = "/tmp/gr_errXXXXXX";
   int fo = mkstemp(out), fe = mkstemp(err);
   close(fo); close(fe);
-  char *cmd = malloc(strlen(args) + strlen(tu_bin()) + 128);
-  sprintf(cmd, "%s %s >%s 2>%s </dev/null", tu_bin(), args, out, err);
+  char *cmd = malloc(strlen(prefix) + strlen(args) + strlen(tu_bin()) + 128);
+  sprintf(cmd, "%s %s %s >%s 2>%s </dev/null", prefix, tu_bin(), args, out, err);
   int st = system(cmd);
   TuRun r;
   r.signaled = WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) >= 128);
@@ -48,6 +49,7 @@ static inline TuRun tu_run(const char *args) {
   unlink(out); unlink(err); free(cmd);
   return r;
 }
+static inline TuRun tu_run(const char *args) { return tu_run_with("", args); }
 static inline void tu_free(TuRun *r) { free(r->out); free(r->err); }
 
 /* Writes text to a fresh temporary file; returns its malloc'ed path. */

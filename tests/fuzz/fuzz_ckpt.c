@@ -50,13 +50,6 @@ static int load_bytes(const uint8_t *data, size_t size) {
   return rc ? 1 : 0;
 }
 
-/* FNV-1a over the bytes, as the checkpoint's trailer. */
-static uint64_t fnv1a(const uint8_t *p, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
 /* The bytes as they are (mostly stopped by the checksum), then with a
 ** correct checksum, so the fuzzer reaches the parameter records. */
 int fuzz_ckpt_one(const uint8_t *data, size_t size) {
@@ -64,7 +57,7 @@ int fuzz_ckpt_one(const uint8_t *data, size_t size) {
   if (size >= 8) {
     uint8_t *fixed = malloc(size);
     memcpy(fixed, data, size);
-    uint64_t h = fnv1a(fixed, size - 8);
+    uint64_t h = fnv1a(FNV_INIT, fixed, size - 8);   /* the checkpoint's trailer */
     memcpy(fixed + size - 8, &h, 8);
     rc |= load_bytes(fixed, size) << 1;
     free(fixed);
