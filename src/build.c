@@ -494,9 +494,12 @@ static int stmt_assign(Builder *b, const Ast *s) {
   for (int i = 0; i < k; i++) if (define(b, target, keys[i])) goto out;
   Node *v = build_expr(b, s->kids[1]);
   if (!v) goto out;
-  if (k == 1) { rc = name_node(b, v, keys[0], s->loc); goto out; }
-  /* beta[1..T, h, t] = softmax(...): one name per item of the first axis;
-  ** an anonymous right side is labelled as the whole list, beta[1..2,1,1] */
+  int ranged = 0;
+  for (int i = 0; i < target->nkids; i++) ranged |= target->kids[i]->kind == A_RANGE;
+  if (!ranged) { rc = name_node(b, v, keys[0], s->loc); goto out; }
+  /* beta[1..T, h, t] = softmax(...): one name per item of the first axis,
+  ** however many (r[1..1] = M names M's one row); an anonymous right side
+  ** is labelled as the whole list, beta[1..2,1,1] */
   if (v->kind == N_OP && !v->name) {
     char lab[512]; int o = snprintf(lab, sizeof lab, "%s[", target->name);
     for (int i = 0; i < target->nkids && o < (int)sizeof lab; i++) {
@@ -511,7 +514,7 @@ static int stmt_assign(Builder *b, const Ast *s) {
   }
   if (v->val.rank == 0 || v->val.shape[0] != k) {
     char sh[64];
-    err_at(b->e, s->kids[1]->loc, "the right side has shape %s, but the left side names %d items", shape_str(&v->val, sh, sizeof sh), k);
+    err_at(b->e, s->kids[1]->loc, "the right side has shape %s, but the left side names %d item%s", shape_str(&v->val, sh, sizeof sh), k, k == 1 ? "" : "s");
     goto out;
   }
   for (int i = 0; i < k; i++) {

@@ -107,20 +107,40 @@ int graph_infer(Graph *g, Err *e) {
 }
 
 
-/* Names the first non-finite value of n, with its inputs' ranges. */
+/* Names the first non-finite value of n, with its inputs' ranges; an
+** anonymous node by its expression (ops_describe), an input made on
+** another line with that line. */
 static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
-  char msg[400]; int k = 0;
-  k += snprintf(msg + k, sizeof msg - k, "%s pass: '%s' (%s) produced NaN or Inf", pass, n->label, gr_ops[n->op].name);
+  char msg[GR_ERRMAX - 100], what[200]; int k = 0;
+  ops_describe(n, what, sizeof what);
+  k += snprintf(msg + k, sizeof msg - k, "%s pass: '%s' (%s) produced NaN or Inf", pass, what, gr_ops[n->op].name);
   if (ex->step) k += snprintf(msg + k, sizeof msg - k, " at step %ld", ex->step);
   for (int j = 0; j < n->nin && k < (int)sizeof msg - 80; j++) {
-    const Tensor *t = &n->in[j]->val;
+    const Node *x = n->in[j];
+    const Tensor *t = &x->val;
     float lo = INFINITY, hi = -INFINITY;
     for (long i = 0; i < t->n; i++) { if (t->data[i] < lo) lo = t->data[i]; if (t->data[i] > hi) hi = t->data[i]; }
-    k += snprintf(msg + k, sizeof msg - k, "%s input '%s' in [%g, %g]", j ? "," : ";", n->in[j]->label, lo, hi);
+    ops_describe(x, what, sizeof what);
+    k += snprintf(msg + k, sizeof msg - k, "%s input '%s'", j ? "," : ";", what);
+    if (x->loc.line != n->loc.line && x->loc.line > 0) k += snprintf(msg + k, sizeof msg - k, " (line %d)", x->loc.line);
+    k += snprintf(msg + k, sizeof msg - k, " in [%g, %g]", lo, hi);
   }
   return err_at(ex->err, n->loc, "%s", msg);
 }
 static int all_finite(const Tensor *t) { return seqk_all_finite(t->data, t->n); }
+
+double graph_noise(const Graph *g) {
+  double m = 0;
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = g->nodes[i];
+    if (n->flags & NF_DEAD) continue;
+    for (int k = 0; k < 2; k++) {
+      const Tensor *t = k ? &n->grad : &n->val;
+      if (t->data) for (long j = 0; j < n->val.n; j++) if (fabs(t->data[j]) > m && isfinite(t->data[j])) m = fabs(t->data[j]);
+    }
+  }
+  return ldexp(m, -20);
+}
 
 int graph_forward(Graph *g, Exec *ex) {
   ex->g = g;

@@ -109,6 +109,10 @@ const char *ops_word(OpKind op);
 OpKind ops_called(const char *word, int list);
 /* The binary operator spelled c ('+', '@', '.'), or OP_LEAF. */
 OpKind ops_infix(char c);
+/* n for a message: its name, or for an anonymous node the expression that
+** made it, over its inputs' names ("log(W @ x + b)"), never a generated
+** label such as tmp16.  Deeper than two levels shows "...". */
+void ops_describe(const Node *n, char *buf, size_t sz);
 
 /* ---- graph construction (builder, tests) -------------------------------- */
 Graph *graph_new(const char *file);
@@ -128,6 +132,11 @@ int  graph_infer(Graph *g, Err *e);
 int  graph_forward(Graph *g, Exec *ex);
 /* Reverse-mode from the scalar node `out` (seed 1); grads of every node.  */
 int  graph_backward(Graph *g, Node *out, Exec *ex);
+/* The rounding noise of g's last pass: 2^-20 (8 float32 epsilons) of the
+** largest magnitude among its values and gradients.  Sums that cancel
+** (a gradient that is 0 by hand) leave residues of about this size, so the
+** trace and the drawings print anything this small as 0. */
+double graph_noise(const Graph *g);
 /* Calls every recurrent node's carry / reorder hook (see OpDef). */
 void graph_carry(Graph *g, int on);
 void graph_reorder(Graph *g, const int *rows, int B);

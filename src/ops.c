@@ -471,6 +471,38 @@ OpKind ops_called(const char *word, int list) {
   return found;
 }
 
+/* n as a model writes it, nested at most depth deep. */
+static int describe(const Node *n, char *buf, size_t sz, int depth) {
+  if (n->name || n->kind != N_OP) return snprintf(buf, sz, "%s", n->label);
+  if (depth < 0) return snprintf(buf, sz, "...");
+  const OpDef *d = &gr_ops[n->op];
+  char in[3][160];
+  for (int k = 0; k < n->nin && k < 3; k++) {
+    const Node *x = n->in[k];
+    int wrap = !x->name && x->kind == N_OP && (gr_ops[x->op].infix || x->nin == 3) && (d->infix || n->op == OP_NEG);
+    char *o = in[k]; size_t osz = sizeof in[k];
+    if (wrap) { *o++ = '('; osz -= 2; }
+    describe(x, o, osz, depth - 1);
+    if (wrap) strcat(in[k], ")");
+  }
+  if (n->op == OP_MATMUL && n->nin == 3)                     /* folded by ops_fuse */
+    return snprintf(buf, sz, n->iattr[0] ? "%s @ transpose(%s) + %s" : "%s @ %s + %s", in[0], in[1], in[2]);
+  if (n->op == OP_MATMUL && n->iattr[0]) return snprintf(buf, sz, "%s @ transpose(%s)", in[0], in[1]);
+  if (d->infix) return snprintf(buf, sz, "%s %s %s", in[0], d->spelling, in[1]);
+  if (n->op == OP_NEG) return snprintf(buf, sz, "-%s", in[0]);
+  if (n->op == OP_PICK) return snprintf(buf, sz, "item %d of %s", n->iattr[0] + 1, in[0]);
+  int list = n->op == OP_STACK && (n->flags & NF_HIDDEN);   /* softmax(a[1..T]): the items as written */
+  int o = list ? 0 : snprintf(buf, sz, "%s(", ops_word(n->op));
+  for (int k = 0; k < n->nin && o < (int)sz; k++) {
+    char more[160];
+    const char *item = k < 3 ? in[k] : (describe(n->in[k], more, sizeof more, depth - 1), more);
+    o += snprintf(buf + o, sz - o, "%s%s", k ? ", " : "", item);
+  }
+  if (!list && o < (int)sz) o += snprintf(buf + o, sz - o, ")");
+  return o;
+}
+void ops_describe(const Node *n, char *buf, size_t sz) { describe(n, buf, sz, 2); }
+
 OpKind ops_infix(char c) {
   for (int op = 1; op < OP__COUNT; op++)
     if (gr_ops[op].infix && gr_ops[op].spelling[0] == c && !gr_ops[op].spelling[1]) return (OpKind)op;
