@@ -231,10 +231,7 @@ static Node *lookup_node(Builder *b, const Ast *ref, const char *key) {
 
 /* Runs n's shape rule now, so a mistake points at the operator. */
 static Node *checked(Builder *b, Node *n) {
-  if (gr_ops[n->op].shape(n, b->e)) {
-    if (!b->e->set) err_at(b->e, n->loc, "'%s' result would have more than %ld elements", gr_ops[n->op].name, GR_MAXELEMS);
-    return NULL;
-  }
+  if (graph_shape(n, b->e)) return NULL;
   if (build_spend(b, n->loc, 1) || build_charge(b, n->loc, n->name ? n->name : gr_ops[n->op].name, n->val.n, 2)) return NULL;  /* value, gradient */
   return n;
 }
@@ -521,7 +518,7 @@ static int stmt_assign(Builder *b, const Ast *s) {
     Node *p = op_node(b, OP_PICK, keys[i], s->loc, 1, &v);
     if (!p) goto out;
     p->iattr[0] = i;
-    if (gr_ops[OP_PICK].shape(p, b->e)) goto out;
+    if (graph_shape(p, b->e)) goto out;
   }
   rc = 0;
 out:

@@ -95,14 +95,14 @@ Node *graph_leaf(Graph *g, NodeKind kind, const char *name, Loc loc, const Tenso
 }
 
 /* ---- execution ---------------------------------------------------------- */
+int graph_shape(Node *n, Err *e) {
+  if (!gr_ops[n->op].shape(n, e)) return 0;
+  if (!e->set) err_at(e, n->loc, "'%s' result would have more than %ld elements", ops_word(n->op), GR_MAXELEMS);
+  return -1;
+}
 int graph_infer(Graph *g, Err *e) {
-  for (int i = 0; i < g->n; i++) {
-    Node *n = g->nodes[i];
-    if (n->kind == N_OP && gr_ops[n->op].shape(n, e)) {
-      if (!e->set) { char s[64]; err_at(e, n->loc, "'%s' result would have more than %ld elements", gr_ops[n->op].name, GR_MAXELEMS); (void)s; }
-      return -1;
-    }
-  }
+  for (int i = 0; i < g->n; i++)
+    if (g->nodes[i]->kind == N_OP && graph_shape(g->nodes[i], e)) return -1;
   return 0;
 }
 
@@ -113,7 +113,7 @@ int graph_infer(Graph *g, Err *e) {
 static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
   char msg[GR_ERRMAX - 100], what[200]; int k = 0;
   ops_describe(n, what, sizeof what);
-  k += snprintf(msg + k, sizeof msg - k, "%s pass: '%s' (%s) produced NaN or Inf", pass, what, gr_ops[n->op].name);
+  k += snprintf(msg + k, sizeof msg - k, "%s pass: '%s' (%s) produced NaN or Inf", pass, what, ops_word(n->op));
   if (ex->step) k += snprintf(msg + k, sizeof msg - k, " at step %ld", ex->step);
   for (int j = 0; j < n->nin && k < (int)sizeof msg - 80; j++) {
     const Node *x = n->in[j];
@@ -194,14 +194,6 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
         if (n->in[j]->grad.data && !all_finite(&n->in[j]->grad)) return report_nonfinite(n, ex, "backward");
   }
   return 0;
-}
-
-void node_backward_into(Node *n, Exec *ex, Tensor *gins) {
-  float *save[64];
-  int k = n->nin < 64 ? n->nin : 64;
-  for (int j = 0; j < k; j++) { save[j] = n->in[j]->grad.data; n->in[j]->grad.data = save[j] ? gins[j].data : NULL; }
-  gr_ops[n->op].backward(n, ex);
-  for (int j = k - 1; j >= 0; j--) n->in[j]->grad.data = save[j];   /* reverse: an input may repeat */
 }
 
 void graph_carry(Graph *g, int on) {

@@ -126,6 +126,9 @@ void   graph_name(Graph *g, Node *n, const char *name);
 Node  *graph_leaf(Graph *g, NodeKind kind, const char *name, Loc loc, const Tensor *value);
 
 /* ---- execution ---------------------------------------------------------- */
+/* Runs n's shape rule: 0, or -1 with a located message (a mismatch, or a
+** result too large for a tensor). */
+int  graph_shape(Node *n, Err *e);
 /* Shape inference for every node; located error on the first mismatch. */
 int  graph_infer(Graph *g, Err *e);
 /* Resets the arena, allocates values, runs every op forward.  0 or -1. */
@@ -143,8 +146,5 @@ void graph_reorder(Graph *g, const int *rows, int B);
 /* Folds `a @ transpose(W)` and `a @ W + bias` into single matmul nodes
 ** (ops.c); for training, where nobody looks at the folded nodes. */
 void ops_fuse(Graph *g);
-/* Runs one node's backward into the given gradient buffers instead of its
-** inputs' own (used by --trace to show each contribution separately).     */
-void node_backward_into(Node *n, Exec *ex, Tensor *gins);
 
 #endif

@@ -376,7 +376,6 @@ static int broadcast_from(const Node *n, int k) { return n->in[k]->val.n != n->v
 static void rule_add(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
   const char *s = (n->op == OP_SUB && i == 1) ? "-" : "";
   if (broadcast_from(n, i)) snprintf(b, sz, "%ssum(%s)", s, up);
-  else if (num) snprintf(b, sz, "%s%s%s", s, up, *s ? "" : " * 1");
   else snprintf(b, sz, "%s%s%s", s, up, *s ? "" : " * 1");
 }
 static void rule_mul(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
@@ -392,8 +391,8 @@ static void rule_neg(const Node *n, int i, const char *up, int num, char *b, siz
 static void rule_matmul(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
   const Node *a = n->in[0], *c = n->in[1];
   if (i == 0) snprintf(b, sz, c->val.rank == 1 ? "outer(%s, %s)" : "%s @ transpose(%s)", up, c->label);
-  else snprintf(b, sz, a->val.rank == 1 ? "outer(%s, %s)" : "transpose(%s) @ %s", a->val.rank == 1 ? a->label : a->label, up);
-  if (i == 1 && a->val.rank == 1) snprintf(b, sz, "outer(%s, %s)", a->label, up);
+  else if (a->val.rank == 1) snprintf(b, sz, "outer(%s, %s)", a->label, up);
+  else snprintf(b, sz, "transpose(%s) @ %s", a->label, up);
 }
 static void rule_dot(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
   snprintf(b, sz, "%s * %s", up, n->in[1 - i]->label);
@@ -418,7 +417,7 @@ static void rule_softmax(const Node *n, int i, const char *up, int num, char *b,
   snprintf(b, sz, "%s * (%s - sum(%s * %s))", n->label, up, up, n->label);
 }
 static void rule_sum(const Node *n, int i, const char *up, int num, char *b, size_t sz) { snprintf(b, sz, "%s (to every element)", up); }
-static void rule_addn(const Node *n, int i, const char *up, int num, char *b, size_t sz) { snprintf(b, sz, num ? "%s * 1" : "%s * 1", up); }
+static void rule_addn(const Node *n, int i, const char *up, int num, char *b, size_t sz) { snprintf(b, sz, "%s * 1", up); }
 static void rule_part(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
   switch (n->op) {
   case OP_CONCAT: snprintf(b, sz, "%s (part %d of %d)", up, i + 1, n->nin); break;
@@ -454,7 +453,7 @@ const OpDef gr_ops[] = {
   [OP_TRANSPOSE] = { "transpose", "transpose", 0, 0,     "ᵀ",       1, 1,  shape_transpose, fwd_transpose, bwd_transpose, rule_part, NULL, NULL },
   [OP_EMBED]     = { "embed",     "embed",  0, 0,        "embed",   2, 2,  seqop_embed_shape, seqop_embed_fwd, seqop_embed_bwd, seqop_embed_rule, NULL, NULL },
   [OP_DROPOUT]   = { "dropout",   "dropout", 0, 0,       "dropout", 1, 1,  seqop_dropout_shape, seqop_dropout_fwd, seqop_dropout_bwd, seqop_dropout_rule, NULL, NULL },
-  [OP_LSTM]      = { "lstm",      NULL,     0, 0,        "LSTM",    4, -1, seqop_lstm_shape, seqop_lstm_fwd, seqop_lstm_bwd, seqop_lstm_rule, lstm_op_carry, lstm_op_reorder },
+  [OP_LSTM]      = { "lstm",      NULL,     0, 0,        "LSTM",    4, -1, seqop_lstm_shape, seqop_lstm_fwd, seqop_lstm_bwd, seqop_lstm_rule, seqop_lstm_carry, seqop_lstm_reorder },
   [OP_XENT]      = { "xent",      "cross_entropy", 0, 0, "xent",    2, 2,  seqop_xent_shape, seqop_xent_fwd, seqop_xent_bwd, seqop_xent_rule, NULL, NULL },
   [OP_ATTN_DEC]  = { "attn_dec",  NULL,     0, 0,        "attn",    9, -1, attn_dec_shape, attn_dec_fwd, attn_dec_bwd, NULL, attn_dec_carry, attn_dec_reorder },
 };

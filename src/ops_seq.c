@@ -138,7 +138,7 @@ static LstmOpState *lstm_state(Node *n, int L, int B, int H) {
   return st;
 }
 
-void lstm_op_reset(Node *n) {
+void seqop_lstm_reset(Node *n) {
   LstmOpState *st = n->op == OP_LSTM ? n->state : NULL;
   if (!st) return;
   st->carry = 0;
@@ -147,16 +147,16 @@ void lstm_op_reset(Node *n) {
   memset(st->c, 0, sizeof(float) * lbh);
 }
 
-const LstmRun *lstm_op_run(const Node *n, int *from_init) {
+const LstmRun *seqop_lstm_run(const Node *n, int *from_init) {
   const LstmOpState *st = n->op == OP_LSTM ? n->state : NULL;
   if (!st || !st->run.gates) return NULL;
   if (from_init) *from_init = st->from_init;
   return &st->run;
 }
 
-void lstm_op_carry(Node *n, int on) { if (!on) lstm_op_reset(n); }
+void seqop_lstm_carry(Node *n, int on) { if (!on) seqop_lstm_reset(n); }
 
-void lstm_op_reorder(Node *n, const int *rows, int B) {
+void seqop_lstm_reorder(Node *n, const int *rows, int B) {
   LstmOpState *st = n->op == OP_LSTM ? n->state : NULL;
   if (!st || !st->carry || st->B != B) return;
   tensor_gather_rows(st->h, st->L, B, st->H, rows);
@@ -286,7 +286,7 @@ void seqop_lstm_rule(const Node *n, int i, const char *up, int numeric, char *bu
 
 /* ---- XENT ------------------------------------------------------------------ */
 
-const XentStat *xent_op_stat(const Node *n) { return n->op == OP_XENT ? n->state : NULL; }
+const XentStat *seqop_xent_stat(const Node *n) { return n->op == OP_XENT ? n->state : NULL; }
 
 int seqop_xent_shape(Node *n, Err *e) {
   const Tensor *x = &IN(0)->val, *t = &IN(1)->val;
@@ -338,7 +338,7 @@ void seqop_xent_rule(const Node *n, int i, const char *up, int numeric, char *bu
 
 
 /* The encoder side of the link an attention decoder makes (ops_attn.h). */
-int seq_lstm_final(Node *enc, int *L, int *H, const float **hN, const float **cN, float **dhN, float **dcN) {
+int seqop_lstm_final(Node *enc, int *L, int *H, const float **hN, const float **cN, float **dhN, float **dcN) {
   if (!enc || enc->op != OP_LSTM) return 0;
   long lbh = enc->aux[0].data ? enc->aux[0].n / 2 : 0;
   if (L) *L = enc->iattr[0];

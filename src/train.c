@@ -16,6 +16,7 @@
 ** Nothing is allocated per step: activations come from the graph's arena.
 */
 #include "train.h"
+#include "checkpoint.h"
 #include "ops_seq.h"
 #include "ops_attn.h"
 #include "show.h"
@@ -55,31 +56,20 @@ void train_config(const Model *m, const TrainOpts *o, TrainCfg *c) {
 
 /* ---- the pieces of one pass ---------------------------------------------- */
 
-/* One data source (train or valid) and the token inputs it fills.  The
-** iterator is laid out once and reset before each pass. */
+/* One data source (train or valid), the token inputs it fills (the data
+** statement's, m->data->tok) and the loss.  The iterator is laid out once
+** and reset before each pass. */
 typedef struct Feed {
-  Node *x, *y, *src, *src_len, *loss;
+  ModelData *d;
+  Node *loss;
   Stream st; Bundles bu;
   int translation;
 } Feed;
 
-/* Token inputs are leaves whose storage is sized once, for the largest
-** piece any feed will give them. */
-static void leaf_reserve(Node *n, long elems) {
-  free(n->val.data);
-  n->val.data = xcalloc(elems ? elems : 1, sizeof(float));
-}
-static void leaf_fill(Node *n, int rank, int d0, int d1, const int32_t *ids) {
-  int sh[2] = { d0, d1 };
-  tensor_shape(&n->val, rank, sh);
-  for (long i = 0; i < n->val.n; i++) n->val.data[i] = (float)ids[i];
-}
-
 /* The model's token inputs and loss, no iterator yet. */
 static int feed_nodes(Feed *f, Model *m, Err *e) {
   memset(f, 0, sizeof *f);
-  f->x = graph_find(m->g, "x"); f->y = graph_find(m->g, "y");
-  f->src = graph_find(m->g, "src"); f->src_len = graph_find(m->g, "src_len");
+  f->d = m->data;
   f->loss = model_output(m);
   f->translation = m->data->translation;
   if (!f->loss || f->loss->op != OP_XENT)
@@ -99,22 +89,14 @@ static void feed_free(Feed *f) {
 static void feed_reset(Feed *f) {
   if (f->translation) corpus_bundles_reset(&f->bu); else corpus_stream_reset(&f->st);
 }
-/* Sizes the token inputs for batches of up to B sentences / streams. */
-static void feed_reserve(Feed *f, const ModelData *d, int B, int bptt) {
-  leaf_reserve(f->x, (long)bptt * B); leaf_reserve(f->y, (long)bptt * B);
-  if (f->translation) {
-    int maxs = d->src_train.maxlen > d->src_valid.maxlen ? d->src_train.maxlen : d->src_valid.maxlen;
-    leaf_reserve(f->src, (long)(maxs > 0 ? maxs : 1) * B); leaf_reserve(f->src_len, B);
-  }
-}
 static int feed_next(Feed *f, Batch *b) {
   int more = f->translation ? corpus_bundles_next(&f->bu, b) : corpus_stream_next(&f->st, b);
   if (!more) return 0;
-  leaf_fill(f->x, 2, b->T, b->B, b->x);
-  leaf_fill(f->y, 2, b->T, b->B, b->y);
+  model_feed(f->d, TOK_X, 2, b->T, b->B, b->x);
+  model_feed(f->d, TOK_Y, 2, b->T, b->B, b->y);
   if (f->translation) {
-    leaf_fill(f->src, 2, b->Ts, b->B, b->src);
-    leaf_fill(f->src_len, 1, b->B, 0, b->src_len);
+    model_feed(f->d, TOK_SRC, 2, b->Ts, b->B, b->src);
+    model_feed(f->d, TOK_SRC_LEN, 1, b->B, 0, b->src_len);
   }
   return 1;
 }
@@ -126,7 +108,6 @@ static void restart_states(Graph *g) { graph_carry(g, 0); }
 static int check_gradients(Model *m, Feed *f, const TrainCfg *c, Err *e) {
   ModelData *d = m->data;
   if (feed_open(f, &d->train, &d->src_train, c->batch, c->bptt, e)) return -1;
-  feed_reserve(f, d, c->batch, c->bptt);
   Batch b;
   int rc = -1;
   if (!feed_next(f, &b)) { err_set(e, "%s: error: no training piece", d->train.file); goto out; }
@@ -217,7 +198,7 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
     graph_carry(g, !b.first);
     ex->step++;
     if (graph_forward(g, ex)) return -1;
-    const XentStat *xs = xent_op_stat(f->loss);
+    const XentStat *xs = seqop_xent_stat(f->loss);
     r->nll += xs->sum; r->ntok += xs->count;
     if (training) {
       if (graph_backward(g, f->loss, ex)) return -1;
@@ -250,8 +231,8 @@ int train_walk_open(TrainWalk *w, Model *m, const TrainCfg *c, Err *e) {
     free(f); w->feed = NULL;
     return -1;
   }
-  feed_reserve(f, d, w->cfg.batch, w->cfg.bptt);
-  w->x = f->x; w->y = f->y; w->src = f->src; w->src_len = f->src_len; w->loss = f->loss;
+  w->x = d->tok[TOK_X]; w->y = d->tok[TOK_Y]; w->src = d->tok[TOK_SRC]; w->src_len = d->tok[TOK_SRC_LEN];
+  w->loss = f->loss;
   w->stream = f->translation ? NULL : &f->st;
   w->bundles = f->translation ? &f->bu : NULL;
   w->ex.err = e; w->ex.training = 1; w->ex.check_finite = 1;
@@ -280,12 +261,11 @@ int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
   Node *logits = f->loss->in[0];
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
   Rng r; rng_seed(&r, c->seed);
-  leaf_reserve(f->x, 1); leaf_reserve(f->y, 1);
   for (int s = 0; s < count; s++) {
     graph_carry(g, 0);
     int32_t tok = CORPUS_EOS, zero = 0;
     for (int t = 0; t < 60; t++) {
-      leaf_fill(f->x, 2, 1, 1, &tok); leaf_fill(f->y, 2, 1, 1, &zero);
+      model_feed(f->d, TOK_X, 2, 1, 1, &tok); model_feed(f->d, TOK_Y, 2, 1, 1, &zero);
       if (t) graph_carry(g, 1);
       if (graph_forward(g, &ex)) return -1;
       const float *z = logits->val.data;
@@ -329,7 +309,6 @@ int train_eval(Model *m, const TrainCfg *c, Err *e) {
   Feed f;
   ModelData *d = m->data;
   if (feed_nodes(&f, m, e) || feed_open(&f, &d->valid, &d->src_valid, c->vbatch, c->bptt, e)) return -1;
-  feed_reserve(&f, d, c->vbatch, c->bptt);
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
   PassResult vr;
   int rc = run_pass(m->g, &f, &ex, 0, c, 0, 0, 0, &vr);
@@ -358,7 +337,6 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
   Feed fv = f;
   if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, e)) return -1;
   if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) { feed_free(&f); return -1; }
-  feed_reserve(&f, d, c.batch > c.vbatch ? c.batch : c.vbatch, c.bptt);
   char *csv = xstrdup("epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n");
   double lr = c.lr, best = INFINITY;
   int since_best = 0, rc = -1, first = 1;
