@@ -141,14 +141,14 @@ static void fwd_matmul(Node *n, Exec *ex) {
     fill_rows(o, N, V(2), M);
     beta = 1.f;
   }
-  gemm(0, tb, N, M, K, 1.f, V(0), K, V(1), tb ? K : M, beta, o, M);
+  par_gemm(0, tb, N, M, K, 1.f, V(0), K, V(1), tb ? K : M, beta, o, M);
 }
 static void bwd_matmul(Node *n, Exec *ex) {
   int N, K, M, tb = n->iattr[0]; mm_dims(n, &N, &K, &M);
   const float *g = n->grad.data;
-  if (G(0)) gemm(0, !tb, N, K, M, 1.f, g, M, V(1), tb ? K : M, 1.f, G(0), K);
-  if (G(1) && tb) gemm(1, 0, M, K, N, 1.f, g, M, V(0), K, 1.f, G(1), K);
-  else if (G(1)) gemm(1, 0, K, M, N, 1.f, V(0), K, g, M, 1.f, G(1), M);
+  if (G(0)) par_gemm(0, !tb, N, K, M, 1.f, g, M, V(1), tb ? K : M, 1.f, G(0), K);
+  if (G(1) && tb) par_gemm(1, 0, M, K, N, 1.f, g, M, V(0), K, 1.f, G(1), K);
+  else if (G(1)) par_gemm(1, 0, K, M, N, 1.f, V(0), K, g, M, 1.f, G(1), M);
   if (n->nin == 3 && G(2)) par_colsum(g, N, M, G(2));
 }
 

@@ -181,7 +181,7 @@ void attn_dec_fwd(Node *n, Exec *ex) {
   }
   float pd = n->fattr[0];
   int drop = ex->training && pd > 0 && L > 1;
-  if (drop) drop_mask((long)(L - 1) * T * B * H, pd, &ex->rng, p.mask);
+  if (drop) seqk_drop_mask((long)(L - 1) * T * B * H, pd, &ex->rng, p.mask);
 
   st->d = (AttnDec){.T = T, .B = B, .S = S, .E = E, .H = H, .L = L,
                     .e = x->data, .mem = m->data, .len = p.len,
