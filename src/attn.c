@@ -96,8 +96,8 @@ static void att_dmem_rows(void *ctx, long lo, long hi) {
   const int B = d->B, S = d->S, H = d->H, T = d->T;
   for (long b = lo; b < hi; b++) {
     float *dm = d->dmem + (size_t)b * H;
-    gemm(1, 0, S, H, T, 1.0f, d->w + (size_t)b * S, B * S, d->dcq + (size_t)b * 2 * H, 2 * B * H, 1.0f, dm, B * H);
-    gemm(1, 0, S, H, T, 1.0f, d->ds + (size_t)b * S, B * S, d->qin + (size_t)b * H, B * H, 1.0f, dm, B * H);
+    par_gemm(1, 0, S, H, T, 1.0f, d->w + (size_t)b * S, B * S, d->dcq + (size_t)b * 2 * H, 2 * B * H, 1.0f, dm, B * H);
+    par_gemm(1, 0, S, H, T, 1.0f, d->ds + (size_t)b * S, B * S, d->qin + (size_t)b * H, B * H, 1.0f, dm, B * H);
   }
 }
 
@@ -106,11 +106,11 @@ static void att_fwd(int B, int S, int H, const float *mem, const int *len,
                     const float *W_in, const float *W_c,
                     float *cq, float *qin, float *w, float *ht) {
   /* qin = q W_in^T: q is the right half of cq */
-  gemm(0, 1, B, H, H, 1.0f, cq + H, 2 * H, W_in, H, 0.0f, qin, H);
+  par_gemm(0, 1, B, H, H, 1.0f, cq + H, 2 * H, W_in, H, 0.0f, qin, H);
   AttRows rows = { B, S, H, mem, len, cq, qin, w, NULL, NULL, NULL };
   par_for(B, ATT_GRAIN, att_fwd_rows, &rows);
   /* ht = tanh([c ; q] W_c^T) */
-  gemm(0, 1, B, H, 2 * H, 1.0f, cq, 2 * H, W_c, 2 * H, 0.0f, ht, H);
+  par_gemm(0, 1, B, H, 2 * H, 1.0f, cq, 2 * H, W_c, 2 * H, 0.0f, ht, H);
   for (size_t i = 0, n = (size_t)B * H; i < n; i++) ht[i] = seqk_tanhf(ht[i]);
 }
 
@@ -122,7 +122,7 @@ static void att_bwd(int B, int S, int H, const float *mem, const int *len,
                     const float *w, const float *ht, const float *dht, float *dq,
                     float *dz, float *dcq, float *ds, float *dqin) {
   for (size_t i = 0, n = (size_t)B * H; i < n; i++) dz[i] = dht[i] * (1.0f - ht[i] * ht[i]);
-  gemm(0, 0, B, 2 * H, H, 1.0f, dz, H, W_c, 2 * H, 0.0f, dcq, 2 * H);
+  par_gemm(0, 0, B, 2 * H, H, 1.0f, dz, H, W_c, 2 * H, 0.0f, dcq, 2 * H);
   AttRows rows = { B, S, H, mem, len, NULL, NULL, (float *)w, dcq, ds, dqin };
   par_for(B, ATT_GRAIN, att_bwd_rows, &rows);
   /* dq += dcq's q half + dqin W_in */
@@ -131,7 +131,7 @@ static void att_bwd(int B, int S, int H, const float *mem, const int *len,
     float *dst = dq + (size_t)b * H;
     for (int k = 0; k < H; k++) dst[k] += src[k];
   }
-  gemm(0, 0, B, H, H, 1.0f, dqin, H, W_in, H, 1.0f, dq, H);
+  par_gemm(0, 0, B, H, H, 1.0f, dqin, H, W_in, H, 1.0f, dq, H);
 }
 
 /* Weight and memory gradients of T steps of B rows at once, from the saved
@@ -143,9 +143,9 @@ static void att_grads(int T, int B, int S, int H,
                       float *dmem, float *dW_in, float *dW_c) {
   const int N = T * B;
   if (dW_c)
-    gemm(1, 0, H, 2 * H, N, 1.0f, dz, H, cq, 2 * H, 1.0f, dW_c, 2 * H);
+    par_gemm(1, 0, H, 2 * H, N, 1.0f, dz, H, cq, 2 * H, 1.0f, dW_c, 2 * H);
   if (dW_in)
-    gemm(1, 0, H, H, N, 1.0f, dqin, H, cq + H, 2 * H, 1.0f, dW_in, H);
+    par_gemm(1, 0, H, H, N, 1.0f, dqin, H, cq + H, 2 * H, 1.0f, dW_in, H);
   if (dmem) {
     DmemRows d = { T, B, S, H, cq, qin, w, dcq, ds, dmem };
     par_for(B, 1, att_dmem_rows, &d);
@@ -279,7 +279,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
     fill_rows(g, (long)T * B, cl->b, 4 * H);
   }
   /* layer 0's embedding part for all steps at once */
-  gemm(0, 1, T * B, 4 * H, E, 1.0f, d->e, E, p->cell[0].W_ih, E + H,
+  par_gemm(0, 1, T * B, 4 * H, E, 1.0f, d->e, E, p->cell[0].W_ih, E + H,
               1.0f, t.G, 4 * H);
   /* initial h of every layer into its step-0 input */
   for (int l = 0; l < L; l++)
@@ -292,7 +292,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
       size_t lt = (size_t)l * T + tt;
       float *xh = t.XH + lt * B2H, *g = t.G + lt * B4H, *c = t.C + lt * BH;
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH : t.zero;
-      gemm(0, 1, B, 4 * H, 2 * H, 1.0f, xh, 2 * H, Wcat + (size_t)l * 8 * H * H,
+      par_gemm(0, 1, B, 4 * H, 2 * H, 1.0f, xh, 2 * H, Wcat + (size_t)l * 8 * H * H,
                   2 * H, 1.0f, g, 4 * H);
       lstm_cell_fwd(B, H, g, cprev, c, t.hbuf);
       const float *h = t.hbuf;
@@ -361,7 +361,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH : t.zero;
       float *dg = t.DG + lt * B4H, *dh = t.dh + l * BH;
       lstm_cell_bwd(B, H, t.G + lt * B4H, cprev, c, dh, t.dc + l * BH, dg, t.dc + l * BH);
-      gemm(0, 0, B, 2 * H, 4 * H, 1.0f, dg, 4 * H, t.Wcat + (size_t)l * 8 * H * H,
+      par_gemm(0, 0, B, 2 * H, 4 * H, 1.0f, dg, 4 * H, t.Wcat + (size_t)l * 8 * H * H,
                   2 * H, 0.0f, t.dxh, 2 * H);
       if (d->hook.fn) {
         BpttStep s = { d->hook.tag, l, tt, B, H, S, dh, dg, t.dc + l * BH, t.dxh + H, 2 * H, t.dxh, 2 * H };
@@ -387,7 +387,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
 
   /* everything that does not feed the recurrence, over all T*B rows */
   if (d->de)
-    gemm(0, 0, (int)TB, E, 4 * H, 1.0f, t.DG, 4 * H, p->cell[0].W_ih, E + H,
+    par_gemm(0, 0, (int)TB, E, 4 * H, 1.0f, t.DG, 4 * H, p->cell[0].W_ih, E + H,
                 1.0f, d->de, E);
   for (int l = 0; l < L; l++) {
     const AttnCell *cl = &p->cell[l];
@@ -395,12 +395,12 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
     int in = l ? H : E + H, skip = l ? 0 : E;
     if (cl->dW_ih) {
       if (l == 0)
-        gemm(1, 0, 4 * H, E, (int)TB, 1.0f, dg, 4 * H, d->e, E, 1.0f, cl->dW_ih, in);
-      gemm(1, 0, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh, 2 * H, 1.0f,
+        par_gemm(1, 0, 4 * H, E, (int)TB, 1.0f, dg, 4 * H, d->e, E, 1.0f, cl->dW_ih, in);
+      par_gemm(1, 0, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh, 2 * H, 1.0f,
                   cl->dW_ih + skip, in);
     }
     if (cl->dW_hh)
-      gemm(1, 0, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh + H, 2 * H, 1.0f,
+      par_gemm(1, 0, 4 * H, H, (int)TB, 1.0f, dg, 4 * H, xh + H, 2 * H, 1.0f,
                   cl->dW_hh, H);
     if (cl->db) par_colsum(dg, (long)TB, 4 * H, cl->db);
   }

@@ -254,26 +254,13 @@ static int vocab_id(Vocab *v, const char *s, size_t len, uint32_t *id) {
   return 0;
 }
 
-/* One file as token ids: line i is tok[line[i] .. line[i+1]). */
-typedef struct Text {
-  const char *name;
-  char *buf;
-  size_t len;
-  uint32_t *tok;
-  size_t ntok, tokcap;
-  size_t *line;
-  size_t nlines, linecap;
-} Text;
-
-static void text_free(Text *t) {
-  free(t->buf);
-  free(t->tok);
-  free(t->line);
+void bleu_text_free(BleuText *t) {
+  free(t->buf); free(t->at); free(t->len); free(t->line);
   memset(t, 0, sizeof *t);
 }
 
 /* Reads all of f into t->buf (no fixed buffers: pipes work too). */
-static int read_all(FILE *f, Text *t, Err *e) {
+static int read_all(FILE *f, BleuText *t, Err *e) {
   size_t cap = 1 << 16, len = 0;
   char *buf = malloc(cap);
   if (!buf) return bleu_err(e, "%s: error: out of memory", t->name);
@@ -293,23 +280,26 @@ static int read_all(FILE *f, Text *t, Err *e) {
     return bleu_err(e, "%s: error: cannot read: %s", t->name, err ? strerror(err) : "read error");
   }
   t->buf = buf;
-  t->len = len;
+  t->size = len;
   return 0;
 }
 
-static int push_tok(Text *t, uint32_t id) {
+static int push_tok(BleuText *t, size_t at, size_t len) {
   if (t->ntok == t->tokcap) {
     size_t cap = t->tokcap ? t->tokcap * 2 : 4096;
-    uint32_t *p = cap < SIZE_MAX / sizeof *p ? realloc(t->tok, cap * sizeof *p) : NULL;
-    if (!p) return -1;
-    t->tok = p, t->tokcap = cap;
+    size_t *a = cap < SIZE_MAX / sizeof *a ? realloc(t->at, cap * sizeof *a) : NULL;
+    if (!a) return -1;
+    t->at = a;
+    size_t *l = realloc(t->len, cap * sizeof *l);
+    if (!l) return -1;
+    t->len = l, t->tokcap = cap;
   }
-  t->tok[t->ntok++] = id;
+  t->at[t->ntok] = at; t->len[t->ntok++] = len;
   return 0;
 }
 
 /* Appends a line boundary (the current token count). */
-static int push_line(Text *t) {
+static int push_line(BleuText *t) {
   if (t->nlines + 1 >= t->linecap) {
     size_t cap = t->linecap ? t->linecap * 2 : 1024;
     size_t *p = cap < SIZE_MAX / sizeof *p ? realloc(t->line, cap * sizeof *p) : NULL;
@@ -339,11 +329,11 @@ static int is_blank(unsigned char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Splits t->buf into lines and tokens, interning tokens in v and checking
-** UTF-8.  Returns 0, or -1 with "name:line: error: ..." in e. */
-static int text_split(Text *t, Vocab *v, Err *e) {
+/* Splits t->buf into lines and tokens, checking UTF-8.  Returns 0, or -1
+** with "name:line: error: ..." in e. */
+static int text_split(BleuText *t, Err *e) {
   const unsigned char *b = (const unsigned char *)t->buf;
-  size_t n = t->len, i = 0, lineno = 1;
+  size_t n = t->size, i = 0, lineno = 1;
   if (n >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf) i = 3;   /* BOM */
   size_t bol = i;                                   /* where this line begins */
   t->line = malloc(1024 * sizeof *t->line);
@@ -373,17 +363,14 @@ static int text_split(Text *t, Vocab *v, Err *e) {
         i += k;
       }
     }
-    uint32_t id;
-    if (vocab_id(v, t->buf + start, i - start, &id) || push_tok(t, id))
-      return bleu_err(e, "%s:%zu: error: out of memory", t->name, lineno);
+    if (push_tok(t, start, i - start)) return bleu_err(e, "%s:%zu: error: out of memory", t->name, lineno);
   }
   if (bol < n && push_line(t))                    /* a last line without '\n' */
     return bleu_err(e, "%s: error: out of memory", t->name);
   return 0;
 }
 
-/* Reads and splits one file ("-" is standard input). */
-static int text_load(Text *t, const char *path, Vocab *v, Err *e) {
+int bleu_text_read(BleuText *t, const char *path, Err *e) {
   memset(t, 0, sizeof *t);
   int in = strcmp(path, "-") == 0;
   t->name = in ? "<stdin>" : path;
@@ -391,7 +378,25 @@ static int text_load(Text *t, const char *path, Vocab *v, Err *e) {
   if (!f) return bleu_err(e, "%s: error: cannot open: %s", path, strerror(errno));
   int rc = read_all(f, t, e);
   if (!in) fclose(f);
-  return rc ? rc : text_split(t, v, e);
+  if (!rc) rc = text_split(t, e);
+  if (rc) bleu_text_free(t);
+  return rc;
+}
+
+/* One file as token ids: line i is tok[line[i] .. line[i+1]). */
+typedef struct Text { BleuText f; uint32_t *tok; } Text;
+
+static void text_free(Text *t) { bleu_text_free(&t->f); free(t->tok); t->tok = NULL; }
+
+/* Reads one file and interns its tokens in v. */
+static int text_load(Text *t, const char *path, Vocab *v, Err *e) {
+  t->tok = NULL;
+  if (bleu_text_read(&t->f, path, e)) return -1;
+  t->tok = malloc((t->f.ntok ? t->f.ntok : 1) * sizeof *t->tok);
+  if (!t->tok) return bleu_err(e, "%s: error: out of memory", t->f.name);
+  for (size_t j = 0; j < t->f.ntok; j++)
+    if (vocab_id(v, t->f.buf + t->f.at[j], t->f.len[j], &t->tok[j])) return bleu_err(e, "%s: error: out of memory", t->f.name);
+  return 0;
 }
 
 int bleu_files(const char *hyp_path, const char *const *ref_paths, size_t nrefs,
@@ -405,23 +410,23 @@ int bleu_files(const char *hyp_path, const char *const *ref_paths, size_t nrefs,
   if (!t || !refs) { bleu_err(e, "bleu: out of memory"); goto done; }
   for (size_t j = 0; j <= nrefs; j++) {
     if (text_load(&t[j], j ? ref_paths[j - 1] : hyp_path, &v, e)) goto done;
-    if (t[j].nlines != t[0].nlines) {
-      bleu_err(e, "%s: error: has %zu line%s, %s has %zu", t[j].name, t[j].nlines,
-               t[j].nlines == 1 ? "" : "s", t[0].name, t[0].nlines);
+    if (t[j].f.nlines != t[0].f.nlines) {
+      bleu_err(e, "%s: error: has %zu line%s, %s has %zu", t[j].f.name, t[j].f.nlines,
+               t[j].f.nlines == 1 ? "" : "s", t[0].f.name, t[0].f.nlines);
       goto done;
     }
   }
   BleuStats st;
   memset(&st, 0, sizeof st);
-  for (size_t i = 0; i < t[0].nlines; i++) {
+  for (size_t i = 0; i < t[0].f.nlines; i++) {
     for (size_t j = 0; j < nrefs; j++) {
       const Text *r = &t[j + 1];
-      refs[j] = (BleuSent){ r->tok + r->line[i], r->line[i + 1] - r->line[i] };
+      refs[j] = (BleuSent){ r->tok + r->f.line[i], r->f.line[i + 1] - r->f.line[i] };
     }
-    BleuSent hyp = { t[0].tok + t[0].line[i], t[0].line[i + 1] - t[0].line[i] };
+    BleuSent hyp = { t[0].tok + t[0].f.line[i], t[0].f.line[i + 1] - t[0].f.line[i] };
     Err le = {0};
     if (bleu_sentence_stats(hyp, refs, nrefs, &st, &le)) {
-      bleu_err(e, "%s:%zu: error: %s", t[0].name, i + 1, le.msg);
+      bleu_err(e, "%s:%zu: error: %s", t[0].f.name, i + 1, le.msg);
       goto done;
     }
   }

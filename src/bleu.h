@@ -51,6 +51,23 @@ void bleu_score(const BleuStats *st, BleuScore *out);
 ** bleu_sentence_stats, *out then untouched. */
 int bleu_corpus(const BleuLine *lines, size_t n, BleuScore *out, Err *e);
 
+/* A text file split into lines of tokens, as `graphrun bleu` and
+** --translate read files: "\n" ends a line (a "\r" before it is blank
+** space), a last line may lack it, a leading UTF-8 byte-order mark is
+** skipped, tokens are separated by ASCII blanks and must be valid UTF-8.
+** Token j is buf[at[j] .. at[j] + len[j]); line i holds tokens line[i] ..
+** line[i+1]. */
+typedef struct BleuText {
+  const char *name;          /* the path, or "<stdin>" */
+  char *buf; size_t size;
+  size_t *at, *len, ntok, tokcap;
+  size_t *line, nlines, linecap;
+} BleuText;
+/* Reads and splits path ("-": standard input): 0, or -1 with
+** "path:line: error: ..." in e and nothing held. */
+int  bleu_text_read(BleuText *t, const char *path, Err *e);
+void bleu_text_free(BleuText *t);
+
 /* Corpus BLEU of text files: one sentence per line, tokens separated by
 ** ASCII whitespace, "\r\n" or "\n" line ends, a last line with or without its
 ** newline, a leading UTF-8 BOM skipped, "-" for standard input.  All files

@@ -231,10 +231,7 @@ static Node *lookup_node(Builder *b, const Ast *ref, const char *key) {
 
 /* Runs n's shape rule now, so a mistake points at the operator. */
 static Node *checked(Builder *b, Node *n) {
-  if (gr_ops[n->op].shape(n, b->e)) {
-    if (!b->e->set) err_at(b->e, n->loc, "'%s' result would have more than %ld elements", gr_ops[n->op].name, GR_MAXELEMS);
-    return NULL;
-  }
+  if (graph_shape(n, b->e)) return NULL;
   if (build_spend(b, n->loc, 1) || build_charge(b, n->loc, n->name ? n->name : gr_ops[n->op].name, n->val.n, 2)) return NULL;  /* value, gradient */
   return n;
 }
@@ -494,9 +491,12 @@ static int stmt_assign(Builder *b, const Ast *s) {
   for (int i = 0; i < k; i++) if (define(b, target, keys[i])) goto out;
   Node *v = build_expr(b, s->kids[1]);
   if (!v) goto out;
-  if (k == 1) { rc = name_node(b, v, keys[0], s->loc); goto out; }
-  /* beta[1..T, h, t] = softmax(...): one name per item of the first axis;
-  ** an anonymous right side is labelled as the whole list, beta[1..2,1,1] */
+  int ranged = 0;
+  for (int i = 0; i < target->nkids; i++) ranged |= target->kids[i]->kind == A_RANGE;
+  if (!ranged) { rc = name_node(b, v, keys[0], s->loc); goto out; }
+  /* beta[1..T, h, t] = softmax(...): one name per item of the first axis,
+  ** however many (r[1..1] = M names M's one row); an anonymous right side
+  ** is labelled as the whole list, beta[1..2,1,1] */
   if (v->kind == N_OP && !v->name) {
     char lab[512]; int o = snprintf(lab, sizeof lab, "%s[", target->name);
     for (int i = 0; i < target->nkids && o < (int)sizeof lab; i++) {
@@ -511,14 +511,14 @@ static int stmt_assign(Builder *b, const Ast *s) {
   }
   if (v->val.rank == 0 || v->val.shape[0] != k) {
     char sh[64];
-    err_at(b->e, s->kids[1]->loc, "the right side has shape %s, but the left side names %d items", shape_str(&v->val, sh, sizeof sh), k);
+    err_at(b->e, s->kids[1]->loc, "the right side has shape %s, but the left side names %d item%s", shape_str(&v->val, sh, sizeof sh), k, k == 1 ? "" : "s");
     goto out;
   }
   for (int i = 0; i < k; i++) {
     Node *p = op_node(b, OP_PICK, keys[i], s->loc, 1, &v);
     if (!p) goto out;
     p->iattr[0] = i;
-    if (gr_ops[OP_PICK].shape(p, b->e)) goto out;
+    if (graph_shape(p, b->e)) goto out;
   }
   rc = 0;
 out:

@@ -77,7 +77,7 @@ int build_data(Builder *b, const Ast *s) {
     Tensor t; int sh[2] = { 1, 1 };
     tensor_shape(&t, i == 3 ? 1 : 2, sh);
     float z[1] = { 0 }; t.data = z;
-    Node *n = graph_leaf(b->g, N_INPUT, names[i], s->loc, &t);
+    Node *n = d->tok[i] = graph_leaf(b->g, N_INPUT, names[i], s->loc, &t);
     n->flags |= NF_NOGRAD;
   }
   return 0;

@@ -1,7 +1,8 @@
 /*
 ** checkpoint.c — saving and loading a model's parameters.
 **
-** Layout (little-endian):
+** Layout (little-endian, written and read byte by byte, so a file moves
+** between machines of either byte order):
 **   "GRCKPT" 0x00 VERSION             8 bytes
 **   u32 count                          parameters
 **   count x { u32 namelen, name, u32 rank, u32 shape[rank], f32 data[n] }
@@ -12,7 +13,7 @@
 ** shapes are exactly the model's; it changes nothing unless all is well.
 ** Saving goes through write_file_atomic: the old file survives any failure.
 */
-#include "train.h"
+#include "checkpoint.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,14 @@ static void put(Buf *b, const void *x, size_t k) {
   if (b->n + k > b->cap) { b->cap = (b->n + k) * 2; b->p = xrealloc(b->p, b->cap); }
   memcpy(b->p + b->n, x, k); b->n += k;
 }
-static void put32(Buf *b, uint32_t v) { put(b, &v, 4); }
+static void put32(Buf *b, uint32_t v) {
+  unsigned char x[4] = { (unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24) };
+  put(b, x, 4);
+}
+static void put64(Buf *b, uint64_t v) { put32(b, (uint32_t)v); put32(b, (uint32_t)(v >> 32)); }
+static void putf64(Buf *b, double d) { uint64_t u; memcpy(&u, &d, 8); put64(b, u); }
+static uint32_t le32(const unsigned char *p) { return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint64_t le64(const unsigned char *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
 
 int ckpt_save(const Model *m, const char *path, const TrainState *st, Err *e) {
   Buf b = {0};
@@ -40,15 +48,14 @@ int ckpt_save(const Model *m, const char *path, const TrainState *st, Err *e) {
     put32(&b, (uint32_t)strlen(n->name)); put(&b, n->name, strlen(n->name));
     put32(&b, (uint32_t)n->val.rank);
     for (int d = 0; d < n->val.rank; d++) put32(&b, (uint32_t)n->val.shape[d]);
-    put(&b, n->val.data, sizeof(float) * n->val.n);
+    for (long j = 0; j < n->val.n; j++) { uint32_t u; memcpy(&u, &n->val.data[j], 4); put32(&b, u); }
   }
   put32(&b, st ? 1 : 0);
   if (st) {
-    int32_t ep = st->epoch, sb = st->since_best;
-    put(&b, &ep, 4); put(&b, &sb, 4); put(&b, &st->lr, 8); put(&b, &st->best, 8); put(&b, st->rng, 16);
+    put32(&b, (uint32_t)st->epoch); put32(&b, (uint32_t)st->since_best);
+    putf64(&b, st->lr); putf64(&b, st->best); put64(&b, st->rng[0]); put64(&b, st->rng[1]);
   }
-  uint64_t h = fnv1a(FNV_INIT, b.p, b.n);
-  put(&b, &h, 8);
+  put64(&b, fnv1a(FNV_INIT, b.p, b.n));
   int rc = write_file_atomic(path, b.p, b.n, e);
   free(b.p);
   return rc;
@@ -60,6 +67,17 @@ static int get(Rd *r, void *x, size_t k) {
   memcpy(x, r->p + r->at, k); r->at += k;
   return 0;
 }
+static int get32(Rd *r, uint32_t *v) {
+  if (r->at + 4 > r->n) return -1;
+  *v = le32(r->p + r->at); r->at += 4;
+  return 0;
+}
+static int get64(Rd *r, uint64_t *v) {
+  if (r->at + 8 > r->n) return -1;
+  *v = le64(r->p + r->at); r->at += 8;
+  return 0;
+}
+static int getf64(Rd *r, double *d) { uint64_t u; if (get64(r, &u)) return -1; memcpy(d, &u, 8); return 0; }
 
 int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
   size_t len;
@@ -68,31 +86,29 @@ int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
   int rc = -1;
   char *found = NULL;          /* found[id]: the model's param id is in the file */
   Rd r = { data, len >= 8 ? len - 8 : 0, 0 };
-  uint64_t want;
   if (len < 20 || memcmp(data, magic, 7)) { err_set(e, "%s: error: not a graphrun checkpoint", path); goto out; }
   if (data[7] != CKPT_VERSION) { err_set(e, "%s: error: checkpoint format version %d, this graphrun reads version %d", path, data[7], CKPT_VERSION); goto out; }
-  memcpy(&want, data + len - 8, 8);
-  if (fnv1a(FNV_INIT, data, len - 8) != want) { err_set(e, "%s: error: checksum mismatch: the file is truncated or corrupted", path); goto out; }
+  if (fnv1a(FNV_INIT, data, len - 8) != le64(data + len - 8)) { err_set(e, "%s: error: checksum mismatch: the file is truncated or corrupted", path); goto out; }
   r.at = 8;
   uint32_t count, seen = 0, nparams = 0;
   found = xcalloc(m->g->n ? m->g->n : 1, 1);
   for (int i = 0; i < m->g->n; i++) nparams += m->g->nodes[i]->kind == N_PARAM;
-  if (get(&r, &count, 4)) goto trunc;
+  if (get32(&r, &count)) goto trunc;
   /* two passes: check everything, then copy, so a bad file changes nothing */
   for (int pass = 0; pass < 2; pass++) {
     r.at = 12;
     for (uint32_t k = 0; k < count; k++) {
       uint32_t nl, rank, sh[GR_MAXDIM];
       char name[512];
-      if (get(&r, &nl, 4) || nl >= sizeof name || get(&r, name, nl)) goto trunc;
+      if (get32(&r, &nl) || nl >= sizeof name || get(&r, name, nl)) goto trunc;
       name[nl] = 0;
       for (uint32_t i = 0; i < nl; i++)
         if ((unsigned char)name[i] <= 32 || (unsigned char)name[i] >= 127) {
           err_set(e, "%s: error: corrupted checkpoint: parameter %u's name has byte 0x%02x", path, k + 1, (unsigned char)name[i]);
           goto out;
         }
-      if (get(&r, &rank, 4) || rank > GR_MAXDIM) goto trunc;
-      for (uint32_t d = 0; d < rank; d++) if (get(&r, &sh[d], 4)) goto trunc;
+      if (get32(&r, &rank) || rank > GR_MAXDIM) goto trunc;
+      for (uint32_t d = 0; d < rank; d++) if (get32(&r, &sh[d])) goto trunc;
       Node *n = graph_find(m->g, name);
       if (!n || n->kind != N_PARAM) { err_set(e, "%s: error: parameter '%s' is not in %s (a checkpoint of another model?)", path, name, m->path); goto out; }
       Tensor t; int ish[GR_MAXDIM];
@@ -105,7 +121,7 @@ int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
       }
       if (r.at + sizeof(float) * t.n > r.n) goto trunc;
       if (!pass && found[n->id]) { err_set(e, "%s: error: corrupted checkpoint: parameter '%s' is stored twice", path, name); goto out; }
-      if (pass) memcpy(n->val.data, r.p + r.at, sizeof(float) * t.n);
+      if (pass) for (long j = 0; j < t.n; j++) { uint32_t u = le32(r.p + r.at + 4 * j); memcpy(&n->val.data[j], &u, 4); }
       found[n->id] = 1;
       r.at += sizeof(float) * t.n;
       seen++;
@@ -120,11 +136,12 @@ int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
     /* the training state, then nothing but the checksum */
     uint32_t has;
     TrainState ts; memset(&ts, 0, sizeof ts);
-    if (get(&r, &has, 4) || has > 1) goto trunc;
+    if (get32(&r, &has) || has > 1) goto trunc;
     if (has) {
-      int32_t ep, sb;
-      if (get(&r, &ep, 4) || get(&r, &sb, 4) || get(&r, &ts.lr, 8) || get(&r, &ts.best, 8) || get(&r, ts.rng, 16) || ep < 1) goto trunc;
-      ts.epoch = ep; ts.since_best = sb;
+      uint32_t ep, sb;
+      if (get32(&r, &ep) || get32(&r, &sb) || getf64(&r, &ts.lr) || getf64(&r, &ts.best) ||
+          get64(&r, &ts.rng[0]) || get64(&r, &ts.rng[1]) || (int32_t)ep < 1) goto trunc;
+      ts.epoch = (int32_t)ep; ts.since_best = (int32_t)sb;
     }
     if (r.at != r.n) goto trunc;
     if (st) *st = ts;

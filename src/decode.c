@@ -20,19 +20,6 @@
 
 /* ---- running the graph ---------------------------------------------------- */
 
-/* Gives leaf n the ids as floats, shape [d0] (rank 1) or [d0,d1]. */
-static void leaf_set(Node *n, long *cap, int rank, int d0, int d1, const int32_t *ids) {
-  long k = rank == 1 ? d0 : (long)d0 * d1;
-  if (k > *cap) {
-    free(n->val.data);
-    n->val.data = xcalloc((size_t)k, sizeof(float));
-    *cap = k;
-  }
-  int sh[2] = { d0, d1 };
-  tensor_shape(&n->val, rank, sh);
-  for (long i = 0; i < k; i++) n->val.data[i] = ids ? (float)ids[i] : 0.0f;
-}
-
 int decoder_init(Decoder *d, Model *m, Err *e) {
   memset(d, 0, sizeof *d);
   d->m = m;
@@ -43,21 +30,20 @@ int decoder_init(Decoder *d, Model *m, Err *e) {
   if (!loss || loss->op != OP_XENT)
     return err_at(e, loss ? loss->loc : (Loc){ m->path, 0, 0 }, "decoding needs the output to be cross_entropy(logits, y)");
   Graph *g = m->g;
-  d->x = graph_find(g, "x"); d->y = graph_find(g, "y");
-  d->src = graph_find(g, "src"); d->src_len = graph_find(g, "src_len");
   d->logits = loss->in[0];
   for (int i = 0; i < g->n && !d->attn; i++) if (g->nodes[i]->op == OP_ATTN_DEC) d->attn = g->nodes[i];
-  d->V = m->data->vocab.n;   /* cap[] = 0 (memset): first use replaces the declared buffers */
+  d->V = m->data->vocab.n;
   return 0;
 }
 
 int decoder_forward(Decoder *d, int Ts, int B, const int32_t *src, const int32_t *slen,
                     int T, const int32_t *x, int carry, Err *e) {
   Graph *g = d->m->g;
-  leaf_set(d->src, &d->cap[2], 2, Ts, B, src);
-  leaf_set(d->src_len, &d->cap[3], 1, B, 0, slen);
-  leaf_set(d->x, &d->cap[0], 2, T, B, x);
-  leaf_set(d->y, &d->cap[1], 2, T, B, NULL);        /* <pad>: nothing scored */
+  ModelData *md = d->m->data;
+  model_feed(md, TOK_SRC, 2, Ts, B, src);
+  model_feed(md, TOK_SRC_LEN, 1, B, 0, slen);
+  model_feed(md, TOK_X, 2, T, B, x);
+  model_feed(md, TOK_Y, 2, T, B, NULL);             /* <pad>: nothing scored */
   graph_carry(g, carry);
   d->ex.err = e;
   return graph_forward(g, &d->ex);
@@ -180,49 +166,6 @@ out:
 }
 
 /* ---- text ------------------------------------------------------------------ */
-
-/* A text file split into lines of tokens, as `graphrun bleu` reads files:
-** "\n" ends a line (a "\r" before it is blank space), a last line may lack
-** it, a leading UTF-8 byte-order mark is skipped, tokens are separated by
-** ASCII blanks.  Token j is buf[at[j] .. at[j]+len[j]); line i holds tokens
-** line[i] .. line[i+1]. */
-typedef struct Text {
-  char *buf;
-  long *at; int *len; long ntok, cap;
-  long *line; long nlines, lcap;
-} Text;
-
-static int is_blank(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
-
-static void text_free(Text *t) { free(t->buf); free(t->at); free(t->len); free(t->line); memset(t, 0, sizeof *t); }
-
-static void text_push_line(Text *t) {
-  if (t->nlines + 2 > t->lcap) { t->lcap = t->lcap * 2 + 64; t->line = xrealloc(t->line, sizeof(long) * t->lcap); }
-  t->line[++t->nlines] = t->ntok;
-}
-
-static int text_read(Text *t, const char *path, Err *e) {
-  memset(t, 0, sizeof *t);
-  size_t n;
-  if (!(t->buf = read_file(path, &n, e))) return -1;
-  const unsigned char *b = (const unsigned char *)t->buf;
-  size_t i = n >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf ? 3 : 0, bol = i;
-  t->lcap = 64; t->line = xmalloc(sizeof(long) * t->lcap); t->line[0] = 0;
-  while (i < n) {
-    if (b[i] == '\n') { text_push_line(t); bol = ++i; continue; }
-    if (is_blank(b[i]) || b[i] == 0) { i++; continue; }
-    size_t s = i;
-    while (i < n && b[i] != '\n' && b[i] && !is_blank(b[i])) i++;
-    if (t->ntok == t->cap) {
-      t->cap = t->cap * 2 + 256;
-      t->at = xrealloc(t->at, sizeof(long) * t->cap); t->len = xrealloc(t->len, sizeof(int) * t->cap);
-    }
-    if (i - s > CORPUS_MAXLINE) return err_set(e, "%s:%ld: error: word longer than %zu bytes", path, t->nlines + 1, CORPUS_MAXLINE);
-    t->at[t->ntok] = (long)s; t->len[t->ntok++] = (int)(i - s);
-  }
-  if (bol < n) text_push_line(t);
-  return 0;
-}
 
 /* ---- --show-attention, --attention-svg ---------------------------------------- */
 
@@ -394,13 +337,13 @@ static int show_attention(Decoder *d, const DecodeOpts *o, Err *e) {
 /* ---- --translate ------------------------------------------------------------- */
 
 static int translate(Decoder *d, const DecodeOpts *o, Err *e) {
-  Text in, ref = {0};
-  if (text_read(&in, o->translate, e)) return -1;
+  BleuText in, ref = {0};
+  if (bleu_text_read(&in, o->translate, e)) return -1;
   int rc = -1;
   if (o->ref) {
-    if (text_read(&ref, o->ref, e)) goto out;
+    if (bleu_text_read(&ref, o->ref, e)) goto out;
     if (ref.nlines != in.nlines) {
-      err_set(e, "%s: error: has %ld line%s, %s has %ld", o->ref, ref.nlines, ref.nlines == 1 ? "" : "s", o->translate, in.nlines);
+      err_set(e, "%s: error: has %zu line%s, %s has %zu", o->ref, ref.nlines, ref.nlines == 1 ? "" : "s", o->translate, in.nlines);
       goto out;
     }
   }
@@ -414,14 +357,14 @@ static int translate(Decoder *d, const DecodeOpts *o, Err *e) {
   if (o->ref) {
     if (corpus_vocab_init(&bv, msg, sizeof msg)) { err_set(e, "%s", msg); goto out; }
     ref_ids = xmalloc(sizeof(uint32_t) * (ref.ntok ? ref.ntok : 1));
-    for (long j = 0; j < ref.ntok; j++) {
+    for (size_t j = 0; j < ref.ntok; j++) {
       int32_t id = corpus_vocab_add(&bv, ref.buf + ref.at[j], ref.len[j], msg, sizeof msg);
       if (id < 0) { err_set(e, "%s: %s", o->ref, msg); goto out_bleu; }
       ref_ids[j] = (uint32_t)id;
     }
     hoff = xcalloc(in.nlines + 1, sizeof(long));
   }
-  for (long i = 0; i < in.nlines; i++) {
+  for (size_t i = 0; i < in.nlines; i++) {
     int S = (int)(in.line[i + 1] - in.line[i]), n = 0;
     int32_t *out = NULL;
     if (S > 0) {
@@ -456,7 +399,7 @@ static int translate(Decoder *d, const DecodeOpts *o, Err *e) {
   if (o->ref) {
     lines = xcalloc(in.nlines ? in.nlines : 1, sizeof *lines);
     rs = xcalloc(in.nlines ? in.nlines : 1, sizeof *rs);
-    for (long i = 0; i < in.nlines; i++) {
+    for (size_t i = 0; i < in.nlines; i++) {
       rs[i] = (BleuSent){ ref_ids + ref.line[i], (size_t)(ref.line[i + 1] - ref.line[i]) };
       lines[i] = (BleuLine){ { hyp_ids ? hyp_ids + hoff[i] : NULL, (size_t)(hoff[i + 1] - hoff[i]) }, &rs[i], 1 };
     }
@@ -470,7 +413,7 @@ out_bleu:
   corpus_vocab_free(&bv);
   free(hyp_ids); free(ref_ids); free(hoff); free(lines); free(rs);
 out:
-  text_free(&in); text_free(&ref);
+  bleu_text_free(&in); bleu_text_free(&ref);
   return rc;
 }
 

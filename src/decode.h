@@ -8,7 +8,7 @@
 **   greedy and beam: one forward per output step with T = 1 pieces, the
 **     decoder's state carried from step to step (lstm carry, attn_dec_carry)
 **     and, for the beam, rearranged with the surviving hypotheses
-**     (lstm_op_reorder, attn_dec_reorder).
+**     (seqop_lstm_reorder, attn_dec_reorder).
 */
 #ifndef GR_DECODE_H
 #define GR_DECODE_H
@@ -24,12 +24,11 @@ typedef struct DecodeOpts {
   long beam;               /* --beam K; 0 = greedy                          */
 } DecodeOpts;
 
-/* A model ready to decode: its graph's token leaves, logits and (attn_lm)
-** attention node. */
+/* A model ready to decode: its logits and (attn_lm) attention node; the
+** token inputs are the data statement's (m->data->tok, model_feed). */
 typedef struct Decoder {
   Model *m;
-  Node *x, *y, *src, *src_len, *logits, *attn;
-  long cap[4];             /* elements the x, y, src, src_len leaves hold */
+  Node *logits, *attn;
   int V;
   Exec ex;
 } Decoder;

@@ -8,7 +8,8 @@
 ** plain edges, so a softmax over α[1..T] fans straight out to β[1..T].
 ** --no-ops drops the circles: edges run straight between value nodes;
 ** --no-params leaves the weights out.
-** With values, each box shows `name | value | grad`.  --max-index K keeps a
+** With values, each box shows `name | value | grad`, float32 rounding noise
+** as 0 (graph_noise).  --max-index K keeps a
 ** large unrolled graph readable: names with an index above K are left out.
 */
 #include "show.h"
@@ -39,6 +40,7 @@ static int small_indices(const char *name, int k) {
   return 1;
 }
 static char *visible;   /* per node id, for the drawing being made */
+static double noise;    /* its rounding noise (graph_noise): printed as 0 */
 
 /* Where the edges into a consumer start from, for input x: the box of a
 ** value node, the circle of an anonymous op, or (through plumbing and in
@@ -48,7 +50,7 @@ static void sources(const Node *x, const DotOpts *o, FILE *f, const char *dst, i
   if (x->kind == N_CONST) {          /* drawn where used: a constant nobody uses is not drawn */
     if (o->no_ops) return;
     char v[64];
-    fprintf(f, "  c%d [shape=plaintext, label=\"", x->id); esc(f, tensor_str(&x->val, v, sizeof v)); fputs("\"];\n", f);
+    fprintf(f, "  c%d [shape=plaintext, label=\"", x->id); esc(f, tensor_str_noise(&x->val, v, sizeof v, noise)); fputs("\"];\n", f);
     fprintf(f, "  c%d -> %s;\n", x->id, dst);
     return;
   }
@@ -69,10 +71,10 @@ static void box(FILE *f, const Node *n, const DotOpts *o, int have_grads) {
   if (o->values) {
     char v[80];
     fputc('{', f); esc(f, n->label); fputs(" | ", f);
-    esc(f, tensor_str(&n->val, v, sizeof v));
+    esc(f, tensor_str_noise(&n->val, v, sizeof v, noise));
     if (have_grads && n->grad.data) {
       Tensor gt = n->grad; gt.rank = n->val.rank; memcpy(gt.shape, n->val.shape, sizeof gt.shape); gt.n = n->val.n;
-      fputs(" | grad ", f); esc(f, tensor_str(&gt, v, sizeof v));
+      fputs(" | grad ", f); esc(f, tensor_str_noise(&gt, v, sizeof v, noise));
     }
     fputc('}', f);
   } else esc(f, n->label);
@@ -85,6 +87,7 @@ void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads) {
   fputs("digraph graphrun {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=11];\n  edge [arrowsize=0.6];\n", f);
   /* a named node is shown by its indices; an anonymous one if any input is */
   visible = xcalloc(g->n ? g->n : 1, 1);
+  noise = graph_noise(g);
   int hidden = 0;
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];

@@ -29,7 +29,7 @@ static unsigned long relu_signature(Graph *g) {
 static int eval(Graph *g, Node *out, Exec *ex, void (*before)(Graph *), double *v, unsigned long *sig) {
   if (before) before(g);
   if (graph_forward(g, ex)) return -1;
-  const XentStat *xs = out->op == OP_XENT ? xent_op_stat(out) : NULL;
+  const XentStat *xs = out->op == OP_XENT ? seqop_xent_stat(out) : NULL;
   *v = xs && xs->count ? xs->sum / xs->count : out->val.data[0];    /* the loss in double where kept */
   *sig = relu_signature(g);
   return 0;

@@ -95,32 +95,52 @@ Node *graph_leaf(Graph *g, NodeKind kind, const char *name, Loc loc, const Tenso
 }
 
 /* ---- execution ---------------------------------------------------------- */
+int graph_shape(Node *n, Err *e) {
+  if (!gr_ops[n->op].shape(n, e)) return 0;
+  if (!e->set) err_at(e, n->loc, "'%s' result would have more than %ld elements", ops_word(n->op), GR_MAXELEMS);
+  return -1;
+}
 int graph_infer(Graph *g, Err *e) {
-  for (int i = 0; i < g->n; i++) {
-    Node *n = g->nodes[i];
-    if (n->kind == N_OP && gr_ops[n->op].shape(n, e)) {
-      if (!e->set) { char s[64]; err_at(e, n->loc, "'%s' result would have more than %ld elements", gr_ops[n->op].name, GR_MAXELEMS); (void)s; }
-      return -1;
-    }
-  }
+  for (int i = 0; i < g->n; i++)
+    if (g->nodes[i]->kind == N_OP && graph_shape(g->nodes[i], e)) return -1;
   return 0;
 }
 
 
-/* Names the first non-finite value of n, with its inputs' ranges. */
+/* Names the first non-finite value of n, with its inputs' ranges; an
+** anonymous node by its expression (ops_describe), an input made on
+** another line with that line. */
 static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
-  char msg[400]; int k = 0;
-  k += snprintf(msg + k, sizeof msg - k, "%s pass: '%s' (%s) produced NaN or Inf", pass, n->label, gr_ops[n->op].name);
+  char msg[GR_ERRMAX - 100], what[200]; int k = 0;
+  ops_describe(n, what, sizeof what);
+  k += snprintf(msg + k, sizeof msg - k, "%s pass: '%s' (%s) produced NaN or Inf", pass, what, ops_word(n->op));
   if (ex->step) k += snprintf(msg + k, sizeof msg - k, " at step %ld", ex->step);
   for (int j = 0; j < n->nin && k < (int)sizeof msg - 80; j++) {
-    const Tensor *t = &n->in[j]->val;
+    const Node *x = n->in[j];
+    const Tensor *t = &x->val;
     float lo = INFINITY, hi = -INFINITY;
     for (long i = 0; i < t->n; i++) { if (t->data[i] < lo) lo = t->data[i]; if (t->data[i] > hi) hi = t->data[i]; }
-    k += snprintf(msg + k, sizeof msg - k, "%s input '%s' in [%g, %g]", j ? "," : ";", n->in[j]->label, lo, hi);
+    ops_describe(x, what, sizeof what);
+    k += snprintf(msg + k, sizeof msg - k, "%s input '%s'", j ? "," : ";", what);
+    if (x->loc.line != n->loc.line && x->loc.line > 0) k += snprintf(msg + k, sizeof msg - k, " (line %d)", x->loc.line);
+    k += snprintf(msg + k, sizeof msg - k, " in [%g, %g]", lo, hi);
   }
   return err_at(ex->err, n->loc, "%s", msg);
 }
 static int all_finite(const Tensor *t) { return seqk_all_finite(t->data, t->n); }
+
+double graph_noise(const Graph *g) {
+  double m = 0;
+  for (int i = 0; i < g->n; i++) {
+    const Node *n = g->nodes[i];
+    if (n->flags & NF_DEAD) continue;
+    for (int k = 0; k < 2; k++) {
+      const Tensor *t = k ? &n->grad : &n->val;
+      if (t->data) for (long j = 0; j < n->val.n; j++) if (fabs(t->data[j]) > m && isfinite(t->data[j])) m = fabs(t->data[j]);
+    }
+  }
+  return ldexp(m, -20);
+}
 
 int graph_forward(Graph *g, Exec *ex) {
   ex->g = g;
@@ -174,14 +194,6 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
         if (n->in[j]->grad.data && !all_finite(&n->in[j]->grad)) return report_nonfinite(n, ex, "backward");
   }
   return 0;
-}
-
-void node_backward_into(Node *n, Exec *ex, Tensor *gins) {
-  float *save[64];
-  int k = n->nin < 64 ? n->nin : 64;
-  for (int j = 0; j < k; j++) { save[j] = n->in[j]->grad.data; n->in[j]->grad.data = save[j] ? gins[j].data : NULL; }
-  gr_ops[n->op].backward(n, ex);
-  for (int j = k - 1; j >= 0; j--) n->in[j]->grad.data = save[j];   /* reverse: an input may repeat */
 }
 
 void graph_carry(Graph *g, int on) {

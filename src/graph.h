@@ -109,6 +109,10 @@ const char *ops_word(OpKind op);
 OpKind ops_called(const char *word, int list);
 /* The binary operator spelled c ('+', '@', '.'), or OP_LEAF. */
 OpKind ops_infix(char c);
+/* n for a message: its name, or for an anonymous node the expression that
+** made it, over its inputs' names ("log(W @ x + b)"), never a generated
+** label such as tmp16.  Deeper than two levels shows "...". */
+void ops_describe(const Node *n, char *buf, size_t sz);
 
 /* ---- graph construction (builder, tests) -------------------------------- */
 Graph *graph_new(const char *file);
@@ -122,20 +126,25 @@ void   graph_name(Graph *g, Node *n, const char *name);
 Node  *graph_leaf(Graph *g, NodeKind kind, const char *name, Loc loc, const Tensor *value);
 
 /* ---- execution ---------------------------------------------------------- */
+/* Runs n's shape rule: 0, or -1 with a located message (a mismatch, or a
+** result too large for a tensor). */
+int  graph_shape(Node *n, Err *e);
 /* Shape inference for every node; located error on the first mismatch. */
 int  graph_infer(Graph *g, Err *e);
 /* Resets the arena, allocates values, runs every op forward.  0 or -1. */
 int  graph_forward(Graph *g, Exec *ex);
 /* Reverse-mode from the scalar node `out` (seed 1); grads of every node.  */
 int  graph_backward(Graph *g, Node *out, Exec *ex);
+/* The rounding noise of g's last pass: 2^-20 (8 float32 epsilons) of the
+** largest magnitude among its values and gradients.  Sums that cancel
+** (a gradient that is 0 by hand) leave residues of about this size, so the
+** trace and the drawings print anything this small as 0. */
+double graph_noise(const Graph *g);
 /* Calls every recurrent node's carry / reorder hook (see OpDef). */
 void graph_carry(Graph *g, int on);
 void graph_reorder(Graph *g, const int *rows, int B);
 /* Folds `a @ transpose(W)` and `a @ W + bias` into single matmul nodes
 ** (ops.c); for training, where nobody looks at the folded nodes. */
 void ops_fuse(Graph *g);
-/* Runs one node's backward into the given gradient buffers instead of its
-** inputs' own (used by --trace to show each contribution separately).     */
-void node_backward_into(Node *n, Exec *ex, Tensor *gins);
 
 #endif

@@ -2,7 +2,7 @@
 ** lstm.c — fused LSTM kernels: one cell step forward/backward, and a
 ** multi-layer LSTM over a whole time-major sequence.
 **
-** Products go to OpenBLAS through par.h's gemm (split over the cores); everything elementwise is one fused
+** Products go to OpenBLAS through par.h's par_gemm (split over the cores); everything elementwise is one fused
 ** pass per step.  Gate order and weight layout follow PyTorch (see lstm.h),
 ** so numbers can be compared with torch.nn.LSTM directly.
 */
@@ -221,12 +221,12 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     if (r->xin && l > 0) {            /* dropped copy of the layer below's outputs */
       float *m = r->mask + (size_t)(l - 1) * TBH, *xi = r->xin + (size_t)(l - 1) * TBH;
       const float *below = r->h + (size_t)(l - 1) * (T + 1) * BH + BH;
-      drop_mask((long)TBH, r->p, rng, m);
+      seqk_drop_mask((long)TBH, r->p, rng, m);
       for (size_t k = 0; k < TBH; k++) xi[k] = below[k] * m[k];
     }
     /* All steps' input projections at once: G = X W_ih^T + b. */
     fill_rows(G, (long)TB, P->b, G4);
-    gemm(0, 1, (int)TB, G4, in, 1.0f,
+    par_gemm(0, 1, (int)TB, G4, in, 1.0f,
                 layer_input(r, l), in, P->W_ih, in, 1.0f, G, G4);
     if (h0) memcpy(hs, h0 + l * BH, sizeof(float) * BH); else memset(hs, 0, sizeof(float) * BH);
     if (c0) memcpy(cs, c0 + l * BH, sizeof(float) * BH); else memset(cs, 0, sizeof(float) * BH);
@@ -242,10 +242,10 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
       float *Gt = G + (size_t)t * B * G4;
       float *hp = hs + t * BH, *cp = cs + t * BH, *hc = hp + BH, *cc = cp + BH;
       if ((t > 0 || h0) && nn)
-        gemm(0, 0, B, G4, H, 1.0f,
+        par_gemm(0, 0, B, G4, H, 1.0f,
                     hp, H, WhhT, G4, 1.0f, Gt, G4);
       else if (t > 0 || h0)
-        gemm(0, 1, B, G4, H, 1.0f,
+        par_gemm(0, 1, B, G4, H, 1.0f,
                     hp, H, P->W_hh, H, 1.0f, Gt, G4);
       CellStep st = { r, t, Gt, cp, cc, hc, hp, NULL, NULL, NULL, NULL };
       par_for(B, cell_grain(H), cell_fwd_rows, &st);
@@ -286,7 +286,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
                       dout ? dout + t * BH : NULL, dh, dc, dGt };
       par_for(B, cell_grain(H), cell_bwd_rows, &st);
       /* dh_prev = dG_t W_hh; held rows pass dh through unchanged. */
-      gemm(0, 0, B, H, G4, 1.0f,
+      par_gemm(0, 0, B, H, G4, 1.0f,
                   dGt, G4, P->W_hh, H, 0.0f, dh2, H);
       if (r->len)
         for (int b = 0; b < B; b++)
@@ -301,22 +301,22 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     if (dc0) for (size_t k = 0; k < BH; k++) dc0[l * BH + k] += dc[k];
     /* Weight gradients over all T*B rows at once. */
     if (P->dW_hh)
-      gemm(1, 0, G4, H, (int)TB, 1.0f,
+      par_gemm(1, 0, G4, H, (int)TB, 1.0f,
                   dG, G4, hs, H, 1.0f, P->dW_hh, H);
     if (P->dW_ih)
-      gemm(1, 0, G4, in, (int)TB, 1.0f,
+      par_gemm(1, 0, G4, in, (int)TB, 1.0f,
                   dG, G4, layer_input(r, l), in, 1.0f, P->dW_ih, in);
     if (P->db) par_colsum(dG, (long)TB, G4, P->db);
     /* Input gradient: into dbuf for the layer below (through its dropout mask), or dx. */
     if (l > 0) {
-      gemm(0, 0, (int)TB, H, G4, 1.0f,
+      par_gemm(0, 0, (int)TB, H, G4, 1.0f,
                   dG, G4, P->W_ih, in, 0.0f, dbuf, H);
       if (r->mask) {
         const float *m = r->mask + (size_t)(l - 1) * TBH;
         for (size_t k = 0; k < TBH; k++) dbuf[k] *= m[k];
       }
     } else if (dx) {
-      gemm(0, 0, (int)TB, in, G4, 1.0f,
+      par_gemm(0, 0, (int)TB, in, G4, 1.0f,
                   dG, G4, P->W_ih, in, 1.0f, dx, in);
     }
   }

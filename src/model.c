@@ -65,6 +65,19 @@ void model_free(Model *m) {
   free(m);
 }
 
+void model_feed(ModelData *d, int which, int rank, int d0, int d1, const int32_t *ids) {
+  Node *n = d->tok[which];
+  long k = rank == 1 ? d0 : (long)d0 * d1;
+  if (k > d->cap[which]) {           /* the first piece replaces the declared [1,1] */
+    free(n->val.data);
+    n->val.data = xcalloc((size_t)k, sizeof(float));
+    d->cap[which] = k;
+  }
+  int sh[2] = { d0, d1 };
+  tensor_shape(&n->val, rank, sh);
+  for (long i = 0; i < k; i++) n->val.data[i] = ids ? (float)ids[i] : 0.0f;
+}
+
 Node *model_output(const Model *m) { return m->g->nout ? m->g->outputs[0] : NULL; }
 
 /* Text from the command line, fit for a one-line message: at most 60

@@ -12,6 +12,9 @@
 #include "ast.h"
 #include "corpus.h"
 
+/* The token inputs a `data` statement defines, in ModelData.tok[]. */
+enum { TOK_X, TOK_Y, TOK_SRC, TOK_SRC_LEN };
+
 /* The corpus a `data` statement names, read when the model is built:
 ** its vocabulary size becomes the constant V. */
 typedef struct ModelData {
@@ -19,6 +22,8 @@ typedef struct ModelData {
   Vocab vocab;
   Sents train, valid, src_train, src_valid;
   Loc loc;
+  Node *tok[4];        /* x, y [T,B]; src [S,B], src_len [B] (translation) */
+  long cap[4];         /* floats each one's storage holds (model_feed)     */
 } ModelData;
 
 /* A `block` statement: a fused layer with its own parameters.  Its kind
@@ -75,6 +80,11 @@ void   model_free(Model *m);
 ** the language's syntax ("x=2", "W=[[1,0],[0,1]]").  0, or -1 with a message
 ** naming the flag. */
 int model_set(Model *m, const char *assign, Err *e);
+
+/* Puts a piece of token ids (zeros if ids is NULL) into the token input
+** d->tok[which], as [d0, d1] (rank 2) or [d0] (rank 1).  Its storage grows
+** to the largest piece given and then stays. */
+void model_feed(ModelData *d, int which, int rank, int d0, int d1, const int32_t *ids);
 
 /* The node named by `output` (the first, if several), or NULL. */
 Node *model_output(const Model *m);

@@ -141,14 +141,14 @@ static void fwd_matmul(Node *n, Exec *ex) {
     fill_rows(o, N, V(2), M);
     beta = 1.f;
   }
-  gemm(0, tb, N, M, K, 1.f, V(0), K, V(1), tb ? K : M, beta, o, M);
+  par_gemm(0, tb, N, M, K, 1.f, V(0), K, V(1), tb ? K : M, beta, o, M);
 }
 static void bwd_matmul(Node *n, Exec *ex) {
   int N, K, M, tb = n->iattr[0]; mm_dims(n, &N, &K, &M);
   const float *g = n->grad.data;
-  if (G(0)) gemm(0, !tb, N, K, M, 1.f, g, M, V(1), tb ? K : M, 1.f, G(0), K);
-  if (G(1) && tb) gemm(1, 0, M, K, N, 1.f, g, M, V(0), K, 1.f, G(1), K);
-  else if (G(1)) gemm(1, 0, K, M, N, 1.f, V(0), K, g, M, 1.f, G(1), M);
+  if (G(0)) par_gemm(0, !tb, N, K, M, 1.f, g, M, V(1), tb ? K : M, 1.f, G(0), K);
+  if (G(1) && tb) par_gemm(1, 0, M, K, N, 1.f, g, M, V(0), K, 1.f, G(1), K);
+  else if (G(1)) par_gemm(1, 0, K, M, N, 1.f, V(0), K, g, M, 1.f, G(1), M);
   if (n->nin == 3 && G(2)) par_colsum(g, N, M, G(2));
 }
 
@@ -376,7 +376,6 @@ static int broadcast_from(const Node *n, int k) { return n->in[k]->val.n != n->v
 static void rule_add(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
   const char *s = (n->op == OP_SUB && i == 1) ? "-" : "";
   if (broadcast_from(n, i)) snprintf(b, sz, "%ssum(%s)", s, up);
-  else if (num) snprintf(b, sz, "%s%s%s", s, up, *s ? "" : " * 1");
   else snprintf(b, sz, "%s%s%s", s, up, *s ? "" : " * 1");
 }
 static void rule_mul(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
@@ -392,8 +391,8 @@ static void rule_neg(const Node *n, int i, const char *up, int num, char *b, siz
 static void rule_matmul(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
   const Node *a = n->in[0], *c = n->in[1];
   if (i == 0) snprintf(b, sz, c->val.rank == 1 ? "outer(%s, %s)" : "%s @ transpose(%s)", up, c->label);
-  else snprintf(b, sz, a->val.rank == 1 ? "outer(%s, %s)" : "transpose(%s) @ %s", a->val.rank == 1 ? a->label : a->label, up);
-  if (i == 1 && a->val.rank == 1) snprintf(b, sz, "outer(%s, %s)", a->label, up);
+  else if (a->val.rank == 1) snprintf(b, sz, "outer(%s, %s)", a->label, up);
+  else snprintf(b, sz, "transpose(%s) @ %s", a->label, up);
 }
 static void rule_dot(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
   snprintf(b, sz, "%s * %s", up, n->in[1 - i]->label);
@@ -418,7 +417,7 @@ static void rule_softmax(const Node *n, int i, const char *up, int num, char *b,
   snprintf(b, sz, "%s * (%s - sum(%s * %s))", n->label, up, up, n->label);
 }
 static void rule_sum(const Node *n, int i, const char *up, int num, char *b, size_t sz) { snprintf(b, sz, "%s (to every element)", up); }
-static void rule_addn(const Node *n, int i, const char *up, int num, char *b, size_t sz) { snprintf(b, sz, num ? "%s * 1" : "%s * 1", up); }
+static void rule_addn(const Node *n, int i, const char *up, int num, char *b, size_t sz) { snprintf(b, sz, "%s * 1", up); }
 static void rule_part(const Node *n, int i, const char *up, int num, char *b, size_t sz) {
   switch (n->op) {
   case OP_CONCAT: snprintf(b, sz, "%s (part %d of %d)", up, i + 1, n->nin); break;
@@ -454,7 +453,7 @@ const OpDef gr_ops[] = {
   [OP_TRANSPOSE] = { "transpose", "transpose", 0, 0,     "ᵀ",       1, 1,  shape_transpose, fwd_transpose, bwd_transpose, rule_part, NULL, NULL },
   [OP_EMBED]     = { "embed",     "embed",  0, 0,        "embed",   2, 2,  seqop_embed_shape, seqop_embed_fwd, seqop_embed_bwd, seqop_embed_rule, NULL, NULL },
   [OP_DROPOUT]   = { "dropout",   "dropout", 0, 0,       "dropout", 1, 1,  seqop_dropout_shape, seqop_dropout_fwd, seqop_dropout_bwd, seqop_dropout_rule, NULL, NULL },
-  [OP_LSTM]      = { "lstm",      NULL,     0, 0,        "LSTM",    4, -1, seqop_lstm_shape, seqop_lstm_fwd, seqop_lstm_bwd, seqop_lstm_rule, lstm_op_carry, lstm_op_reorder },
+  [OP_LSTM]      = { "lstm",      NULL,     0, 0,        "LSTM",    4, -1, seqop_lstm_shape, seqop_lstm_fwd, seqop_lstm_bwd, seqop_lstm_rule, seqop_lstm_carry, seqop_lstm_reorder },
   [OP_XENT]      = { "xent",      "cross_entropy", 0, 0, "xent",    2, 2,  seqop_xent_shape, seqop_xent_fwd, seqop_xent_bwd, seqop_xent_rule, NULL, NULL },
   [OP_ATTN_DEC]  = { "attn_dec",  NULL,     0, 0,        "attn",    9, -1, attn_dec_shape, attn_dec_fwd, attn_dec_bwd, NULL, attn_dec_carry, attn_dec_reorder },
 };
@@ -470,6 +469,38 @@ OpKind ops_called(const char *word, int list) {
   }
   return found;
 }
+
+/* n as a model writes it, nested at most depth deep. */
+static int describe(const Node *n, char *buf, size_t sz, int depth) {
+  if (n->name || n->kind != N_OP) return snprintf(buf, sz, "%s", n->label);
+  if (depth < 0) return snprintf(buf, sz, "...");
+  const OpDef *d = &gr_ops[n->op];
+  char in[3][160];
+  for (int k = 0; k < n->nin && k < 3; k++) {
+    const Node *x = n->in[k];
+    int wrap = !x->name && x->kind == N_OP && (gr_ops[x->op].infix || x->nin == 3) && (d->infix || n->op == OP_NEG);
+    char *o = in[k]; size_t osz = sizeof in[k];
+    if (wrap) { *o++ = '('; osz -= 2; }
+    describe(x, o, osz, depth - 1);
+    if (wrap) strcat(in[k], ")");
+  }
+  if (n->op == OP_MATMUL && n->nin == 3)                     /* folded by ops_fuse */
+    return snprintf(buf, sz, n->iattr[0] ? "%s @ transpose(%s) + %s" : "%s @ %s + %s", in[0], in[1], in[2]);
+  if (n->op == OP_MATMUL && n->iattr[0]) return snprintf(buf, sz, "%s @ transpose(%s)", in[0], in[1]);
+  if (d->infix) return snprintf(buf, sz, "%s %s %s", in[0], d->spelling, in[1]);
+  if (n->op == OP_NEG) return snprintf(buf, sz, "-%s", in[0]);
+  if (n->op == OP_PICK) return snprintf(buf, sz, "item %d of %s", n->iattr[0] + 1, in[0]);
+  int list = n->op == OP_STACK && (n->flags & NF_HIDDEN);   /* softmax(a[1..T]): the items as written */
+  int o = list ? 0 : snprintf(buf, sz, "%s(", ops_word(n->op));
+  for (int k = 0; k < n->nin && o < (int)sz; k++) {
+    char more[160];
+    const char *item = k < 3 ? in[k] : (describe(n->in[k], more, sizeof more, depth - 1), more);
+    o += snprintf(buf + o, sz - o, "%s%s", k ? ", " : "", item);
+  }
+  if (!list && o < (int)sz) o += snprintf(buf + o, sz - o, ")");
+  return o;
+}
+void ops_describe(const Node *n, char *buf, size_t sz) { describe(n, buf, sz, 2); }
 
 OpKind ops_infix(char c) {
   for (int op = 1; op < OP__COUNT; op++)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ops_attn.h"
+#include "ops_seq.h"
 #include "attn.h"
 #include "seqk.h"
 
@@ -96,20 +97,20 @@ int attn_dec_shape(Node *n, Err *e) {
     return err_at(e, n->loc, "attn: source lengths must be [%d], got %s", B,
                   shape_str(len, b1, sizeof b1));
   int eL, eH;
-  if (!seq_lstm_final(n->in[3], &eL, &eH, NULL, NULL, NULL, NULL))
+  if (!seqop_lstm_final(n->in[3], &eL, &eH, NULL, NULL, NULL, NULL))
     return err_at(e, n->loc, "attn: input 4 must be the encoder's lstm node");
   if (eL != L || eH != H)
     return err_at(e, n->loc, "attn: decoder is %d layers of %d, encoder %d layers of %d",
                   L, H, eL, eH);
   for (int l = 0; l < L; l++) {
     char w[32];
-    snprintf(w, sizeof w, "W_ih of layer %d", l);
+    snprintf(w, sizeof w, "W_ih of layer %d", l + 1);
     if (want2(n, e, 4 + 3 * l, w, 4 * H, l ? H : E + H)) return -1;
-    snprintf(w, sizeof w, "W_hh of layer %d", l);
+    snprintf(w, sizeof w, "W_hh of layer %d", l + 1);
     if (want2(n, e, 5 + 3 * l, w, 4 * H, H)) return -1;
     const Tensor *b = &n->in[6 + 3 * l]->val;
     if (b->rank != 1 || b->shape[0] != 4 * H)
-      return err_at(e, n->loc, "attn: bias of layer %d must be [%d], got %s", l, 4 * H,
+      return err_at(e, n->loc, "attn: bias of layer %d must be [%d], got %s", l + 1, 4 * H,
                     shape_str(b, b2, sizeof b2));
   }
   if (want2(n, e, 4 + 3 * L, "W_in", H, H) || want2(n, e, 5 + 3 * L, "W_c", H, 2 * H)) return -1;
@@ -156,7 +157,7 @@ void attn_dec_fwd(Node *n, Exec *ex) {
     int k = v >= 1 && v <= S ? (int)v : v > S ? S : 1;
     if ((float)k != v && ex->err)
       err_at(ex->err, n->loc, "attn: source length %g of row %d is not an integer in 1..%d",
-             v, b, S);
+             v, b + 1, S);
     p.len[b] = k;
   }
   int carried = st->carry && st->valid;
@@ -167,7 +168,7 @@ void attn_dec_fwd(Node *n, Exec *ex) {
     memcpy(p.feed0, p.feedN, sizeof(float) * (size_t)B * H);
   } else {
     const float *eh, *ec;
-    seq_lstm_final(n->in[3], NULL, NULL, &eh, &ec, NULL, NULL);
+    seqop_lstm_final(n->in[3], NULL, NULL, &eh, &ec, NULL, NULL);
     size_t LBH = (size_t)L * B * H;
     if (eh) memcpy(p.h0, eh, sizeof(float) * LBH); else memset(p.h0, 0, sizeof(float) * LBH);
     if (ec) memcpy(p.c0, ec, sizeof(float) * LBH); else memset(p.c0, 0, sizeof(float) * LBH);
@@ -180,7 +181,7 @@ void attn_dec_fwd(Node *n, Exec *ex) {
   }
   float pd = n->fattr[0];
   int drop = ex->training && pd > 0 && L > 1;
-  if (drop) drop_mask((long)(L - 1) * T * B * H, pd, &ex->rng, p.mask);
+  if (drop) seqk_drop_mask((long)(L - 1) * T * B * H, pd, &ex->rng, p.mask);
 
   st->d = (AttnDec){.T = T, .B = B, .S = S, .E = E, .H = H, .L = L,
                     .e = x->data, .mem = m->data, .len = p.len,
@@ -208,7 +209,7 @@ void attn_dec_bwd(Node *n, Exec *ex) {
   d.dmem = n->in[1]->grad.data;
   if (st->fresh) {
     float *dh, *dc;
-    seq_lstm_final(n->in[3], NULL, NULL, NULL, NULL, &dh, &dc);
+    seqop_lstm_final(n->in[3], NULL, NULL, NULL, NULL, &dh, &dc);
     d.dh0 = dh; d.dc0 = dc;
   }
   for (int l = 0; l < L; l++) {        /* gradient buffers as they are now, not at forward */

@@ -44,15 +44,4 @@ void attn_dec_carry(Node *n, int on);
 ** unless n's last forward had batch size B. */
 void attn_dec_reorder(Node *n, const int *rows, int B);
 
-/* ---- needed from the encoder's op (ops_seq.c) ----------------------------
-** The decoder starts from the encoder lstm node's final state and sends
-** back the gradient of it.  Returns 1 if enc is an lstm node, else 0; then
-** writes each non-NULL out pointer: L, H from its attributes and shapes
-** (valid after shape inference); hN, cN [L,B,H] its last forward's final
-** state (NULL before any forward); dhN, dcN [L,B,H] the buffers its
-** backward reads as the gradient of that state, which the decoder adds into
-** (the lstm op zeroes them in its forward; NULL if it takes none). */
-int seq_lstm_final(Node *enc, int *L, int *H, const float **hN, const float **cN,
-                   float **dhN, float **dcN);
-
 #endif

@@ -2,7 +2,7 @@
 ** ops_seq.c — the sequence-model ops EMBED, DROPOUT, LSTM, XENT as rows of
 ** the op table (conventions in ops_seq.h).  Each is a thin layer over the
 ** fused kernels: check shapes, find the buffers, call lstm_seq_* / emb_* /
-** drop_mask / xent_*.  Bad data (token ids, lengths) is a located error
+** seqk_drop_mask / xent_*.  Bad data (token ids, lengths) is a located error
 ** through ex->err, never a crash.
 */
 #include <assert.h>
@@ -44,8 +44,8 @@ int seqop_embed_shape(Node *n, Err *e) {
 
 void seqop_embed_fwd(Node *n, Exec *ex) {
   const Tensor *E = &IN(0)->val, *ids = &IN(1)->val;
-  if (emb_gather(ids->n, E->shape[1], E->shape[0], E->data, ids->data, n->val.data)) {
-    long k = first_bad_id(ids->data, ids->n, 0, E->shape[0]);   /* found: same test as emb_gather */
+  if (seqk_emb_gather(ids->n, E->shape[1], E->shape[0], E->data, ids->data, n->val.data)) {
+    long k = first_bad_id(ids->data, ids->n, 0, E->shape[0]);   /* found: same test as seqk_emb_gather */
     if (k < 0) k = 0;
     err_at(ex->err, n->loc, "'embed': token id %g (item %ld of '%s') is not in [0,%d)",
            (double)ids->data[k], k + 1, IN(1)->label, E->shape[0]);
@@ -55,7 +55,7 @@ void seqop_embed_fwd(Node *n, Exec *ex) {
 void seqop_embed_bwd(Node *n, Exec *ex) {
   if (!G(0)) return;
   const Tensor *E = &IN(0)->val, *ids = &IN(1)->val;
-  emb_scatter(ids->n, E->shape[1], E->shape[0], n->grad.data, ids->data, n->iattr[0], G(0));
+  seqk_emb_scatter(ids->n, E->shape[1], E->shape[0], n->grad.data, ids->data, n->iattr[0], G(0));
 }
 
 void seqop_embed_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz) {
@@ -81,7 +81,7 @@ void seqop_dropout_fwd(Node *n, Exec *ex) {
   float *m = arena_floats(&ex->g->arena, N);
   n->aux[0] = n->val;
   n->aux[0].data = m;
-  drop_mask(N, p, &ex->rng, m);
+  seqk_drop_mask(N, p, &ex->rng, m);
   for (long k = 0; k < N; k++) y[k] = x[k] * m[k];
 }
 
@@ -138,7 +138,7 @@ static LstmOpState *lstm_state(Node *n, int L, int B, int H) {
   return st;
 }
 
-void lstm_op_reset(Node *n) {
+void seqop_lstm_reset(Node *n) {
   LstmOpState *st = n->op == OP_LSTM ? n->state : NULL;
   if (!st) return;
   st->carry = 0;
@@ -147,16 +147,16 @@ void lstm_op_reset(Node *n) {
   memset(st->c, 0, sizeof(float) * lbh);
 }
 
-const LstmRun *lstm_op_run(const Node *n, int *from_init) {
+const LstmRun *seqop_lstm_run(const Node *n, int *from_init) {
   const LstmOpState *st = n->op == OP_LSTM ? n->state : NULL;
   if (!st || !st->run.gates) return NULL;
   if (from_init) *from_init = st->from_init;
   return &st->run;
 }
 
-void lstm_op_carry(Node *n, int on) { if (!on) lstm_op_reset(n); }
+void seqop_lstm_carry(Node *n, int on) { if (!on) seqop_lstm_reset(n); }
 
-void lstm_op_reorder(Node *n, const int *rows, int B) {
+void seqop_lstm_reorder(Node *n, const int *rows, int B) {
   LstmOpState *st = n->op == OP_LSTM ? n->state : NULL;
   if (!st || !st->carry || st->B != B) return;
   tensor_gather_rows(st->h, st->L, B, st->H, rows);
@@ -286,7 +286,7 @@ void seqop_lstm_rule(const Node *n, int i, const char *up, int numeric, char *bu
 
 /* ---- XENT ------------------------------------------------------------------ */
 
-const XentStat *xent_op_stat(const Node *n) { return n->op == OP_XENT ? n->state : NULL; }
+const XentStat *seqop_xent_stat(const Node *n) { return n->op == OP_XENT ? n->state : NULL; }
 
 int seqop_xent_shape(Node *n, Err *e) {
   const Tensor *x = &IN(0)->val, *t = &IN(1)->val;
@@ -309,13 +309,13 @@ void seqop_xent_fwd(Node *n, Exec *ex) {
   if (!st) st = n->state = xcalloc(1, sizeof *st);
   n->aux[0].data = arena_floats(&ex->g->arena, N);
   tensor_shape(&n->aux[0], t->rank, t->shape);
-  if (xent_fwd(N, V, x->data, t->data, n->iattr[0], n->aux[0].data, &st->sum, &st->count)) {
+  if (seqk_xent_fwd(N, V, x->data, t->data, n->iattr[0], n->aux[0].data, &st->sum, &st->count)) {
     long k = 0;
     for (; k < N; k++) {
       float v = t->data[k];
       if (!(n->iattr[0] >= 0 && v == (float)n->iattr[0]) && first_bad_id(&v, 1, 0, V) == 0) break;
     }
-    if (k == N) k = 0;                 /* not reached: same test as xent_fwd */
+    if (k == N) k = 0;                 /* not reached: same test as seqk_xent_fwd */
     err_at(ex->err, n->loc, "'xent': target %g (item %ld of '%s') is not a class in [0,%d)",
            (double)t->data[k], k + 1, IN(1)->label, V);
   }
@@ -327,7 +327,7 @@ void seqop_xent_bwd(Node *n, Exec *ex) {
   if (!G(0) || !st || !st->count) return;
   const Tensor *x = &IN(0)->val, *t = &IN(1)->val;
   float scale = n->grad.data[0] / (float)st->count;
-  xent_bwd(t->n, x->shape[x->rank - 1], x->data, t->data, n->iattr[0], n->aux[0].data, scale, G(0));
+  seqk_xent_bwd(t->n, x->shape[x->rank - 1], x->data, t->data, n->iattr[0], n->aux[0].data, scale, G(0));
 }
 
 void seqop_xent_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz) {
@@ -338,7 +338,7 @@ void seqop_xent_rule(const Node *n, int i, const char *up, int numeric, char *bu
 
 
 /* The encoder side of the link an attention decoder makes (ops_attn.h). */
-int seq_lstm_final(Node *enc, int *L, int *H, const float **hN, const float **cN, float **dhN, float **dcN) {
+int seqop_lstm_final(Node *enc, int *L, int *H, const float **hN, const float **cN, float **dhN, float **dcN) {
   if (!enc || enc->op != OP_LSTM) return 0;
   long lbh = enc->aux[0].data ? enc->aux[0].n / 2 : 0;
   if (L) *L = enc->iattr[0];

@@ -17,7 +17,7 @@
 **                  dh0, dc0 into that node's final-state gradient;
 **             & 4: carried state: the final state is kept in n->state and
 **                  is the next pass's initial state (no gradient through
-**                  it).  lstm_op_reset() starts over (zeros, or the init
+**                  it).  seqop_lstm_reset() starts over (zeros, or the init
 **                  link if & 2).
 **           iattr[0] = L, iattr[1] = H, fattr[0] = dropout between layers.
 **           -> y [T,B,H].  n->aux[0] = final state [2,L,B,H] (hN then cN),
@@ -40,27 +40,38 @@ typedef struct XentStat {
 } XentStat;
 
 /* The XentStat of an XENT node, or NULL before its first forward. */
-const XentStat *xent_op_stat(const Node *n);
+const XentStat *seqop_xent_stat(const Node *n);
 
 /* An LSTM node with carried state (iattr[2] & 4): forget it, so that the
 ** next pass starts from zeros or from the init link.  Call at the start of
 ** an epoch (lm) or of each bundle (translation).  No-op for other nodes. */
-void lstm_op_reset(Node *n);
-/* The OpDef carry hook: on = 0 is lstm_op_reset; on = 1 changes nothing,
+void seqop_lstm_reset(Node *n);
+/* The OpDef carry hook: on = 0 is seqop_lstm_reset; on = 1 changes nothing,
 ** since a node with carried state (iattr[2] & 4) always goes on. */
-void lstm_op_carry(Node *n, int on);
+void seqop_lstm_carry(Node *n, int on);
 
 /* Beam search (decode.c): rearranges the carried state of an LSTM node with
 ** carried state over its B batch rows, row i taking the state of row
 ** rows[i] (rows[i] in [0,B)).  No-op unless the node holds a carried state
 ** for batch size B. */
-void lstm_op_reorder(Node *n, const int *rows, int B);
+void seqop_lstm_reorder(Node *n, const int *rows, int B);
+
+/* An lstm node's final state, for an op that starts from it (the attention
+** decoder, ops_attn.c) and sends back the gradient of it.  Returns 1 if
+** enc is an lstm node, else 0; then writes each non-NULL out pointer: L, H
+** from its attributes and shapes (valid after shape inference); hN, cN
+** [L,B,H] its last forward's final state (NULL before any forward); dhN,
+** dcN [L,B,H] the buffers its backward reads as the gradient of that state,
+** which the starting op adds into (the lstm op zeroes them in its forward;
+** NULL if it takes none). */
+int seqop_lstm_final(Node *enc, int *L, int *H, const float **hN, const float **cN,
+                     float **dhN, float **dcN);
 
 /* The last forward of an LSTM node (its gates, c, h per layer and step:
 ** lstm.h), for --trace; *from_init (if given) says whether it started from
 ** its init link.  NULL before the first forward. */
 struct LstmRun;
-const struct LstmRun *lstm_op_run(const Node *n, int *from_init);
+const struct LstmRun *seqop_lstm_run(const Node *n, int *from_init);
 
 /* The op functions, for their rows in ops.c. */
 int  seqop_embed_shape(Node *n, Err *e);

@@ -182,7 +182,7 @@ static void gemm_part(void *ctx, long lo, long hi) {
           g->lda, g->B, g->ldb, g->beta, g->C + (size_t)a * g->ldc, g->ldc);
 }
 
-void gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+void par_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {                    /* an empty sum: C = beta C (BLAS refuses lda 0) */

@@ -18,7 +18,7 @@ static inline int tok_id(float v, int V) {
 
 /* ---- embedding ---------------------------------------------------------- */
 
-long emb_gather(long n, int d, int V, const float *E, const float *ids, float *out) {
+long seqk_emb_gather(long n, int d, int V, const float *E, const float *ids, float *out) {
   long bad = 0;
   for (long k = 0; k < n; k++) {
     int id = tok_id(ids[k], V);
@@ -29,7 +29,7 @@ long emb_gather(long n, int d, int V, const float *E, const float *ids, float *o
   return bad;
 }
 
-void emb_scatter(long n, int d, int V, const float *dout, const float *ids, int pad, float *dE) {
+void seqk_emb_scatter(long n, int d, int V, const float *dout, const float *ids, int pad, float *dE) {
   for (long k = 0; k < n; k++) {
     int id = tok_id(ids[k], V);
     if (id < 0 || id == pad) continue;
@@ -41,7 +41,7 @@ void emb_scatter(long n, int d, int V, const float *dout, const float *ids, int 
 
 /* ---- dropout ------------------------------------------------------------ */
 
-void drop_mask(long n, float p, Rng *rng, float *mask) {
+void seqk_drop_mask(long n, float p, Rng *rng, float *mask) {
   if (p <= 0.0f) { for (long k = 0; k < n; k++) mask[k] = 1.0f; return; }
   if (p >= 1.0f) { memset(mask, 0, sizeof(float) * (size_t)n); return; }
   float keep = 1.0f / (1.0f - p);
@@ -114,7 +114,7 @@ static void xent_lse_rows(void *ctx, long lo, long hi) {
                     : row_lse(j->V, j->logits + (size_t)r * j->V);
 }
 
-long xent_fwd(long N, int V, const float *logits, const float *target, int ignore,
+long seqk_xent_fwd(long N, int V, const float *logits, const float *target, int ignore,
               float *lse, double *sum, long *count) {
   if (lse) {                       /* the costly part in parallel, the sum in row order */
     XentJob j = { V, ignore, logits, target, NULL, lse, 0.0f, NULL };
@@ -158,7 +158,7 @@ static void xent_bwd_rows(void *ctx, long lo, long hi) {
   }
 }
 
-void xent_bwd(long N, int V, const float *logits, const float *target, int ignore,
+void seqk_xent_bwd(long N, int V, const float *logits, const float *target, int ignore,
               const float *lse, float scale, float *dlogits) {
   XentJob j = { V, ignore, logits, target, lse, NULL, scale, dlogits };
   par_for(N, xent_rows_grain(V), xent_bwd_rows, &j);

@@ -63,17 +63,17 @@ static inline float seqk_tanhf(float x) { return 2.0f / (1.0f + seqk_expf(-2.0f 
 /* out[k,:] = E[ids[k],:] for k < n; E is [V,d], out [n,d].
 ** An id that is not an integer in [0,V) gives a zero row.
 ** Returns the number of such bad ids (0 on success). */
-long emb_gather(long n, int d, int V, const float *E, const float *ids, float *out);
+long seqk_emb_gather(long n, int d, int V, const float *E, const float *ids, float *out);
 
 /* Backward: dE[ids[k],:] += dout[k,:] for k < n, skipping rows whose id is
 ** pad (pass -1 to skip none) or bad as above. */
-void emb_scatter(long n, int d, int V, const float *dout, const float *ids, int pad, float *dE);
+void seqk_emb_scatter(long n, int d, int V, const float *dout, const float *ids, int pad, float *dE);
 
 /* ---- dropout ------------------------------------------------------------ */
 
 /* Inverted-dropout mask: each of n entries is 0 with probability p, else
 ** 1/(1-p), one rng_uniform draw per entry.  p <= 0: all 1; p >= 1: all 0. */
-void drop_mask(long n, float p, Rng *rng, float *mask);
+void seqk_drop_mask(long n, float p, Rng *rng, float *mask);
 
 /* ---- softmax + cross-entropy ---------------------------------------------- */
 
@@ -81,16 +81,16 @@ void drop_mask(long n, float p, Rng *rng, float *mask);
 ** (pass -1 for none) are not counted.  Computes per row
 **   -log softmax(logits)[target] = lse - logit[target]
 ** with max-subtraction, summed in double.  Writes *sum and *count; lse [N]
-** (may be NULL) receives each row's log-sum-exp for xent_bwd.
+** (may be NULL) receives each row's log-sum-exp for seqk_xent_bwd.
 ** Returns the number of bad targets (not an integer in [0,V) and not
 ** ignore); those rows are treated as ignored. */
-long xent_fwd(long N, int V, const float *logits, const float *target, int ignore,
+long seqk_xent_fwd(long N, int V, const float *logits, const float *target, int ignore,
               float *lse, double *sum, long *count);
 
 /* Backward: for each counted row, dlogits[r,:] += scale * (softmax - onehot);
-** ignored and bad rows get nothing.  lse as written by xent_fwd, or NULL
+** ignored and bad rows get nothing.  lse as written by seqk_xent_fwd, or NULL
 ** (recomputed). */
-void xent_bwd(long N, int V, const float *logits, const float *target, int ignore,
+void seqk_xent_bwd(long N, int V, const float *logits, const float *target, int ignore,
               const float *lse, float scale, float *dlogits);
 
 /* 1 if none of x[0..n) is NaN or +-inf (split over the thread pool). */

@@ -2,6 +2,7 @@
 ** tensor.c — shapes, printing, and the bump arena activations live in.
 */
 #include "tensor.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,7 @@ char *shape_str(const Tensor *t, char *buf, size_t n) {
 }
 
 /* Writes the nested-list form into a growing string. */
-typedef struct Sb { char *s; size_t n, cap, limit; } Sb;
+typedef struct Sb { char *s; size_t n, cap, limit; double noise; } Sb;
 static void sb_put(Sb *b, const char *s) {
   size_t k = strlen(s);
   if (b->limit && b->n + k > b->limit) return;
@@ -114,7 +115,7 @@ static void sb_put(Sb *b, const char *s) {
 }
 static void put_rec(Sb *b, const Tensor *t, int d, long off, long stride) {
   char num[32];
-  if (d == t->rank) { fmt_num(num, sizeof num, t->data[off]); sb_put(b, num); return; }
+  if (d == t->rank) { float v = t->data[off]; fmt_num(num, sizeof num, fabsf(v) <= b->noise ? 0 : v); sb_put(b, num); return; }
   long inner = stride / t->shape[d];
   sb_put(b, "[");
   for (int i = 0; i < t->shape[d]; i++) {
@@ -123,8 +124,8 @@ static void put_rec(Sb *b, const Tensor *t, int d, long off, long stride) {
   }
   sb_put(b, "]");
 }
-static char *tensor_render(const Tensor *t, size_t limit) {
-  Sb b = {0}; b.limit = limit;
+static char *tensor_render(const Tensor *t, size_t limit, double noise) {
+  Sb b = {0}; b.limit = limit; b.noise = noise;
   sb_put(&b, "");
   if (!t->data) sb_put(&b, "(no value)");
   else if (t->rank == 0) put_rec(&b, t, 0, 0, 1);
@@ -133,12 +134,13 @@ static char *tensor_render(const Tensor *t, size_t limit) {
   return b.s;
 }
 void tensor_fprint(const Tensor *t, void *fp) {
-  char *s = tensor_render(t, 0);
+  char *s = tensor_render(t, 0, 0);
   fputs(s, (FILE *)fp);
   free(s);
 }
-char *tensor_str(const Tensor *t, char *buf, size_t n) {
-  char *s = tensor_render(t, n + 8);
+char *tensor_str(const Tensor *t, char *buf, size_t n) { return tensor_str_noise(t, buf, n, 0); }
+char *tensor_str_noise(const Tensor *t, char *buf, size_t n, double noise) {
+  char *s = tensor_render(t, n + 8, noise);
   if (strlen(s) >= n) { snprintf(buf, n, "%.*s...", (int)(n > 4 ? n - 4 : 0), s); }
   else snprintf(buf, n, "%s", s);
   free(s);

@@ -68,5 +68,7 @@ void tensor_gather_rows(float *x, int nslice, int rows, int width, const int *fr
 /* Prints values as numbers / nested lists: 0.25, [1, 2], [[1, 0], [0, 1]]. */
 void tensor_fprint(const Tensor *t, void *FILE_ptr);
 char *tensor_str(const Tensor *t, char *buf, size_t n);   /* same into buf, truncated with "..." */
+/* The same, printing values of magnitude at most noise as 0 (graph_noise). */
+char *tensor_str_noise(const Tensor *t, char *buf, size_t n, double noise);
 
 #endif

@@ -25,7 +25,10 @@ const char *frac_str(double v, char *buf, size_t sz) {
   return buf;
 }
 
-static char *val(const Tensor *t, char *buf) { return tensor_str(t, buf, VALW); }
+/* The rounding noise of the traced pass (graph_noise): values this small
+** print as 0, the value that exact arithmetic gives. */
+static double noise;
+static char *val(const Tensor *t, char *buf) { return tensor_str_noise(t, buf, VALW, noise); }
 
 /* Input k of n as written: a hidden stack shows its items. */
 static void operand(const Node *n, int k, int numeric, char *buf, size_t sz) {
@@ -88,7 +91,7 @@ static int width_of(Model *m) {
 static void print_value_line(FILE *f, const Tensor *t) {
   char v[VALW + 4], fr[32];
   fputs(val(t, v), f);
-  if (t->rank == 0 && *frac_str(t->data[0], fr, sizeof fr)) fprintf(f, "  (= %s)", fr);
+  if (t->rank == 0 && fabsf(t->data[0]) > noise && *frac_str(t->data[0], fr, sizeof fr)) fprintf(f, "  (= %s)", fr);
 }
 
 static int all_scalar(const Node *n) {
@@ -106,7 +109,7 @@ static void grad_line(FILE *f, Graph *g, Node *n, Node *out, const char *need) {
   int ks = 0, kn = 0, scalar = n->val.rank == 0;
   for (int c = i + 1; c <= out->id; c++) {
     Node *u = g->nodes[c];
-    if (!need[c] || !u->grad.data) continue;
+    if (!need[c] || !u->grad.data || (u->flags & NF_HIDDEN)) continue;   /* a hidden stack: its user's term */
     for (int j = 0; j < u->nin; j++) {
       const Node *x = u->in[j];
       if (x != n) {
@@ -138,6 +141,7 @@ static void grad_line(FILE *f, Graph *g, Node *n, Node *out, const char *need) {
 void trace_print(FILE *f, Model *m, Node *out, int have_grads) {
   Graph *g = m->g;
   int w = width_of(m);
+  noise = graph_noise(g);
   fprintf(f, "Forward pass (%s)\n", m->path);
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];

@@ -266,7 +266,7 @@ static const Node *init_user(const Tr *t, const Node *n) {
 
 static void fwd_lstm(Tr *t, const Node *n) {
   int from_init = 0;
-  const LstmRun *r = lstm_op_run(n, &from_init);
+  const LstmRun *r = seqop_lstm_run(n, &from_init);
   if (!r) return;
   FILE *f = t->f;
   const int T = r->T, B = r->B, H = r->H, L = r->L, D = r->D;
@@ -426,7 +426,7 @@ static void fwd_xent(Tr *t, const Node *n) {
   int V = z->val.shape[z->val.rank - 1], ign = n->iattr[0];
   long N = y->val.n;
   int B = y->val.rank > 1 ? y->val.shape[1] : 1;
-  const XentStat *xs = xent_op_stat(n);
+  const XentStat *xs = seqop_xent_stat(n);
   fprintf(f, "  %s = cross_entropy(%s, %s): per position -log p(target), p = softmax over the %d words;\n"
              "  p(target) = exp(logit_target - log-sum-exp of the %d logits)\n", n->label, z->label, y->label, V, V);
   for (long k = 0; k < N; k++) {
@@ -547,7 +547,7 @@ static void backward(Tr *t) {
     if (n->op == OP_XENT) {
       const Node *z = n->in[0], *y = n->in[1];
       int V = z->val.shape[z->val.rank - 1];
-      const XentStat *xs = xent_op_stat(n);
+      const XentStat *xs = seqop_xent_stat(n);
       fprintf(f, "  d%s/d%s = (softmax(%s) - onehot(%s)) / %ld: at each target p - 1, elsewhere p, over %ld counted targets\n",
               loss->label, z->label, z->label, y->label, xs->count, xs->count);
       for (long k = 0; k < y->val.n && k < 4; k++) {
@@ -637,7 +637,7 @@ static float *final_state(Node *n, long *len) {
 /* The initial state [h0; c0] of n's last forward (pointers, per layer l). */
 static void initial_state(Node *n, int l, const float **h0, const float **c0) {
   if (n->op == OP_LSTM) {
-    const LstmRun *r = lstm_op_run(n, NULL);
+    const LstmRun *r = seqop_lstm_run(n, NULL);
     size_t BH = (size_t)r->B * r->H;
     *h0 = r->h + (size_t)l * (r->T + 1) * BH; *c0 = r->c + (size_t)l * (r->T + 1) * BH;
     return;

@@ -21,6 +21,7 @@
 ** Process 0 alone logs and writes files.
 */
 #include "train.h"
+#include "checkpoint.h"
 #include "ops_seq.h"
 #include "ops_attn.h"
 #include "show.h"
@@ -61,36 +62,22 @@ void train_config(const Model *m, const TrainOpts *o, TrainCfg *c) {
 
 /* ---- the pieces of one pass ---------------------------------------------- */
 
-/* One data source (train or valid) and the token inputs it fills.  The
-** iterator is laid out once and reset before each pass. */
+/* One data source (train or valid), the token inputs it fills (the data
+** statement's, m->data->tok) and the loss.  The iterator is laid out once
+** and reset before each pass. */
 typedef struct Feed {
-  Node *x, *y, *src, *src_len, *loss;
+  ModelData *d;
+  Node *loss;
   Stream st; Bundles bu;
   int translation;
   int lo, hi;              /* this process's columns of the current batch */
+  int32_t *part; long cap; /* those columns, when not all (feed_cols)         */
 } Feed;
-
-/* Token inputs are leaves whose storage is sized once, for the largest
-** piece any feed will give them. */
-static void leaf_reserve(Node *n, long elems) {
-  free(n->val.data);
-  n->val.data = xcalloc(elems ? elems : 1, sizeof(float));
-}
-/* Fills a token input with columns [lo, hi) of ids: a [rows, cols] array
-** for rank 2, a [cols] array for rank 1 (rows = 1). */
-static void leaf_fill(Node *n, int rank, int rows, int cols, int lo, int hi, const int32_t *ids) {
-  int sh[2] = { rank == 2 ? rows : hi - lo, hi - lo };
-  tensor_shape(&n->val, rank, sh);
-  float *d = n->val.data;
-  for (long t = 0; t < rows; t++)
-    for (int b = lo; b < hi; b++) *d++ = (float)ids[t * cols + b];
-}
 
 /* The model's token inputs and loss, no iterator yet. */
 static int feed_nodes(Feed *f, Model *m, Err *e) {
   memset(f, 0, sizeof *f);
-  f->x = graph_find(m->g, "x"); f->y = graph_find(m->g, "y");
-  f->src = graph_find(m->g, "src"); f->src_len = graph_find(m->g, "src_len");
+  f->d = m->data;
   f->loss = model_output(m);
   f->translation = m->data->translation;
   if (!f->loss || f->loss->op != OP_XENT)
@@ -105,18 +92,22 @@ static int feed_open(Feed *f, const Sents *tgt, const Sents *src, int B, int bpt
   return rc ? err_set(e, "%s", msg) : 0;
 }
 static void feed_free(Feed *f) {
+  free(f->part); f->part = NULL;
   if (f->translation) corpus_bundles_free(&f->bu); else corpus_stream_free(&f->st);
 }
 static void feed_reset(Feed *f) {
   if (f->translation) corpus_bundles_reset(&f->bu); else corpus_stream_reset(&f->st);
 }
-/* Sizes the token inputs for batches of up to B sentences / streams. */
-static void feed_reserve(Feed *f, const ModelData *d, int B, int bptt) {
-  leaf_reserve(f->x, (long)bptt * B); leaf_reserve(f->y, (long)bptt * B);
-  if (f->translation) {
-    int maxs = d->src_train.maxlen > d->src_valid.maxlen ? d->src_train.maxlen : d->src_valid.maxlen;
-    leaf_reserve(f->src, (long)(maxs > 0 ? maxs : 1) * B); leaf_reserve(f->src_len, B);
-  }
+/* Columns [f->lo, f->hi) of a [rows, cols] array of ids: ids itself when
+** that is every column, else a copy in f->part. */
+static const int32_t *feed_cols(Feed *f, int rows, int cols, const int32_t *ids) {
+  if (f->lo == 0 && f->hi == cols) return ids;
+  long k = (long)rows * (f->hi - f->lo);
+  if (k > f->cap) { f->part = xrealloc(f->part, (size_t)k * sizeof *f->part); f->cap = k; }
+  int32_t *p = f->part;
+  for (long t = 0; t < rows; t++)
+    for (int b = f->lo; b < f->hi; b++) *p++ = ids[t * cols + b];
+  return f->part;
 }
 /* The next batch, this process's columns of it in the token inputs (none
 ** if f->lo == f->hi: more processes than the batch has columns). */
@@ -125,11 +116,12 @@ static int feed_next(Feed *f, Batch *b) {
   if (!more) return 0;
   dist_share(b->B, &f->lo, &f->hi);
   if (f->lo == f->hi) return 1;
-  leaf_fill(f->x, 2, b->T, b->B, f->lo, f->hi, b->x);
-  leaf_fill(f->y, 2, b->T, b->B, f->lo, f->hi, b->y);
+  int n = f->hi - f->lo;
+  model_feed(f->d, TOK_X, 2, b->T, n, feed_cols(f, b->T, b->B, b->x));
+  model_feed(f->d, TOK_Y, 2, b->T, n, feed_cols(f, b->T, b->B, b->y));
   if (f->translation) {
-    leaf_fill(f->src, 2, b->Ts, b->B, f->lo, f->hi, b->src);
-    leaf_fill(f->src_len, 1, 1, b->B, f->lo, f->hi, b->src_len);
+    model_feed(f->d, TOK_SRC, 2, b->Ts, n, feed_cols(f, b->Ts, b->B, b->src));
+    model_feed(f->d, TOK_SRC_LEN, 1, n, 0, feed_cols(f, 1, b->B, b->src_len));
   }
   return 1;
 }
@@ -141,7 +133,6 @@ static void restart_states(Graph *g) { graph_carry(g, 0); }
 static int check_gradients(Model *m, Feed *f, const TrainCfg *c, Err *e) {
   ModelData *d = m->data;
   if (feed_open(f, &d->train, &d->src_train, c->batch, c->bptt, e)) return -1;
-  feed_reserve(f, d, c->batch, c->bptt);
   Batch b;
   int rc = -1;
   if (!feed_next(f, &b)) { err_set(e, "%s: error: no training piece", d->train.file); goto out; }
@@ -236,7 +227,7 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
     if (ran) {
       graph_carry(g, !b.first);
       if (graph_forward(g, ex)) return -1;
-      const XentStat *xs = xent_op_stat(f->loss);
+      const XentStat *xs = seqop_xent_stat(f->loss);
       r->nll += xs->sum; r->ntok += xs->count; count = xs->count;
     }
     if (training) {
@@ -276,8 +267,8 @@ int train_walk_open(TrainWalk *w, Model *m, const TrainCfg *c, Err *e) {
     free(f); w->feed = NULL;
     return -1;
   }
-  feed_reserve(f, d, w->cfg.batch, w->cfg.bptt);
-  w->x = f->x; w->y = f->y; w->src = f->src; w->src_len = f->src_len; w->loss = f->loss;
+  w->x = d->tok[TOK_X]; w->y = d->tok[TOK_Y]; w->src = d->tok[TOK_SRC]; w->src_len = d->tok[TOK_SRC_LEN];
+  w->loss = f->loss;
   w->stream = f->translation ? NULL : &f->st;
   w->bundles = f->translation ? &f->bu : NULL;
   w->ex.err = e; w->ex.training = 1; w->ex.check_finite = 1;
@@ -306,12 +297,11 @@ int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
   Node *logits = f->loss->in[0];
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
   Rng r; rng_seed(&r, c->seed);
-  leaf_reserve(f->x, 1); leaf_reserve(f->y, 1);
   for (int s = 0; s < count; s++) {
     graph_carry(g, 0);
     int32_t tok = CORPUS_EOS, zero = 0;
     for (int t = 0; t < 60; t++) {
-      leaf_fill(f->x, 2, 1, 1, 0, 1, &tok); leaf_fill(f->y, 2, 1, 1, 0, 1, &zero);
+      model_feed(f->d, TOK_X, 2, 1, 1, &tok); model_feed(f->d, TOK_Y, 2, 1, 1, &zero);
       if (t) graph_carry(g, 1);
       if (graph_forward(g, &ex)) return -1;
       const float *z = logits->val.data;
@@ -373,7 +363,6 @@ int train_eval(Model *m, const TrainCfg *c, Err *e) {
   Feed f;
   ModelData *d = m->data;
   if (feed_nodes(&f, m, e) || feed_open(&f, &d->valid, &d->src_valid, c->vbatch, c->bptt, e)) return -1;
-  feed_reserve(&f, d, c->vbatch, c->bptt);
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
   PassResult vr;
   long what[2] = { 0, f.translation ? f.bu.npieces : f.st.npieces };
@@ -408,7 +397,6 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
   Feed fv = f;
   if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, e)) return -1;
   if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) { feed_free(&f); return -1; }
-  feed_reserve(&f, d, c.batch > c.vbatch ? c.batch : c.vbatch, c.bptt);
   long what[2] = { f.translation ? f.bu.npieces : f.st.npieces, fv.translation ? fv.bu.npieces : fv.st.npieces };
   char *csv = xstrdup("epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n");
   double lr = c.lr, best = INFINITY;

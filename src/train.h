@@ -7,7 +7,6 @@
 */
 #ifndef GR_TRAIN_H
 #define GR_TRAIN_H
-#include <stdint.h>
 #include "model.h"
 
 typedef struct TrainOpts {
@@ -67,26 +66,9 @@ void train_walk_close(TrainWalk *w);
 /* One SGD step from the gradients in g: the global gradient norm is clipped
 ** to clip (if > 0), as torch.nn.utils.clip_grad_norm_ does, then every
 ** parameter moves by -lr * its gradient.  A parameter of multiplicity k
-** (Node.iattr[2]; an LSTM block's bias b = PyTorch's b_ih + b_hh has k = 2)
+** (Node.sgd_mult; an LSTM block's bias b = PyTorch's b_ih + b_hh has k = 2)
 ** counts k times in the norm and moves k times as far: exactly what PyTorch
 ** does to the sum of its k copies.  Returns the norm before clipping. */
 double train_sgd_step(Graph *g, double lr, double clip);
-
-/* Where training stands after an epoch: enough to go on exactly as an
-** uninterrupted run would (the data order is fixed, the RNG is saved). */
-typedef struct TrainState {
-  int epoch;               /* epochs done; 0 = no state in the file */
-  int since_best;
-  double lr, best;
-  uint64_t rng[2];
-} TrainState;
-
-/* Checkpoints (checkpoint.c): every parameter by name and shape, the
-** training state if st is given, a header and a checksum.  Saving is
-** atomic (temporary file, fsync, rename).  Loading fills st (if not NULL;
-** st->epoch = 0 when the file has none) and changes the model only if the
-** whole file is good. */
-int  ckpt_save(const Model *m, const char *path, const TrainState *st, Err *e);
-int  ckpt_load(Model *m, const char *path, TrainState *st, Err *e);
 
 #endif

@@ -107,6 +107,65 @@ START_TEST(trace_gradcheck_and_drawing) {
 }
 END_TEST
 
+/* The worked solution names only what the reader saw, and prints what is 0
+** by hand as 0 (issue 12): every name after "/d" in the backward pass is
+** one the forward pass printed; the softmax's term stands alone; the
+** cancelling sums of Problem 2 show 0 in the trace and the drawing. */
+static int printed(const char *fwd, size_t n, const char *name, size_t k) {
+  for (const char *p = fwd; (p = strstr(p, name)) && p < fwd + n; p++)
+    if (p[-1] == ' ' && p[k] == ' ') {             /* "  line 36  tmp33   = ..." */
+      const char *eol = p + k; while (*eol == ' ') eol++;
+      const char *bol = p; while (bol > fwd && bol[-1] != '\n') bol--;
+      if (*eol == '=' && (strncmp(bol, "  line ", 7) == 0 || strncmp(bol, "  input ", 8) == 0 || strncmp(bol, "  param ", 8) == 0) &&
+          strspn(bol + 2, "abcdefghijklmnopqrstuvwxyz0123456789 ") >= (size_t)(p - bol - 2)) return 1;
+    }
+  return 0;
+}
+START_TEST(trace_names_what_the_reader_saw) {
+  TuRun r = tu_run("models/problem2.g --trace");
+  ck_assert_int_eq(r.status, 0);
+  const char *back = strstr(r.out, "\nBackward pass");
+  ck_assert_ptr_nonnull(back);
+  size_t nfwd = (size_t)(back - r.out);
+  int names = 0;
+  for (const char *p = back; (p = strstr(p, "/d")); p++) {
+    size_t k = strspn(p + 2, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+    if (p[2 + k] == '[') k += strcspn(p + 2 + k, "]") + 1;
+    char name[64]; snprintf(name, sizeof name, "%.*s", (int)k, p + 2);
+    ck_assert_msg(printed(r.out, nfwd, name, k), "'%s' in the backward pass was not printed by the forward pass", name);
+    names++;
+  }
+  ck_assert_int_gt(names, 100);
+  ck_assert_msg(strstr(r.out, "  dloss/dalpha[1,1,1] = beta[1..2,1,1] * (dloss/dbeta[1..2,1,1] - sum(dloss/dbeta[1..2,1,1] * beta[1..2,1,1])) (the part for alpha[1,1,1]) = 0.209987\n") &&
+                strstr(r.out, "  dloss/dk[1,2] = dloss/dalpha[2,1,1] * q[1,1] + dloss/dalpha[2,1,2] * q[1,2] = [0]\n") &&
+                strstr(r.out, "  dloss/dWK[1] = outer(dloss/dk[1,1], x[1]) + outer(dloss/dk[1,2], x[2]) = [[0, 0]]\n"), "%s", back);
+  ck_assert_msg(!strstr(r.out, "e-08"), "%s", back);
+  tu_free(&r);
+  r = tu_run("models/problem2.g --dot --values");
+  ck_assert_msg(r.status == 0 && strstr(r.out, "grad [[0, 0]]") && !strstr(r.out, "e-08"), "%s", r.out);
+  tu_free(&r);
+  r = tu_run("models/problem2.g --json");                 /* the raw numbers stay */
+  ck_assert_msg(r.status == 0 && strstr(r.out, "e-08"), "%s", r.out);
+  tu_free(&r);
+}
+END_TEST
+
+/* A NaN in an anonymous node is named by its expression, not a generated label. */
+START_TEST(nan_names_the_expression) {
+  const char *src = "input x = -1\n"
+                    "y = x * 2\n"
+                    "z = 3 * log(y + 0)\n"
+                    "output z\n";
+  Err e = {0};
+  Model *m = model_parse("t.g", src, strlen(src), &e);
+  ck_assert_msg(m != NULL, "%s", e.msg);
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e; ex.check_finite = 1;
+  ck_assert_int_ne(graph_forward(m->g, &ex), 0);
+  ck_assert_str_eq(e.msg, "t.g:3:9: error: forward pass: 'log(y + 0)' (log) produced NaN or Inf; input 'y + 0' in [-2, -2]");
+  model_free(m);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("attention_model");
   TCase *t = tcase_create("problem2");
@@ -114,6 +173,8 @@ static Suite *suite(void) {
   tcase_add_test(t, assignment_numbers);
   tcase_add_loop_test(t, node_form_equals_matrix_form, 0, 5);
   tcase_add_test(t, trace_gradcheck_and_drawing);
+  tcase_add_test(t, trace_names_what_the_reader_saw);
+  tcase_add_test(t, nan_names_the_expression);
   suite_add_tcase(s, t);
   return s;
 }

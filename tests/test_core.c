@@ -122,6 +122,69 @@ START_TEST(parser_structure) {
 }
 END_TEST
 
+/* A range on the left names the items of the right side's first axis, one
+** or many: with T = 1 the attention step is an ordinary model (issue 12). */
+static Model *built(const char *src, Err *e) { return model_parse("t.g", src, strlen(src), e); }
+static void blank(char *text, const char *what) {
+  char *p = strstr(text, what);
+  ck_assert_msg(p != NULL, "no '%s'", what);
+  memset(p, ' ', strlen(what));
+}
+START_TEST(one_item_ranges_on_the_left) {
+  const char *attn = "const T = 1\n"
+                     "input x[1] = [1, 2]\n"
+                     "param W: [2, 2] = [[1, 0], [0, 1]]\n"
+                     "for t in 1..T {\n  q[t] = W @ x[t]\n}\n"
+                     "for t in 1..T, s in 1..T {\n  alpha[s,t] = q[s] . q[t]\n}\n"
+                     "for t in 1..T {\n"
+                     "  beta[1..T,t] = softmax(alpha[1..T,t])\n"
+                     "  a[t] = sum(s in 1..T: beta[s,t] * q[s])\n"
+                     "}\n"
+                     "loss = sum(a[1])\n"
+                     "output loss\n";
+  Err e = {0};
+  Model *m = built(attn, &e);
+  ck_assert_msg(m != NULL, "%s", e.msg);
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = &e;
+  ck_assert_int_eq(graph_forward(m->g, &ex), 0);
+  TU_CLOSE(value(m, "loss", 0), 3, 1e-6);           /* beta = softmax of one score = 1 */
+  ck_assert_int_eq(graph_find(m->g, "beta[1,1]")->val.rank, 0);
+  model_free(m);
+
+  m = built("input M: [1, 2] = [[1, 2]]\nr[1..1] = M\noutput r[1]\n", &e);
+  ck_assert_msg(m != NULL, "%s", e.msg);
+  ck_assert_int_eq(graph_forward(m->g, &ex), 0);
+  Node *r = graph_find(m->g, "r[1]");
+  ck_assert_int_eq(r->val.rank, 1);
+  ck_assert_int_eq(r->val.shape[0], 2);
+  TU_CLOSE(r->val.data[1], 2, 0);
+  model_free(m);
+
+  const char *wrong[][2] = {
+    { "input a = [1, 2, 3]\nb[1..1] = softmax(a)\noutput b[1]\n", "t.g:2:11: error: the right side has shape [3], but the left side names 1 item" },
+    { "input a = [1, 2, 3]\nb[1..2] = softmax(a)\noutput b[1]\n", "t.g:2:11: error: the right side has shape [3], but the left side names 2 items" },
+  };
+  for (int i = 0; i < 2; i++) {
+    Err e2 = {0};
+    ck_assert_ptr_null(built(wrong[i][0], &e2));
+    ck_assert_str_eq(e2.msg, wrong[i][1]);
+  }
+
+  /* Problem 2 itself with one step */
+  char *p2 = tu_slurp("models/problem2.g");
+  char *t = strstr(p2, "const T = 2"); ck_assert_ptr_nonnull(t); t[10] = '1';
+  blank(p2, " + sum(z[2])");                             /* loss = sum(z[1]) */
+  blank(p2, " z[2],");                                   /* output z[1], loss */
+  m = built(p2, &e);
+  ck_assert_msg(m != NULL, "%s", e.msg);
+  ck_assert_int_eq(graph_forward(m->g, &ex), 0);
+  /* one step: beta = 1, a[i,1] = v[i,1], h[i,1] = v[i,1] + q[i,1] = 2 x[1][i] */
+  TU_CLOSE(value(m, "loss", 0), 2 * (1 + 2), 1e-6);
+  model_free(m);
+  free(p2);
+}
+END_TEST
+
 START_TEST(precedence_and_literals) {
   const char *src = "input x = 3\n"
                     "a = 1 + 2 * x - -x / 3   # 1 + 6 + 1 = 8\n"
@@ -263,6 +326,7 @@ static Suite *suite(void) {
   tcase_add_test(t, trace_shows_the_worked_solution);
   tcase_add_test(t, json_and_dot);
   tcase_add_test(t, gradcheck_reports_relu_kink);
+  tcase_add_test(t, one_item_ranges_on_the_left);
   tcase_add_test(t, bad_model_files);
   tcase_add_test(t, bad_command_lines);
   suite_add_tcase(s, t);

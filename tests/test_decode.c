@@ -6,6 +6,7 @@
 #include "testutil.h"
 #include "decode.h"
 #include "train.h"
+#include "checkpoint.h"
 #include "ops_attn.h"
 
 #define ATTN_G "tests/data/tiny_attn_lm.g"
@@ -440,6 +441,11 @@ START_TEST(errors) {
   fails(2, "--translate /nonexistent/in.txt: error: cannot read: No such file", "%s --load %s --translate /nonexistent/in.txt", ATTN_G, ck_attn);
   fails(2, "--ref /nonexistent/ref.txt: error: cannot read: No such file", "%s --load %s --translate " SRC_VALID " --ref /nonexistent/ref.txt", ATTN_G, ck_attn);
   fails(1, "tests/data/tiny-train.txt: error: has 40 lines, " SRC_VALID " has 8", "%s --load %s --translate " SRC_VALID " --ref tests/data/tiny-train.txt", COND_G, ck_cond);
+  /* --translate reads files as `graphrun bleu` does: invalid UTF-8 is a located error */
+  char *bad = tu_tmpfile(".txt", "the cat\nthe \xff dog\n", 17);
+  char want[300]; snprintf(want, sizeof want, "%s:2: error: invalid UTF-8 (byte 0xff at column 5)", bad);
+  fails(1, want, "%s --load %s --translate %s", COND_G, ck_cond, bad);
+  unlink(bad); free(bad);
   fails(1, "needs an attention decoder", "%s --load %s --show-attention", COND_G, ck_cond);
   fails(1, "needs an attention decoder", "%s --load %s --attention-svg /tmp/x.svg", COND_G, ck_cond);
   fails(2, "--translate applies to translation models", "tests/data/tiny_lm.g --translate " SRC_VALID);

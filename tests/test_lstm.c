@@ -401,15 +401,15 @@ END_TEST
 START_TEST(drop_mask_stats) {
   Rng rng; rng_seed(&rng, 3);
   long n = 200000; float *m = fnew(n);
-  drop_mask(n, 0.3f, &rng, m);
+  seqk_drop_mask(n, 0.3f, &rng, m);
   long z = 0;
   for (long k = 0; k < n; k++) {
     if (m[k] == 0.0f) z++;
     else ck_assert_float_eq_tol(m[k], 1.0f / 0.7f, 1e-6f);
   }
   ck_assert_msg(fabs((double)z / n - 0.3) < 0.005, "zero fraction %g", (double)z / n);
-  drop_mask(n, 0, &rng, m);   for (long k = 0; k < n; k++) ck_assert_float_eq(m[k], 1.0f);
-  drop_mask(n, 1, &rng, m);   for (long k = 0; k < n; k++) ck_assert_float_eq(m[k], 0.0f);
+  seqk_drop_mask(n, 0, &rng, m);   for (long k = 0; k < n; k++) ck_assert_float_eq(m[k], 1.0f);
+  seqk_drop_mask(n, 1, &rng, m);   for (long k = 0; k < n; k++) ck_assert_float_eq(m[k], 0.0f);
   free(m);
 }
 END_TEST
@@ -444,11 +444,11 @@ START_TEST(emb_gather_scatter) {
   int V = 5, d = 3; long n = 6;
   float E[15], ids[6] = {0, 4, 2, 4, 7, 0.5f}, out[18], dout[18], dE[15] = {0};
   fill(E, 15, -1, 1); fill(dout, 18, -1, 1);
-  ck_assert_int_eq(emb_gather(n, d, V, E, ids, out), 2);   /* 7 and 0.5 are bad */
+  ck_assert_int_eq(seqk_emb_gather(n, d, V, E, ids, out), 2);   /* 7 and 0.5 are bad */
   for (int k = 0; k < 4; k++)
     for (int j = 0; j < d; j++) ck_assert_float_eq(out[k * d + j], E[(int)ids[k] * d + j]);
   for (int j = 0; j < d; j++) { ck_assert_float_eq(out[4 * d + j], 0); ck_assert_float_eq(out[5 * d + j], 0); }
-  emb_scatter(n, d, V, dout, ids, 0, dE);                  /* padding id 0 skipped */
+  seqk_emb_scatter(n, d, V, dout, ids, 0, dE);                  /* padding id 0 skipped */
   for (int j = 0; j < d; j++) {
     ck_assert_float_eq(dE[0 * d + j], 0);
     ck_assert_float_eq(dE[1 * d + j], 0);
@@ -456,7 +456,7 @@ START_TEST(emb_gather_scatter) {
     ck_assert_float_eq(dE[4 * d + j], dout[1 * d + j] + dout[3 * d + j]);
   }
   memset(dE, 0, sizeof dE);
-  emb_scatter(n, d, V, dout, ids, -1, dE);                 /* nothing skipped */
+  seqk_emb_scatter(n, d, V, dout, ids, -1, dE);                 /* nothing skipped */
   for (int j = 0; j < d; j++) ck_assert_float_eq(dE[0 * d + j], dout[0 * d + j]);
 }
 END_TEST
@@ -471,7 +471,7 @@ START_TEST(xent_vs_naive_and_fd) {
   x[2 * V + 1] = 80.0f; x[3 * V] = -80.0f;                 /* large values: stability */
   x[4 * V + V - 1] = 50.0f; x[5 * V + V / 2] = -1e30f;      /* max in the tail; a huge negative */
   double sum; long cnt;
-  ck_assert_int_eq(xent_fwd(N, V, x, tg, ignore, lse, &sum, &cnt), 0);
+  ck_assert_int_eq(seqk_xent_fwd(N, V, x, tg, ignore, lse, &sum, &cnt), 0);
   ck_assert_int_eq(cnt, 5);
   double want = 0;
   for (long r = 0; r < N; r++) {
@@ -483,24 +483,24 @@ START_TEST(xent_vs_naive_and_fd) {
   }
   close_at(sum, want, 1e-5, 1e-6, "xent sum", 0);
   float scale = 0.7f;
-  xent_bwd(N, V, x, tg, ignore, lse, scale, g);
-  xent_bwd(N, V, x, tg, ignore, NULL, scale, g2);          /* recomputed lse: same */
+  seqk_xent_bwd(N, V, x, tg, ignore, lse, scale, g);
+  seqk_xent_bwd(N, V, x, tg, ignore, NULL, scale, g2);          /* recomputed lse: same */
   close_vec(g, g2, N * V, 1e-7, 1e-6, "dlogits(lse=NULL)");
   const float eps = 1e-2f;
   for (long k = 0; k < N * V; k++) {
     float s = x[k]; double lp, lm; long c;
-    x[k] = s + eps; xent_fwd(N, V, x, tg, ignore, NULL, &lp, &c);
-    x[k] = s - eps; xent_fwd(N, V, x, tg, ignore, NULL, &lm, &c);
+    x[k] = s + eps; seqk_xent_fwd(N, V, x, tg, ignore, NULL, &lp, &c);
+    x[k] = s - eps; seqk_xent_fwd(N, V, x, tg, ignore, NULL, &lm, &c);
     x[k] = s;
     close_at(g[k], scale * (lp - lm) / (2 * eps), 2e-4, 2e-3, "dlogits", k);
     if (tg[k / V] == ignore) ck_assert_float_eq(g[k], 0.0f);
   }
   /* Adds into dlogits. */
-  xent_bwd(N, V, x, tg, ignore, lse, scale, g2);
+  seqk_xent_bwd(N, V, x, tg, ignore, lse, scale, g2);
   for (long k = 0; k < N * V; k++) close_at(g2[k], 2 * g[k], 1e-6, 1e-6, "dlogits twice", k);
   /* No ignore id: every row counts; bad targets are reported and skipped. */
   float tb[7] = {1, 0, 5, 3, (float)(V + 3), -1, 2.5f};
-  ck_assert_int_eq(xent_fwd(N, V, x, tb, -1, lse, &sum, &cnt), 3);
+  ck_assert_int_eq(seqk_xent_fwd(N, V, x, tb, -1, lse, &sum, &cnt), 3);
   ck_assert_int_eq(cnt, 4);
   free(x); free(lse); free(g); free(g2);
 }

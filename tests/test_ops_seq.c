@@ -68,7 +68,7 @@ static double fwd(Graph *g, Node *loss, Run *R) {
 ** The first nskip elements of node `skip` are left out (an embedding's
 ** padding row, whose gradient is zero by definition). */
 static void gradcheck_skip(Graph *g, Node *loss, Run *R, Node **before_fwd_reset, int nreset, const Node *skip, long nskip) {
-  for (int i = 0; i < nreset; i++) lstm_op_reset(before_fwd_reset[i]);
+  for (int i = 0; i < nreset; i++) seqop_lstm_reset(before_fwd_reset[i]);
   fwd(g, loss, R);
   ck_assert_msg(graph_backward(g, loss, &R->ex) == 0, "%s", R->e.msg);
   int checked = 0;
@@ -79,9 +79,9 @@ static void gradcheck_skip(Graph *g, Node *loss, Run *R, Node **before_fwd_reset
     memcpy(ana, p->grad.data, sizeof(float) * (size_t)p->val.n);
     for (long k = p == skip ? nskip : 0; k < p->val.n; k++) {
       float x0 = p->val.data[k], h = 1e-2f;
-      for (int j = 0; j < nreset; j++) lstm_op_reset(before_fwd_reset[j]);
+      for (int j = 0; j < nreset; j++) seqop_lstm_reset(before_fwd_reset[j]);
       p->val.data[k] = x0 + h; double lp = fwd(g, loss, R);
-      for (int j = 0; j < nreset; j++) lstm_op_reset(before_fwd_reset[j]);
+      for (int j = 0; j < nreset; j++) seqop_lstm_reset(before_fwd_reset[j]);
       p->val.data[k] = x0 - h; double lm = fwd(g, loss, R);
       p->val.data[k] = x0;
       double num = (lp - lm) / (2.0 * h);
@@ -124,7 +124,7 @@ START_TEST(lm_gradcheck) {
   Run R; run_init(&R, 1, 5);
   gradcheck_skip(g, loss, &R, NULL, 0, E, d);
   for (int j = 0; j < d; j++) ck_assert_float_eq(E->grad.data[j], 0.0f);   /* padding row */
-  const XentStat *st = xent_op_stat(loss);
+  const XentStat *st = seqop_xent_stat(loss);
   ck_assert_ptr_nonnull(st);
   ck_assert_int_eq(st->count, T * B - 1);
   TU_CLOSE(loss->val.data[0], st->sum / st->count, 1e-6);
@@ -219,7 +219,7 @@ END_TEST
 /* ---- carried state ----------------------------------------------------------- */
 
 /* Pass 2 starts where pass 1 ended (no gradient into the init link);
-** lstm_op_reset starts over from the init link. */
+** seqop_lstm_reset starts over from the init link. */
 START_TEST(carried_state) {
   Rng r; rng_seed(&r, 14);
   Graph *g = graph_new("test");
@@ -251,7 +251,7 @@ START_TEST(carried_state) {
   ck_assert_int_eq(graph_backward(g, loss, &R.ex), 0);
   for (long k = 0; k < enc->in[1]->val.n; k++) ck_assert_float_eq(enc->in[1]->grad.data[k], 0.0f);
 
-  lstm_op_reset(dec);                                   /* pass 3 = pass 1 */
+  seqop_lstm_reset(dec);                                   /* pass 3 = pass 1 */
   fwd(g, loss, &R);
   for (long k = 0; k < ny; k++) ck_assert_float_eq(dec->val.data[k], y1[k]);
   arena_free(&A);
@@ -265,7 +265,7 @@ END_TEST
 ** is a constant.  Each finite-difference evaluation redoes pass 1 first. */
 static double second_pass(Graph *g, Node *h, Node *loss, Run *R, Node *p, long k, float delta) {
   float x0 = p->val.data[k];
-  lstm_op_reset(h);
+  seqop_lstm_reset(h);
   fwd(g, loss, R);
   p->val.data[k] = x0 + delta;
   double l = fwd(g, loss, R);
@@ -284,7 +284,7 @@ START_TEST(carried_state_gradcheck) {
   Node *loss = op2(g, OP_XENT, op2(g, OP_MATMUL, h, Wo), y); loss->iattr[0] = -1;
   Run R; run_init(&R, 1, 2);
   double l2 = second_pass(g, h, loss, &R, x, 0, 0.0f);
-  lstm_op_reset(h);
+  seqop_lstm_reset(h);
   double l1 = fwd(g, loss, &R);
   ck_assert_msg(fabs(l1 - l2) > 1e-6, "pass 2 should differ from pass 1 (%g vs %g)", l1, l2);
   fwd(g, loss, &R);
@@ -353,8 +353,8 @@ START_TEST(xent_values) {
     double z = log(exp(v[0]) + exp(v[1]) + exp(v[2]));
     want += z - v[(int)t->val.data[row]];
   }
-  TU_CLOSE(xent_op_stat(loss)->sum, want, 1e-5);
-  ck_assert_int_eq(xent_op_stat(loss)->count, 2);
+  TU_CLOSE(seqop_xent_stat(loss)->sum, want, 1e-5);
+  ck_assert_int_eq(seqop_xent_stat(loss)->count, 2);
   TU_CLOSE(loss->val.data[0], want / 2, 1e-6);
   ck_assert_int_eq(graph_backward(g, loss, &R.ex), 0);
   for (int j = 0; j < 3; j++) { ck_assert_float_eq(x->grad.data[j], 0); ck_assert_float_eq(x->grad.data[6 + j], 0); }

@@ -19,14 +19,14 @@ static float *fnew(long n) {
   return p;
 }
 
-/* One product through gemm, checked element by element against a double
+/* One product through par_gemm, checked element by element against a double
 ** triple loop.  Leading dimensions are padded by `pad` to exercise strides. */
 static void check_gemm(int ta, int tb, int M, int N, int K, float alpha, float beta, int pad) {
   int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
   long na = (long)(ta ? K : M) * lda, nb = (long)(tb ? N : K) * ldb, nc = (long)M * ldc;
   float *A = fnew(na), *B = fnew(nb), *C = fnew(nc), *C0 = malloc(sizeof(float) * (size_t)nc);
   memcpy(C0, C, sizeof(float) * (size_t)nc);
-  gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  par_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   for (int i = 0; i < M; i++)
     for (int j = 0; j < ldc; j++) {
       double want = C0[(long)i * ldc + j];
@@ -40,7 +40,7 @@ static void check_gemm(int ta, int tb, int M, int N, int K, float alpha, float b
       double got = C[(long)i * ldc + j];
       if (fabs(got - want) > 1e-5 * (K + 1))   /* (ck_assert is slow: only on failure) */
         ck_abort_msg(
-                    "gemm ta=%d tb=%d M=%d N=%d K=%d: C[%d,%d] = %.8g, expected %.8g%s",
+                    "par_gemm ta=%d tb=%d M=%d N=%d K=%d: C[%d,%d] = %.8g, expected %.8g%s",
                     ta, tb, M, N, K, i, j, got, want, j >= N ? " (padding must stay)" : "");
     }
   free(A); free(B); free(C); free(C0);
@@ -69,9 +69,9 @@ START_TEST(gemm_repeatable) {
   par_init(2);
   int M = 300, N = 500, K = 200;
   float *A = fnew((long)M * K), *B = fnew((long)K * N), *C1 = fnew((long)M * N), *C2 = fnew((long)M * N);
-  gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C1, N);
+  par_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C1, N);
   for (int r = 0; r < 20; r++) {
-    gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C2, N);
+    par_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C2, N);
     ck_assert(!memcmp(C1, C2, sizeof(float) * (size_t)M * N));
   }
   free(A); free(B); free(C1); free(C2);
@@ -106,13 +106,13 @@ START_TEST(par_for_visits_each_index_once) {
 }
 END_TEST
 
-/* A chunk that itself calls par_for and gemm: the inner calls run on the
+/* A chunk that itself calls par_for and par_gemm: the inner calls run on the
 ** chunk's own thread, and the results are still right. */
 typedef struct Nest { float *A, *B, *C; int M, N, K; int *seen; } Nest;
 static void nested(void *ctx, long lo, long hi) {
   Nest *s = ctx;
   for (long r = lo; r < hi; r++) {
-    gemm(0, 0, s->M, s->N, s->K, 1, s->A, s->K, s->B, s->N, 0, s->C + r * s->M * s->N, s->N);
+    par_gemm(0, 0, s->M, s->N, s->K, 1, s->A, s->K, s->B, s->N, 0, s->C + r * s->M * s->N, s->N);
     par_for(10, 1, count_visits, s->seen + r * 10);
   }
 }
@@ -125,7 +125,7 @@ START_TEST(nested_calls_run_serially) {
   par_for(4, 1, nested, &s);
   float *ref = calloc((size_t)s.M * s.N, sizeof(float));
   par_init(1);
-  gemm(0, 0, s.M, s.N, s.K, 1, s.A, s.K, s.B, s.N, 0, ref, s.N);
+  par_gemm(0, 0, s.M, s.N, s.K, 1, s.A, s.K, s.B, s.N, 0, ref, s.N);
   for (int r = 0; r < 4; r++)
     for (long i = 0; i < (long)s.M * s.N; i++)
       if (fabs(s.C[r * s.M * s.N + i] - ref[i]) > 1e-4) ck_abort_msg("block %d [%ld]: %g vs %g", r, i, s.C[r * s.M * s.N + i], ref[i]);

@@ -8,6 +8,7 @@
 #endif
 #include "fuzz.h"
 #include "train.h"
+#include "checkpoint.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
