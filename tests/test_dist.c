@@ -13,6 +13,7 @@
 #include "testutil.h"
 #include "model.h"
 #include "train.h"
+#include "checkpoint.h"
 
 #define MPIRUN "mpirun --allow-run-as-root --oversubscribe --mca btl_vader_single_copy_mechanism none"
 static const char *LM = "tests/data/tiny_lm_exact.g", *COND = "tests/data/tiny_cond_lm_exact.g";
