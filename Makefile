@@ -211,7 +211,7 @@ docs: $(BIN)
 	./$(BIN) models/problem2.g --no-ops --no-params --svg docs/problem2_values.svg
 	./$(BIN) models/attn_lm.g --no-params --svg docs/attn_lm.svg
 	./$(BIN) models/problem1.g --html $(B)/problem1.html
-	chromium --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars --window-size=1280,560 \
+	chromium --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars --window-size=1600,420 \
 	  --screenshot=docs/page.png "file://$(CURDIR)/$(B)/problem1.html#step=13" 2>/dev/null
 
 # ---- data -----------------------------------------------------------------------
