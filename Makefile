@@ -12,9 +12,12 @@ BLAS_CF := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LD := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 # Open MPI's headers only: libmpi is dlopen()ed by src/dist.c under mpirun.
 MPI_CF  := $(shell pkg-config --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
+GV_CF   := $(shell pkg-config --cflags libgvc 2>/dev/null)
+GV_LD   := $(shell pkg-config --libs libgvc 2>/dev/null || echo -lgvc -lcgraph -lcdt)
 CHECK_LD:= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -pthread)
 ALL_CF  := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Isrc -I$(B) $(BLAS_CF) $(CFLAGS) $(XCFLAGS)
-LDLIBS  := $(BLAS_LD) -lm -pthread -ldl $(XLDFLAGS)
+# libgvc only where render.o is linked in (--as-needed drops it elsewhere)
+LDLIBS  := $(BLAS_LD) -lm -pthread -ldl -Wl,--as-needed $(GV_LD) -Wl,--no-as-needed $(XLDFLAGS)
 
 SRC     := $(sort $(wildcard src/*.c))
 LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/parser.o $(B)/lexer.o
@@ -40,7 +43,7 @@ help:
 # ---- dependencies -----------------------------------------------------------
 # Debian packages the build, the tests and the drawings need.  Installs only
 # what is missing and says so; needs root or sudo for that one step.
-DEB_PKGS := gcc make flex bison pkg-config libopenblas-dev check graphviz python3 python3-nltk openmpi-bin libopenmpi-dev
+DEB_PKGS := gcc make flex bison pkg-config libopenblas-dev check graphviz libgraphviz-dev chromium python3 python3-nltk openmpi-bin libopenmpi-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -59,9 +62,10 @@ $(B)/parser.o: $(B)/parser.c $(B)/lexer.h
 	$(CC) $(ALL_CF) -Wno-unused-function -Wno-sign-compare -c -o $@ $<
 $(B)/lexer.o: $(B)/lexer.c $(B)/parser.h
 	$(CC) $(ALL_CF) -Wno-unused-function -Wno-sign-compare -Wno-shadow -Wno-strict-prototypes -c -o $@ $<
+$(B)/render.o: XCF := $(GV_CF)
+$(B)/dist.o: XCF := $(MPI_CF)
 $(B)/%.o: src/%.c $(B)/parser.h $(B)/lexer.h | $(B)
-	$(CC) $(ALL_CF) -MMD -MP -c -o $@ $<
-$(B)/dist.o: ALL_CF += $(MPI_CF)
+	$(CC) $(ALL_CF) $(XCF) -MMD -MP -c -o $@ $<
 $(B)/libgraphrun.a: $(LIBOBJ)
 	rm -f $@ && ar rcs $@ $^
 $(BIN): $(B)/main.o $(B)/libgraphrun.a
@@ -83,9 +87,10 @@ check: deps
 	@$(MAKE) --no-print-directory check-asan
 test-run: $(BIN) $(TESTS)
 	@GRAPHRUN=./$(BIN) ./tests/run-all $(TESTS)
+# tests/lsan.supp: leaks inside Graphviz's and the font libraries' own code.
 check-asan:
 	@echo "== the same tests under AddressSanitizer + UBSan =="
-	@$(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 $(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
 	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  XLDFLAGS="-fsanitize=address,undefined" test-run
 
@@ -186,12 +191,12 @@ check-valgrind: deps-valgrind $(BIN) $(TESTS)
 demo: deps $(BIN)
 	@echo "== Problem 1: the forward pass and backprop of models/problem1.g, step by step =="
 	./$(BIN) models/problem1.g --trace
-	./$(BIN) models/problem1.g --dot --values > $(B)/problem1.dot
-	dot -Tsvg $(B)/problem1.dot -o $(B)/problem1.svg
-	@echo "demo: drawing written to $(B)/problem1.svg (docs/problem1.svg is the committed copy)"
+	./$(BIN) models/problem1.g --values --svg $(B)/problem1.svg --html $(B)/problem1.html
+	@echo "demo: drawing written to $(B)/problem1.svg (docs/problem1.svg is the committed copy);"
+	@echo "demo: open $(B)/problem1.html in a browser to step through backprop on it"
 	@echo "== Problem 2: multi-head self-attention, node by node =="
 	./$(BIN) models/problem2.g
-	./$(BIN) models/problem2.g --dot --no-params | dot -Tsvg -o $(B)/problem2.svg
+	./$(BIN) models/problem2.g --no-params --svg $(B)/problem2.svg
 	@echo "demo: drawing written to $(B)/problem2.svg"
 	@echo "== Problem 3: two epochs of the LSTM language model on data/ =="
 	./$(BIN) models/lm.g --train --epochs 2 --quiet
@@ -200,11 +205,17 @@ clean:
 	rm -rf build build-asan $(BIN)
 
 # ---- drawings shown in the README ---------------------------------------------
+# Rendered by graphrun itself (libgvc); the page's screenshot by headless Chromium.
+# The training curves (docs/curves.svg) come from 10 epochs of three models
+# (docs/curves/README.md says how; not redone here).
 docs: $(BIN)
-	./$(BIN) models/problem1.g --dot --values | dot -Tsvg -o docs/problem1.svg
-	./$(BIN) models/problem2.g --dot --no-params | dot -Tsvg -o docs/problem2.svg
-	./$(BIN) models/problem2.g --dot --no-ops --no-params | dot -Tsvg -o docs/problem2_values.svg
-	./$(BIN) models/attn_lm.g --dot --no-params | dot -Tsvg -o docs/attn_lm.svg
+	./$(BIN) models/problem1.g --values --svg docs/problem1.svg
+	./$(BIN) models/problem2.g --no-params --svg docs/problem2.svg
+	./$(BIN) models/problem2.g --no-ops --no-params --svg docs/problem2_values.svg
+	./$(BIN) models/attn_lm.g --no-params --svg docs/attn_lm.svg
+	./$(BIN) models/problem1.g --html $(B)/problem1.html
+	chromium --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars --window-size=1600,420 \
+	  --screenshot=docs/page.png "file://$(CURDIR)/$(B)/problem1.html#step=13" 2>/dev/null
 
 # ---- data -----------------------------------------------------------------------
 # The full Brown corpus split (data/brown/), for benchmarks; needs npm once.

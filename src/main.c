@@ -3,6 +3,7 @@
 **
 **   graphrun FILE [flags]              run, trace, draw, check, train, decode
 **   graphrun bleu HYP REF [REF...]     corpus BLEU (bleu.c)
+**   graphrun plot M.csv [...] -o F.svg  training curves (plot.c)
 **
 ** Every flag is one row of `flags[]` below: its kind (a switch, a number in
 ** a range, a file to read or to write, a repeatable value), where its value
@@ -33,6 +34,7 @@
 #include "decode.h"
 #include "bleu.h"
 #include "dist.h"
+#include "plot.h"
 
 #define GR_VERSION "0.1.0"
 
@@ -46,6 +48,7 @@ typedef struct Opts {
   long generate, max_index;
   StrList sets;
   const char *backprop;
+  const char *svg, *png, *html;   /* drawings rendered in-process (render.c, html.c) */
   TrainOpts to;          /* training settings and files (train.h) */
   DecodeOpts dec;        /* --show-attention, --translate, ... (decode.h) */
 } Opts;
@@ -81,7 +84,8 @@ typedef struct Flag {
 
 #define O(field) offsetof(Opts, field)
 #define SEQ_USES "--eval --generate --translate --show-attention --attention-svg"   /* of a trained model */
-#define GRAPH_VIEWS "--trace --json --dot --gradcheck"
+#define DRAWINGS "--dot --svg --png --html"
+#define GRAPH_VIEWS "--trace --json --gradcheck " DRAWINGS
 #define STEP_VIEWS "--trace --json --gradcheck"          /* of a sequence model: its first training step */
 
 static const Flag flags[] = {
@@ -93,18 +97,24 @@ static const Flag flags[] = {
     .help = "values, gradients and shapes of every named node, as JSON (a sequence model: on its first training piece)" },
   { "--dot", F_SWITCH, O(dot), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
     .help = "Graphviz drawing on stdout (render: dot -Tsvg); a sequence model with each block as one node" },
-  { "--values", F_SWITCH, O(values), .mode = 1, .with = "--dot", .models = K_PLAIN,
+  { "--svg", F_OUT, O(svg), .mode = 1, .without = "--train --resume", .models = K_ANY, .arg = "FILE",
+    .help = "the drawing rendered by Graphviz's library, as SVG" },
+  { "--png", F_OUT, O(png), .mode = 1, .without = "--train --resume", .models = K_ANY, .arg = "FILE",
+    .help = "the same as PNG" },
+  { "--html", F_OUT, O(html), .mode = 1, .without = "--train --resume", .models = K_PLAIN, .arg = "FILE",
+    .help = "a self-contained web page that steps through --trace on the drawing (#step=N in its URL)" },
+  { "--values", F_SWITCH, O(values), .mode = 1, .with = "--dot --svg --png", .models = K_PLAIN,
     .help = "value and gradient in every box" },
-  { "--no-ops", F_SWITCH, O(no_ops), .with = "--dot", .models = K_ANY, .help = "edges straight between values, no op circles" },
-  { "--no-params", F_SWITCH, O(no_params), .with = "--dot", .models = K_ANY, .help = "leave the parameters (weights) out" },
-  { "--max-index", F_INT, O(max_index), 1, 1e9, .with = "--dot", .models = K_ANY, .arg = "K",
+  { "--no-ops", F_SWITCH, O(no_ops), .with = DRAWINGS, .models = K_ANY, .help = "edges straight between values, no op circles" },
+  { "--no-params", F_SWITCH, O(no_params), .with = DRAWINGS, .models = K_ANY, .help = "leave the parameters (weights) out" },
+  { "--max-index", F_INT, O(max_index), 1, 1e9, .with = DRAWINGS, .models = K_ANY, .arg = "K",
     .help = "leave out names with an index above K" },
   { "--gradcheck", F_SWITCH, O(gradcheck), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
     .help = "compare gradients with central finite differences (a sequence model: on its first training piece)" },
   { "--set", F_LIST, O(sets), .with = "run " GRAPH_VIEWS, .models = K_ANY, .arg = "NAME=VALUE",
     .help = "override a const (the graph is built from it: --set d=4), an input or a param (repeatable: --set x=2); "
              "a sequence model takes consts only" },
-  { "--backprop", F_WORD, O(backprop), .with = "--trace --json --gradcheck --values", .models = K_PLAIN, .arg = "NAME",
+  { "--backprop", F_WORD, O(backprop), .with = "--trace --json --gradcheck --values --html", .models = K_PLAIN, .arg = "NAME",
     .help = "the scalar output to differentiate (default: the only scalar output, or the last one)" },
 
   { NULL, .help = "sequence models (a file with data/block/train statements); --epochs to --threads override\nthe file's train settings:" },
@@ -133,6 +143,8 @@ static const Flag flags[] = {
     .help = "after every epoch, the model and the training state" },
   { "--metrics", F_OUT, O(to.metrics), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",
     .help = "CSV: epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s" },
+  { "--plot", F_OUT, O(to.plot), .with = "--train --resume", .models = K_SEQ, .arg = "FILE.svg",
+    .help = "train and valid perplexity per epoch (log scale, lr drops marked), as SVG" },
   { "--quiet", F_SWITCH, O(to.quiet), .with = "--train --resume", .models = K_SEQ, .help = "no progress bar" },
   { "--load", F_IN, O(to.load), .with = "--train " STEP_VIEWS " " SEQ_USES, .without = "--resume", .models = K_SEQ,
     .arg = "FILE", .help = "start from a saved model" },
@@ -204,7 +216,8 @@ static const char *kind_words(int k) {
 /* --help: the rows in order, each help text wrapped at 79 columns. */
 static void usage(FILE *f) {
   fputs("usage: graphrun FILE [options]        run a model file\n"
-        "       graphrun bleu HYP REF [REF...]  corpus BLEU of a hypothesis file\n", f);
+        "       graphrun bleu HYP REF [REF...]  corpus BLEU of a hypothesis file\n"
+        "       graphrun plot M.csv [M2.csv...] -o FILE.svg  perplexity curves of --metrics files\n", f);
   for (int i = 0; i < NFLAGS; i++) {
     const Flag *r = &flags[i];
     if (!r->name) { fprintf(f, "\n%s%s", r->help, *r->help ? "\n" : ""); continue; }
@@ -355,17 +368,18 @@ static int check_model_kind(const Model *m, const int given[NFLAGS]) {
 static int run_sequence(Model *m, Opts *o, Err *e) {
   int trained = o->train || o->to.resume;
   if (dist_size() > 1) {    /* under mpirun: training and evaluation (docs/distributed.md) */
-    const char *one = o->dot ? "--dot" : o->gradcheck ? "--gradcheck" : o->generate ? "--generate" :
+    const char *one = o->dot ? "--dot" : o->svg ? "--svg" : o->png ? "--png" : o->trace ? "--trace" : o->json ? "--json" : o->gradcheck ? "--gradcheck" : o->generate ? "--generate" :
                       !trained && decode_wanted(&o->dec) ? "decoding without --train" : NULL;
     if (one) {
       fprintf(stderr, "graphrun: error: %s runs in one process: start it without mpirun (mpirun runs --train, --resume and --eval)\n", one);
       return 2;
     }
   }
-  if (o->dot) {                      /* the graph as written, blocks as one node */
+  if (o->dot || o->svg || o->png) {  /* the graph as written, blocks as one node */
     DotOpts d = { 0, o->no_ops, o->no_params, (int)o->max_index };
-    dot_print(stdout, m, &d, 0);
-    return 0;
+    if (o->dot) dot_print(stdout, m, &d, 0);
+    if (o->svg && render_file(m, &d, 0, "svg", o->svg, e)) return -1;
+    return o->png ? render_file(m, &d, 0, "png", o->png, e) : 0;
   }
   TrainCfg c;
   if (train_setup(m, &o->to, &c, e)) return -1;
@@ -393,7 +407,7 @@ static int run_graph(Model *m, Opts *o, Err *e) {
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
   if (graph_forward(m->g, &ex)) return -1;
   /* backprop runs when someone will look at gradients and the output is a scalar */
-  int want_grads = o->trace || o->json || o->gradcheck || o->values;
+  int want_grads = o->trace || o->json || o->gradcheck || o->values || o->html;
   int have_grads = 0;
   if (want_grads && out->val.rank == 0) {
     if (graph_backward(m->g, out, &ex)) return -1;
@@ -408,8 +422,11 @@ static int run_graph(Model *m, Opts *o, Err *e) {
     int bad = gradcheck(stdout, m, out, 1e-2, e);
     return bad < 0 ? -1 : bad ? 1 : 0;
   }
+  DotOpts d = { o->values, o->no_ops, o->no_params, (int)o->max_index };
+  if ((o->svg && render_file(m, &d, have_grads, "svg", o->svg, e)) ||
+      (o->png && render_file(m, &d, have_grads, "png", o->png, e)) ||
+      (o->html && html_write(o->html, m, out, have_grads, &d, e))) return -1;
   if (o->dot) {
-    DotOpts d = { o->values, o->no_ops, o->no_params, (int)o->max_index };
     dot_print(stdout, m, &d, have_grads);
   } else if (o->json) {
     json_print(stdout, m, have_grads);
@@ -417,7 +434,7 @@ static int run_graph(Model *m, Opts *o, Err *e) {
     trace_print(stdout, m, out, have_grads);
     if (!have_grads)
       printf("\n(no backward pass: '%s' is not a scalar; write e.g. 'loss = sum(%s)' and 'output loss')\n", out->label, out->label);
-  } else {
+  } else if (!o->svg && !o->png && !o->html) {
     for (int i = 0; i < m->g->nout; i++) {
       printf("%s = ", m->g->outputs[i]->label);
       tensor_fprint(&m->g->outputs[i]->val, stdout);
@@ -429,6 +446,7 @@ static int run_graph(Model *m, Opts *o, Err *e) {
 
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "bleu")) return bleu_main(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "plot")) return plot_main(argc - 1, argv + 1);
   Opts o;
   int given[NFLAGS] = {0};
   int rc = parse_args(argc, argv, &o, given);

@@ -25,6 +25,7 @@
 #include "ops_seq.h"
 #include "ops_attn.h"
 #include "show.h"
+#include "plot.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -419,6 +420,7 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
     snprintf(line, sizeof line, "%d,%.4f,%.4f,%g,%.3f,%.0f\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     csv = xrealloc(csv, strlen(csv) + strlen(line) + 1); strcat(csv, line);
     if (o->metrics && lead && write_file_atomic(o->metrics, csv, strlen(csv), e)) goto out;
+    if (o->plot && lead && plot_metrics(o->plot, m->path, csv, e)) goto out;
     int stop = 0;
     if (vloss < best) {
       best = vloss; since_best = 0;

@@ -16,6 +16,7 @@ typedef struct TrainOpts {
   const char *save, *load, *metrics;
   const char *checkpoint;  /* --checkpoint FILE: the latest state, every epoch */
   const char *resume;      /* --resume FILE: go on from such a checkpoint     */
+  const char *plot;        /* --plot FILE.svg: perplexity curves, every epoch */
   int quiet;             /* no progress bar                                  */
   int check_finite;      /* stop at the first NaN/Inf (on by default)         */
 } TrainOpts;

@@ -97,6 +97,7 @@ static int node_names(const char *model, char names[][64], int max) {
 static const char *graph_flags[] = {
   "--trace", "--json", "--dot", "--dot --values", "--dot --no-ops", "--dot --no-params",
   "--dot --max-index 1", "--gradcheck", "--values", "--no-ops", "--set x=2", "--backprop nosuchnode",
+  "--svg @/d.svg --values", "--png @/d.png", "--html @/d.html",
 };
 static const char *seq_flags[] = {      /* the first N_DECODE_FLAGS also with --load */
   "--eval", "--generate 2", "--show-attention", "--show-attention --sentences 2,1",
@@ -107,7 +108,7 @@ static const char *seq_flags[] = {      /* the first N_DECODE_FLAGS also with --
   "--load @/missing.ckpt", "--load tests/data/tiny-train.txt", "--resume tests/data/tiny-train.txt",
   "--lr 1e6 --clip 1e6", "--batch 1 --bptt 1", "--threads 2", "--vbatch 1", "--patience 0",
   "--seed 7", "--decay 1", "--epochs 0", "--set E=1", "--gradcheck", "--dot", "--dot --values",
-  "--trace", "--json",
+  "--trace", "--json", "--plot @/p.svg",
 };
 #define N_DECODE_FLAGS 11
 

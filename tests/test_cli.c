@@ -31,12 +31,12 @@ START_TEST(flags_that_do_not_apply_are_refused) {
   refused("models/problem1.g --generate 2", "graphrun: error: --generate applies to language models");
   /* and their kin */
   refused("models/problem1.g --threads 2", "graphrun: error: --threads goes with ");
-  refused("models/problem1.g --dot --backprop z3", "graphrun: error: --backprop goes with --trace, --json, --values or --gradcheck");
+  refused("models/problem1.g --dot --backprop z3", "graphrun: error: --backprop goes with --trace, --json, --html, --values or --gradcheck");
   refused("models/problem1.g --train", "graphrun: error: --train applies to sequence models (a file with a 'data' statement); models/problem1.g is not one");
   refused("models/problem1.g --trace=1", "graphrun: error: --trace takes no value");
   refused("tests/data/tiny_lm.g --train --epochs 1 --epochs 2", "graphrun: error: --epochs given twice");
   refused("tests/data/tiny_lm.g --train --gradcheck", "graphrun: error: --gradcheck does not go with --train");
-  refused("tests/data/tiny_lm.g --train --set x=1", "graphrun: error: --set goes with a plain run, --trace, --json, --dot or --gradcheck");
+  refused("tests/data/tiny_lm.g --train --set x=1", "graphrun: error: --set goes with a plain run, --trace, --json, --dot, --svg, --png, --html or --gradcheck");
   refused("tests/data/tiny_lm.g --resume a.ck --load b.ck", "graphrun: error: --load does not go with --resume");
   refused("tests/data/tiny_lm.g --resume a.ck --lr 1", "graphrun: error: --lr does not go with --resume");
   refused("tests/data/tiny_lm.g --eval --generate 2", "graphrun: error: --eval and --generate both write to standard output");
