@@ -102,11 +102,11 @@ check-asan:
 # `make check-torch` computes them afresh into $(B)/torch, runs those tests (and
 # test_corpus's torch layout) against them, and says whether the committed ones
 # still agree.
-TORCH_PY := tests/lstm_torch.py tests/attn_torch.py
-TORCH_TESTS := $(B)/tests/test_lstm $(B)/tests/test_attn $(B)/tests/test_corpus
+TORCH_PY := tests/lstm_torch.py tests/attn_torch.py tests/trace_torch.py
+TORCH_TESTS := $(B)/tests/test_lstm $(B)/tests/test_attn $(B)/tests/test_corpus $(B)/tests/test_trace_seq
 deps-torch:
 	@$(MAKE) --no-print-directory deps DEB_PKGS=python3-torch
-fixtures: deps-torch
+fixtures: deps-torch $(BIN)
 	@for s in $(TORCH_PY); do /usr/bin/python3 $$s tests/fixtures || exit 1; done
 check-torch: deps-torch $(BIN) $(TORCH_TESTS)
 	@mkdir -p $(B)/torch
