@@ -107,13 +107,11 @@ int graph_infer(Graph *g, Err *e) {
 }
 
 
-/* Names the first non-finite value of n, with its inputs' ranges; an
-** anonymous node by its expression (ops_describe), an input made on
-** another line with that line. */
-static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
+/* Contract in graph.h: an anonymous node by its expression (ops_describe),
+** an input made on another line with that line. */
+int graph_report(const Node *n, const Exec *ex, const char *head) {
   char msg[GR_ERRMAX - 100], what[200]; int k = 0;
-  ops_describe(n, what, sizeof what);
-  k += snprintf(msg + k, sizeof msg - k, "%s pass: '%s' (%s) produced NaN or Inf", pass, what, ops_word(n->op));
+  k += snprintf(msg + k, sizeof msg - k, "%s", head);
   if (ex->step) k += snprintf(msg + k, sizeof msg - k, " at step %ld", ex->step);
   for (int j = 0; j < n->nin && k < (int)sizeof msg - 80; j++) {
     const Node *x = n->in[j];
@@ -126,6 +124,13 @@ static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
     k += snprintf(msg + k, sizeof msg - k, " in [%g, %g]", lo, hi);
   }
   return err_at(ex->err, n->loc, "%s", msg);
+}
+/* Names the first non-finite value of n, with its inputs' ranges. */
+static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
+  char what[200], head[300];
+  ops_describe(n, what, sizeof what);
+  snprintf(head, sizeof head, "%s pass: '%s' (%s) produced NaN or Inf", pass, what, ops_word(n->op));
+  return graph_report(n, ex, head);
 }
 static int all_finite(const Tensor *t) { return seqk_all_finite(t->data, t->n); }
 

@@ -140,6 +140,9 @@ int  graph_backward(Graph *g, Node *out, Exec *ex);
 ** (a gradient that is 0 by hand) leave residues of about this size, so the
 ** trace and the drawings print anything this small as 0. */
 double graph_noise(const Graph *g);
+/* A located error at n: "<what> at step S; input 'a' in [lo, hi], ..."
+** (the step when ex->step is set, each input's range).  Returns -1. */
+int  graph_report(const Node *n, const Exec *ex, const char *what);
 /* Calls every recurrent node's carry / reorder hook (see OpDef). */
 void graph_carry(Graph *g, int on);
 void graph_reorder(Graph *g, const int *rows, int B);

@@ -210,6 +210,10 @@ static void progress(double frac, double tokps, int epoch) {
   fflush(stderr);
 }
 
+/* A mean loss above this many nats per token makes the perplexity exp(loss)
+** overflow a double: training has diverged even if every value is finite. */
+#define DIVERGED 709.0
+
 typedef struct PassResult { double nll; long ntok; double seconds; } PassResult;
 
 static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c, double lr, int epoch, int bar, PassResult *r) {
@@ -230,6 +234,12 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
       if (graph_forward(g, ex)) return -1;
       const XentStat *xs = seqop_xent_stat(f->loss);
       r->nll += xs->sum; r->ntok += xs->count; count = xs->count;
+      if (epoch > 0 && !(xs->sum <= DIVERGED * xs->count)) {     /* in training (epoch 0: --eval) */
+        char what[300];
+        snprintf(what, sizeof what, "training diverged (try a lower --lr or --clip): '%s' = %g nats per token, perplexity Inf, "
+                 "in the %s pass of epoch %d", f->loss->label, xs->sum / xs->count, training ? "training" : "validation", epoch);
+        return graph_report(f->loss, ex, what);
+      }
     }
     if (training) {
       if (ran && graph_backward(g, f->loss, ex)) return -1;

@@ -82,6 +82,42 @@ START_TEST(stdout_is_data_only) {
 }
 END_TEST
 
+/* Output files are checked before any work (a path that cannot be written
+** used to fail after a whole epoch), and the check leaves no file behind. */
+START_TEST(output_paths_checked_first) {
+  refused("tests/data/tiny_lm.g --train --epochs 1 --quiet --save /nonexistent/dir/x.ckpt",
+          "--save /nonexistent/dir/x.ckpt: error: cannot write there: No such file or directory");
+  refused("tests/data/tiny_lm.g --train --epochs 1 --quiet --checkpoint /nonexistent/c.ckpt", "--checkpoint /nonexistent/c.ckpt: error: cannot write there");
+  refused("tests/data/tiny_lm.g --train --epochs 1 --quiet --metrics /nonexistent/m.csv", "--metrics /nonexistent/m.csv: error: cannot write there");
+  refused("tests/data/tiny_lm.g --train --epochs 1 --quiet --save /tmp", "--save /tmp: error: is a directory");
+  refused("tests/data/tiny_attn_lm.g --attention-svg /nonexistent/a.svg", "--attention-svg /nonexistent/a.svg: error: cannot write there");
+  refused("tests/data/tiny_lm.g --load /nonexistent/in.ckpt --eval", "--load /nonexistent/in.ckpt: error: cannot read: No such file");
+  char dir[] = "/tmp/gr_cliXXXXXX", args[512];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(args, sizeof args, "tests/data/tiny_lm.g --train --epochs 1 --quiet --save %s/s.ckpt --metrics /nonexistent/m.csv", dir);
+  refused(args, "--metrics /nonexistent/m.csv: error: cannot write there");
+  ck_assert_int_eq(rmdir(dir), 0);                  /* empty: the check of --save left nothing */
+}
+END_TEST
+
+/* A run whose loss overflows the perplexity (every value finite) stops with
+** a located report and exit 1, and saves nothing; it used to go on printing
+** "ppl inf" and exit 0. */
+START_TEST(diverging_run_fails) {
+  char ck[] = "/tmp/gr_divXXXXXX", args[512];
+  close(mkstemp(ck)); unlink(ck);
+  snprintf(args, sizeof args, "tests/data/tiny_lm.g --train --epochs 3 --quiet --lr 1e6 --clip 1e6 --save %s", ck);
+  TuRun r = tu_run(args);
+  ck_assert_msg(!r.signaled && r.status == 1, "exit %d: %s", r.status, r.err);
+  ck_assert_msg(strstr(r.err, "tests/data/tiny_lm.g:17:10: error: training diverged (try a lower --lr or --clip): 'loss' = ") &&
+                strstr(r.err, "nats per token, perplexity Inf, in the training pass of epoch 1 at step ") &&
+                strstr(r.err, "; input 'logits' in ["), "%s", r.err);
+  ck_assert_msg(!strstr(r.err, "epoch   1"), "%s", r.err);
+  ck_assert_int_ne(access(ck, F_OK), 0);
+  tu_free(&r);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("cli");
   TCase *t = tcase_create("cli");
@@ -89,6 +125,8 @@ static Suite *suite(void) {
   tcase_add_test(t, flags_that_do_not_apply_are_refused);
   tcase_add_test(t, train_then_eval);
   tcase_add_test(t, stdout_is_data_only);
+  tcase_add_test(t, output_paths_checked_first);
+  tcase_add_test(t, diverging_run_fails);
   suite_add_tcase(s, t);
   return s;
 }
