@@ -32,6 +32,7 @@
 #include "show.h"
 #include "train.h"
 #include "decode.h"
+#include "sample.h"
 #include "bleu.h"
 #include "dist.h"
 #include "plot.h"
@@ -45,12 +46,13 @@ typedef struct Opts {
   const char *file;
   int trace, json, dot, values, no_ops, no_params, gradcheck;
   int train, eval;
-  long generate, max_index;
+  long max_index;
   StrList sets;
   const char *backprop;
   const char *svg, *png, *html;   /* drawings rendered in-process (render.c, html.c) */
   TrainOpts to;          /* training settings and files (train.h) */
   DecodeOpts dec;        /* --show-attention, --translate, ... (decode.h) */
+  SampleOpts smp;        /* --generate, --temperature, ... (sample.h) */
 } Opts;
 
 /* ---- the flag table ------------------------------------------------------- */
@@ -149,15 +151,23 @@ static const Flag flags[] = {
   { "--load", F_IN, O(to.load), .with = "--train " STEP_VIEWS " " SEQ_USES, .without = "--resume", .models = K_SEQ,
     .arg = "FILE", .help = "start from a saved model" },
   { "--eval", F_SWITCH, O(eval), .mode = 1, .out = 1, .models = K_SEQ, .help = "perplexity of the validation data" },
-  { "--generate", F_INT, O(generate), 1, 1e6, .mode = 1, .out = 1, .models = K_LM, .arg = "N",
-    .help = "sample N sentences from a language model" },
+  { "--generate", F_INT, O(smp.count), 1, 1e6, .mode = 1, .out = 1, .models = K_SEQ, .arg = "N",
+    .help = "sample N sentences (a translation model: N for each source sentence of --sentences)" },
+  { "--temperature", F_REAL, O(smp.temperature), 1e-3, 1e3, .with = "--generate", .models = K_SEQ, .arg = "T",
+    .help = "sample from softmax(logits / T) (default 1)" },
+  { "--top-k", F_INT, O(smp.top_k), 1, 1e7, .with = "--generate", .models = K_SEQ, .arg = "K",
+    .help = "sample from the K most probable words only (default: all)" },
+  { "--max-len", F_INT, O(smp.max_len), 1, 1e6, .with = "--generate", .models = K_SEQ, .arg = "N",
+    .help = "end a sample after N words if no <eos> came (default 100; a note on stderr says so)" },
+  { "--prompt", F_WORD, O(smp.prompt), .with = "--generate", .models = K_SEQ, .arg = "\"WORDS\"",
+    .help = "every sample starts with these words" },
 
   { NULL, .help = "translation models (cond_lm, attn_lm), with --load FILE or after --train (docs/attention.md):" },
   { "--show-attention", F_SWITCH, O(dec.show_attention), .mode = 1, .out = 1, .models = K_TRANS,
     .help = "per decoder step on validation sentences (teacher forcing): [source word/weight, ...], [words fed so far], argmax word" },
   { "--attention-svg", F_OUT, O(dec.svg), .mode = 1, .models = K_TRANS, .arg = "FILE",
     .help = "heat map of the first chosen sentence, as SVG" },
-  { "--sentences", F_WORD, O(dec.sentences), .with = "--show-attention --attention-svg", .models = K_TRANS, .arg = "LIST",
+  { "--sentences", F_WORD, O(dec.sentences), .with = "--show-attention --attention-svg --generate", .models = K_TRANS, .arg = "LIST",
     .help = "which validation sentences, e.g. 1,5,9 (default 1,2,3)" },
   { "--translate", F_IN, O(dec.translate), .mode = 1, .out = 1, .models = K_TRANS, .arg = "FILE",
     .help = "decode each line of FILE, one output line per line" },
@@ -368,7 +378,7 @@ static int check_model_kind(const Model *m, const int given[NFLAGS]) {
 static int run_sequence(Model *m, Opts *o, Err *e) {
   int trained = o->train || o->to.resume;
   if (dist_size() > 1) {    /* under mpirun: training and evaluation (docs/distributed.md) */
-    const char *one = o->dot ? "--dot" : o->svg ? "--svg" : o->png ? "--png" : o->trace ? "--trace" : o->json ? "--json" : o->gradcheck ? "--gradcheck" : o->generate ? "--generate" :
+    const char *one = o->dot ? "--dot" : o->svg ? "--svg" : o->png ? "--png" : o->trace ? "--trace" : o->json ? "--json" : o->gradcheck ? "--gradcheck" : o->smp.count ? "--generate" :
                       !trained && decode_wanted(&o->dec) ? "decoding without --train" : NULL;
     if (one) {
       fprintf(stderr, "graphrun: error: %s runs in one process: start it without mpirun (mpirun runs --train, --resume and --eval)\n", one);
@@ -389,7 +399,11 @@ static int run_sequence(Model *m, Opts *o, Err *e) {
   if (!trained && !o->to.load && dist_lead())
     fprintf(stderr, "graphrun: warning: no --load: using the untrained model (initial values from seed %lu)\n", c.seed);
   if (o->eval && train_eval(m, &c, e)) return -1;
-  if (o->generate && train_generate(m, &c, (int)o->generate, e)) return -1;
+  if (o->smp.count && dist_lead()) {               /* process 0 samples */
+    o->smp.sentences = o->dec.sentences;
+    o->smp.seed = c.seed;
+    if (sample_main(m, &o->smp, e)) return -1;
+  }
   return decode_wanted(&o->dec) && dist_lead() ? decode_main(m, &o->dec, e) : 0;   /* process 0 decodes */
 }
 

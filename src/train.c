@@ -300,39 +300,6 @@ void train_walk_close(TrainWalk *w) {
   w->feed = NULL;
 }
 
-/* Samples sentences from the LM, one token at a time, carrying the state. */
-int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
-  Graph *g = m->g;
-  Feed ff, *f = &ff;
-  if (feed_nodes(f, m, e)) return -1;
-  Node *logits = f->loss->in[0];
-  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
-  Rng r; rng_seed(&r, c->seed);
-  for (int s = 0; s < count; s++) {
-    graph_carry(g, 0);
-    int32_t tok = CORPUS_EOS, zero = 0;
-    for (int t = 0; t < 60; t++) {
-      model_feed(f->d, TOK_X, 2, 1, 1, &tok); model_feed(f->d, TOK_Y, 2, 1, 1, &zero);
-      if (t) graph_carry(g, 1);
-      if (graph_forward(g, &ex)) return -1;
-      const float *z = logits->val.data;
-      int V = logits->val.shape[logits->val.rank - 1];
-      float mx = z[0];
-      for (int i = 1; i < V; i++) if (z[i] > mx) mx = z[i];
-      double tot = 0;
-      for (int i = 0; i < V; i++) tot += exp(z[i] - mx);
-      double u = rng_uniform(&r) * tot, acc = 0;
-      int pick = V - 1;
-      for (int i = 0; i < V; i++) { acc += exp(z[i] - mx); if (acc >= u) { pick = i; break; } }
-      if (pick == CORPUS_EOS) break;
-      printf("%s%s", t ? " " : "", corpus_vocab_word(&m->data->vocab, pick));
-      tok = pick;
-    }
-    putchar('\n');
-  }
-  return 0;
-}
-
 /* Under mpirun: the global batch must give every process a column; then
 ** the process joins the job. */
 static int dist_join(const TrainCfg *c, int translation, Err *e) {

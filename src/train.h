@@ -40,8 +40,6 @@ int  train_eval(Model *m, const TrainCfg *c, Err *e);
 /* --gradcheck: the whole model on the first training piece, the report on
 ** stdout; -1 with a message also when a gradient disagrees. */
 int  train_gradcheck(Model *m, const TrainCfg *c, Err *e);
-/* --generate N: N sentences sampled from a language model, on stdout. */
-int  train_generate(Model *m, const TrainCfg *c, int count, Err *e);
 
 /* One pass over the training data a piece at a time, after train_setup,
 ** as --train runs its first epoch (the iterator, the token inputs, the

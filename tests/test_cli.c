@@ -28,7 +28,7 @@ START_TEST(flags_that_do_not_apply_are_refused) {
   refused("models/problem1.g --dot --json", "graphrun: error: --json and --dot both write to standard output");
   refused("models/problem1.g --gradcheck --trace", "graphrun: error: --trace and --gradcheck both write to standard output");
   refused("models/lm.g --dot --values", "graphrun: error: --values applies to models without a 'data' statement; models/lm.g is a language model");
-  refused("models/problem1.g --generate 2", "graphrun: error: --generate applies to language models");
+  refused("models/problem1.g --generate 2", "graphrun: error: --generate applies to sequence models (a file with a 'data' statement); models/problem1.g is not one");
   /* and their kin */
   refused("models/problem1.g --threads 2", "graphrun: error: --threads goes with ");
   refused("models/problem1.g --dot --backprop z3", "graphrun: error: --backprop goes with --trace, --json, --html, --values or --gradcheck");
