@@ -45,7 +45,8 @@ typedef struct StrList { const char **v; int n; } StrList;
 typedef struct Opts {
   const char *file;
   int trace, json, dot, values, no_ops, no_params, gradcheck;
-  int train, eval;
+  int train;
+  const char *eval, *src;
   long max_index;
   StrList sets;
   const char *backprop;
@@ -150,7 +151,10 @@ static const Flag flags[] = {
   { "--quiet", F_SWITCH, O(to.quiet), .with = "--train --resume", .models = K_SEQ, .help = "no progress bar" },
   { "--load", F_IN, O(to.load), .with = "--train " STEP_VIEWS " " SEQ_USES, .without = "--resume", .models = K_SEQ,
     .arg = "FILE", .help = "start from a saved model" },
-  { "--eval", F_SWITCH, O(eval), .mode = 1, .out = 1, .models = K_SEQ, .help = "perplexity of the validation data" },
+  { "--eval", F_IN, O(eval), .mode = 1, .out = 1, .models = K_SEQ, .arg = "FILE",
+    .help = "perplexity on a text file, one sentence per line (e.g. data/valid.txt)" },
+  { "--src", F_IN, O(src), .with = "--eval", .models = K_TRANS, .arg = "FILE",
+    .help = "a translation model's source sentences for --eval's FILE, line by line" },
   { "--generate", F_INT, O(smp.count), 1, 1e6, .mode = 1, .out = 1, .models = K_SEQ, .arg = "N",
     .help = "sample N sentences (a translation model: N for each source sentence of --sentences)" },
   { "--temperature", F_REAL, O(smp.temperature), 1e-3, 1e3, .with = "--generate", .models = K_SEQ, .arg = "T",
@@ -299,7 +303,10 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
       StrList *l = (StrList *)(base + r->off);
       l->v[l->n++] = v;
     } else {
-      if (!*v) { fprintf(stderr, "graphrun: error: %s needs %s, got ''\n", r->name, r->arg); return 2; }
+      if (!*v || (!eq && v[0] == '-' && v[1] == '-')) {    /* "--eval --load x": not a file named --load */
+        fprintf(stderr, "graphrun: error: %s needs %s, got '%s'\n", r->name, r->arg, v);
+        return 2;
+      }
       *(const char **)(base + r->off) = v;
     }
   }
@@ -352,8 +359,12 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
 
 /* After the model is read: every flag given applies to its kind.  0, or
 ** the exit status with a message on stderr. */
-static int check_model_kind(const Model *m, const int given[NFLAGS]) {
+static int check_model_kind(const Model *m, const Opts *o, const int given[NFLAGS]) {
   int kind = !m->data ? K_PLAIN : m->data->translation ? K_TRANS : K_LM;
+  if (kind == K_TRANS && o->eval && !o->src) {
+    fprintf(stderr, "graphrun: error: --eval on a translation model needs --src FILE, the source sentences of %s line by line\n", o->eval);
+    return 2;
+  }
   for (int k = 0; k < NFLAGS; k++) {
     const Flag *r = &flags[k];
     if (!given[k] || (r->models & kind)) continue;
@@ -398,7 +409,7 @@ static int run_sequence(Model *m, Opts *o, Err *e) {
   if (trained && train_run(m, &o->to, &c, e)) return -1;
   if (!trained && !o->to.load && dist_lead())
     fprintf(stderr, "graphrun: warning: no --load: using the untrained model (initial values from seed %lu)\n", c.seed);
-  if (o->eval && train_eval(m, &c, e)) return -1;
+  if (o->eval && train_eval(m, &c, o->eval, o->src, e)) return -1;
   if (o->smp.count && dist_lead()) {               /* process 0 samples */
     o->smp.sentences = o->dec.sentences;
     o->smp.seed = c.seed;
@@ -468,7 +479,7 @@ int main(int argc, char **argv) {
     Err e = {0};
     Model *m = model_load_set(o.file, o.sets.v, o.sets.n, &e);    /* --set: consts rebuild the graph */
     if (!m) rc = -1;
-    else if (!(rc = check_model_kind(m, given))) rc = m->data ? run_sequence(m, &o, &e) : run_graph(m, &o, &e);
+    else if (!(rc = check_model_kind(m, &o, given))) rc = m->data ? run_sequence(m, &o, &e) : run_graph(m, &o, &e);
     if (rc < 0) { fprintf(stderr, "%s\n", e.msg[0] ? e.msg : "graphrun: error: failed"); rc = 1; }
     else if (rc == 0) dist_end();    /* leaves the mpirun job; on failure mpirun ends it */
     model_free(m);

@@ -337,18 +337,30 @@ int train_gradcheck(Model *m, const TrainCfg *c, Err *e) {
   return bad ? -1 : 0;
 }
 
-int train_eval(Model *m, const TrainCfg *c, Err *e) {
+int train_eval(Model *m, const TrainCfg *c, const char *file, const char *src, Err *e) {
   Feed f;
   ModelData *d = m->data;
-  if (feed_nodes(&f, m, e) || feed_open(&f, &d->valid, &d->src_valid, c->vbatch, c->bptt, e)) return -1;
+  Sents tgt = {0}, ss = {0};
+  char msg[GR_ERRMAX];
+  int rc = -1;
+  if (feed_nodes(&f, m, e)) return -1;
+  if (f.translation && !src) return err_set(e, "--eval %s: error: a translation model needs the source sentences too: --src FILE", file);
+  if (corpus_read(file, &d->vocab, 0, &tgt, msg, sizeof msg) || (src && corpus_read(src, &d->vocab, 0, &ss, msg, sizeof msg))) {
+    err_set(e, "%s", msg);
+    goto out;
+  }
+  if (feed_open(&f, &tgt, &ss, c->vbatch, c->bptt, e)) goto out;
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
-  PassResult vr;
+  PassResult r;
   long what[2] = { 0, f.translation ? f.bu.npieces : f.st.npieces };
-  int rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, 0, 0, 0, &vr);
+  rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, 0, 0, 0, &r) ? -1 : 0;
   feed_free(&f);
-  if (rc) return -1;
-  printf("valid ppl %.2f  (%ld tokens, %s)\n", exp(vr.nll / vr.ntok), vr.ntok, d->valid.file);
-  return 0;
+  if (!rc)
+    printf("ppl %.2f  (%s: %ld sentences, %ld tokens scored, %ld words not in the vocabulary read as <unk>)\n",
+           exp(r.nll / r.ntok), file, tgt.n, r.ntok, tgt.nunk);
+out:
+  corpus_sents_free(&tgt); corpus_sents_free(&ss);
+  return rc;
 }
 
 int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {

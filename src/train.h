@@ -35,8 +35,10 @@ int  train_setup(Model *m, const TrainOpts *o, TrainCfg *c, Err *e);
 /* --train (--resume): the epochs, logged on stderr.  Afterwards m holds the
 ** best model when --save kept one (it is read back), else the last. */
 int  train_run(Model *m, const TrainOpts *o, const TrainCfg *c, Err *e);
-/* --eval: the perplexity of m on the validation data, on stdout. */
-int  train_eval(Model *m, const TrainCfg *c, Err *e);
+/* --eval FILE [--src SRC]: the perplexity of m on a text file (a
+** translation model: target sentences in FILE, their sources line by line
+** in SRC), on stdout.  Words not in the vocabulary read as <unk>. */
+int  train_eval(Model *m, const TrainCfg *c, const char *file, const char *src, Err *e);
 /* --gradcheck: the whole model on the first training piece, the report on
 ** stdout; -1 with a message also when a gradient disagrees. */
 int  train_gradcheck(Model *m, const TrainCfg *c, Err *e);

@@ -39,7 +39,7 @@ START_TEST(flags_that_do_not_apply_are_refused) {
   refused("tests/data/tiny_lm.g --train --set x=1", "graphrun: error: --set goes with a plain run, --trace, --json, --dot, --svg, --png, --html or --gradcheck");
   refused("tests/data/tiny_lm.g --resume a.ck --load b.ck", "graphrun: error: --load does not go with --resume");
   refused("tests/data/tiny_lm.g --resume a.ck --lr 1", "graphrun: error: --lr does not go with --resume");
-  refused("tests/data/tiny_lm.g --eval --generate 2", "graphrun: error: --eval and --generate both write to standard output");
+  refused("tests/data/tiny_lm.g --eval tests/data/tiny-valid.txt --generate 2", "graphrun: error: --eval and --generate both write to standard output");
   refused("tests/data/tiny_lm.g --dot --seed 3", "graphrun: error: --seed goes with ");
   refused("tests/data/tiny_attn_lm.g --translate tests/data/tiny-src-valid.txt --show-attention",
           "graphrun: error: --show-attention and --translate both write to standard output");
@@ -50,11 +50,11 @@ END_TEST
 /* --train --eval trains, then evaluates the trained model (--eval used to
 ** end the run before training started). */
 START_TEST(train_then_eval) {
-  TuRun r = tu_run("tests/data/tiny_lm.g --train --epochs 2 --quiet --eval");
+  TuRun r = tu_run("tests/data/tiny_lm.g --train --epochs 2 --quiet --eval tests/data/tiny-valid.txt");
   ck_assert_msg(r.status == 0, "%s", r.err);
-  const char *ep = strstr(r.err, "epoch   2"), *v = strstr(r.out, "valid ppl ");
-  ck_assert_msg(ep && strstr(ep, "valid ppl") && v, "%s---\n%s", r.err, r.out);
-  TU_CLOSE(atof(v + 10), atof(strstr(ep, "valid ppl") + 10), 0.006);
+  const char *ep = strstr(r.err, "epoch   2");
+  ck_assert_msg(ep && strstr(ep, "valid ppl") && !strncmp(r.out, "ppl ", 4), "%s---\n%s", r.err, r.out);
+  TU_CLOSE(atof(r.out + 4), atof(strstr(ep, "valid ppl") + 10), 0.006);
   tu_free(&r);
 }
 END_TEST
@@ -91,7 +91,7 @@ START_TEST(output_paths_checked_first) {
   refused("tests/data/tiny_lm.g --train --epochs 1 --quiet --metrics /nonexistent/m.csv", "--metrics /nonexistent/m.csv: error: cannot write there");
   refused("tests/data/tiny_lm.g --train --epochs 1 --quiet --save /tmp", "--save /tmp: error: is a directory");
   refused("tests/data/tiny_attn_lm.g --attention-svg /nonexistent/a.svg", "--attention-svg /nonexistent/a.svg: error: cannot write there");
-  refused("tests/data/tiny_lm.g --load /nonexistent/in.ckpt --eval", "--load /nonexistent/in.ckpt: error: cannot read: No such file");
+  refused("tests/data/tiny_lm.g --load /nonexistent/in.ckpt --eval tests/data/tiny-valid.txt", "--load /nonexistent/in.ckpt: error: cannot read: No such file");
   char dir[] = "/tmp/gr_cliXXXXXX", args[512];
   ck_assert_ptr_nonnull(mkdtemp(dir));
   snprintf(args, sizeof args, "tests/data/tiny_lm.g --train --epochs 1 --quiet --save %s/s.ckpt --metrics /nonexistent/m.csv", dir);
@@ -118,6 +118,44 @@ START_TEST(diverging_run_fails) {
 }
 END_TEST
 
+/* --eval FILE scores any text file: its words and one <eos> per sentence
+** (a language model reads the file as one stream whose first word starts
+** it and is not scored), unknown words read as <unk> and are counted; a translation
+** model's sentences are independent, so the file twice over has the same
+** perplexity and twice the tokens.  (--eval took no file: the validation
+** data only.) */
+START_TEST(eval_any_file) {
+  TuRun r = tu_run("tests/data/tiny_lm.g --eval tests/data/tiny-train.txt");
+  ck_assert_msg(r.status == 0 && !strncmp(r.out, "ppl ", 4) &&
+                strstr(r.out, "(tests/data/tiny-train.txt: 40 sentences, 345 tokens scored, 0 words not in the vocabulary read as <unk>)\n"),
+                "%s%s", r.out, r.err);
+  tu_free(&r);
+  const char text[] = "the zebra sat\n\nthe cat sat on the mat .\n";
+  char *f = tu_tmpfile(".txt", text, strlen(text)), args[512];
+  snprintf(args, sizeof args, "tests/data/tiny_lm.g --eval %s", f);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 0 && strstr(r.out, ": 2 sentences, 11 tokens scored, 1 words not in the vocabulary read as <unk>)"), "%s%s", r.out, r.err);
+  tu_free(&r);
+  /* translation: sources with --src, the file twice gives the same ppl */
+  char *two = malloc(4096), *src2 = malloc(4096), *v = tu_slurp("tests/data/tiny-valid.txt"), *sv = tu_slurp("tests/data/tiny-src-valid.txt");
+  snprintf(two, 4096, "%s%s", v, v); snprintf(src2, 4096, "%s%s", sv, sv);
+  char *ft = tu_tmpfile(".txt", two, strlen(two)), *fs = tu_tmpfile(".txt", src2, strlen(src2));
+  r = tu_run("tests/data/tiny_attn_lm.g --eval tests/data/tiny-valid.txt --src tests/data/tiny-src-valid.txt");
+  snprintf(args, sizeof args, "tests/data/tiny_attn_lm.g --eval %s --src %s", ft, fs);
+  TuRun r2 = tu_run(args);
+  ck_assert_msg(r.status == 0 && r2.status == 0, "%s%s", r.err, r2.err);
+  ck_assert_msg(strstr(r.out, "8 sentences, 66 tokens scored") && strstr(r2.out, "16 sentences, 132 tokens scored"), "%s%s", r.out, r2.out);
+  TU_CLOSE(atof(r.out + 4), atof(r2.out + 4), 0.006);
+  tu_free(&r); tu_free(&r2);
+  refused("tests/data/tiny_attn_lm.g --eval tests/data/tiny-valid.txt",
+          "graphrun: error: --eval on a translation model needs --src FILE, the source sentences of tests/data/tiny-valid.txt line by line");
+  refused("tests/data/tiny_lm.g --eval --load x.ckpt", "graphrun: error: --eval needs FILE, got '--load'");
+  refused("tests/data/tiny_lm.g --eval tests/data/tiny-valid.txt --src tests/data/tiny-src-valid.txt", "graphrun: error: --src applies to translation models");
+  unlink(f); unlink(ft); unlink(fs);
+  free(f); free(ft); free(fs); free(two); free(src2); free(v); free(sv);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("cli");
   TCase *t = tcase_create("cli");
@@ -127,6 +165,7 @@ static Suite *suite(void) {
   tcase_add_test(t, stdout_is_data_only);
   tcase_add_test(t, output_paths_checked_first);
   tcase_add_test(t, diverging_run_fails);
+  tcase_add_test(t, eval_any_file);
   suite_add_tcase(s, t);
   return s;
 }

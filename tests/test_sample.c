@@ -91,7 +91,7 @@ START_TEST(generate_prompt_and_top_k) {
   r = tu_run("tests/data/tiny_lm.g --generate 2 --temperature 0");
   ck_assert_msg(r.status == 2 && strstr(r.err, "--temperature needs a number from 0.001 to 1000, got '0'"), "%s", r.err);
   tu_free(&r);
-  r = tu_run("tests/data/tiny_lm.g --eval --top-k 3");
+  r = tu_run("tests/data/tiny_lm.g --eval tests/data/tiny-valid.txt --top-k 3");
   ck_assert_msg(r.status == 2 && strstr(r.err, "--top-k goes with --generate"), "%s", r.err);
   tu_free(&r);
 }
