@@ -100,7 +100,9 @@ static const char *graph_flags[] = {
   "--svg @/d.svg --values", "--png @/d.png", "--html @/d.html",
 };
 static const char *seq_flags[] = {      /* the first N_DECODE_FLAGS also with --load */
-  "--eval", "--generate 2", "--show-attention", "--show-attention --sentences 2,1",
+  "--eval tests/data/tiny-valid.txt", "--eval tests/data/tiny-valid.txt --src tests/data/tiny-src-valid.txt",
+  "--generate 2", "--generate 2 --temperature 0.5 --top-k 3 --prompt 'the cat' --max-len 3", "--generate 1 --sentences 2",
+  "--show-attention", "--show-attention --sentences 2,1",
   "--translate tests/data/tiny-src-valid.txt", "--translate tests/data/tiny-src-valid.txt --beam 3",
   "--translate tests/data/tiny-src-valid.txt --ref tests/data/tiny-valid.txt",
   "--attention-svg @/a.svg", "--translate @/missing.txt", "--sentences 99",
@@ -110,7 +112,7 @@ static const char *seq_flags[] = {      /* the first N_DECODE_FLAGS also with --
   "--seed 7", "--decay 1", "--epochs 0", "--set E=1", "--gradcheck", "--dot", "--dot --values",
   "--trace", "--json", "--plot @/p.svg",
 };
-#define N_DECODE_FLAGS 11
+#define N_DECODE_FLAGS 14
 
 static void expand(char *dst, size_t n, const char *s) {
   size_t k = 0;
@@ -162,7 +164,10 @@ static void sweep_model(const char *name) {
   ck_assert_int_eq(run_with(m, save, "", NULL, tail), 0);
   char load[300];
   snprintf(load, sizeof load, "--load %s", path_in("s.ckpt"));
-  ck_assert_int_eq(run_with(m, load, "--eval", NULL, ""), 0);        /* the saved model loads (--epochs, --quiet go with --train) */
+  char *text = tu_slurp(m);
+  const char *ev = strstr(text, "src_train") ? seq_flags[1] : seq_flags[0];
+  ck_assert_int_eq(run_with(m, load, ev, NULL, ""), 0);        /* the saved model loads (--epochs, --quiet go with --train) */
+  free(text);
   for (size_t i = 0; i < COUNT(seq_flags); i++) {
     run_with(m, "--train", seq_flags[i], NULL, tail);
     if (i < N_DECODE_FLAGS) run_with(m, load, seq_flags[i], NULL, tail);
