@@ -258,6 +258,7 @@ static void usage(FILE *f) {
 ** together, and that files to read exist and files to write can be.
 ** 0, or 2 with a message. */
 static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
+  for (int k = 0; k < NFLAGS; k++) { set_of(flags[k].with); set_of(flags[k].without); }   /* a typo in the table stops every run */
   memset(o, 0, sizeof *o);
   train_opts_init(&o->to);
   o->sets.v = calloc((size_t)argc, sizeof *o->sets.v);
