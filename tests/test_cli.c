@@ -111,7 +111,7 @@ START_TEST(diverging_run_fails) {
   ck_assert_msg(!r.signaled && r.status == 1, "exit %d: %s", r.status, r.err);
   ck_assert_msg(strstr(r.err, "tests/data/tiny_lm.g:17:10: error: training diverged (try a lower --lr or --clip): 'loss' = ") &&
                 strstr(r.err, "nats per token, perplexity Inf, in the training pass of epoch 1 at step ") &&
-                strstr(r.err, "; input 'logits' in ["), "%s", r.err);
+                strstr(r.err, "; input 'logits' (line 16) in ["), "%s", r.err);
   ck_assert_msg(!strstr(r.err, "epoch   1"), "%s", r.err);
   ck_assert_int_ne(access(ck, F_OK), 0);
   tu_free(&r);
