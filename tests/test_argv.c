@@ -19,7 +19,7 @@ static char *path_in(const char *name) {
   snprintf(p, 256, "%s/%s", tmpdir, name);
   return p;
 }
-static long runs;
+static long runs, ran_ok;   /* command lines, and those that exited 0 */
 
 /* Runs graphrun with the words args; fails on a signal, a sanitizer report,
 ** or a failure without a message.  Returns the exit status. */
@@ -33,6 +33,7 @@ static int run_ok(const char *args) {
   ck_assert_msg(r.status == 0 || r.err[0] || strstr(r.out, "disagree beyond"),   /* --gradcheck's verdict */
                 "graphrun %s: exit %d without a message", args, r.status);
   int st = r.status;
+  ran_ok += st == 0;
   tu_free(&r);
   return st;
 }
@@ -124,11 +125,13 @@ static void expand(char *dst, size_t n, const char *s) {
 }
 
 /* "@/" in a flag stands for the temporary directory. */
+/* tail: appended when the run trains (one short epoch, no progress bar). */
 static int run_with(const char *m, const char *pre, const char *flag, const char *flag2, const char *tail) {
   char args[2048], f1[256], f2[256];
   expand(f1, sizeof f1, flag);
   expand(f2, sizeof f2, flag2 ? flag2 : "");
-  snprintf(args, sizeof args, "%s %s %s %s%s", m, pre, f1, f2, tail);
+  snprintf(args, sizeof args, "%s %s %s %s", m, pre, f1, f2);
+  if (strstr(args, "--train") || strstr(args, "--resume")) strncat(args, tail, sizeof args - strlen(args) - 1);
   return run_ok(args);
 }
 
@@ -189,7 +192,8 @@ START_TEST(every_model_every_flag) {
   }
   closedir(d);
   ck_assert_int_ge(models, 10);
-  printf("test_argv: %d models, %ld command lines, none ended in a signal\n", models, runs);
+  printf("test_argv: %d models, %ld command lines (%ld exit 0), none ended in a signal\n", models, runs, ran_ok);
+  ck_assert_int_ge(ran_ok, runs / 4);      /* the sweep reaches the work, not only the flag checks */
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   ck_assert_int_eq(system(cmd), 0);
