@@ -164,6 +164,32 @@ int graph_forward(Graph *g, Exec *ex) {
   return 0;
 }
 
+/* graph_fault: tests only. */
+static OpKind fault_op = OP_LEAF;
+static double fault_factor = 1;
+void graph_fault(OpKind op, double factor) { fault_op = op; fault_factor = factor; }
+
+/* n's backward with what it adds to each input's gradient times fault_factor. */
+static void backward_faulty(Node *n, Exec *ex) {
+  float *before[64];
+  int k = n->nin < 64 ? n->nin : 64;
+  for (int j = 0; j < k; j++) {
+    Node *in = n->in[j];
+    before[j] = NULL;
+    for (int i = 0; i < j; i++) if (n->in[i] == in) in = NULL;     /* an input may repeat */
+    if (!in || !in->grad.data) continue;
+    before[j] = xmalloc(sizeof(float) * (in->val.n ? in->val.n : 1));
+    memcpy(before[j], in->grad.data, sizeof(float) * in->val.n);
+  }
+  gr_ops[n->op].backward(n, ex);
+  for (int j = 0; j < k; j++) {
+    if (!before[j]) continue;
+    float *gr = n->in[j]->grad.data;
+    for (long i = 0; i < n->in[j]->val.n; i++) gr[i] = (float)(before[j][i] + fault_factor * (gr[i] - before[j][i]));
+    free(before[j]);
+  }
+}
+
 int graph_backward(Graph *g, Node *out, Exec *ex) {
   ex->g = g;
   if (out->val.rank != 0) {
@@ -193,7 +219,8 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
   for (int i = out->id; i >= 0; i--) {
     Node *n = g->nodes[i];
     if (!need[i] || n->kind != N_OP || !n->grad.data) continue;
-    gr_ops[n->op].backward(n, ex);
+    if (n->op == fault_op) backward_faulty(n, ex);
+    else gr_ops[n->op].backward(n, ex);
     if (ex->check_finite)
       for (int j = 0; j < n->nin; j++)
         if (n->in[j]->grad.data && !all_finite(&n->in[j]->grad)) return report_nonfinite(n, ex, "backward");

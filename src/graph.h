@@ -149,5 +149,9 @@ void graph_reorder(Graph *g, const int *rows, int B);
 /* Folds `a @ transpose(W)` and `a @ W + bias` into single matmul nodes
 ** (ops.c); for training, where nobody looks at the folded nodes. */
 void ops_fuse(Graph *g);
+/* Tests only: from now on, what every backward of op `op` adds to its
+** inputs' gradients is multiplied by factor (1.01: a rule 1% off), to show
+** that --gradcheck catches a wrong gradient.  OP_LEAF: off. */
+void graph_fault(OpKind op, double factor);
 
 #endif

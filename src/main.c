@@ -445,7 +445,7 @@ static int run_graph(Model *m, Opts *o, Err *e) {
       return err_at(e, out->loc, "--gradcheck needs a scalar output, '%s' is %s (write e.g. 'loss = sum(%s)' and 'output loss')",
                     out->label, shape_str(&out->val, s, sizeof s), out->label);
     }
-    int bad = gradcheck(stdout, m, out, 1e-2, e);
+    int bad = gradcheck(stdout, m, out, GRADCHECK_TOL, e);
     return bad < 0 ? -1 : bad ? 1 : 0;
   }
   DotOpts d = { o->values, o->no_ops, o->no_params, (int)o->max_index };

@@ -55,13 +55,16 @@ int render_file(Model *m, const DotOpts *o, int have_grads, const char *format, 
 ** drawing as with d, always with values.  0, or -1 with a message in e. */
 int html_write(const char *path, Model *m, Node *out, int have_grads, const DotOpts *d, Err *e);
 
-/* Central differences for every element of every input and param, or, when
-** directions > 0, along that many random +-1 directions per parameter;
-** prints the largest relative error per leaf (difference over the largest
-** gradient magnitude seen for it).  `before`, if set, runs before every
+/* Central differences (Richardson-extrapolated) for every element of every
+** input and param, or, when directions > 0, along that many random +-1
+** directions per parameter; prints the largest relative error per leaf
+** (difference over the largest gradient magnitude seen for it) and fails
+** one beyond tol plus the float32 rounding allowance (gradcheck.c).  `before`, if set, runs before every
 ** forward pass (the trainer uses it to restart recurrent state), and ex
 ** gives the mode (dropout off for a deterministic loss).  Returns 0 if all
-** agree within tol, 1 if not, -1 on error. */
+** agree, 1 if not, -1 on error. */
+/* The tolerance --gradcheck uses, beyond float32 rounding (gradcheck.c). */
+#define GRADCHECK_TOL 1e-3
 int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, void (*before)(Graph *), Exec *ex);
 int gradcheck(FILE *f, Model *m, Node *out, double tol, Err *e);
 

@@ -139,7 +139,7 @@ static int check_gradients(Model *m, Feed *f, const TrainCfg *c, Err *e) {
   if (!feed_next(f, &b)) { err_set(e, "%s: error: no training piece", d->train.file); goto out; }
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
   printf("checking on the first training piece (T = %d, B = %d), dropout off, 4 random directions per parameter\n", b.T, b.B);
-  rc = gradcheck_run(stdout, m, f->loss, 1e-2, 4, restart_states, &ex);
+  rc = gradcheck_run(stdout, m, f->loss, GRADCHECK_TOL, 4, restart_states, &ex);
 out:
   feed_free(f);
   return rc;
