@@ -115,6 +115,7 @@ static const char *seq_flags[] = {      /* the first N_DECODE_FLAGS also with --
 };
 #define N_DECODE_FLAGS 14
 
+/* "@/" in a flag stands for the temporary directory. */
 static void expand(char *dst, size_t n, const char *s) {
   size_t k = 0;
   for (; *s && k + 1 < n; s++) {
@@ -124,7 +125,6 @@ static void expand(char *dst, size_t n, const char *s) {
   dst[k < n ? k : n - 1] = 0;
 }
 
-/* "@/" in a flag stands for the temporary directory. */
 /* tail: appended when the run trains (one short epoch, no progress bar). */
 static int run_with(const char *m, const char *pre, const char *flag, const char *flag2, const char *tail) {
   char args[2048], f1[256], f2[256];
