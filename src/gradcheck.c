@@ -92,6 +92,7 @@ static int central(const Probe *p, double h, double *d, double *a) {
   Node *n = p->n;
   double f[2];
   unsigned long sig[2];
+  int failed = 0;
   *a = 0;
   for (int s = 0; s < 2; s++) {
     double hs = s ? -h : h, sg = s ? -1 : 1;
@@ -104,10 +105,11 @@ static int central(const Probe *p, double h, double *d, double *a) {
       n->val.data[p->j] = (float)(p->x0[p->j] + hs);
       *a += sg * (double)p->grad[p->j] * ((double)n->val.data[p->j] - p->x0[p->j]);
     }
-    if (eval(p->g, p->out, p->ex, p->before, &f[s], &sig[s])) return -1;
+    if (eval(p->g, p->out, p->ex, p->before, &f[s], &sig[s])) { failed = 1; break; }
   }
-  if (p->v) memcpy(n->val.data, p->x0, sizeof(float) * n->val.n);
+  if (p->v) memcpy(n->val.data, p->x0, sizeof(float) * n->val.n);     /* the value as it was, even on error */
   else n->val.data[p->j] = p->x0[p->j];
+  if (failed) return -1;
   *d = (f[0] - f[1]) / (2 * h);
   *a /= 2 * h;
   return sig[0] != p->base || sig[1] != p->base;
