@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include "par.h"
 #include "dist.h"
+#include "blas.h"
 
 void train_opts_init(TrainOpts *o) {
   memset(o, 0, sizeof *o);
@@ -392,6 +393,9 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
             m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
     if (dist_size() > 1) fprintf(stderr, "; %d processes, %d thread%s each", dist_size(), par_threads(), par_threads() > 1 ? "s" : "");
     fputc('\n', stderr);
+    char blas[512];
+    blas_describe(blas, sizeof blas, par_threads());
+    fprintf(stderr, "blas: %s\n", blas);
   }
   /* both iterators are laid out once; each pass resets its own */
   Feed fv = f;
