@@ -78,6 +78,7 @@ def main():
     print('| data | model | d | epochs | graphrun tok/s | PyTorch tok/s | ratio | graphrun GFLOP/s | % of peak '
           '| valid ppl graphrun / PyTorch | peak RSS MB graphrun / PyTorch |')
     print('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|')
+    rows = {}
     for kind, model, d in CFGS:
         g = epochs(read(f'{OUT}/graphrun-{kind}-{model}-{d}.log'))
         p = epochs(read(f'{OUT}/pytorch-{kind}-{model}-{d}.log'))
@@ -88,11 +89,35 @@ def main():
         pt = sum(e[2] * e[3] for e in p) / sum(e[2] for e in p) if p else None
         fl = flops_per_epoch(kind, model, d, int(vm.group(1))) * len(g) / sec * 1e-9
         rg, rp = rss_mb(f'graphrun-{kind}-{model}-{d}'), rss_mb(f'pytorch-{kind}-{model}-{d}')
+        rows[kind, model, d] = (gt / pt if pt else None, 100 * fl / peak if peak else None, rg, rp)
         print(f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | {pt:.0f} | {gt / pt:.1f}x ' if pt else
               f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | - | - ', end='')
         print(f'| {fl:.1f} | {100 * fl / peak:.0f}% ' if peak else f'| {fl:.1f} | - ', end='')
         print(f'| {g[-1][1]:.2f} / {p[-1][1]:.2f} ' if p else f'| {g[-1][1]:.2f} / - ', end='')
         print(f'| {rg:.0f} / {rp:.0f} |' if rg and rp else f'| {rg or 0:.0f} / - |')
+    targets(rows)
+
+
+def targets(rows):
+    """Issue 18's targets, each with its measured value (or 'not run')."""
+    print('\n| target | measured | |\n|---|---|---|')
+    def line(what, key, idx, limit, fmt):
+        v = rows.get(key, (None,) * 4)[idx]
+        if v is None:
+            print(f'| {what} | not run | |')
+        else:
+            print(f'| {what} | {fmt.format(v)} | {"met" if v >= limit else "**not met**"} |')
+    for model, x in (('lm', 8), ('cond_lm', 8), ('attn_lm', 12)):
+        line(f'{model}: >= {x}x the reference tok/s (data/, d = 100)', ('small', model, 100), 0, x, '{:.1f}x')
+    for model in ('lm', 'cond_lm', 'attn_lm'):
+        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100)', ('small', model, 100), 1, 60, '{:.0f}%')
+    for model in ('lm', 'cond_lm', 'attn_lm'):
+        line(f'{model}: >= 80% of the sgemm peak (whole Brown, d = 256)', ('full', model, 256), 1, 80, '{:.0f}%')
+    paired = [r for r in rows.values() if r[2] and r[3]]
+    if paired:
+        below = sum(r[2] < r[3] for r in paired)
+        print(f'| peak memory below the reference\'s | {below} of {len(paired)} paired runs | '
+              f'{"met" if below == len(paired) else "**not met**"} |')
 
 
 main()

@@ -4,7 +4,7 @@
 ** translation bundles on hand-computed tiny examples, and both iterators
 ** against the PyTorch reference's own layout on the committed data/ files
 ** (the expected pieces are printed by a few lines of /usr/bin/python3 that
-** follow bench/ref_seq2seq.py: plain lists, torch tensors under make check-torch).
+** lay pieces out as bench/torch_ref.py does: plain lists, torch tensors under make check-torch).
 ** Run from the repository root.
 */
 #include <check.h>
@@ -431,11 +431,12 @@ START_TEST(bundles_errors) {
 END_TEST
 
 /* ---- against the reference's layout, on the committed data ---------------
-** The script reads files as ref_seq2seq.py does (read/ids, its own vocab),
-** lays out stream()/bundles() with plain lists, or with torch tensors as
-** the reference does under `make check-torch` (GR_TORCH_LIVE=1: torch must
+** The script reads files with a vocabulary of its own (every word by first
+** appearance, no <unk> of its own), lays out the stream and the bundles as
+** bench/torch_ref.py does, with plain lists, or with torch tensors under
+** `make check-torch` (GR_TORCH_LIVE=1: torch must
 ** then be there), and prints each piece as words.  Words, not ids, are compared: the
-** reference puts <unk> wherever it first appears, we fix it at id 3. */
+** script puts <unk> wherever it first appears, we fix it at id 3. */
 static const char *REF_PY =
   "import os, sys\n"
   "mode, B, bptt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n"
