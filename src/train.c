@@ -85,11 +85,16 @@ static int feed_nodes(Feed *f, Model *m, Err *e) {
     return err_at(e, f->loss ? f->loss->loc : (Loc){ m->path, 0, 0 }, "the output of a trained model must be cross_entropy(...)");
   return 0;
 }
-/* Lays out the iterator over tgt (and src) for batches of B. */
-static int feed_open(Feed *f, const Sents *tgt, const Sents *src, int B, int bptt, Err *e) {
+/* Sentences sorted by length within windows of this many bundles. */
+#define BUCKET_WINDOW 100
+
+/* Lays out the iterator over tgt (and src) for batches of B, translation
+** bundles length-bucketed if bucket. */
+static int feed_open(Feed *f, const Sents *tgt, const Sents *src, int B, int bptt, int bucket, Err *e) {
   char msg[GR_ERRMAX];
   int rc = f->translation ? corpus_bundles_init(&f->bu, src, tgt, B, bptt, msg, sizeof msg)
                           : corpus_stream_init(&f->st, tgt, B, bptt, msg, sizeof msg);
+  if (!rc && f->translation && bucket) rc = corpus_bundles_bucket(&f->bu, BUCKET_WINDOW, msg, sizeof msg);
   return rc ? err_set(e, "%s", msg) : 0;
 }
 static void feed_free(Feed *f) {
@@ -133,7 +138,7 @@ static void restart_states(Graph *g) { graph_carry(g, 0); }
 /* --gradcheck: the whole model on the first training piece, dropout off. */
 static int check_gradients(Model *m, Feed *f, const TrainCfg *c, Err *e) {
   ModelData *d = m->data;
-  if (feed_open(f, &d->train, &d->src_train, c->batch, c->bptt, e)) return -1;
+  if (feed_open(f, &d->train, &d->src_train, c->batch, c->bptt, 0, e)) return -1;
   Batch b;
   int rc = -1;
   if (!feed_next(f, &b)) { err_set(e, "%s: error: no training piece", d->train.file); goto out; }
@@ -219,6 +224,8 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
   r->nll = 0; r->ntok = 0;
   ex->training = training;
   feed_reset(f);
+  if (training && f->translation && c->bucket)      /* a new order of the bundles, from seed and epoch */
+    corpus_bundles_shuffle(&f->bu, (uint64_t)c->seed * 1000003u + (uint64_t)epoch);
   graph_carry(g, 0);
   double all = 0;                 /* tokens of every process so far (training) */
   while (feed_next(f, &b)) {
@@ -264,7 +271,7 @@ int train_walk_open(TrainWalk *w, Model *m, const TrainCfg *c, Err *e) {
   w->cfg = *c;
   Feed *f = w->feed = xcalloc(1, sizeof *f);
   ModelData *d = m->data;
-  if (feed_nodes(f, m, e) || feed_open(f, &d->train, &d->src_train, w->cfg.batch, w->cfg.bptt, e)) {
+  if (feed_nodes(f, m, e) || feed_open(f, &d->train, &d->src_train, w->cfg.batch, w->cfg.bptt, w->cfg.bucket, e)) {
     free(f); w->feed = NULL;
     return -1;
   }
@@ -363,7 +370,7 @@ int train_gradcheck(Model *m, const TrainCfg *c, Err *e) {
 int train_eval(Model *m, const TrainCfg *c, Err *e) {
   Feed f;
   ModelData *d = m->data;
-  if (feed_nodes(&f, m, e) || feed_open(&f, &d->valid, &d->src_valid, c->vbatch, c->bptt, e)) return -1;
+  if (feed_nodes(&f, m, e) || feed_open(&f, &d->valid, &d->src_valid, c->vbatch, c->bptt, c->bucket, e)) return -1;
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
   PassResult vr;
   long what[2] = { 0, f.translation ? f.bu.npieces : f.st.npieces };
@@ -399,9 +406,13 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
   }
   /* both iterators are laid out once; each pass resets its own */
   Feed fv = f;
-  if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, e)) return -1;
-  if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) { feed_free(&f); return -1; }
+  if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, c.bucket, e)) return -1;
+  if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, c.bucket, e)) { feed_free(&f); return -1; }
   long what[2] = { f.translation ? f.bu.npieces : f.st.npieces, fv.translation ? fv.bu.npieces : fv.st.npieces };
+  if (lead && f.translation)
+    fprintf(stderr, "bundles: %s, %ld of up to %d sentences; padded target grid %.2fx the target tokens\n",
+            c.bucket ? "length-bucketed (batching = bucket), shuffled every epoch" : "in file order",
+            f.bu.nbundles, c.batch, (double)f.bu.grid / (d->train.ntok + d->train.n));
   char *csv = xstrdup("epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n");
   double lr = c.lr, best = INFINITY;
   int since_best = 0, rc = -1, first = 1;
