@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """bench/report.py OUT — the table of bench/run's training runs, from the logs in OUT.
 
+Rows: small = data/, brown = the Brown slice (both programs), full = the whole
+Brown corpus (graphrun only), fullbucket = the same with batching = bucket.
+
 Speed is training tokens over training seconds, summed over all epochs of the
 run (each program's own count: target tokens, padding excluded).  GFLOP/s is
 the matrix-product work of the training epochs (formula in bench/RESULTS.md,
@@ -15,8 +18,10 @@ CFGS = [('small', 'lm', 100), ('small', 'cond_lm', 100), ('small', 'attn_lm', 10
         ('brown', 'lm', 100), ('brown', 'lm', 256), ('brown', 'cond_lm', 100),
         ('brown', 'cond_lm', 256), ('brown', 'attn_lm', 100), ('brown', 'attn_lm', 256),
         ('full', 'lm', 100), ('full', 'cond_lm', 100), ('full', 'attn_lm', 100),
-        ('full', 'lm', 256), ('full', 'cond_lm', 256), ('full', 'attn_lm', 256)]
-DATA = {'small': 'data', 'brown': 'bench/data/brown', 'full': 'data/brown'}
+        ('full', 'lm', 256), ('full', 'cond_lm', 256), ('full', 'attn_lm', 256),
+        ('fullbucket', 'cond_lm', 100), ('fullbucket', 'attn_lm', 100)]
+DATA = {'small': 'data', 'brown': 'bench/data/brown', 'full': 'data/brown', 'fullbucket': 'data/brown'}
+WINDOW = 100   # batching = bucket: sentences sorted by length within windows of WINDOW bundles (src/train.c)
 
 
 def read(path):
@@ -54,6 +59,11 @@ def flops_per_epoch(kind, model, d, V):
         rows = (sum(n + 1 for n in tl) // B - 1) * B      # the stream, B columns
         return 3.0 * rows * (lstm2 + out)
     sl = lens(f'{DATA[kind]}/src-train.txt')
+    order = list(range(len(tl)))
+    if kind == 'fullbucket':   # as corpus_bundles_bucket: (target, source, line) within each window
+        span = WINDOW * B
+        order = [l for w in range(0, len(tl), span) for l in sorted(order[w:w + span], key=lambda l: (tl[l], sl[l], l))]
+    tl, sl = [tl[l] for l in order], [sl[l] for l in order]
     f = 0.0
     for i in range(0, len(tl), B):
         bt, bs = tl[i:i + B], sl[i:i + B]
