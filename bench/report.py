@@ -110,6 +110,12 @@ def main():
 
 def targets(rows):
     """Issue 18's targets, each with its measured value (or 'not run')."""
+    env = read(f'{OUT}/env.txt')
+    load = re.search(r'load at start (\S+)', env)
+    threads = re.search(r'threads=(\d+)', env)
+    if load and threads and float(load.group(1)) > int(threads.group(1)) + 1:
+        print(f'\nNOTE: the load average was {load.group(1)} at the start on {threads.group(1)} threads: other '
+              'programs were running, so these figures measure the load too; the targets need a quiet machine.')
     print('\n| target | measured | |\n|---|---|---|')
     def line(what, key, idx, limit, fmt):
         v = rows.get(key, (None,) * 4)[idx]
