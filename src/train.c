@@ -87,6 +87,8 @@ static int feed_nodes(Feed *f, Model *m, Err *e) {
 }
 /* Sentences sorted by length within windows of this many bundles. */
 #define BUCKET_WINDOW 100
+/* The seed of an epoch's bundle order (batching = bucket). */
+static uint64_t bucket_seed(const TrainCfg *c, int epoch) { return (uint64_t)c->seed * 1000003u + (uint64_t)epoch; }
 
 /* Lays out the iterator over tgt (and src) for batches of B, translation
 ** bundles length-bucketed if bucket. */
@@ -225,7 +227,7 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
   ex->training = training;
   feed_reset(f);
   if (training && f->translation && c->bucket)      /* a new order of the bundles, from seed and epoch */
-    corpus_bundles_shuffle(&f->bu, (uint64_t)c->seed * 1000003u + (uint64_t)epoch);
+    corpus_bundles_shuffle(&f->bu, bucket_seed(c, epoch));
   graph_carry(g, 0);
   double all = 0;                 /* tokens of every process so far (training) */
   while (feed_next(f, &b)) {
@@ -275,6 +277,7 @@ int train_walk_open(TrainWalk *w, Model *m, const TrainCfg *c, Err *e) {
     free(f); w->feed = NULL;
     return -1;
   }
+  if (f->translation && w->cfg.bucket) corpus_bundles_shuffle(&f->bu, bucket_seed(&w->cfg, 1));   /* epoch 1's order */
   w->x = d->tok[TOK_X]; w->y = d->tok[TOK_Y]; w->src = d->tok[TOK_SRC]; w->src_len = d->tok[TOK_SRC_LEN];
   w->loss = f->loss;
   w->stream = f->translation ? NULL : &f->st;
