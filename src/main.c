@@ -36,8 +36,17 @@
 #include "bleu.h"
 #include "dist.h"
 #include "plot.h"
+#include "blas.h"
 
 #define GR_VERSION "0.1.0"
+
+/* The version, and the BLAS that training would run on (one thread per core). */
+static void version(void) {
+  char b[512];
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  blas_describe(b, sizeof b, cores > 0 ? (int)cores : 1);
+  printf("graphrun %s\nblas: %s\n", GR_VERSION, b);
+}
 
 typedef struct StrList { const char **v; int n; } StrList;
 
@@ -181,7 +190,7 @@ static const Flag flags[] = {
 
   { NULL, .help = "" },
   { "--help", F_HELP, .help = "this text" },
-  { "--version", F_VERSION, .help = "the version" },
+  { "--version", F_VERSION, .help = "the version, and the BLAS kernel and threads training runs on" },
 };
 enum { NFLAGS = sizeof flags / sizeof *flags };
 
@@ -276,7 +285,7 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
     if (!r || r->name[0] != '-') { fprintf(stderr, "graphrun: error: unknown option '%s' (see graphrun --help)\n", a); return 2; }
     int k = (int)(r - flags);
     if (r->kind == F_HELP) { usage(stdout); exit(0); }
-    if (r->kind == F_VERSION) { printf("graphrun %s\n", GR_VERSION); exit(0); }
+    if (r->kind == F_VERSION) { version(); exit(0); }
     if (given[k] && r->kind != F_LIST) { fprintf(stderr, "graphrun: error: %s given twice\n", r->name); return 2; }
     given[k] = i;
     if (r->kind == F_SWITCH) {
@@ -471,6 +480,7 @@ static int run_graph(Model *m, Opts *o, Err *e) {
 }
 
 int main(int argc, char **argv) {
+  blas_startup(argv);               /* may re-execute graphrun once (blas.h) */
   if (argc >= 2 && !strcmp(argv[1], "bleu")) return bleu_main(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "plot")) return plot_main(argc - 1, argv + 1);
   Opts o;

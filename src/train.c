@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include "par.h"
 #include "dist.h"
+#include "blas.h"
 
 void train_opts_init(TrainOpts *o) {
   memset(o, 0, sizeof *o);
@@ -85,11 +86,18 @@ static int feed_nodes(Feed *f, Model *m, Err *e) {
     return err_at(e, f->loss ? f->loss->loc : (Loc){ m->path, 0, 0 }, "the output of a trained model must be cross_entropy(...)");
   return 0;
 }
-/* Lays out the iterator over tgt (and src) for batches of B. */
-static int feed_open(Feed *f, const Sents *tgt, const Sents *src, int B, int bptt, Err *e) {
+/* Sentences sorted by length within windows of this many bundles. */
+#define BUCKET_WINDOW 100
+/* The seed of an epoch's bundle order (batching = bucket). */
+static uint64_t bucket_seed(const TrainCfg *c, int epoch) { return (uint64_t)c->seed * 1000003u + (uint64_t)epoch; }
+
+/* Lays out the iterator over tgt (and src) for batches of B, translation
+** bundles length-bucketed if bucket. */
+static int feed_open(Feed *f, const Sents *tgt, const Sents *src, int B, int bptt, int bucket, Err *e) {
   char msg[GR_ERRMAX];
   int rc = f->translation ? corpus_bundles_init(&f->bu, src, tgt, B, bptt, msg, sizeof msg)
                           : corpus_stream_init(&f->st, tgt, B, bptt, msg, sizeof msg);
+  if (!rc && f->translation && bucket) rc = corpus_bundles_bucket(&f->bu, BUCKET_WINDOW, msg, sizeof msg);
   return rc ? err_set(e, "%s", msg) : 0;
 }
 static void feed_free(Feed *f) {
@@ -133,7 +141,7 @@ static void restart_states(Graph *g) { graph_carry(g, 0); }
 /* --gradcheck: the whole model on the first training piece, dropout off. */
 static int check_gradients(Model *m, Feed *f, const TrainCfg *c, Err *e) {
   ModelData *d = m->data;
-  if (feed_open(f, &d->train, &d->src_train, c->batch, c->bptt, e)) return -1;
+  if (feed_open(f, &d->train, &d->src_train, c->batch, c->bptt, 0, e)) return -1;
   Batch b;
   int rc = -1;
   if (!feed_next(f, &b)) { err_set(e, "%s: error: no training piece", d->train.file); goto out; }
@@ -223,6 +231,8 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
   r->nll = 0; r->ntok = 0;
   ex->training = training;
   feed_reset(f);
+  if (training && f->translation && c->bucket)      /* a new order of the bundles, from seed and epoch */
+    corpus_bundles_shuffle(&f->bu, bucket_seed(c, epoch));
   graph_carry(g, 0);
   double all = 0;                 /* tokens of every process so far (training) */
   while (feed_next(f, &b)) {
@@ -274,10 +284,11 @@ int train_walk_open(TrainWalk *w, Model *m, const TrainCfg *c, Err *e) {
   w->cfg = *c;
   Feed *f = w->feed = xcalloc(1, sizeof *f);
   ModelData *d = m->data;
-  if (feed_nodes(f, m, e) || feed_open(f, &d->train, &d->src_train, w->cfg.batch, w->cfg.bptt, e)) {
+  if (feed_nodes(f, m, e) || feed_open(f, &d->train, &d->src_train, w->cfg.batch, w->cfg.bptt, w->cfg.bucket, e)) {
     free(f); w->feed = NULL;
     return -1;
   }
+  if (f->translation && w->cfg.bucket) corpus_bundles_shuffle(&f->bu, bucket_seed(&w->cfg, 1));   /* epoch 1's order */
   w->x = d->tok[TOK_X]; w->y = d->tok[TOK_Y]; w->src = d->tok[TOK_SRC]; w->src_len = d->tok[TOK_SRC_LEN];
   w->loss = f->loss;
   w->stream = f->translation ? NULL : &f->st;
@@ -349,7 +360,7 @@ int train_eval(Model *m, const TrainCfg *c, const char *file, const char *src, E
     err_set(e, "%s", msg);
     goto out;
   }
-  if (feed_open(&f, &tgt, &ss, c->vbatch, c->bptt, e)) goto out;
+  if (feed_open(&f, &tgt, &ss, c->vbatch, c->bptt, c->bucket, e)) goto out;
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
   PassResult r;
   long what[2] = { 0, f.translation ? f.bu.npieces : f.st.npieces };
@@ -382,12 +393,19 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
             m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
     if (dist_size() > 1) fprintf(stderr, "; %d processes, %d thread%s each", dist_size(), par_threads(), par_threads() > 1 ? "s" : "");
     fputc('\n', stderr);
+    char blas[512];
+    blas_describe(blas, sizeof blas, par_threads());
+    fprintf(stderr, "blas: %s\n", blas);
   }
   /* both iterators are laid out once; each pass resets its own */
   Feed fv = f;
-  if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, e)) return -1;
-  if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) { feed_free(&f); return -1; }
+  if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, c.bucket, e)) return -1;
+  if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, c.bucket, e)) { feed_free(&f); return -1; }
   long what[2] = { f.translation ? f.bu.npieces : f.st.npieces, fv.translation ? fv.bu.npieces : fv.st.npieces };
+  if (lead && f.translation)
+    fprintf(stderr, "bundles: %s, %ld of up to %d sentences; padded target grid %.2fx the target tokens\n",
+            c.bucket ? "length-bucketed (batching = bucket), shuffled every epoch" : "in file order",
+            f.bu.nbundles, c.batch, (double)f.bu.grid / (d->train.ntok + d->train.n));
   char *csv = xstrdup("epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n");
   double lr = c.lr, best = INFINITY;
   int since_best = 0, rc = -1, first = 1;

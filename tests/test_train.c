@@ -273,6 +273,8 @@ START_TEST(bad_settings_are_located) {
     { "train sgd(lr = 20, momentum = 0.9)\n", ":1:20: error: sgd has no setting 'momentum'" },
     { "train batch = 0\n", ":1:15: error: 'batch' must be from 1 to 65536, got 0" },
     { "train speed = 3\n", ":1:7: error: unknown training setting 'speed'" },
+    { "train batching = sorted\n", ":1:18: error: 'batching' is 'file' (bundles in file order) or 'bucket'" },
+    { "train batching = bucket\n", ":1:7: error: 'batching = bucket' is for translation models" },
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char *base = tu_slurp("tests/data/tiny_lm.g");
@@ -322,6 +324,46 @@ START_TEST(settings_take_constants) {
   ck_assert_int_eq(c.batch, 5);                       /* the command line wins */
   ck_assert_int_eq(c.bptt, 3);
   model_free(m); free(text); free(base);
+}
+END_TEST
+
+/* batching = bucket on the tiny translation models: the header says so and
+** reports less padding than file order; training works and is repeatable. */
+START_TEST(bucketed_bundles_train) {
+  const char *models[] = { "tests/data/tiny_cond_lm.g", "tests/data/tiny_attn_lm.g" };
+  for (int i = 0; i < 2; i++) {
+    char *base = tu_slurp(models[i]);
+    char *cut = strstr(base, "seed = ");
+    ck_assert_ptr_nonnull(cut);
+    size_t n = strlen(base) + 40;
+    char *text = malloc(n);
+    snprintf(text, n, "%.*sbatching = bucket, %s", (int)(cut - base), base, cut);
+    char *path = tu_tmpfile(".g", text, strlen(text)), args[300];
+    double ratio[2];
+    char *out[2];
+    for (int k = 0; k < 2; k++) {
+      snprintf(args, sizeof args, "%s --train --epochs 2 --quiet", k ? path : models[i]);
+      TuRun r = tu_run(args);
+      ck_assert_msg(r.status == 0, "%s: %s", args, r.err);
+      const char *b = strstr(r.err, k ? "bundles: length-bucketed (batching = bucket)" : "bundles: in file order");
+      ck_assert_msg(b, "%s", r.err);
+      const char *g = strstr(b, "padded target grid ");
+      ck_assert_ptr_nonnull(g);
+      ratio[k] = atof(g + strlen("padded target grid "));
+      ck_assert(ratio[k] >= 1.0);
+      out[k] = r.err; free(r.out);   /* the training log is on stderr */
+    }
+    ck_assert_msg(ratio[1] < ratio[0], "bucketed %g, file order %g", ratio[1], ratio[0]);
+    TuRun r = tu_run(args);                   /* the bucketed run again: the same perplexities */
+    int epochs = 0;
+    for (const char *a = r.err, *b = out[1]; (a = strstr(a, "\nepoch ")) && (b = strstr(b, "\nepoch ")); a++, b++, epochs++) {
+      size_t upto = (size_t)(strstr(a, " lr ") - a);
+      ck_assert_msg(!strncmp(a, b, upto), "%.*s\nvs\n%.*s", (int)upto, a, (int)upto, b);
+    }
+    ck_assert_int_eq(epochs, 2);
+    tu_free(&r); free(out[0]); free(out[1]);
+    unlink(path); free(path); free(text); free(base);
+  }
 }
 END_TEST
 
@@ -544,6 +586,7 @@ static Suite *suite(void) {
   tcase_add_test(t, bad_settings_are_located);
   tcase_add_test(t, settings_take_constants);
   tcase_add_test(t, missing_data_file);
+  tcase_add_test(t, bucketed_bundles_train);
   tcase_add_test(t, generate_samples_words);
   tcase_add_loop_test(t, resume_is_exact, 0, 3);
   tcase_add_test(t, killed_mid_save_keeps_a_good_checkpoint);
