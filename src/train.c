@@ -189,9 +189,18 @@ static double grad_norm(Graph *g) {
   return sqrt(s);
 }
 
+/* clip_grad_norm_'s factor for a norm. */
+static double clip_scale(double norm, double clip) { return clip > 0 && norm > clip ? clip / (norm + 1e-6) : 1.0; }
+
+double train_adam_step(Graph *g, Adam *a, double lr, double clip) {
+  double norm = grad_norm(g);
+  adam_step(a, lr, clip_scale(norm, clip));
+  return norm;
+}
+
 /* Contract in train.h. */
 double train_sgd_step(Graph *g, double lr, double clip) {
-  double norm = grad_norm(g), scale = clip > 0 && norm > clip ? clip / (norm + 1e-6) : 1.0;
+  double norm = grad_norm(g), scale = clip_scale(norm, clip);
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_PARAM || !n->grad.data) continue;
@@ -211,7 +220,7 @@ static void progress(double frac, double tokps, int epoch) {
 
 typedef struct PassResult { double nll; long ntok; double seconds; } PassResult;
 
-static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c, double lr, int epoch, int bar, PassResult *r) {
+static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c, Adam *adam, double lr, int epoch, int bar, PassResult *r) {
   Batch b;
   double t0 = now(), last = t0;
   long pieces = f->translation ? f->bu.npieces : f->st.npieces, k = 0;
@@ -233,7 +242,8 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
     if (training) {
       if (ran && graph_backward(g, f->loss, ex)) return -1;
       all += dist_reduce_grads(g, (double)count, ran);    /* the gradient of the whole batch */
-      train_sgd_step(g, lr, c->clip);
+      if (adam) train_adam_step(g, adam, lr, c->clip);
+      else train_sgd_step(g, lr, c->clip);
     }
     k++;
     if (bar && now() - last > 0.2) { last = now(); progress((double)k / pieces, all / (last - t0), epoch); }
@@ -289,7 +299,10 @@ void train_walk_close(TrainWalk *w) {
   w->feed = NULL;
 }
 
-/* Samples sentences from the LM, one token at a time, carrying the state. */
+/* Samples sentences from the LM, one token at a time: a recurrent model
+** reads the last token and carries its state; a model without state (a
+** Transformer) reads the last bptt tokens again at every step and samples
+** from the logits of the last one. */
 int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
   Graph *g = m->g;
   Feed ff, *f = &ff;
@@ -297,14 +310,21 @@ int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
   Node *logits = f->loss->in[0];
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
   Rng r; rng_seed(&r, c->seed);
+  int recurrent = 0, window = c->bptt;
+  for (int i = 0; i < g->n; i++) recurrent |= gr_ops[g->nodes[i]->op].carry != NULL;
+  if (recurrent || window < 1) window = 1;
+  enum { MAXLEN = 60 };
+  int32_t hist[MAXLEN + 1], zero[MAXLEN + 1] = { 0 };
   for (int s = 0; s < count; s++) {
     graph_carry(g, 0);
-    int32_t tok = CORPUS_EOS, zero = 0;
-    for (int t = 0; t < 60; t++) {
-      model_feed(f->d, TOK_X, 2, 1, 1, &tok); model_feed(f->d, TOK_Y, 2, 1, 1, &zero);
-      if (t) graph_carry(g, 1);
+    int32_t tok = CORPUS_EOS;
+    hist[0] = tok;
+    for (int t = 0; t < MAXLEN; t++) {
+      int T = t + 1 < window ? t + 1 : window;
+      model_feed(f->d, TOK_X, 2, T, 1, hist + t + 1 - T); model_feed(f->d, TOK_Y, 2, T, 1, zero);
+      if (t && recurrent) graph_carry(g, 1);
       if (graph_forward(g, &ex)) return -1;
-      const float *z = logits->val.data;
+      const float *z = logits->val.data + (size_t)(T - 1) * logits->val.shape[logits->val.rank - 1];
       int V = logits->val.shape[logits->val.rank - 1];
       float mx = z[0];
       for (int i = 1; i < V; i++) if (z[i] > mx) mx = z[i];
@@ -316,6 +336,7 @@ int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
       if (pick == CORPUS_EOS) break;
       printf("%s%s", t ? " " : "", corpus_vocab_word(&m->data->vocab, pick));
       tok = pick;
+      hist[t + 1] = tok;
     }
     putchar('\n');
   }
@@ -335,8 +356,16 @@ static int dist_join(const TrainCfg *c, int translation, Err *e) {
 /* Process 0 reads a model file, the others get its parameters. */
 static int load_shared(Model *m, const char *path, TrainState *st, Err *e) {
   if (dist_lead() && ckpt_load(m, path, st, e)) return -1;
-  if (st) dist_bcast(st, sizeof *st);
+  Adam *ad = st ? st->adam : NULL;       /* each process's own; its moments travel below */
+  if (st) { dist_bcast(st, sizeof *st); st->adam = ad; }
   dist_bcast_params(m->g);
+  if (ad) {
+    dist_bcast(&ad->t, sizeof ad->t);
+    for (int i = 0; i < ad->np; i++) {
+      dist_bcast(ad->m[i], sizeof(float) * (size_t)ad->p[i]->val.n);
+      dist_bcast(ad->v[i], sizeof(float) * (size_t)ad->p[i]->val.n);
+    }
+  }
   return 0;
 }
 
@@ -366,18 +395,29 @@ int train_eval(Model *m, const TrainCfg *c, Err *e) {
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
   PassResult vr;
   long what[2] = { 0, f.translation ? f.bu.npieces : f.st.npieces };
-  int rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, 0, 0, 0, &vr);
+  int rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, NULL, 0, 0, 0, &vr);
   feed_free(&f);
   if (rc) return -1;
   printf("valid ppl %.2f  (%ld tokens, %s)\n", exp(vr.nll / vr.ntok), vr.ntok, d->valid.file);
   return 0;
 }
 
-int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
+static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, TrainState ts, Err *e);
+
+int train_run(Model *m, const TrainOpts *o, const TrainCfg *c, Err *e) {
+  TrainState ts; memset(&ts, 0, sizeof ts);
+  Adam adam;
+  if (c->adam) { adam_init(&adam, m->g, c->beta1, c->beta2, c->eps); ts.adam = &adam; }
+  int rc = train_epochs(m, o, c, ts, e);
+  if (c->adam) adam_free(&adam);
+  return rc;
+}
+
+/* train_run once the optimizer's state is set up (ts.adam). */
+static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, TrainState ts, Err *e) {
   const TrainCfg c = *cfg;
   Feed f;
   if (feed_nodes(&f, m, e)) return -1;
-  TrainState ts; memset(&ts, 0, sizeof ts);
   if (o->resume) {
     if (load_shared(m, o->resume, &ts, e)) return -1;
     if (!ts.epoch) return err_set(e, "%s: error: holds a model but no training state (made by --save, not --checkpoint); use --load", o->resume);
@@ -388,8 +428,10 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
   int lead = dist_lead();       /* process 0 alone logs and writes files */
   int bar = !o->quiet && isatty(2) && lead;
   if (lead) {
-    fprintf(stderr, "training %s: %ld sentences, vocabulary %d, %s mode; lr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu",
-            m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
+    char opt[96] = "";
+    if (c.adam) snprintf(opt, sizeof opt, "adam (betas %g, %g, eps %g), ", c.beta1, c.beta2, c.eps);
+    fprintf(stderr, "training %s: %ld sentences, vocabulary %d, %s mode; %slr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu",
+            m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", opt, c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
     if (dist_size() > 1) fprintf(stderr, "; %d processes, %d thread%s each", dist_size(), par_threads(), par_threads() > 1 ? "s" : "");
     fputc('\n', stderr);
   }
@@ -411,8 +453,8 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
   for (int ep = first; ep <= c.epochs; ep++) {
     PassResult tr, vr;
     dist_rng(&ex.rng);
-    if (run_pass(m->g, &f, &ex, 1, &c, lr, ep, bar, &tr) || dist_agree(m->g, ep, what, 2, e) ||
-        run_pass(m->g, &fv, &ex, 0, &c, lr, ep, 0, &vr)) goto out;
+    if (run_pass(m->g, &f, &ex, 1, &c, ts.adam, lr, ep, bar, &tr) || dist_agree(m->g, ep, what, 2, e) ||
+        run_pass(m->g, &fv, &ex, 0, &c, NULL, lr, ep, 0, &vr)) goto out;
     double tppl = exp(tr.nll / tr.ntok), vloss = vr.nll / vr.ntok, vppl = exp(vloss), tokps = tr.ntok / tr.seconds;
     if (lead) fprintf(stderr, "epoch %3d  train ppl %8.2f  valid ppl %8.2f  lr %-8g %6.2f s  %8.0f tok/s\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     char line[256];
@@ -428,7 +470,7 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
       stop = c.patience && ++since_best >= c.patience;
     }
     if (o->checkpoint && lead) {
-      TrainState now_st = { ep, since_best, lr, best, { ex.rng.s[0], ex.rng.s[1] } };
+      TrainState now_st = { ep, since_best, lr, best, { ex.rng.s[0], ex.rng.s[1] }, ts.adam };
       if (ckpt_save(m, o->checkpoint, &now_st, e)) goto out;
     }
     if (stop) { if (lead) fprintf(stderr, "stopping: no better validation perplexity in %d epochs\n", c.patience); break; }
