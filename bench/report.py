@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """bench/report.py OUT — the table of bench/run's training runs, from the logs in OUT.
 
+Rows: small = data/, brown = the Brown slice (both programs), full = the whole
+Brown corpus (graphrun only), fullbucket = the same with batching = bucket.
+
 Speed is training tokens over training seconds, summed over all epochs of the
 run (each program's own count: target tokens, padding excluded).  GFLOP/s is
 the matrix-product work of the training epochs (formula in bench/RESULTS.md,
@@ -15,8 +18,10 @@ CFGS = [('small', 'lm', 100), ('small', 'cond_lm', 100), ('small', 'attn_lm', 10
         ('brown', 'lm', 100), ('brown', 'lm', 256), ('brown', 'cond_lm', 100),
         ('brown', 'cond_lm', 256), ('brown', 'attn_lm', 100), ('brown', 'attn_lm', 256),
         ('full', 'lm', 100), ('full', 'cond_lm', 100), ('full', 'attn_lm', 100),
-        ('full', 'lm', 256), ('full', 'cond_lm', 256), ('full', 'attn_lm', 256)]
-DATA = {'small': 'data', 'brown': 'bench/data/brown', 'full': 'data/brown'}
+        ('full', 'lm', 256), ('full', 'cond_lm', 256), ('full', 'attn_lm', 256),
+        ('fullbucket', 'cond_lm', 100), ('fullbucket', 'attn_lm', 100)]
+DATA = {'small': 'data', 'brown': 'bench/data/brown', 'full': 'data/brown', 'fullbucket': 'data/brown'}
+WINDOW = 100   # batching = bucket: sentences sorted by length within windows of WINDOW bundles (src/train.c)
 
 
 def read(path):
@@ -54,6 +59,11 @@ def flops_per_epoch(kind, model, d, V):
         rows = (sum(n + 1 for n in tl) // B - 1) * B      # the stream, B columns
         return 3.0 * rows * (lstm2 + out)
     sl = lens(f'{DATA[kind]}/src-train.txt')
+    order = list(range(len(tl)))
+    if kind == 'fullbucket':   # as corpus_bundles_bucket: (target, source, line) within each window
+        span = WINDOW * B
+        order = [l for w in range(0, len(tl), span) for l in sorted(order[w:w + span], key=lambda l: (tl[l], sl[l], l))]
+    tl, sl = [tl[l] for l in order], [sl[l] for l in order]
     f = 0.0
     for i in range(0, len(tl), B):
         bt, bs = tl[i:i + B], sl[i:i + B]
@@ -78,6 +88,7 @@ def main():
     print('| data | model | d | epochs | graphrun tok/s | PyTorch tok/s | ratio | graphrun GFLOP/s | % of peak '
           '| valid ppl graphrun / PyTorch | peak RSS MB graphrun / PyTorch |')
     print('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|')
+    rows = {}
     for kind, model, d in CFGS:
         g = epochs(read(f'{OUT}/graphrun-{kind}-{model}-{d}.log'))
         p = epochs(read(f'{OUT}/pytorch-{kind}-{model}-{d}.log'))
@@ -88,11 +99,41 @@ def main():
         pt = sum(e[2] * e[3] for e in p) / sum(e[2] for e in p) if p else None
         fl = flops_per_epoch(kind, model, d, int(vm.group(1))) * len(g) / sec * 1e-9
         rg, rp = rss_mb(f'graphrun-{kind}-{model}-{d}'), rss_mb(f'pytorch-{kind}-{model}-{d}')
+        rows[kind, model, d] = (gt / pt if pt else None, 100 * fl / peak if peak else None, rg, rp)
         print(f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | {pt:.0f} | {gt / pt:.1f}x ' if pt else
               f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | - | - ', end='')
         print(f'| {fl:.1f} | {100 * fl / peak:.0f}% ' if peak else f'| {fl:.1f} | - ', end='')
         print(f'| {g[-1][1]:.2f} / {p[-1][1]:.2f} ' if p else f'| {g[-1][1]:.2f} / - ', end='')
         print(f'| {rg:.0f} / {rp:.0f} |' if rg and rp else f'| {rg or 0:.0f} / - |')
+    targets(rows)
+
+
+def targets(rows):
+    """Issue 18's targets, each with its measured value (or 'not run')."""
+    env = read(f'{OUT}/env.txt')
+    load = re.search(r'load at start (\S+)', env)
+    threads = re.search(r'threads=(\d+)', env)
+    if load and threads and float(load.group(1)) > int(threads.group(1)) + 1:
+        print(f'\nNOTE: the load average was {load.group(1)} at the start on {threads.group(1)} threads: other '
+              'programs were running, so these figures measure the load too; the targets need a quiet machine.')
+    print('\n| target | measured | |\n|---|---|---|')
+    def line(what, key, idx, limit, fmt):
+        v = rows.get(key, (None,) * 4)[idx]
+        if v is None:
+            print(f'| {what} | not run | |')
+        else:
+            print(f'| {what} | {fmt.format(v)} | {"met" if v >= limit else "**not met**"} |')
+    for model, x in (('lm', 8), ('cond_lm', 8), ('attn_lm', 12)):
+        line(f'{model}: >= {x}x the reference tok/s (data/, d = 100)', ('small', model, 100), 0, x, '{:.1f}x')
+    for model in ('lm', 'cond_lm', 'attn_lm'):
+        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100)', ('small', model, 100), 1, 60, '{:.0f}%')
+    for model in ('lm', 'cond_lm', 'attn_lm'):
+        line(f'{model}: >= 80% of the sgemm peak (whole Brown, d = 256)', ('full', model, 256), 1, 80, '{:.0f}%')
+    paired = [r for r in rows.values() if r[2] and r[3]]
+    if paired:
+        below = sum(r[2] < r[3] for r in paired)
+        print(f'| peak memory below the reference\'s | {below} of {len(paired)} paired runs | '
+              f'{"met" if below == len(paired) else "**not met**"} |')
 
 
 main()

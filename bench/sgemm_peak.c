@@ -53,6 +53,7 @@ int main(void) {
     { 700, 10000, 256, 1, "output layer, d=256, V=10k (x E^T)" },
   };
   double peak = 0;
+  printf("OpenBLAS kernel %s, %d threads\n", openblas_get_corename(), openblas_get_num_threads());
   for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
     double g = rate(s[i].M, s[i].N, s[i].K, s[i].tb);
     if (s[i].what[1] == 'q' && g > peak) peak = g;

@@ -3,7 +3,7 @@
 ** behind the `attn` decoder block): one attention step, and a whole
 ** multi-layer LSTM decoder over T steps fused into one forward/backward.
 **
-** Layouts follow ref_seq2seq.py (mode attn) so numbers compare with PyTorch:
+** Layouts follow bench/torch_ref.py (mode attn) so numbers compare with PyTorch:
 ** memory is time-major [S,B,H] (the encoder's top-layer outputs); the score
 ** of source position j for row b is mem[j,b] . (W_in q_b); positions
 ** j >= len[b] are masked (weight exactly 0); the context is the weighted sum

@@ -73,6 +73,7 @@ const Ast *build_kwarg(const Ast *call, const char *name);
 /* ---- sequence statements and calls (build_seq.c) -------------------------- */
 int   build_data(Builder *b, const Ast *s);
 int   build_train(Builder *b, const Ast *s);
+int   build_train_check(Builder *b);        /* after the file: batching = bucket needs translation data */
 int   build_block(Builder *b, const Ast *s);
 /* embed, dropout, cross_entropy (op), or a call of a block (op = OP_LEAF). */
 Node *build_seq_call(Builder *b, const Ast *a);

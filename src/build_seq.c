@@ -139,6 +139,13 @@ int build_train(Builder *b, const Ast *s) {
       continue;
     }
     if (k->kind != A_KW) return err_at(b->e, k->loc, "expected sgd(...), adam(...) or NAME = VALUE");
+    if (!strcmp(k->name, "batching")) {         /* a word, not a number */
+      const Ast *how = k->kids[0];
+      if (how->kind != A_REF || how->nkids || (strcmp(how->name, "bucket") && strcmp(how->name, "file")))
+        return err_at(b->e, how->loc, "'batching' is 'file' (bundles in file order) or 'bucket' (sentences of similar length)");
+      c->bucket = !strcmp(how->name, "bucket");
+      continue;
+    }
     const struct { const char *name; int *dst; double lo, hi; } ints[] = {
       { "batch", &c->batch, 1, 1 << 16 }, { "vbatch", &c->vbatch, 1, 1 << 16 }, { "bptt", &c->bptt, 1, 1 << 16 },
       { "epochs", &c->epochs, 0, 1e7 }, { "patience", &c->patience, 0, 1e7 }, { "threads", &c->threads, 0, 256 },
@@ -147,11 +154,21 @@ int build_train(Builder *b, const Ast *s) {
     size_t j = 0, n = sizeof ints / sizeof *ints;
     while (j < n && strcmp(k->name, ints[j].name)) j++;
     if (j == n)
-      return err_at(b->e, k->loc, "unknown training setting '%s' (known: sgd(lr, clip, decay), adam(lr, betas, eps, clip, decay), batch, vbatch, bptt, epochs, patience, seed, threads)", k->name);
+      return err_at(b->e, k->loc, "unknown training setting '%s' (known: sgd(lr, clip, decay), adam(lr, betas, eps, clip, decay), batch, vbatch, bptt, epochs, patience, seed, threads, batching)", k->name);
     double v;
     if (setting(b, k, ints[j].lo, ints[j].hi, 1, &v)) return -1;
     if (ints[j].dst) *ints[j].dst = (int)v;
     else c->seed = b->m->seed = (unsigned long)v;
+  }
+  return 0;
+}
+
+/* After the whole file: settings that depend on the data statement. */
+int build_train_check(Builder *b) {
+  for (int i = 0; b->train && i < b->train->nkids; i++) {
+    const Ast *k = b->train->kids[i];
+    if (k->kind == A_KW && !strcmp(k->name, "batching") && b->m->train.bucket && !(b->m->data && b->m->data->translation))
+      return err_at(b->e, k->loc, "'batching = bucket' is for translation models (data with src_train); a language model reads one stream");
   }
   return 0;
 }

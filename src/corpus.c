@@ -413,32 +413,62 @@ void corpus_stream_free(Stream *st) {
 
 /* ---- translation bundles ------------------------------------------------- */
 
-/* Builds bundle k into tmat/smat/slen. */
+/* Group g (of B consecutive slots of the sentence order): its size, and
+** the sentence in its slot j.  Without bucketing, slot = file line. */
+static int group_size(const Bundles *bu, long g) {
+  long n = bu->tgt->n - g * bu->B;
+  return (int)(n < bu->B ? n : bu->B);
+}
+static long group_sent(const Bundles *bu, long g, int j) {
+  long slot = g * bu->B + j;
+  return bu->order ? bu->order[slot] : slot;
+}
+static long sent_len(const Sents *s, long l) { return s->off[l + 1] - s->off[l]; }
+
+/* Rows of group g's target: its longest sentence + <sos> and <eos>. */
+static int group_rows(const Bundles *bu, long g) {
+  int tl = 0, Bk = group_size(bu, g);
+  for (int j = 0; j < Bk; j++) {
+    int ty = (int)sent_len(bu->tgt, group_sent(bu, g, j)) + 2;
+    if (ty > tl) tl = ty;
+  }
+  return tl;
+}
+
+/* Builds bundle k (the k-th of the pass) into tmat/smat/slen. */
 static void bundle_build(Bundles *bu, long k) {
   const Sents *S = bu->src, *T = bu->tgt;
-  long l0 = k * bu->B;
-  int Bk = (int)(S->n - l0 < bu->B ? S->n - l0 : bu->B);
-  int tl = 0, Ts = 0;
+  long g = bu->perm ? bu->perm[k] : k;
+  int Bk = group_size(bu, g), tl = group_rows(bu, g), Ts = 0;
   for (int j = 0; j < Bk; j++) {
-    int ty = (int)(T->off[l0 + j + 1] - T->off[l0 + j]) + 2;
-    int sx = (int)(S->off[l0 + j + 1] - S->off[l0 + j]);
-    if (ty > tl) tl = ty;
+    int sx = (int)sent_len(S, group_sent(bu, g, j));
     if (sx > Ts) Ts = sx;
   }
   memset(bu->tmat, 0, (size_t)tl * Bk * sizeof *bu->tmat);   /* CORPUS_PAD == 0 */
   memset(bu->smat, 0, (size_t)Ts * Bk * sizeof *bu->smat);
   for (int j = 0; j < Bk; j++) {
-    const int32_t *y = T->ids + T->off[l0 + j];
-    int ny = (int)(T->off[l0 + j + 1] - T->off[l0 + j]);
+    long l = group_sent(bu, g, j);
+    const int32_t *y = T->ids + T->off[l];
+    int ny = (int)sent_len(T, l);
     bu->tmat[j] = CORPUS_SOS;
     for (int t = 0; t < ny; t++) bu->tmat[(size_t)(t + 1) * Bk + j] = y[t];
     bu->tmat[(size_t)(ny + 1) * Bk + j] = CORPUS_EOS;
-    const int32_t *x = S->ids + S->off[l0 + j];
-    int nx = (int)(S->off[l0 + j + 1] - S->off[l0 + j]);
+    const int32_t *x = S->ids + S->off[l];
+    int nx = (int)sent_len(S, l);
     for (int t = 0; t < nx; t++) bu->smat[(size_t)t * Bk + j] = x[t];
     bu->slen[j] = nx;
   }
   bu->bundle = k; bu->tl = tl; bu->Ts = Ts; bu->Bk = Bk; bu->next_row = 0;
+}
+
+/* Pieces per pass and the padded target grid, for the current order. */
+static void bundles_count(Bundles *bu) {
+  bu->npieces = 0; bu->grid = 0;
+  for (long g = 0; g < bu->nbundles; g++) {   /* pieces: ceil((tl-1)/bptt) per bundle */
+    long tl = group_rows(bu, g);
+    bu->npieces += (tl - 1 + bu->bptt - 1) / bu->bptt;
+    bu->grid += (tl - 1) * group_size(bu, g);
+  }
 }
 
 int corpus_bundles_init(Bundles *bu, const Sents *src, const Sents *tgt, int B, int bptt,
@@ -463,14 +493,52 @@ int corpus_bundles_init(Bundles *bu, const Sents *src, const Sents *tgt, int B, 
   }
   bu->src = src; bu->tgt = tgt; bu->B = B; bu->bptt = bptt;
   bu->nbundles = (tgt->n + B - 1) / B;
-  for (long k = 0; k < bu->nbundles; k++) {   /* pieces: ceil((tl-1)/bptt) per bundle */
-    long l0 = k * B, l1 = l0 + B < tgt->n ? l0 + B : tgt->n, tl = 0;
-    for (long l = l0; l < l1; l++)
-      if (tgt->off[l + 1] - tgt->off[l] + 2 > tl) tl = tgt->off[l + 1] - tgt->off[l] + 2;
-    bu->npieces += (tl - 1 + bptt - 1) / bptt;
-  }
+  bundles_count(bu);
   bu->bundle = -1;
   return 0;
+}
+
+/* Sort key of a sentence pair: target length, then source length, then line. */
+typedef struct LenKey { long t, s, line; } LenKey;
+static int len_cmp(const void *a, const void *b) {
+  const LenKey *x = a, *y = b;
+  if (x->t != y->t) return x->t < y->t ? -1 : 1;
+  if (x->s != y->s) return x->s < y->s ? -1 : 1;
+  return (x->line > y->line) - (x->line < y->line);
+}
+
+int corpus_bundles_bucket(Bundles *bu, int window, char *msg, size_t cap) {
+  long n = bu->tgt->n, span = (long)(window > 0 ? window : 1) * bu->B;
+  LenKey *k = malloc((size_t)n * sizeof *k);
+  bu->order = malloc((size_t)n * sizeof *bu->order);
+  bu->perm = malloc((size_t)bu->nbundles * sizeof *bu->perm);
+  if (!k || !bu->order || !bu->perm) { free(k); corpus_bundles_free(bu); return fail(msg, cap, "error: out of memory"); }
+  for (long l = 0; l < n; l++) k[l] = (LenKey){ sent_len(bu->tgt, l), sent_len(bu->src, l), l };
+  for (long w = 0; w < n; w += span) qsort(k + w, (size_t)(n - w < span ? n - w : span), sizeof *k, len_cmp);
+  for (long l = 0; l < n; l++) bu->order[l] = k[l].line;
+  free(k);
+  corpus_bundles_shuffle(bu, 0);
+  bundles_count(bu);
+  return 0;
+}
+
+/* splitmix64: a portable, seedable sequence for the shuffle */
+static uint64_t mix_next(uint64_t *x) {
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void corpus_bundles_shuffle(Bundles *bu, uint64_t seed) {
+  if (!bu->perm) return;
+  for (long g = 0; g < bu->nbundles; g++) bu->perm[g] = g;
+  if (seed)                                 /* Fisher-Yates */
+    for (long g = bu->nbundles - 1; g > 0; g--) {
+      long r = (long)(mix_next(&seed) % (uint64_t)(g + 1)), t = bu->perm[g];
+      bu->perm[g] = bu->perm[r]; bu->perm[r] = t;
+    }
+  corpus_bundles_reset(bu);
 }
 
 int corpus_bundles_next(Bundles *bu, Batch *b) {
@@ -500,6 +568,6 @@ void corpus_bundles_reset(Bundles *bu) {
 }
 
 void corpus_bundles_free(Bundles *bu) {
-  free(bu->tmat); free(bu->smat); free(bu->slen);
+  free(bu->tmat); free(bu->smat); free(bu->slen); free(bu->order); free(bu->perm);
   memset(bu, 0, sizeof *bu);
 }

@@ -1,7 +1,7 @@
 /*
 ** corpus.h — text corpora for the sequence trainers: a vocabulary (word <->
 ** id), files read into sentences of ids, and the two batch iterators of the
-** PyTorch reference (bench/ref_seq2seq.py): a continuous stream cut into
+** PyTorch reference (bench/torch_ref.py): a continuous stream cut into
 ** bptt pieces (lm mode) and padded sentence-pair bundles (cond/attn modes).
 **
 ** Self-contained (C library only).  Functions that can fail on user input
@@ -93,6 +93,9 @@ typedef struct Bundles {
   long bundle;             /* current bundle index, -1 before the first */
   int next_row;            /* where the current bundle's next piece starts */
   long nbundles, npieces;  /* per pass */
+  long grid;               /* target cells per pass, (rows-1) x columns: padding included */
+  long *order;             /* bucketed: the sentence in each slot (NULL: file order) */
+  long *perm;              /* bucketed: the group of B slots each bundle of a pass reads */
 } Bundles;
 
 /* Starts a vocabulary holding the four specials (ids 0..3: <pad> <eos>
@@ -149,6 +152,15 @@ int corpus_bundles_init(Bundles *bu, const Sents *src, const Sents *tgt, int B, 
 ** one is used up) and returns 1, or returns 0 at the end of the pass.
 ** b->first is 1 on each bundle's first piece.  Never allocates. */
 int corpus_bundles_next(Bundles *bu, Batch *b);
+/* Length buckets (`batching = bucket`): within windows of `window` x B
+** sentences in file order, the pairs are sorted by target length (then
+** source length, then line), and each B consecutive ones form a bundle, so
+** a bundle is padded little.  The bundles are then read in the order of
+** corpus_bundles_shuffle.  Returns 0, or -1 "error: out of memory" (bu freed). */
+int corpus_bundles_bucket(Bundles *bu, int window, char *msg, size_t cap);
+/* Bucketed only: the order of the bundles for the next pass, a permutation
+** drawn from seed (0: sorted order); also resets the iterator. */
+void corpus_bundles_shuffle(Bundles *bu, uint64_t seed);
 void corpus_bundles_reset(Bundles *bu);
 void corpus_bundles_free(Bundles *bu);
 

@@ -24,9 +24,7 @@
 int decoder_init(Decoder *d, Model *m, Err *e) {
   memset(d, 0, sizeof *d);
   d->m = m;
-  if (!m->data || !m->data->translation)
-    return err_at(e, m->data ? m->data->loc : (Loc){ m->path, 0, 0 },
-                  "decoding needs a translation model (a 'data' statement with src_train and src_valid, as in models/cond_lm.g)");
+  if (!m->data) return err_at(e, (Loc){ m->path, 0, 0 }, "decoding needs a sequence model (a 'data' statement)");
   Node *loss = model_output(m);
   if (!loss || loss->op != OP_XENT)
     return err_at(e, loss ? loss->loc : (Loc){ m->path, 0, 0 }, "decoding needs the output to be cross_entropy(logits, y)");
@@ -41,8 +39,10 @@ int decoder_forward(Decoder *d, int Ts, int B, const int32_t *src, const int32_t
                     int T, const int32_t *x, int carry, Err *e) {
   Graph *g = d->m->g;
   ModelData *md = d->m->data;
-  model_feed(md, TOK_SRC, 2, Ts, B, src);
-  model_feed(md, TOK_SRC_LEN, 1, B, 0, slen);
+  if (md->translation) {                             /* a language model has no source */
+    model_feed(md, TOK_SRC, 2, Ts, B, src);
+    model_feed(md, TOK_SRC_LEN, 1, B, 0, slen);
+  }
   model_feed(md, TOK_X, 2, T, B, x);
   model_feed(md, TOK_Y, 2, T, B, NULL);             /* <pad>: nothing scored */
   graph_carry(g, carry);
@@ -59,13 +59,12 @@ static double lse(const float *z, int V) {
   return mx + log(s);
 }
 
-/* The tokens a decoder may emit: not <pad>, not <sos>. */
-static int emittable(int v) { return v != CORPUS_PAD && v != CORPUS_SOS; }
+int decode_emittable(int v) { return v != CORPUS_PAD && v != CORPUS_SOS; }
 
 /* Most probable emittable token of z[0..V), the lower id on a tie. */
 static int argmax_tok(const float *z, int V) {
   int best = -1;
-  for (int i = 0; i < V; i++) if (emittable(i) && (best < 0 || z[i] > z[best])) best = i;
+  for (int i = 0; i < V; i++) if (decode_emittable(i) && (best < 0 || z[i] > z[best])) best = i;
   return best;
 }
 
@@ -126,7 +125,7 @@ int decode_beam(Decoder *d, const int32_t *src, int slen, int K, int maxlen,
       const float *z = d->logits->val.data + (size_t)r * V;
       double l = lse(z, V);
       for (int v = 0; v < V; v++)
-        if (emittable(v)) c[nc++] = (Cand){ r, v, sc[r] + (z[v] - l) };
+        if (decode_emittable(v)) c[nc++] = (Cand){ r, v, sc[r] + (z[v] - l) };
     }
     qsort(c, nc, sizeof *c, cand_cmp);
     int keep = K - nfin < nc ? K - nfin : nc, nl = 0;
@@ -170,9 +169,7 @@ out:
 
 /* ---- --show-attention, --attention-svg ---------------------------------------- */
 
-/* "1,5,9" -> 0-based indices below max (in *out, malloc'ed); default the
-** first three.  Returns the count, or -1 with a message. */
-static int parse_sentences(const char *s, long max, const char *file, int **out, Err *e) {
+int decode_sentences(const char *s, long max, const char *file, int **out, Err *e) {
   int n = 0, cap = 4;
   *out = xmalloc(sizeof(int) * cap);
   if (!s) {
@@ -323,7 +320,7 @@ static int show_attention(Decoder *d, const DecodeOpts *o, Err *e) {
   if (!d->attn)
     return err_at(e, (Loc){ d->m->path, 0, 0 }, "--%s needs an attention decoder (an attn_lstm block, as in models/attn_lm.g); this model has none",
                   o->show_attention ? "show-attention" : "attention-svg");
-  int *idx, k = parse_sentences(o->sentences, md->src_valid.n, md->src_valid.file, &idx, e);
+  int *idx, k = decode_sentences(o->sentences, md->src_valid.n, md->src_valid.file, &idx, e);
   if (k < 0) return -1;
   int rc = 0;
   if (o->show_attention)
@@ -391,7 +388,7 @@ static int show_lm_attention(Model *m, const DecodeOpts *o, Err *e) {
   int T = 35;
   for (int i = 0; i < m->g->n; i++)
     if (m->g->nodes[i]->op == OP_POSITIONS) T = m->g->nodes[i]->in[0]->val.shape[0];
-  int *idx, k = parse_sentences(o->sentences, m->data->valid.n, m->data->valid.file, &idx, e);
+  int *idx, k = decode_sentences(o->sentences, m->data->valid.n, m->data->valid.file, &idx, e);
   if (k < 0) return -1;
   printf("# each step: the word read, then for each layer (|) the word each head attends to most, with its weight\n\n");
   int rc = 0;
@@ -489,7 +486,10 @@ int decode_wanted(const DecodeOpts *o) { return o->show_attention || o->svg || o
 
 int decode_main(Model *m, const DecodeOpts *o, Err *e) {
   Decoder d;
-  if (m->data && !m->data->translation) return show_lm_attention(m, o, e);
+  if (m->data && !m->data->translation) {   /* language models: only a transformer's heads */
+    if (o->show_attention && !o->svg && !o->translate) return show_lm_attention(m, o, e);
+    return err_at(e, m->data->loc, "decoding needs a translation model (a 'data' statement with src_train and src_valid, as in models/cond_lm.g)");
+  }
   if (decoder_init(&d, m, e)) return -1;
   if ((o->show_attention || o->svg) && show_attention(&d, o, e)) return -1;
   if (o->translate && translate(&d, o, e)) return -1;

@@ -33,8 +33,9 @@ typedef struct Decoder {
   Exec ex;
 } Decoder;
 
-/* 0, or -1 with a located message if m is not a translation model (a `data`
-** statement with src_train, a cross_entropy output). */
+/* 0, or -1 with a located message if m is not a sequence model with a
+** cross_entropy output.  A language model has no source: decoder_forward
+** ignores its source arguments. */
 int  decoder_init(Decoder *d, Model *m, Err *e);
 
 /* One teacher-forced forward of B sentences as a batch: src [Ts,B] padded
@@ -64,6 +65,14 @@ int  decode_greedy(Decoder *d, const int32_t *src, int slen, int maxlen,
 ** *score = that normalised score.  0 or -1 with a message. */
 int  decode_beam(Decoder *d, const int32_t *src, int slen, int K, int maxlen,
                  int32_t *out, int *n, double *score, Err *e);
+
+/* The tokens a decoder may emit: not <pad>, not <sos> (<eos> ends). */
+int  decode_emittable(int tok);
+
+/* "1,5,9" -> 0-based indices below max (in *out, malloc'ed); NULL: the
+** first three (at most max).  Returns the count, or -1 with a message
+** naming --sentences (file: the data they index, for the message). */
+int  decode_sentences(const char *list, long max, const char *file, int **out, Err *e);
 
 /* The longest output for a source of slen words: 2 * slen + 10. */
 int  decode_maxlen(int slen);

@@ -107,13 +107,11 @@ int graph_infer(Graph *g, Err *e) {
 }
 
 
-/* Names the first non-finite value of n, with its inputs' ranges; an
-** anonymous node by its expression (ops_describe), an input made on
-** another line with that line. */
-static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
+/* Contract in graph.h: an anonymous node by its expression (ops_describe),
+** an input made on another line with that line. */
+int graph_report(const Node *n, const Exec *ex, const char *head) {
   char msg[GR_ERRMAX - 100], what[200]; int k = 0;
-  ops_describe(n, what, sizeof what);
-  k += snprintf(msg + k, sizeof msg - k, "%s pass: '%s' (%s) produced NaN or Inf", pass, what, ops_word(n->op));
+  k += snprintf(msg + k, sizeof msg - k, "%s", head);
   if (ex->step) k += snprintf(msg + k, sizeof msg - k, " at step %ld", ex->step);
   for (int j = 0; j < n->nin && k < (int)sizeof msg - 80; j++) {
     const Node *x = n->in[j];
@@ -126,6 +124,13 @@ static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
     k += snprintf(msg + k, sizeof msg - k, " in [%g, %g]", lo, hi);
   }
   return err_at(ex->err, n->loc, "%s", msg);
+}
+/* Names the first non-finite value of n, with its inputs' ranges. */
+static int report_nonfinite(Node *n, Exec *ex, const char *pass) {
+  char what[200], head[300];
+  ops_describe(n, what, sizeof what);
+  snprintf(head, sizeof head, "%s pass: '%s' (%s) produced NaN or Inf", pass, what, ops_word(n->op));
+  return graph_report(n, ex, head);
 }
 static int all_finite(const Tensor *t) { return seqk_all_finite(t->data, t->n); }
 
@@ -159,6 +164,32 @@ int graph_forward(Graph *g, Exec *ex) {
   return 0;
 }
 
+/* graph_fault: tests only. */
+static OpKind fault_op = OP_LEAF;
+static double fault_factor = 1;
+void graph_fault(OpKind op, double factor) { fault_op = op; fault_factor = factor; }
+
+/* n's backward with what it adds to each input's gradient times fault_factor. */
+static void backward_faulty(Node *n, Exec *ex) {
+  float *before[64];
+  int k = n->nin < 64 ? n->nin : 64;
+  for (int j = 0; j < k; j++) {
+    Node *in = n->in[j];
+    before[j] = NULL;
+    for (int i = 0; i < j; i++) if (n->in[i] == in) in = NULL;     /* an input may repeat */
+    if (!in || !in->grad.data) continue;
+    before[j] = xmalloc(sizeof(float) * (in->val.n ? in->val.n : 1));
+    memcpy(before[j], in->grad.data, sizeof(float) * in->val.n);
+  }
+  gr_ops[n->op].backward(n, ex);
+  for (int j = 0; j < k; j++) {
+    if (!before[j]) continue;
+    float *gr = n->in[j]->grad.data;
+    for (long i = 0; i < n->in[j]->val.n; i++) gr[i] = (float)(before[j][i] + fault_factor * (gr[i] - before[j][i]));
+    free(before[j]);
+  }
+}
+
 int graph_backward(Graph *g, Node *out, Exec *ex) {
   ex->g = g;
   if (out->val.rank != 0) {
@@ -188,7 +219,8 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
   for (int i = out->id; i >= 0; i--) {
     Node *n = g->nodes[i];
     if (!need[i] || n->kind != N_OP || !n->grad.data) continue;
-    gr_ops[n->op].backward(n, ex);
+    if (n->op == fault_op) backward_faulty(n, ex);
+    else gr_ops[n->op].backward(n, ex);
     if (ex->check_finite)
       for (int j = 0; j < n->nin; j++)
         if (n->in[j]->grad.data && !all_finite(&n->in[j]->grad)) return report_nonfinite(n, ex, "backward");

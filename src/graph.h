@@ -140,11 +140,18 @@ int  graph_backward(Graph *g, Node *out, Exec *ex);
 ** (a gradient that is 0 by hand) leave residues of about this size, so the
 ** trace and the drawings print anything this small as 0. */
 double graph_noise(const Graph *g);
+/* A located error at n: "<what> at step S; input 'a' in [lo, hi], ..."
+** (the step when ex->step is set, each input's range).  Returns -1. */
+int  graph_report(const Node *n, const Exec *ex, const char *what);
 /* Calls every recurrent node's carry / reorder hook (see OpDef). */
 void graph_carry(Graph *g, int on);
 void graph_reorder(Graph *g, const int *rows, int B);
 /* Folds `a @ transpose(W)` and `a @ W + bias` into single matmul nodes
 ** (ops.c); for training, where nobody looks at the folded nodes. */
 void ops_fuse(Graph *g);
+/* Tests only: from now on, what every backward of op `op` adds to its
+** inputs' gradients is multiplied by factor (1.01: a rule 1% off), to show
+** that --gradcheck catches a wrong gradient.  OP_LEAF: off. */
+void graph_fault(OpKind op, double factor);
 
 #endif

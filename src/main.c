@@ -3,6 +3,7 @@
 **
 **   graphrun FILE [flags]              run, trace, draw, check, train, decode
 **   graphrun bleu HYP REF [REF...]     corpus BLEU (bleu.c)
+**   graphrun plot M.csv [...] -o F.svg  training curves (plot.c)
 **
 ** Every flag is one row of `flags[]` below: its kind (a switch, a number in
 ** a range, a file to read or to write, a repeatable value), where its value
@@ -31,10 +32,21 @@
 #include "show.h"
 #include "train.h"
 #include "decode.h"
+#include "sample.h"
 #include "bleu.h"
 #include "dist.h"
+#include "plot.h"
+#include "blas.h"
 
 #define GR_VERSION "0.1.0"
+
+/* The version, and the BLAS that training would run on (one thread per core). */
+static void version(void) {
+  char b[512];
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  blas_describe(b, sizeof b, cores > 0 ? (int)cores : 1);
+  printf("graphrun %s\nblas: %s\n", GR_VERSION, b);
+}
 
 typedef struct StrList { const char **v; int n; } StrList;
 
@@ -42,12 +54,15 @@ typedef struct StrList { const char **v; int n; } StrList;
 typedef struct Opts {
   const char *file;
   int trace, json, dot, values, no_ops, no_params, gradcheck;
-  int train, eval;
-  long generate, max_index;
+  int train;
+  const char *eval, *src;
+  long max_index;
   StrList sets;
   const char *backprop;
+  const char *svg, *png, *html;   /* drawings rendered in-process (render.c, html.c) */
   TrainOpts to;          /* training settings and files (train.h) */
   DecodeOpts dec;        /* --show-attention, --translate, ... (decode.h) */
+  SampleOpts smp;        /* --generate, --temperature, ... (sample.h) */
 } Opts;
 
 /* ---- the flag table ------------------------------------------------------- */
@@ -82,7 +97,8 @@ typedef struct Flag {
 
 #define O(field) offsetof(Opts, field)
 #define SEQ_USES "--eval --generate --translate --show-attention --attention-svg"   /* of a trained model */
-#define GRAPH_VIEWS "--trace --json --dot --gradcheck"
+#define DRAWINGS "--dot --svg --png --html"
+#define GRAPH_VIEWS "--trace --json --gradcheck " DRAWINGS
 #define STEP_VIEWS "--trace --json --gradcheck"          /* of a sequence model: its first training step */
 
 static const Flag flags[] = {
@@ -94,18 +110,24 @@ static const Flag flags[] = {
     .help = "values, gradients and shapes of every named node, as JSON (a sequence model: on its first training piece)" },
   { "--dot", F_SWITCH, O(dot), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
     .help = "Graphviz drawing on stdout (render: dot -Tsvg); a sequence model with each block as one node" },
-  { "--values", F_SWITCH, O(values), .mode = 1, .with = "--dot", .models = K_PLAIN,
+  { "--svg", F_OUT, O(svg), .mode = 1, .without = "--train --resume", .models = K_ANY, .arg = "FILE",
+    .help = "the drawing rendered by Graphviz's library, as SVG" },
+  { "--png", F_OUT, O(png), .mode = 1, .without = "--train --resume", .models = K_ANY, .arg = "FILE",
+    .help = "the same as PNG" },
+  { "--html", F_OUT, O(html), .mode = 1, .without = "--train --resume", .models = K_PLAIN, .arg = "FILE",
+    .help = "a self-contained web page that steps through --trace on the drawing (#step=N in its URL)" },
+  { "--values", F_SWITCH, O(values), .mode = 1, .with = "--dot --svg --png", .models = K_PLAIN,
     .help = "value and gradient in every box" },
-  { "--no-ops", F_SWITCH, O(no_ops), .with = "--dot", .models = K_ANY, .help = "edges straight between values, no op circles" },
-  { "--no-params", F_SWITCH, O(no_params), .with = "--dot", .models = K_ANY, .help = "leave the parameters (weights) out" },
-  { "--max-index", F_INT, O(max_index), 1, 1e9, .with = "--dot", .models = K_ANY, .arg = "K",
+  { "--no-ops", F_SWITCH, O(no_ops), .with = DRAWINGS, .models = K_ANY, .help = "edges straight between values, no op circles" },
+  { "--no-params", F_SWITCH, O(no_params), .with = DRAWINGS, .models = K_ANY, .help = "leave the parameters (weights) out" },
+  { "--max-index", F_INT, O(max_index), 1, 1e9, .with = DRAWINGS, .models = K_ANY, .arg = "K",
     .help = "leave out names with an index above K" },
   { "--gradcheck", F_SWITCH, O(gradcheck), .mode = 1, .out = 1, .without = "--train --resume", .models = K_ANY,
     .help = "compare gradients with central finite differences (a sequence model: on its first training piece)" },
   { "--set", F_LIST, O(sets), .with = "run " GRAPH_VIEWS, .models = K_ANY, .arg = "NAME=VALUE",
     .help = "override a const (the graph is built from it: --set d=4), an input or a param (repeatable: --set x=2); "
              "a sequence model takes consts only" },
-  { "--backprop", F_WORD, O(backprop), .with = "--trace --json --gradcheck --values", .models = K_PLAIN, .arg = "NAME",
+  { "--backprop", F_WORD, O(backprop), .with = "--trace --json --gradcheck --values --html", .models = K_PLAIN, .arg = "NAME",
     .help = "the scalar output to differentiate (default: the only scalar output, or the last one)" },
 
   { NULL, .help = "sequence models (a file with data/block/train statements); --epochs to --threads override\nthe file's train settings:" },
@@ -134,12 +156,25 @@ static const Flag flags[] = {
     .help = "after every epoch, the model and the training state" },
   { "--metrics", F_OUT, O(to.metrics), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",
     .help = "CSV: epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s" },
+  { "--plot", F_OUT, O(to.plot), .with = "--train --resume", .models = K_SEQ, .arg = "FILE.svg",
+    .help = "train and valid perplexity per epoch (log scale, lr drops marked), as SVG" },
   { "--quiet", F_SWITCH, O(to.quiet), .with = "--train --resume", .models = K_SEQ, .help = "no progress bar" },
   { "--load", F_IN, O(to.load), .with = "--train " STEP_VIEWS " " SEQ_USES, .without = "--resume", .models = K_SEQ,
     .arg = "FILE", .help = "start from a saved model" },
-  { "--eval", F_SWITCH, O(eval), .mode = 1, .out = 1, .models = K_SEQ, .help = "perplexity of the validation data" },
-  { "--generate", F_INT, O(generate), 1, 1e6, .mode = 1, .out = 1, .models = K_LM, .arg = "N",
-    .help = "sample N sentences from a language model" },
+  { "--eval", F_IN, O(eval), .mode = 1, .out = 1, .models = K_SEQ, .arg = "FILE",
+    .help = "perplexity on a text file, one sentence per line (e.g. data/valid.txt)" },
+  { "--src", F_IN, O(src), .with = "--eval", .models = K_TRANS, .arg = "FILE",
+    .help = "a translation model's source sentences for --eval's FILE, line by line" },
+  { "--generate", F_INT, O(smp.count), 1, 1e6, .mode = 1, .out = 1, .models = K_SEQ, .arg = "N",
+    .help = "sample N sentences (a translation model: N for each source sentence of --sentences)" },
+  { "--temperature", F_REAL, O(smp.temperature), 1e-3, 1e3, .with = "--generate", .models = K_SEQ, .arg = "T",
+    .help = "sample from softmax(logits / T) (default 1)" },
+  { "--top-k", F_INT, O(smp.top_k), 1, 1e7, .with = "--generate", .models = K_SEQ, .arg = "K",
+    .help = "sample from the K most probable words only (default: all)" },
+  { "--max-len", F_INT, O(smp.max_len), 1, 1e6, .with = "--generate", .models = K_SEQ, .arg = "N",
+    .help = "end a sample after N words if no <eos> came (default 100; a note on stderr says so)" },
+  { "--prompt", F_WORD, O(smp.prompt), .with = "--generate", .models = K_SEQ, .arg = "\"WORDS\"",
+    .help = "every sample starts with these words" },
 
   { NULL, .help = "translation models (cond_lm, attn_lm; --show-attention also transformer LMs), with --load FILE or after\n--train (docs/attention.md):" },
   { "--show-attention", F_SWITCH, O(dec.show_attention), .mode = 1, .out = 1, .models = K_TRANS | K_TFM,
@@ -147,7 +182,7 @@ static const Flag flags[] = {
             "for a transformer LM (docs/transformer.md): per step and layer, the word each head attends to most" },
   { "--attention-svg", F_OUT, O(dec.svg), .mode = 1, .models = K_TRANS, .arg = "FILE",
     .help = "heat map of the first chosen sentence, as SVG" },
-  { "--sentences", F_WORD, O(dec.sentences), .with = "--show-attention --attention-svg", .models = K_TRANS | K_TFM, .arg = "LIST",
+  { "--sentences", F_WORD, O(dec.sentences), .with = "--show-attention --attention-svg --generate", .models = K_TRANS | K_TFM, .arg = "LIST",
     .help = "which validation sentences, e.g. 1,5,9 (default 1,2,3)" },
   { "--translate", F_IN, O(dec.translate), .mode = 1, .out = 1, .models = K_TRANS, .arg = "FILE",
     .help = "decode each line of FILE, one output line per line" },
@@ -157,7 +192,7 @@ static const Flag flags[] = {
 
   { NULL, .help = "" },
   { "--help", F_HELP, .help = "this text" },
-  { "--version", F_VERSION, .help = "the version" },
+  { "--version", F_VERSION, .help = "the version, and the BLAS kernel and threads training runs on" },
 };
 enum { NFLAGS = sizeof flags / sizeof *flags };
 
@@ -207,7 +242,8 @@ static const char *kind_words(int k) {
 /* --help: the rows in order, each help text wrapped at 79 columns. */
 static void usage(FILE *f) {
   fputs("usage: graphrun FILE [options]        run a model file\n"
-        "       graphrun bleu HYP REF [REF...]  corpus BLEU of a hypothesis file\n", f);
+        "       graphrun bleu HYP REF [REF...]  corpus BLEU of a hypothesis file\n"
+        "       graphrun plot M.csv [M2.csv...] -o FILE.svg  perplexity curves of --metrics files\n", f);
   for (int i = 0; i < NFLAGS; i++) {
     const Flag *r = &flags[i];
     if (!r->name) { fprintf(f, "\n%s%s", r->help, *r->help ? "\n" : ""); continue; }
@@ -234,6 +270,7 @@ static void usage(FILE *f) {
 ** together, and that files to read exist and files to write can be.
 ** 0, or 2 with a message. */
 static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
+  for (int k = 0; k < NFLAGS; k++) { set_of(flags[k].with); set_of(flags[k].without); }   /* a typo in the table stops every run */
   memset(o, 0, sizeof *o);
   train_opts_init(&o->to);
   o->sets.v = calloc((size_t)argc, sizeof *o->sets.v);
@@ -251,7 +288,7 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
     if (!r || r->name[0] != '-') { fprintf(stderr, "graphrun: error: unknown option '%s' (see graphrun --help)\n", a); return 2; }
     int k = (int)(r - flags);
     if (r->kind == F_HELP) { usage(stdout); exit(0); }
-    if (r->kind == F_VERSION) { printf("graphrun %s\n", GR_VERSION); exit(0); }
+    if (r->kind == F_VERSION) { version(); exit(0); }
     if (given[k] && r->kind != F_LIST) { fprintf(stderr, "graphrun: error: %s given twice\n", r->name); return 2; }
     given[k] = i;
     if (r->kind == F_SWITCH) {
@@ -279,7 +316,10 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
       StrList *l = (StrList *)(base + r->off);
       l->v[l->n++] = v;
     } else {
-      if (!*v) { fprintf(stderr, "graphrun: error: %s needs %s, got ''\n", r->name, r->arg); return 2; }
+      if (!*v || (!eq && v[0] == '-' && v[1] == '-')) {    /* "--eval --load x": not a file named --load */
+        fprintf(stderr, "graphrun: error: %s needs %s, got '%s'\n", r->name, r->arg, v);
+        return 2;
+      }
       *(const char **)(base + r->off) = v;
     }
   }
@@ -332,9 +372,17 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
 
 /* After the model is read: every flag given applies to its kind.  0, or
 ** the exit status with a message on stderr. */
-static int check_model_kind(const Model *m, const int given[NFLAGS]) {
+static int check_model_kind(const Model *m, const Opts *o, const int given[NFLAGS]) {
   int kind = !m->data ? K_PLAIN : m->data->translation ? K_TRANS : K_RNN_LM;
   for (int i = 0; kind == K_RNN_LM && i < m->g->n; i++) if (m->g->nodes[i]->op == OP_TRANSFORMER) kind = K_TFM;
+  if (kind == K_TRANS && o->eval && !o->src) {
+    fprintf(stderr, "graphrun: error: --eval on a translation model needs --src FILE, the source sentences of %s line by line\n", o->eval);
+    return 2;
+  }
+  if (kind == K_TFM && o->dec.sentences && !o->dec.show_attention) {   /* a language model samples from nothing */
+    fprintf(stderr, "graphrun: error: --sentences on a language model goes with --show-attention; --generate on %s samples from the model alone\n", m->path);
+    return 2;
+  }
   for (int k = 0; k < NFLAGS; k++) {
     const Flag *r = &flags[k];
     if (!given[k] || (r->models & kind)) continue;
@@ -359,17 +407,18 @@ static int check_model_kind(const Model *m, const int given[NFLAGS]) {
 static int run_sequence(Model *m, Opts *o, Err *e) {
   int trained = o->train || o->to.resume;
   if (dist_size() > 1) {    /* under mpirun: training and evaluation (docs/distributed.md) */
-    const char *one = o->dot ? "--dot" : o->gradcheck ? "--gradcheck" : o->generate ? "--generate" :
+    const char *one = o->dot ? "--dot" : o->svg ? "--svg" : o->png ? "--png" : o->trace ? "--trace" : o->json ? "--json" : o->gradcheck ? "--gradcheck" : o->smp.count ? "--generate" :
                       !trained && decode_wanted(&o->dec) ? "decoding without --train" : NULL;
     if (one) {
       fprintf(stderr, "graphrun: error: %s runs in one process: start it without mpirun (mpirun runs --train, --resume and --eval)\n", one);
       return 2;
     }
   }
-  if (o->dot) {                      /* the graph as written, blocks as one node */
+  if (o->dot || o->svg || o->png) {  /* the graph as written, blocks as one node */
     DotOpts d = { 0, o->no_ops, o->no_params, (int)o->max_index };
-    dot_print(stdout, m, &d, 0);
-    return 0;
+    if (o->dot) dot_print(stdout, m, &d, 0);
+    if (o->svg && render_file(m, &d, 0, "svg", o->svg, e)) return -1;
+    return o->png ? render_file(m, &d, 0, "png", o->png, e) : 0;
   }
   TrainCfg c;
   if (train_setup(m, &o->to, &c, e)) return -1;
@@ -378,8 +427,12 @@ static int run_sequence(Model *m, Opts *o, Err *e) {
   if (trained && train_run(m, &o->to, &c, e)) return -1;
   if (!trained && !o->to.load && dist_lead())
     fprintf(stderr, "graphrun: warning: no --load: using the untrained model (initial values from seed %lu)\n", c.seed);
-  if (o->eval && train_eval(m, &c, e)) return -1;
-  if (o->generate && train_generate(m, &c, (int)o->generate, e)) return -1;
+  if (o->eval && train_eval(m, &c, o->eval, o->src, e)) return -1;
+  if (o->smp.count && dist_lead()) {               /* process 0 samples */
+    o->smp.sentences = o->dec.sentences;
+    o->smp.seed = c.seed;
+    if (sample_main(m, &o->smp, e)) return -1;
+  }
   return decode_wanted(&o->dec) && dist_lead() ? decode_main(m, &o->dec, e) : 0;   /* process 0 decodes */
 }
 
@@ -397,7 +450,7 @@ static int run_graph(Model *m, Opts *o, Err *e) {
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
   if (graph_forward(m->g, &ex)) return -1;
   /* backprop runs when someone will look at gradients and the output is a scalar */
-  int want_grads = o->trace || o->json || o->gradcheck || o->values;
+  int want_grads = o->trace || o->json || o->gradcheck || o->values || o->html;
   int have_grads = 0;
   if (want_grads && out->val.rank == 0) {
     if (graph_backward(m->g, out, &ex)) return -1;
@@ -409,11 +462,14 @@ static int run_graph(Model *m, Opts *o, Err *e) {
       return err_at(e, out->loc, "--gradcheck needs a scalar output, '%s' is %s (write e.g. 'loss = sum(%s)' and 'output loss')",
                     out->label, shape_str(&out->val, s, sizeof s), out->label);
     }
-    int bad = gradcheck(stdout, m, out, 1e-2, e);
+    int bad = gradcheck(stdout, m, out, GRADCHECK_TOL, e);
     return bad < 0 ? -1 : bad ? 1 : 0;
   }
+  DotOpts d = { o->values, o->no_ops, o->no_params, (int)o->max_index };
+  if ((o->svg && render_file(m, &d, have_grads, "svg", o->svg, e)) ||
+      (o->png && render_file(m, &d, have_grads, "png", o->png, e)) ||
+      (o->html && html_write(o->html, m, out, have_grads, &d, e))) return -1;
   if (o->dot) {
-    DotOpts d = { o->values, o->no_ops, o->no_params, (int)o->max_index };
     dot_print(stdout, m, &d, have_grads);
   } else if (o->json) {
     json_print(stdout, m, have_grads);
@@ -421,7 +477,7 @@ static int run_graph(Model *m, Opts *o, Err *e) {
     trace_print(stdout, m, out, have_grads);
     if (!have_grads)
       printf("\n(no backward pass: '%s' is not a scalar; write e.g. 'loss = sum(%s)' and 'output loss')\n", out->label, out->label);
-  } else {
+  } else if (!o->svg && !o->png && !o->html) {
     for (int i = 0; i < m->g->nout; i++) {
       printf("%s = ", m->g->outputs[i]->label);
       tensor_fprint(&m->g->outputs[i]->val, stdout);
@@ -432,7 +488,9 @@ static int run_graph(Model *m, Opts *o, Err *e) {
 }
 
 int main(int argc, char **argv) {
+  blas_startup(argv);               /* may re-execute graphrun once (blas.h) */
   if (argc >= 2 && !strcmp(argv[1], "bleu")) return bleu_main(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "plot")) return plot_main(argc - 1, argv + 1);
   Opts o;
   int given[NFLAGS] = {0};
   int rc = parse_args(argc, argv, &o, given);
@@ -440,7 +498,7 @@ int main(int argc, char **argv) {
     Err e = {0};
     Model *m = model_load_set(o.file, o.sets.v, o.sets.n, &e);    /* --set: consts rebuild the graph */
     if (!m) rc = -1;
-    else if (!(rc = check_model_kind(m, given))) rc = m->data ? run_sequence(m, &o, &e) : run_graph(m, &o, &e);
+    else if (!(rc = check_model_kind(m, &o, given))) rc = m->data ? run_sequence(m, &o, &e) : run_graph(m, &o, &e);
     if (rc < 0) { fprintf(stderr, "%s\n", e.msg[0] ? e.msg : "graphrun: error: failed"); rc = 1; }
     else if (rc == 0) dist_end();    /* leaves the mpirun job; on failure mpirun ends it */
     model_free(m);

@@ -32,7 +32,7 @@ const struct AttnDec *attn_dec_last(const Node *n, struct AttnTape *t);
 /* Truncated backprop through a long target: with on = 1, n's next forwards
 ** start from the final state (h, c, h~) of its previous forward instead of
 ** the encoder's state and zero feed, and pass no gradient to the encoder's
-** state (the carried state is detached, as in ref_seq2seq.py).  The trainer
+** state (the carried state is detached, as in bench/torch_ref.py).  The trainer
 ** turns it on for every bptt chunk after a bundle's first, and off again
 ** for a new bundle.  Ignored (with a fresh start) if there is no previous
 ** forward of the same batch size. */

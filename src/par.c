@@ -2,10 +2,16 @@
 ** par.c — the thread pool and the split matrix product (see par.h).
 **
 ** One job at a time, posted by the thread that called par_init: it writes
-** the job, bumps a generation counter and runs chunk 0 itself; worker i runs
-** chunk i and counts itself done.  Idle workers spin on the counter for
-** about SPIN_NS, then sleep on a condition variable (so a pool left idle
-** between epochs or after training costs nothing).
+** the job's chunks, then publishes one word (generation, chunk count, next
+** chunk).  Every thread, the caller included, claims chunks from that word
+** (compare-and-swap) until none is left, and counts each chunk it finished;
+** the caller returns when all are counted.  So a worker that the system
+** does not schedule in time (a busy machine) delays nothing: its chunk is
+** claimed by a thread that runs.  The chunks are fixed by the shapes and the
+** thread count, whichever thread runs them, so the results are too.  Idle
+** workers spin on the word for about SPIN_NS, then sleep on a condition
+** variable (so a pool left idle between epochs or after training costs
+** nothing).
 */
 #include "par.h"
 #include <cblas.h>
@@ -21,18 +27,21 @@
 #define GEMM_SERIAL 400000.0 /* products under this many flops (~4 us) are not split */
 #define GEMM_BLOCK 16        /* split points fall on multiples of this */
 
+/* The job word: generation << 32 | chunks << 16 | next chunk to claim. */
+#define JOB_GEN(w) ((uint32_t)((w) >> 32))
+#define JOB_CHUNKS(w) ((int)((w) >> 16 & 0xffff))
+#define JOB_NEXT(w) ((int)((w) & 0xffff))
+
 static struct {
   int n;                          /* threads, the caller included; 1 = no pool */
   pthread_t th[PAR_MAX];
-  atomic_ulong gen;               /* bumped once per job */
-  atomic_int done;                /* workers finished with the current job */
+  _Atomic uint64_t job;           /* the job word above */
+  atomic_int done;                /* chunks finished in the current job */
   atomic_int sleepers, quit;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  ParFn fn; void *ctx;            /* the current job */
+  ParFn fn; void *ctx;            /* the current job: read only after claiming a chunk */
   long bound[PAR_MAX + 1];
-  int chunks;
-  unsigned long start;            /* the generation when the pool started */
 } P = { .n = 1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 static _Thread_local int in_job;  /* inside a chunk: nested calls run serially */
@@ -50,11 +59,11 @@ static long now_ns(void) {
 }
 
 /* Waits until the generation differs from `seen`; returns the new one. */
-static unsigned long wait_job(unsigned long seen) {
-  unsigned long g;
+static uint32_t wait_job(uint32_t seen) {
+  uint32_t g;
   long t0 = 0;
   for (unsigned k = 1;; k++) {
-    if ((g = atomic_load_explicit(&P.gen, memory_order_acquire)) != seen) return g;
+    if ((g = JOB_GEN(atomic_load_explicit(&P.job, memory_order_acquire))) != seen) return g;
     if (k < 4096) relax(); else sched_yield();
     if (k % 256) continue;
     if (!t0) t0 = now_ns();
@@ -62,41 +71,56 @@ static unsigned long wait_job(unsigned long seen) {
   }
   pthread_mutex_lock(&P.mu);
   atomic_fetch_add(&P.sleepers, 1);
-  while ((g = atomic_load(&P.gen)) == seen) pthread_cond_wait(&P.cv, &P.mu);
+  while ((g = JOB_GEN(atomic_load(&P.job))) == seen) pthread_cond_wait(&P.cv, &P.mu);
   atomic_fetch_sub(&P.sleepers, 1);
   pthread_mutex_unlock(&P.mu);
   return g;
 }
 
+/* Claims and runs chunks of job generation gen until none is left.  A
+** claim succeeds only while the word still holds gen, so a late thread
+** never runs a chunk of a finished job or of the next one. */
+static void run_chunks(uint32_t gen) {
+  uint64_t w = atomic_load_explicit(&P.job, memory_order_acquire);
+  while (JOB_GEN(w) == gen && JOB_NEXT(w) < JOB_CHUNKS(w)) {
+    if (!atomic_compare_exchange_weak_explicit(&P.job, &w, w + 1, memory_order_acq_rel, memory_order_acquire)) continue;
+    int c = JOB_NEXT(w);
+    P.fn(P.ctx, P.bound[c], P.bound[c + 1]);
+    atomic_fetch_add_explicit(&P.done, 1, memory_order_release);
+    w = atomic_load_explicit(&P.job, memory_order_acquire);
+  }
+}
+
 static void *worker(void *arg) {
-  int id = (int)(intptr_t)arg;
-  unsigned long seen = P.start;   /* jobs posted before this pool began are not ours */
+  uint32_t seen = (uint32_t)(uintptr_t)arg;   /* jobs posted before this pool began are not ours */
   in_job = 1;
   for (;;) {
     seen = wait_job(seen);
     if (atomic_load(&P.quit)) return NULL;
-    if (id < P.chunks) P.fn(P.ctx, P.bound[id], P.bound[id + 1]);
-    atomic_fetch_add_explicit(&P.done, 1, memory_order_release);
+    run_chunks(seen);
   }
 }
 
-/* Wakes the workers: the seq_cst bump and load pair with wait_job's
-** increment and re-check, so a worker either sees the new generation or is
-** counted as a sleeper and woken here. */
-static void post(void) {
+/* Publishes a job of `chunks` chunks (fn, ctx, bound already written) and
+** wakes sleeping workers; returns its generation.  The seq_cst store and
+** load pair with wait_job's increment and re-check, so a worker either
+** sees the new generation or is counted as a sleeper and woken here. */
+static uint32_t post(int chunks) {
+  uint32_t gen = JOB_GEN(atomic_load_explicit(&P.job, memory_order_relaxed)) + 1;
   atomic_store_explicit(&P.done, 0, memory_order_relaxed);
-  atomic_fetch_add(&P.gen, 1);
+  atomic_store(&P.job, (uint64_t)gen << 32 | (uint64_t)chunks << 16);
   if (atomic_load(&P.sleepers)) {
     pthread_mutex_lock(&P.mu);
     pthread_cond_broadcast(&P.cv);
     pthread_mutex_unlock(&P.mu);
   }
+  return gen;
 }
 
 void par_shutdown(void) {
   if (P.n <= 1) return;
   atomic_store(&P.quit, 1);
-  post();
+  post(0);
   for (int i = 1; i < P.n; i++) pthread_join(P.th[i], NULL);
   atomic_store(&P.quit, 0);
   P.n = 1;
@@ -113,9 +137,9 @@ int par_init(int n) {
   if (n == P.n) return n;
   par_shutdown();
   if (!registered) { atexit(par_shutdown); registered = 1; }
-  P.start = atomic_load(&P.gen);
+  uintptr_t start = JOB_GEN(atomic_load(&P.job));
   for (int i = 1; i < n; i++)
-    if (pthread_create(&P.th[i], NULL, worker, (void *)(intptr_t)i)) { n = i; break; }
+    if (pthread_create(&P.th[i], NULL, worker, (void *)start)) { n = i; break; }
   P.n = n;
   return n;
 }
@@ -127,15 +151,15 @@ void par_for(long n, long grain, ParFn fn, void *ctx) {
   if (grain < 1) grain = 1;
   long chunks = n / grain < P.n ? n / grain : P.n;
   if (chunks <= 1 || in_job) { fn(ctx, 0, n); return; }
-  P.fn = fn; P.ctx = ctx; P.chunks = (int)chunks;
+  P.fn = fn; P.ctx = ctx;
   for (long i = 0; i <= chunks; i++) P.bound[i] = n * i / chunks;
-  post();
+  uint32_t gen = post((int)chunks);
   in_job = 1;
-  fn(ctx, P.bound[0], P.bound[1]);
+  run_chunks(gen);
   in_job = 0;
-  /* Spin, then yield: with more threads than free cores a worker may be
-  ** waiting for this very CPU. */
-  for (unsigned k = 0; atomic_load_explicit(&P.done, memory_order_acquire) < P.n - 1; k++)
+  /* The chunks left are running on workers.  Spin, then yield: with more
+  ** threads than free cores a worker may be waiting for this very CPU. */
+  for (unsigned k = 0; atomic_load_explicit(&P.done, memory_order_acquire) < chunks; k++)
     if (k < 4096) relax(); else sched_yield();
 }
 

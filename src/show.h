@@ -20,6 +20,14 @@ void trace_print(FILE *f, Model *m, Node *out, int have_grads);
 ** 0, or -1 with a message in e. */
 int trace_seq(FILE *f, Model *m, const TrainCfg *c, int json, Err *e);
 
+/* The same lines one at a time, without their newline, for other front ends
+** (the --html page steps through them): a heading or blank line (node NULL),
+** a node's forward equation, one gradient of the backward pass, or one row
+** of the closing list of gradients.  `line` lives until the call returns. */
+typedef enum TracePhase { TRACE_HEAD, TRACE_FWD, TRACE_BWD, TRACE_SUM } TracePhase;
+typedef void (*TraceSink)(void *ctx, const Node *n, TracePhase phase, const char *line);
+void trace_lines(Model *m, Node *out, int have_grads, TraceSink sink, void *ctx);
+
 /* {"values": {...}, "grads": {...}, "shapes": {...}} for every named node
 ** (a shape is a list of sizes, [] for a scalar); grads null when there was
 ** no backward pass. */
@@ -32,14 +40,31 @@ typedef struct DotOpts {
   int max_index;  /* > 0: leave out names with an index above it     */
 } DotOpts;
 void dot_print(FILE *f, Model *m, const DotOpts *o, int have_grads);
+/* The same drawing as a heap string (caller frees). */
+char *dot_text(Model *m, const DotOpts *o, int have_grads);
 
-/* Central differences for every element of every input and param, or, when
-** directions > 0, along that many random +-1 directions per parameter;
-** prints the largest relative error per leaf (difference over the largest
-** gradient magnitude seen for it).  `before`, if set, runs before every
+/* render.c: DOT text laid out and rendered in-process by libgvc into a heap
+** buffer *out (NUL-terminated, *len bytes without the NUL; caller frees);
+** format is a Graphviz output format ("svg", "png").  0, or -1 with a
+** message in e.  render_file draws m and writes the result atomically. */
+int render_dot(const char *dot, const char *format, char **out, size_t *len, Err *e);
+int render_file(Model *m, const DotOpts *o, int have_grads, const char *format, const char *path, Err *e);
+
+/* html.c: the --html page (file comment there) for a graph that has run
+** forward (and backward, if have_grads), written atomically to path; the
+** drawing as with d, always with values.  0, or -1 with a message in e. */
+int html_write(const char *path, Model *m, Node *out, int have_grads, const DotOpts *d, Err *e);
+
+/* Central differences (Richardson-extrapolated) for every element of every
+** input and param, or, when directions > 0, along that many random +-1
+** directions per parameter; prints the largest relative error per leaf
+** (difference over the largest gradient magnitude seen for it) and fails
+** one beyond tol plus the float32 rounding allowance (gradcheck.c).  `before`, if set, runs before every
 ** forward pass (the trainer uses it to restart recurrent state), and ex
 ** gives the mode (dropout off for a deterministic loss).  Returns 0 if all
-** agree within tol, 1 if not, -1 on error. */
+** agree, 1 if not, -1 on error. */
+/* The tolerance --gradcheck uses, beyond float32 rounding (gradcheck.c). */
+#define GRADCHECK_TOL 1e-3
 int gradcheck_run(FILE *f, Model *m, Node *out, double tol, long directions, void (*before)(Graph *), Exec *ex);
 int gradcheck(FILE *f, Model *m, Node *out, double tol, Err *e);
 

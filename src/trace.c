@@ -100,8 +100,25 @@ static int all_scalar(const Node *n) {
   return 1;
 }
 
+/* The lines being written: each goes to the sink with its node and phase. */
+typedef struct Lines {
+  FILE *f;             /* an open_memstream over buf */
+  char *buf;
+  size_t len, start;   /* the stream's size; where the current line starts */
+  TraceSink sink;
+  void *ctx;
+} Lines;
+
+/* Ends the line written to l->f so far and hands it to the sink. */
+static void line_end(Lines *l, const Node *n, TracePhase phase) {
+  fflush(l->f);                      /* buf[len] is a NUL after a flush */
+  l->sink(l->ctx, n, phase, l->buf + l->start);
+  l->start = l->len;
+}
+
 /* One line of the backward pass: d out / d n as the sum over n's users. */
-static void grad_line(FILE *f, Graph *g, Node *n, Node *out, const char *need) {
+static void grad_line(Lines *l, Graph *g, Node *n, Node *out, const char *need) {
+  FILE *f = l->f;
   const char *o = out->label;
   int i = n->id;
   if (!n->grad.data || (n->flags & NF_HIDDEN)) return;
@@ -135,21 +152,25 @@ static void grad_line(FILE *f, Graph *g, Node *n, Node *out, const char *need) {
   if (scalar && kn) fprintf(f, " = %s", num);
   fprintf(f, " = ");
   print_value_line(f, &n->grad);
-  fputc('\n', f);
+  line_end(l, n, TRACE_BWD);
 }
 
-void trace_print(FILE *f, Model *m, Node *out, int have_grads) {
+void trace_lines(Model *m, Node *out, int have_grads, TraceSink sink, void *ctx) {
   Graph *g = m->g;
   int w = width_of(m);
   noise = graph_noise(g);
-  fprintf(f, "Forward pass (%s)\n", m->path);
+  Lines lines = { NULL, NULL, 0, 0, sink, ctx }, *l = &lines;
+  FILE *f = l->f = open_memstream(&l->buf, &l->len);
+  if (!f) { perror("graphrun: open_memstream"); exit(1); }
+  fprintf(f, "Forward pass (%s)", m->path);
+  line_end(l, NULL, TRACE_HEAD);
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind == N_CONST || (n->flags & NF_HIDDEN)) continue;
     if (n->kind != N_OP) {
       fprintf(f, "  %-8s %-*s = ", n->kind == N_INPUT ? "input" : "param", w, n->label);
       print_value_line(f, &n->val);
-      fputc('\n', f);
+      line_end(l, n, TRACE_FWD);
       continue;
     }
     char at[32];
@@ -162,15 +183,18 @@ void trace_print(FILE *f, Model *m, Node *out, int have_grads) {
     if (strcmp(sym, num)) fprintf(f, " = %s", num);
     fprintf(f, " = ");
     print_value_line(f, &n->val);
-    fputc('\n', f);
+    line_end(l, n, TRACE_FWD);
   }
-  if (!have_grads || !out) return;
+  if (!have_grads || !out) goto done;
 
   /* Backprop: each needed node's gradient, last node first. */
   const char *o = out->label;
-  fprintf(f, "\nBackward pass (gradients of %s, last node first)\n", o);
+  line_end(l, NULL, TRACE_HEAD);
+  fprintf(f, "Backward pass (gradients of %s, last node first)", o);
+  line_end(l, NULL, TRACE_HEAD);
   const char *need = g->need;        /* which nodes reach out: graph_backward left it */
-  fprintf(f, "  d%s/d%s = 1\n", o, o);
+  fprintf(f, "  d%s/d%s = 1", o, o);
+  line_end(l, out, TRACE_BWD);
   /* A leaf's line follows the line of its first consumer (the last of its
   ** consumers to be printed), so b2, w2, b1, w1, x come as one reads them. */
   int *first_use = xmalloc(sizeof(int) * g->n);
@@ -180,18 +204,20 @@ void trace_print(FILE *f, Model *m, Node *out, int have_grads) {
   for (int i = out->id; i >= 0; i--) {
     Node *n = g->nodes[i];
     if (n->kind != N_OP || !need[i]) continue;
-    if (n != out) grad_line(f, g, n, out, need);
+    if (n != out) grad_line(l, g, n, out, need);
     for (int j = 0; j < n->nin; j++) {
       Node *x = n->in[j];
       if (x->kind == N_OP || first_use[x->id] != i) continue;
       int dup = 0;
       for (int k = 0; k < j; k++) dup |= n->in[k] == x;
-      if (!dup) grad_line(f, g, x, out, need);
+      if (!dup) grad_line(l, g, x, out, need);
     }
   }
   free(first_use);
 
-  fprintf(f, "\nGradients of %s\n", o);
+  line_end(l, NULL, TRACE_HEAD);
+  fprintf(f, "Gradients of %s", o);
+  line_end(l, NULL, TRACE_HEAD);
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if ((n->kind != N_INPUT && n->kind != N_PARAM) || !n->grad.data) continue;
@@ -199,8 +225,20 @@ void trace_print(FILE *f, Model *m, Node *out, int have_grads) {
     snprintf(lab, sizeof lab, "d%s/d%s", o, n->label);
     fprintf(f, "  %-*s = ", w + (int)strlen(o) + 3, lab);
     print_value_line(f, &n->grad);
-    fputc('\n', f);
+    line_end(l, n, TRACE_SUM);
   }
+done:
+  fclose(l->f);
+  free(l->buf);
+}
+
+static void print_line(void *f, const Node *n, TracePhase phase, const char *line) {
+  fputs(line, f);
+  fputc('\n', f);
+}
+
+void trace_print(FILE *f, Model *m, Node *out, int have_grads) {
+  trace_lines(m, out, have_grads, print_line, f);
 }
 
 /* ---- JSON: values, gradients and shapes of every named node ------------- */

@@ -25,6 +25,7 @@
 #include "ops_seq.h"
 #include "ops_attn.h"
 #include "show.h"
+#include "plot.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #include <unistd.h>
 #include "par.h"
 #include "dist.h"
+#include "blas.h"
 
 void train_opts_init(TrainOpts *o) {
   memset(o, 0, sizeof *o);
@@ -84,11 +86,18 @@ static int feed_nodes(Feed *f, Model *m, Err *e) {
     return err_at(e, f->loss ? f->loss->loc : (Loc){ m->path, 0, 0 }, "the output of a trained model must be cross_entropy(...)");
   return 0;
 }
-/* Lays out the iterator over tgt (and src) for batches of B. */
-static int feed_open(Feed *f, const Sents *tgt, const Sents *src, int B, int bptt, Err *e) {
+/* Sentences sorted by length within windows of this many bundles. */
+#define BUCKET_WINDOW 100
+/* The seed of an epoch's bundle order (batching = bucket). */
+static uint64_t bucket_seed(const TrainCfg *c, int epoch) { return (uint64_t)c->seed * 1000003u + (uint64_t)epoch; }
+
+/* Lays out the iterator over tgt (and src) for batches of B, translation
+** bundles length-bucketed if bucket. */
+static int feed_open(Feed *f, const Sents *tgt, const Sents *src, int B, int bptt, int bucket, Err *e) {
   char msg[GR_ERRMAX];
   int rc = f->translation ? corpus_bundles_init(&f->bu, src, tgt, B, bptt, msg, sizeof msg)
                           : corpus_stream_init(&f->st, tgt, B, bptt, msg, sizeof msg);
+  if (!rc && f->translation && bucket) rc = corpus_bundles_bucket(&f->bu, BUCKET_WINDOW, msg, sizeof msg);
   return rc ? err_set(e, "%s", msg) : 0;
 }
 static void feed_free(Feed *f) {
@@ -132,13 +141,13 @@ static void restart_states(Graph *g) { graph_carry(g, 0); }
 /* --gradcheck: the whole model on the first training piece, dropout off. */
 static int check_gradients(Model *m, Feed *f, const TrainCfg *c, Err *e) {
   ModelData *d = m->data;
-  if (feed_open(f, &d->train, &d->src_train, c->batch, c->bptt, e)) return -1;
+  if (feed_open(f, &d->train, &d->src_train, c->batch, c->bptt, 0, e)) return -1;
   Batch b;
   int rc = -1;
   if (!feed_next(f, &b)) { err_set(e, "%s: error: no training piece", d->train.file); goto out; }
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
   printf("checking on the first training piece (T = %d, B = %d), dropout off, 4 random directions per parameter\n", b.T, b.B);
-  rc = gradcheck_run(stdout, m, f->loss, 1e-2, 4, restart_states, &ex);
+  rc = gradcheck_run(stdout, m, f->loss, GRADCHECK_TOL, 4, restart_states, &ex);
 out:
   feed_free(f);
   return rc;
@@ -218,6 +227,10 @@ static void progress(double frac, double tokps, int epoch) {
   fflush(stderr);
 }
 
+/* A mean loss above this many nats per token makes the perplexity exp(loss)
+** overflow a double: training has diverged even if every value is finite. */
+#define DIVERGED 709.0
+
 typedef struct PassResult { double nll; long ntok; double seconds; } PassResult;
 
 static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c, Adam *adam, double lr, int epoch, int bar, PassResult *r) {
@@ -227,6 +240,8 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
   r->nll = 0; r->ntok = 0;
   ex->training = training;
   feed_reset(f);
+  if (training && f->translation && c->bucket)      /* a new order of the bundles, from seed and epoch */
+    corpus_bundles_shuffle(&f->bu, bucket_seed(c, epoch));
   graph_carry(g, 0);
   double all = 0;                 /* tokens of every process so far (training) */
   while (feed_next(f, &b)) {
@@ -238,6 +253,12 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
       if (graph_forward(g, ex)) return -1;
       const XentStat *xs = seqop_xent_stat(f->loss);
       r->nll += xs->sum; r->ntok += xs->count; count = xs->count;
+      if (epoch > 0 && !(xs->sum <= DIVERGED * xs->count)) {     /* in training (epoch 0: --eval) */
+        char what[300];
+        snprintf(what, sizeof what, "training diverged (try a lower --lr or --clip): '%s' = %g nats per token, perplexity Inf, "
+                 "in the %s pass of epoch %d", f->loss->label, xs->sum / xs->count, training ? "training" : "validation", epoch);
+        return graph_report(f->loss, ex, what);
+      }
     }
     if (training) {
       if (ran && graph_backward(g, f->loss, ex)) return -1;
@@ -273,10 +294,11 @@ int train_walk_open(TrainWalk *w, Model *m, const TrainCfg *c, Err *e) {
   w->cfg = *c;
   Feed *f = w->feed = xcalloc(1, sizeof *f);
   ModelData *d = m->data;
-  if (feed_nodes(f, m, e) || feed_open(f, &d->train, &d->src_train, w->cfg.batch, w->cfg.bptt, e)) {
+  if (feed_nodes(f, m, e) || feed_open(f, &d->train, &d->src_train, w->cfg.batch, w->cfg.bptt, w->cfg.bucket, e)) {
     free(f); w->feed = NULL;
     return -1;
   }
+  if (f->translation && w->cfg.bucket) corpus_bundles_shuffle(&f->bu, bucket_seed(&w->cfg, 1));   /* epoch 1's order */
   w->x = d->tok[TOK_X]; w->y = d->tok[TOK_Y]; w->src = d->tok[TOK_SRC]; w->src_len = d->tok[TOK_SRC_LEN];
   w->loss = f->loss;
   w->stream = f->translation ? NULL : &f->st;
@@ -297,50 +319,6 @@ int train_walk_next(TrainWalk *w, Batch *b) {
 void train_walk_close(TrainWalk *w) {
   if (w->feed) { feed_free(w->feed); free(w->feed); }
   w->feed = NULL;
-}
-
-/* Samples sentences from the LM, one token at a time: a recurrent model
-** reads the last token and carries its state; a model without state (a
-** Transformer) reads the last bptt tokens again at every step and samples
-** from the logits of the last one. */
-int train_generate(Model *m, const TrainCfg *c, int count, Err *e) {
-  Graph *g = m->g;
-  Feed ff, *f = &ff;
-  if (feed_nodes(f, m, e)) return -1;
-  Node *logits = f->loss->in[0];
-  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
-  Rng r; rng_seed(&r, c->seed);
-  int recurrent = 0, window = c->bptt;
-  for (int i = 0; i < g->n; i++) recurrent |= gr_ops[g->nodes[i]->op].carry != NULL;
-  if (recurrent || window < 1) window = 1;
-  enum { MAXLEN = 60 };
-  int32_t hist[MAXLEN + 1], zero[MAXLEN + 1] = { 0 };
-  for (int s = 0; s < count; s++) {
-    graph_carry(g, 0);
-    int32_t tok = CORPUS_EOS;
-    hist[0] = tok;
-    for (int t = 0; t < MAXLEN; t++) {
-      int T = t + 1 < window ? t + 1 : window;
-      model_feed(f->d, TOK_X, 2, T, 1, hist + t + 1 - T); model_feed(f->d, TOK_Y, 2, T, 1, zero);
-      if (t && recurrent) graph_carry(g, 1);
-      if (graph_forward(g, &ex)) return -1;
-      const float *z = logits->val.data + (size_t)(T - 1) * logits->val.shape[logits->val.rank - 1];
-      int V = logits->val.shape[logits->val.rank - 1];
-      float mx = z[0];
-      for (int i = 1; i < V; i++) if (z[i] > mx) mx = z[i];
-      double tot = 0;
-      for (int i = 0; i < V; i++) tot += exp(z[i] - mx);
-      double u = rng_uniform(&r) * tot, acc = 0;
-      int pick = V - 1;
-      for (int i = 0; i < V; i++) { acc += exp(z[i] - mx); if (acc >= u) { pick = i; break; } }
-      if (pick == CORPUS_EOS) break;
-      printf("%s%s", t ? " " : "", corpus_vocab_word(&m->data->vocab, pick));
-      tok = pick;
-      hist[t + 1] = tok;
-    }
-    putchar('\n');
-  }
-  return 0;
 }
 
 /* Under mpirun: the global batch must give every process a column; then
@@ -388,18 +366,30 @@ int train_gradcheck(Model *m, const TrainCfg *c, Err *e) {
   return bad ? -1 : 0;
 }
 
-int train_eval(Model *m, const TrainCfg *c, Err *e) {
+int train_eval(Model *m, const TrainCfg *c, const char *file, const char *src, Err *e) {
   Feed f;
   ModelData *d = m->data;
-  if (feed_nodes(&f, m, e) || feed_open(&f, &d->valid, &d->src_valid, c->vbatch, c->bptt, e)) return -1;
+  Sents tgt = {0}, ss = {0};
+  char msg[GR_ERRMAX];
+  int rc = -1;
+  if (feed_nodes(&f, m, e)) return -1;
+  if (f.translation && !src) return err_set(e, "--eval %s: error: a translation model needs the source sentences too: --src FILE", file);
+  if (corpus_read(file, &d->vocab, 0, &tgt, msg, sizeof msg) || (src && corpus_read(src, &d->vocab, 0, &ss, msg, sizeof msg))) {
+    err_set(e, "%s", msg);
+    goto out;
+  }
+  if (feed_open(&f, &tgt, &ss, c->vbatch, c->bptt, c->bucket, e)) goto out;
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
-  PassResult vr;
+  PassResult r;
   long what[2] = { 0, f.translation ? f.bu.npieces : f.st.npieces };
-  int rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, NULL, 0, 0, 0, &vr);
+  rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, NULL, 0, 0, 0, &r) ? -1 : 0;
   feed_free(&f);
-  if (rc) return -1;
-  printf("valid ppl %.2f  (%ld tokens, %s)\n", exp(vr.nll / vr.ntok), vr.ntok, d->valid.file);
-  return 0;
+  if (!rc)
+    printf("ppl %.2f  (%s: %ld sentences, %ld tokens scored, %ld words not in the vocabulary read as <unk>)\n",
+           exp(r.nll / r.ntok), file, tgt.n, r.ntok, tgt.nunk);
+out:
+  corpus_sents_free(&tgt); corpus_sents_free(&ss);
+  return rc;
 }
 
 static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, TrainState ts, Err *e);
@@ -434,12 +424,19 @@ static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, Train
             m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", opt, c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
     if (dist_size() > 1) fprintf(stderr, "; %d processes, %d thread%s each", dist_size(), par_threads(), par_threads() > 1 ? "s" : "");
     fputc('\n', stderr);
+    char blas[512];
+    blas_describe(blas, sizeof blas, par_threads());
+    fprintf(stderr, "blas: %s\n", blas);
   }
   /* both iterators are laid out once; each pass resets its own */
   Feed fv = f;
-  if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, e)) return -1;
-  if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, e)) { feed_free(&f); return -1; }
+  if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, c.bucket, e)) return -1;
+  if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, c.bucket, e)) { feed_free(&f); return -1; }
   long what[2] = { f.translation ? f.bu.npieces : f.st.npieces, fv.translation ? fv.bu.npieces : fv.st.npieces };
+  if (lead && f.translation)
+    fprintf(stderr, "bundles: %s, %ld of up to %d sentences; padded target grid %.2fx the target tokens\n",
+            c.bucket ? "length-bucketed (batching = bucket), shuffled every epoch" : "in file order",
+            f.bu.nbundles, c.batch, (double)f.bu.grid / (d->train.ntok + d->train.n));
   char *csv = xstrdup("epoch,train_ppl,valid_ppl,lr,seconds,tokens_per_s\n");
   double lr = c.lr, best = INFINITY;
   int since_best = 0, rc = -1, first = 1;
@@ -461,6 +458,7 @@ static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, Train
     snprintf(line, sizeof line, "%d,%.4f,%.4f,%g,%.3f,%.0f\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     csv = xrealloc(csv, strlen(csv) + strlen(line) + 1); strcat(csv, line);
     if (o->metrics && lead && write_file_atomic(o->metrics, csv, strlen(csv), e)) goto out;
+    if (o->plot && lead && plot_metrics(o->plot, m->path, csv, e)) goto out;
     int stop = 0;
     if (vloss < best) {
       best = vloss; since_best = 0;

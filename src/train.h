@@ -17,6 +17,7 @@ typedef struct TrainOpts {
   const char *save, *load, *metrics;
   const char *checkpoint;  /* --checkpoint FILE: the latest state, every epoch */
   const char *resume;      /* --resume FILE: go on from such a checkpoint     */
+  const char *plot;        /* --plot FILE.svg: perplexity curves, every epoch */
   int quiet;             /* no progress bar                                  */
   int check_finite;      /* stop at the first NaN/Inf (on by default)         */
 } TrainOpts;
@@ -35,13 +36,13 @@ int  train_setup(Model *m, const TrainOpts *o, TrainCfg *c, Err *e);
 /* --train (--resume): the epochs, logged on stderr.  Afterwards m holds the
 ** best model when --save kept one (it is read back), else the last. */
 int  train_run(Model *m, const TrainOpts *o, const TrainCfg *c, Err *e);
-/* --eval: the perplexity of m on the validation data, on stdout. */
-int  train_eval(Model *m, const TrainCfg *c, Err *e);
+/* --eval FILE [--src SRC]: the perplexity of m on a text file (a
+** translation model: target sentences in FILE, their sources line by line
+** in SRC), on stdout.  Words not in the vocabulary read as <unk>. */
+int  train_eval(Model *m, const TrainCfg *c, const char *file, const char *src, Err *e);
 /* --gradcheck: the whole model on the first training piece, the report on
 ** stdout; -1 with a message also when a gradient disagrees. */
 int  train_gradcheck(Model *m, const TrainCfg *c, Err *e);
-/* --generate N: N sentences sampled from a language model, on stdout. */
-int  train_generate(Model *m, const TrainCfg *c, int count, Err *e);
 
 /* One pass over the training data a piece at a time, after train_setup,
 ** as --train runs its first epoch (the iterator, the token inputs, the

@@ -4,7 +4,7 @@
 usage: attn_torch.py DIR      writes DIR/attn_torch.txt (make fixtures: tests/fixtures)
 
 Each case: random inputs (torch_fixture.Gen), then the input-feeding
-attention decoder of bench/ref_seq2seq.py (mode attn) on them in float64: a
+attention decoder of bench/torch_ref.py (mode attn) on them in float64: a
 stack of nn.LSTMCell (bias_ih = b, bias_hh = 0) fed [e_t ; feed], a fixed
 dropout mask multiplied onto the inputs of layers 1..L-1, lin_in, scores by
 bmm against the memory, masked softmax, context, lin_out on [c ; q], tanh.
@@ -62,7 +62,7 @@ def case(g, T, B, S, E, H, L, lens, p_drop):
         lin_out.weight.copy_(W_c)
     mask = torch.arange(S).unsqueeze(0) >= torch.tensor(lens).unsqueeze(1)   # B x S, True = padding
 
-    # the decoder loop of ref_seq2seq.py's Model.forward (mode attn)
+    # the decoder loop of bench/torch_ref.py's AttnLM.forward
     hs, cs = list(h0), list(c0)
     outs, ws = [], []
     feed0 = feed

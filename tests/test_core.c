@@ -235,7 +235,8 @@ START_TEST(json_and_dot) {
   r = tu_run("models/problem1.g --dot --values");
   ck_assert_int_eq(r.status, 0);
   ck_assert_msg(strstr(r.out, "digraph") && strstr(r.out, "label=\"×\"") && strstr(r.out, "label=\"ReLU\"") &&
-                strstr(r.out, "{z5 | 0.0833333 | grad 1}"), "%s", r.out);
+                strstr(r.out, "<B>z5</B></TD></TR><HR/><TR><TD>0.0833333 = 1/12</TD></TR><HR/>"
+                              "<TR><TD><FONT COLOR=\"#b91c1c\">grad 1</FONT>"), "%s", r.out);
   tu_free(&r);
   r = tu_run("models/problem1_vec.g --dot");
   ck_assert_msg(strstr(r.out, "label=\"@\"") && strstr(r.out, "label=\"·\""), "%s", r.out);

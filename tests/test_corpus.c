@@ -4,7 +4,7 @@
 ** translation bundles on hand-computed tiny examples, and both iterators
 ** against the PyTorch reference's own layout on the committed data/ files
 ** (the expected pieces are printed by a few lines of /usr/bin/python3 that
-** follow bench/ref_seq2seq.py: plain lists, torch tensors under make check-torch).
+** lay pieces out as bench/torch_ref.py does: plain lists, torch tensors under make check-torch).
 ** Run from the repository root.
 */
 #include <check.h>
@@ -408,6 +408,65 @@ START_TEST(bundles_tiny_hand_computed) {
 }
 END_TEST
 
+/* batching = bucket: 5 pairs, B = 2, windows of 1 bundle (2 sentences)
+** and of 3 (all): sorted by target length, then source length, then line. */
+START_TEST(bundles_bucketed_hand_computed) {
+  Vocab v;
+  Sents S, T;
+  Bundles bu;
+  Batch b;
+  ck_assert_int_eq(corpus_vocab_init(&v, msg, sizeof msg), 0);
+  /* tgt lengths 3 1 2 1 2; src lengths 1 1 2 3 1.  Words: p=4 q=5 r=6 s=7; a=8 */
+  ck_assert_int_eq(corpus_read(puts0("tgt.txt", "p p p\nq\nr r\ns\nq q\n"), &v, 1, &T, msg, sizeof msg), 0);
+  ck_assert_int_eq(corpus_read(puts0("src.txt", "a\na\na a\na a a\na\n"), &v, 1, &S, msg, sizeof msg), 0);
+  ck_assert_int_eq(corpus_bundles_init(&bu, &S, &T, 2, 35, msg, sizeof msg), 0);
+  /* file order: bundles {0,1} {2,3} {4}: rows 5, 4, 4 -> grid 4*2 + 3*2 + 3*1 */
+  ck_assert_int_eq(bu.grid, 17);
+  ck_assert_int_eq(corpus_bundles_bucket(&bu, 3, msg, sizeof msg), 0);
+  /* one window: order by (tgt, src, line): 1 (1,1), 3 (1,3), 4 (2,1), 2 (2,2), 0 (3,1) */
+  static const long want[] = { 1, 3, 4, 2, 0 };
+  for (int i = 0; i < 5; i++) ck_assert_int_eq(bu.order[i], want[i]);
+  ck_assert_int_eq(bu.nbundles, 3);
+  ck_assert_int_eq(bu.grid, 2 * 2 + 3 * 2 + 4 * 1);   /* rows 3, 4, 5 */
+  ck_assert_int_eq(bu.npieces, 3);
+  /* unshuffled: bundle 0 = lines 1, 3: targets q, s; sources a, a a a */
+  ck_assert_int_eq(corpus_bundles_next(&bu, &b), 1);
+  ck_assert_int_eq(b.T, 2);
+  ck_assert_int_eq(b.B, 2);
+  expect_ids(b.x, (int32_t[]){ 2, 2, 5, 7 }, 4);
+  expect_ids(b.y, (int32_t[]){ 5, 7, 1, 1 }, 4);
+  expect_ids(b.src_len, (int32_t[]){ 1, 3 }, 2);
+  expect_ids(b.src, (int32_t[]){ 8, 8, 0, 8, 0, 8 }, 6);
+  /* a shuffle visits each bundle once, repeatably for a seed */
+  int seen_orders = 0;
+  for (uint64_t seed = 1; seed <= 20; seed++) {
+    corpus_bundles_shuffle(&bu, seed);
+    long first[3], k = 0;
+    int hit[3] = { 0, 0, 0 };
+    while (corpus_bundles_next(&bu, &b)) if (b.first) { hit[b.B == 1 ? 2 : b.T == 2 ? 0 : 1]++; first[k++] = b.T * 10 + b.B; }
+    ck_assert_int_eq(k, 3);
+    ck_assert(hit[0] == 1 && hit[1] == 1 && hit[2] == 1);
+    corpus_bundles_shuffle(&bu, seed);
+    for (long i = 0; i < 3; i++) {
+      ck_assert_int_eq(corpus_bundles_next(&bu, &b), 1);
+      ck_assert_int_eq(b.T * 10 + b.B, first[i]);
+    }
+    seen_orders |= 1 << (first[0] % 7);
+  }
+  ck_assert_int_ne(seen_orders & (seen_orders - 1), 0);     /* not always the same first bundle */
+  corpus_bundles_free(&bu);
+  /* windows of one bundle: each pair of lines sorted on its own */
+  ck_assert_int_eq(corpus_bundles_init(&bu, &S, &T, 2, 35, msg, sizeof msg), 0);
+  ck_assert_int_eq(corpus_bundles_bucket(&bu, 1, msg, sizeof msg), 0);
+  static const long want1[] = { 1, 0, 3, 2, 4 };
+  for (int i = 0; i < 5; i++) ck_assert_int_eq(bu.order[i], want1[i]);
+  corpus_bundles_free(&bu);
+  corpus_sents_free(&S);
+  corpus_sents_free(&T);
+  corpus_vocab_free(&v);
+}
+END_TEST
+
 START_TEST(bundles_errors) {
   Vocab v;
   Sents S, T;
@@ -431,11 +490,12 @@ START_TEST(bundles_errors) {
 END_TEST
 
 /* ---- against the reference's layout, on the committed data ---------------
-** The script reads files as ref_seq2seq.py does (read/ids, its own vocab),
-** lays out stream()/bundles() with plain lists, or with torch tensors as
-** the reference does under `make check-torch` (GR_TORCH_LIVE=1: torch must
+** The script reads files with a vocabulary of its own (every word by first
+** appearance, no <unk> of its own), lays out the stream and the bundles as
+** bench/torch_ref.py does, with plain lists, or with torch tensors under
+** `make check-torch` (GR_TORCH_LIVE=1: torch must
 ** then be there), and prints each piece as words.  Words, not ids, are compared: the
-** reference puts <unk> wherever it first appears, we fix it at id 3. */
+** script puts <unk> wherever it first appears, we fix it at id 3. */
 static const char *REF_PY =
   "import os, sys\n"
   "mode, B, bptt = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n"
@@ -642,6 +702,7 @@ static Suite *corpus_suite(void) {
   tcase_add_test(t, stream_tiny_hand_computed);
   tcase_add_test(t, stream_errors);
   tcase_add_test(t, bundles_tiny_hand_computed);
+  tcase_add_test(t, bundles_bucketed_hand_computed);
   tcase_add_test(t, bundles_errors);
   suite_add_tcase(s, t);
   t = tcase_create("reference");

@@ -10,15 +10,8 @@
 
 static char dir[64];
 
-static void setup(void) {
-  snprintf(dir, sizeof dir, "/tmp/gr_dataXXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-static void teardown(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  ck_assert_int_eq(system(cmd), 0);
-}
+static void setup(void) { tu_mkdtemp(dir, "data"); }
+static void teardown(void) { tu_rmdir(dir); }
 
 /* Writes dir/name; returns its path (static buffer, one at a time). */
 static const char *put(const char *name, const char *text, size_t len) {

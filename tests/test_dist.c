@@ -160,8 +160,13 @@ START_TEST(refusals) {
   ck_assert_int_eq(r.status, 2);
   ck_assert_ptr_nonnull(strstr(r.err, "graphrun: error: --generate runs in one process: start it without mpirun (mpirun runs --train, --resume and --eval)"));
   tu_free(&r);
+  r = mpi_run(2, "tests/data/tiny_lm_exact.g --trace");
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_ptr_nonnull(strstr(r.err, "graphrun: error: --trace runs in one process"));
+  tu_free(&r);
   /* --eval is split too: the same perplexity as one process */
-  TuRun one = tu_run("tests/data/tiny_cond_lm_exact.g --eval"), two = mpi_run(2, "tests/data/tiny_cond_lm_exact.g --eval");
+  TuRun one = tu_run("tests/data/tiny_cond_lm_exact.g --eval tests/data/tiny-valid.txt --src tests/data/tiny-src-valid.txt"),
+        two = mpi_run(2, "tests/data/tiny_cond_lm_exact.g --eval tests/data/tiny-valid.txt --src tests/data/tiny-src-valid.txt");
   ck_assert_msg(one.status == 0 && two.status == 0, "%s%s", one.err, two.err);
   ck_assert_str_eq(one.out, two.out);
   ck_assert_int_eq(count_lines(two.err, "graphrun: warning: no --load"), 1);

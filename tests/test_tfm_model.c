@@ -7,6 +7,8 @@
 #include "testutil.h"
 #include "model.h"
 #include "tfm.h"
+#include "decode.h"
+#include "checkpoint.h"
 
 static const Loc TL = { "t", 1, 1 };
 
@@ -207,6 +209,13 @@ START_TEST(show_attention_lm) {
 }
 END_TEST
 
+/* The most probable token of z[0..V) that sampling may draw. */
+static int argmax_emittable(const float *z, int V) {
+  int best = -1;
+  for (int v = 0; v < V; v++) if (decode_emittable(v) && (best < 0 || z[v] > z[best])) best = v;
+  return best;
+}
+
 /* --generate with a Transformer reads the whole window again at each step
 ** (no state to carry): after a little training on the tiny corpus, the
 ** samples are its sentences' kind ("the cat sat on the mat ."). */
@@ -227,6 +236,44 @@ START_TEST(generate_lm) {
     if (!strchr(l, '\n')) break;
   }
   ck_assert_msg(lines == 4 && starts >= 3, "%s", r.out);
+  tu_free(&r);
+  /* Greedy (--top-k 1) sampling re-reads the window, so its words are the
+  ** argmax at each position of ONE causal forward over <eos> and the words:
+  ** position i sees tokens 0..i only.  (Carrying nothing and feeding one
+  ** word a step would lose the context and the positions.) */
+  snprintf(args, sizeof args, "tests/data/tiny_tfm_block.g --train --epochs 2 --quiet --save %s", ck);
+  r = tu_run(args);        /* less sure of itself than after 6: the context matters */
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  tu_free(&r);
+  snprintf(args, sizeof args, "tests/data/tiny_tfm_block.g --generate 1 --top-k 1 --max-len 4 --load %s", ck);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  Err e = {0};
+  Model *m = model_load("tests/data/tiny_tfm_block.g", &e);
+  ck_assert_msg(m && ckpt_load(m, ck, NULL, &e) == 0, "%s", e.msg);
+  int32_t x[5] = { CORPUS_EOS };
+  int n = 1;
+  for (char *w = strtok(r.out, " \n"); w && n < 5; w = strtok(NULL, " \n")) {
+    x[n] = corpus_vocab_find(&m->data->vocab, w, strlen(w));
+    ck_assert_msg(x[n] >= 0, "'%s' not a word", w);
+    n++;
+  }
+  ck_assert_int_ge(n, 2);
+  Decoder d;
+  ck_assert_msg(decoder_init(&d, m, &e) == 0 && decoder_forward(&d, 0, 1, NULL, NULL, n, x, 0, &e) == 0, "%s", e.msg);
+  int best[5];
+  for (int i = 0; i < n; i++) {
+    best[i] = argmax_emittable(d.logits->val.data + (size_t)i * d.V, d.V);
+    if (i + 1 < n) ck_assert_msg(best[i] == x[i + 1], "step %d: sampled %d, argmax %d", i, x[i + 1], best[i]);
+    else if (n < 5) ck_assert_msg(best[i] == CORPUS_EOS, "ended before <eos>: argmax %d", best[i]);   /* <eos> ended it */
+  }
+  int differs = 0;           /* and one word a step would have drawn other words */
+  for (int i = 1; i < n; i++) {
+    ck_assert_msg(decoder_forward(&d, 0, 1, NULL, NULL, 1, x + i, 0, &e) == 0, "%s", e.msg);
+    differs += argmax_emittable(d.logits->val.data, d.V) != best[i];
+  }
+  ck_assert_msg(differs > 0, "this check cannot tell the window from one word a step: %s", args);
+  model_free(m);
   tu_free(&r);
   unlink(ck);
 }

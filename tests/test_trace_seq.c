@@ -5,7 +5,8 @@
 ** independently in PyTorch (float64 autograd, unrolled step by step):
 ** tests/fixtures/trace_*.txt, written by tests/trace_torch.py from the toy
 ** models tests/data/trace_*.g (d = 4, batch 2, bptt 4, dropout 0; `make
-** fixtures` rewrites them, PyTorch is not needed here).  Each fixture line
+** fixtures` rewrites them, `make check-torch` recomputes them; PyTorch is
+** not needed here).  Each fixture line
 ** names anchors to find in the trace one after the other and the numbers
 ** that must follow the last one.  Then, on the models with dropout: every
 ** question labelled, under 1,000 lines, the dropout masks consistent, the
@@ -71,11 +72,7 @@ static void check_fixture(const char *model, const char *fixture) {
   char err[512];
   char *tr = trace_of(model, 0, err, sizeof err);
   ck_assert_msg(tr != NULL, "%s: %s", model, err);
-  char path[512];                   /* GR_FIXTURES: values PyTorch has just computed */
-  const char *dir = getenv("GR_FIXTURES");
-  snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/fixtures", fixture);
-  char *fx = tu_slurp(path);
-  ck_assert_msg(*fx, "%s: missing (make fixtures writes it)", path);
+  char *fx = tu_fixture(fixture);    /* tests/fixtures/, or $GR_FIXTURES (make check-torch) */
   int checked = 0;
   for (char *line = strtok(fx, "\n"); line; line = strtok(NULL, "\n")) {
     if (line[0] == '#') continue;

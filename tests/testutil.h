@@ -113,6 +113,30 @@ static inline float *tu_fix_get(const char *sec, const char *name, size_t n) {
   return v;
 }
 
+/* A fresh directory /tmp/gr_<tag>XXXXXX, its path in dir (64 bytes);
+** tu_rmdir removes it with everything in it. */
+static inline void tu_mkdtemp(char *dir, const char *tag) {
+  snprintf(dir, 64, "/tmp/gr_%sXXXXXX", tag);
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+static inline void tu_rmdir(const char *dir) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Width and height of a PNG file from its header; 0 if it is not a PNG. */
+static inline int tu_png_size(const char *path, unsigned *w, unsigned *h) {
+  unsigned char b[24];
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+  if (f) fclose(f);
+  if (n < 24 || memcmp(b, "\x89PNG\r\n\x1a\n", 8) || memcmp(b + 12, "IHDR", 4)) return 0;
+  *w = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
+  *h = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
+  return 1;
+}
+
 #define TU_CLOSE(a, b, tol) ck_assert_msg(fabs((double)(a) - (double)(b)) <= (tol), \
   "%s = %.9g, expected %.9g (tol %g)", #a, (double)(a), (double)(b), (double)(tol))
 

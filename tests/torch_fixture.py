@@ -14,6 +14,10 @@ random.Random(seed), whose random() sequence Python keeps the same across
 versions; PyTorch and the C tests both use the float32 nearest to each
 (f32 here, strtof there).  Outputs are PyTorch's float64 results to 8 digits.
 
+tests/trace_torch.py writes another form (tests/test_trace_seq.c): lines of
+anchors into a --trace, tab-separated, the last field the values; diff reads
+them as one case "trace" keyed by the anchors.
+
     torch_fixture.py diff DIR_A DIR_B   compares the fixtures of two directories
                                         (make check-torch: committed vs just made)
 """
@@ -61,6 +65,10 @@ def read(path):
     out, cur = {}, None
     for line in open(path):
         if line.startswith('#') or not line.strip():
+            continue
+        if '\t' in line:         # trace_torch.py: anchor <TAB> ... <TAB> values
+            fields = line.rstrip('\n').split('\t')
+            out.setdefault('trace', {})['\t'.join(fields[:-1])] = [float(x) for x in fields[-1].split()]
             continue
         parts = line.split()
         if parts[0] == 'case':

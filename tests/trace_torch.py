@@ -8,7 +8,7 @@ OUTDIR/trace_{lm,cond_lm,attn_lm}.txt.  Takes the model's initial parameters and
 `./graphrun MODEL --json` (x, y, src, src_len and every parameter), computes the
 same training step independently in PyTorch, in float64, with autograd unrolled
 step by step (nn-style LSTM cells with b_ih = b and b_hh = 0; Luong attention
-with input feeding as bench/ref_seq2seq.py; mean cross-entropy, padding
+with input feeding as bench/torch_ref.py; mean cross-entropy, padding
 ignored; clip_grad_norm_; SGD), and prints what `graphrun MODEL --trace` must
 show: one line per checked value list,
 

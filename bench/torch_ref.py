@@ -1,0 +1,383 @@
+#!/usr/bin/python3
+"""bench/torch_ref.py — graphrun's PyTorch yardstick: the assignment's three
+sequence models trained the way graphrun trains them, for bench/run to time
+side by side with graphrun (same data, settings, threads and BLAS kernel).
+
+  /usr/bin/python3 bench/torch_ref.py --data data --mode lm|cond|attn [--dim 100]
+      [--epochs 10] [--threads 2] [--seed 1111] [--batch 20] [--bptt 35]
+
+What it computes (docs/training.md describes graphrun's side):
+  * vocabulary as graphrun's (data/README.md, src/corpus.h): <pad> <eos> <sos>
+    <unk>, then words by first appearance in train.txt, then src-train.txt;
+    words of the valid files that train lacks read as <unk>;
+  * lm: the training text as one stream (every sentence + <eos>) in B columns,
+    cut into bptt pieces, the LSTM state carried across pieces and detached;
+    validation as one column (vbatch 1);
+  * cond, attn: bundles of B sentence pairs in file order, target
+    "<sos> y <eos>" padded with <pad>, cut into bptt pieces; the decoder starts
+    from the encoder's final state (per sentence length) and carries its state
+    across pieces; in training the encoder runs again for every piece, so each
+    piece's step reaches it; validation in bundles of 60;
+  * the models of models/{lm,cond_lm,attn_lm}.g: embeddings E ~ U(-0.1, 0.1)
+    tied to the output layer (bias 0), 2-layer LSTMs with dropout 0.2 on the
+    embeddings, between layers and before the output layer; attn: Luong's
+    "general" score m_j . (W_in h_t) over unpadded source positions,
+    h~ = tanh(W_c [c; h]), fed into the next step beside the embedding;
+  * loss: summed token NLL (padding ignored) / the piece's token count; SGD
+    lr 20, the global gradient norm clipped to 0.25, lr / 4 after an epoch
+    without a new best validation loss.
+
+Prints per epoch: "epoch N train_ppl P valid_ppl P sec S tok/s R" (tok/s: the
+epoch's training tokens over its training seconds), what bench/report.py reads.
+
+Step-by-step parity with graphrun: --init CK starts from a graphrun
+checkpoint (./graphrun models/attn_lm.g --train --epochs 0 --save CK; the
+vocabularies are built the same way, so rows match; an LSTM's b goes to
+bias_ih, bias_hh = 0), --debug N prints the loss and gradient norm of the
+first N steps (and every parameter's gradient norm at step 1), --stop-after N
+ends after N steps.  With --dropout 0 the losses should agree to float
+rounding.
+
+A new model (issue 15's Transformer LM) is one more class with `kind` (which
+batches it reads) and `step_state`, registered in MODELS, and, if it trains
+with another optimizer, an entry in OPTIMIZERS.
+"""
+import argparse
+import math
+import struct
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PAD, EOS, SOS, UNK = 0, 1, 2, 3
+
+
+# ---- data ---------------------------------------------------------------------------
+
+class Vocab:
+    def __init__(self):
+        self.words = ['<pad>', '<eos>', '<sos>', '<unk>']
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def read(self, path, grow):
+        sents = []
+        with open(path, encoding='utf-8') as f:
+            for line in f:
+                toks = line.split()
+                if not toks:
+                    continue
+                row = []
+                for w in toks:
+                    i = self.index.get(w)
+                    if i is None:
+                        if grow:
+                            i = self.index[w] = len(self.words)
+                            self.words.append(w)
+                        else:
+                            i = UNK
+                    row.append(i)
+                sents.append(row)
+        return sents
+
+
+def stream_pieces(sents, B, bptt):
+    """The lm stream: [(x, y)] of shape [n, B], y one step after x."""
+    flat = [w for s in sents for w in s + [EOS]]
+    rows = len(flat) // B
+    mat = torch.tensor(flat[:rows * B], dtype=torch.long).view(B, rows).t().contiguous()
+    return [(mat[i:i + min(bptt, rows - 1 - i)], mat[i + 1:i + 1 + min(bptt, rows - 1 - i)])
+            for i in range(0, rows - 1, bptt)]
+
+
+def padded(seqs):
+    """Time-major [longest, len(seqs)], padded with PAD."""
+    out = torch.full((max(map(len, seqs)), len(seqs)), PAD, dtype=torch.long)
+    for j, s in enumerate(seqs):
+        out[:len(s), j] = torch.tensor(s, dtype=torch.long)
+    return out
+
+
+def bundles(src, tgt, B, bptt):
+    """Translation bundles in file order: [(src [S,B], lengths [B], [(x, y), ...])]."""
+    out = []
+    for k in range(0, len(tgt), B):
+        t = padded([[SOS] + y + [EOS] for y in tgt[k:k + B]])
+        s = src[k:k + B]
+        T = t.size(0)
+        pieces = [(t[i:i + min(bptt, T - 1 - i)], t[i + 1:i + 1 + min(bptt, T - 1 - i)]) for i in range(0, T - 1, bptt)]
+        out.append((padded(s), torch.tensor([len(x) for x in s]), pieces))
+    return out
+
+
+# ---- models -------------------------------------------------------------------------
+
+class Tied(nn.Module):
+    """Embedding E and the output layer h @ E^T + bout, with dropout p."""
+
+    def __init__(self, V, d, p):
+        super().__init__()
+        self.E = nn.Parameter(torch.empty(V, d).uniform_(-0.1, 0.1))
+        self.bout = nn.Parameter(torch.zeros(V))
+        self.p = p
+
+    def embed(self, ids):
+        return F.dropout(F.embedding(ids, self.E, padding_idx=PAD), self.p, self.training)
+
+    def logits(self, h):
+        return F.linear(F.dropout(h, self.p, self.training), self.E, self.bout)
+
+
+class LstmLM(nn.Module):
+    kind = 'stream'
+
+    def __init__(self, V, d, p):
+        super().__init__()
+        self.tied = Tied(V, d, p)
+        self.dec = nn.LSTM(d, d, 2, dropout=p)
+
+    def forward(self, x, state, src=None):
+        h, state = self.dec(self.tied.embed(x), state)
+        return self.tied.logits(h), state
+
+
+class Encoder(nn.Module):
+    def __init__(self, d, p):
+        super().__init__()
+        self.lstm = nn.LSTM(d, d, 2, dropout=p)
+
+    def forward(self, e, lengths):
+        """Outputs [S,B,d] (zero past each length) and the final (h, c) per sentence."""
+        packed = nn.utils.rnn.pack_padded_sequence(e, lengths, enforce_sorted=False)
+        out, final = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, total_length=e.size(0))
+        return out, final
+
+
+class CondLM(nn.Module):
+    kind = 'bundles'
+
+    def __init__(self, V, d, p):
+        super().__init__()
+        self.tied = Tied(V, d, p)
+        self.enc = Encoder(d, p)
+        self.dec = nn.LSTM(d, d, 2, dropout=p)
+
+    def encode(self, src, lengths):
+        mem, final = self.enc(self.tied.embed(src), lengths)
+        return (mem, src == PAD), final
+
+    def forward(self, x, state, memory):
+        h, state = self.dec(self.tied.embed(x), state)
+        return self.tied.logits(h), state
+
+
+class AttnLM(CondLM):
+    """The decoder one step at a time: 2 LSTM cells, layer 0 reading [e_t; h~_{t-1}]."""
+
+    def __init__(self, V, d, p):
+        super().__init__(V, d, p)
+        del self.dec
+        self.cells = nn.ModuleList([nn.LSTMCell(2 * d, d), nn.LSTMCell(d, d)])
+        self.W_in = nn.Linear(d, d, bias=False)
+        self.W_c = nn.Linear(2 * d, d, bias=False)
+        self.p = p
+
+    def encode(self, src, lengths):
+        mem, final = super().encode(src, lengths)
+        h, c = final
+        return mem, (h, c, torch.zeros_like(h[0]))   # h~ starts at zero
+
+    def forward(self, x, state, memory):
+        mem, pad = memory                              # [S,B,d], [S,B]
+        h0, c0, feed = state
+        h, c = list(h0), list(c0)
+        e = self.tied.embed(x)
+        outs = []
+        for t in range(x.size(0)):
+            inp = torch.cat([e[t], feed], 1)
+            for i, cell in enumerate(self.cells):
+                h[i], c[i] = cell(inp, (h[i], c[i]))
+                if i + 1 < len(self.cells):
+                    inp = F.dropout(h[i], self.p, self.training)
+            q = self.W_in(h[-1])                        # [B,d]
+            score = torch.einsum('sbd,bd->sb', mem, q).masked_fill(pad, float('-inf'))
+            ctx = torch.einsum('sb,sbd->bd', torch.softmax(score, 0), mem)
+            feed = torch.tanh(self.W_c(torch.cat([ctx, h[-1]], 1)))
+            outs.append(feed)
+        return self.tied.logits(torch.stack(outs)), (torch.stack(h), torch.stack(c), feed)
+
+
+MODELS = {'lm': LstmLM, 'cond': CondLM, 'attn': AttnLM}
+
+
+def sgd_step(model, lr, clip):
+    nn.utils.clip_grad_norm_(model.parameters(), clip)
+    with torch.no_grad():
+        for q in model.parameters():
+            if q.grad is not None:
+                q.sub_(lr * q.grad)
+
+
+OPTIMIZERS = {'sgd': sgd_step}
+
+
+# ---- parity with graphrun ---------------------------------------------------------------
+
+def read_graphrun_ckpt(path):
+    """{name: tensor} from a graphrun checkpoint (src/checkpoint.c, version 1)."""
+    b = open(path, 'rb').read()
+    if b[:7] != b'GRCKPT\0' or b[7] != 1:
+        sys.exit(f'torch_ref: {path}: not a version-1 graphrun checkpoint')
+    at, out = 8, {}
+    def u32():
+        nonlocal at
+        at += 4
+        return struct.unpack_from('<I', b, at - 4)[0]
+    for _ in range(u32()):
+        n = u32(); name = b[at:at + n].decode(); at += n
+        shape = [u32() for _ in range(u32())]
+        count = math.prod(shape)
+        out[name] = torch.frombuffer(bytearray(b[at:at + 4 * count]), dtype=torch.float32).reshape(shape)
+        at += 4 * count
+    return out
+
+
+def load_graphrun(model, ck):
+    """graphrun's names -> this model's parameters (the LSTM's one bias b -> bias_ih)."""
+    with torch.no_grad():
+        model.tied.E.copy_(ck['E']); model.tied.bout.copy_(ck['bout'])
+        def lstm(mod, pre):
+            for l in range(mod.num_layers):
+                getattr(mod, f'weight_ih_l{l}').copy_(ck[f'{pre}.W_ih[{l + 1}]'])
+                getattr(mod, f'weight_hh_l{l}').copy_(ck[f'{pre}.W_hh[{l + 1}]'])
+                getattr(mod, f'bias_ih_l{l}').copy_(ck[f'{pre}.b[{l + 1}]'])
+                getattr(mod, f'bias_hh_l{l}').zero_()
+        if isinstance(model, CondLM):
+            lstm(model.enc.lstm, 'enc')
+        if isinstance(model, AttnLM):
+            for l, cell in enumerate(model.cells):
+                cell.weight_ih.copy_(ck[f'dec.W_ih[{l + 1}]']); cell.weight_hh.copy_(ck[f'dec.W_hh[{l + 1}]'])
+                cell.bias_ih.copy_(ck[f'dec.b[{l + 1}]']); cell.bias_hh.zero_()
+            model.W_in.weight.copy_(ck['dec.W_in']); model.W_c.weight.copy_(ck['dec.W_c'])
+        else:
+            lstm(model.dec, 'dec')
+
+
+# ---- training -----------------------------------------------------------------------
+
+def detached(state):
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state)
+
+
+class Trainer:
+    def __init__(self, a):
+        self.a = a
+        vocab = Vocab()
+        self.train = vocab.read(f'{a.data}/train.txt', True)
+        model_cls = MODELS[a.mode]
+        if model_cls.kind == 'bundles':
+            self.src_train = vocab.read(f'{a.data}/src-train.txt', True)
+            self.src_valid = vocab.read(f'{a.data}/src-valid.txt', False)
+        self.valid = vocab.read(f'{a.data}/valid.txt', False)
+        self.V = len(vocab.words)
+        self.model = model_cls(self.V, a.dim, a.dropout)
+        if a.init:
+            load_graphrun(self.model, read_graphrun_ckpt(a.init))
+        self.step_fn = OPTIMIZERS[a.opt]
+        self.steps = 0
+        self.lr = a.lr
+        if model_cls.kind == 'stream':
+            self.sets = {True: stream_pieces(self.train, a.batch, a.bptt), False: stream_pieces(self.valid, a.vbatch or 1, a.bptt)}
+        else:
+            self.sets = {True: bundles(self.src_train, self.train, a.batch, a.bptt),
+                         False: bundles(self.src_valid, self.valid, a.vbatch or 60, a.bptt)}
+
+    def piece(self, x, y, state, memory, training):
+        """One piece: forward (and a step when training); returns summed NLL, count, state."""
+        logits, state = self.model(x, state, memory)
+        nll = F.cross_entropy(logits.reshape(-1, self.V), y.reshape(-1), ignore_index=PAD, reduction='sum')
+        count = int((y != PAD).sum())
+        if training:
+            self.model.zero_grad()
+            (nll / count).backward()
+            self.steps += 1
+            if self.steps <= self.a.debug:
+                norm = math.sqrt(sum(float(q.grad.pow(2).sum()) for q in self.model.parameters() if q.grad is not None))
+                print(f'# step {self.steps} loss {nll.item() / count:.6f} ntok {count} gradnorm {norm:.6f}', flush=True)
+                if self.steps == 1:
+                    for name, q in self.model.named_parameters():
+                        if q.grad is not None:
+                            print(f'#   {name:24s} {q.grad.norm().item():.6e}', flush=True)
+            self.step_fn(self.model, self.lr, self.a.clip)
+            if self.steps == self.a.stop_after:
+                sys.exit(0)
+        return nll.item(), count, state
+
+    def run(self, training):
+        self.model.train(training)
+        total, ntok = 0.0, 0
+        with torch.set_grad_enabled(training):
+            if self.model.kind == 'stream':
+                state = None
+                for x, y in self.sets[training]:
+                    s, n, state = self.piece(x, y, detached(state), None, training)
+                    total += s; ntok += n
+            else:
+                for src, lengths, pieces in self.sets[training]:
+                    memory, state = self.model.encode(src, lengths)
+                    for k, (x, y) in enumerate(pieces):
+                        if k and training:            # the encoder again, for this piece's step
+                            memory, _ = self.model.encode(src, lengths)
+                            state = detached(state)
+                        s, n, state = self.piece(x, y, state, memory, training)
+                        total += s; ntok += n
+        return total, ntok
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--data', default='data')
+    p.add_argument('--mode', default='lm', choices=sorted(MODELS))
+    p.add_argument('--dim', type=int, default=100)
+    p.add_argument('--dropout', type=float, default=0.2)
+    p.add_argument('--lr', type=float, default=20.0)
+    p.add_argument('--clip', type=float, default=0.25)
+    p.add_argument('--decay', type=float, default=4.0)
+    p.add_argument('--opt', default='sgd', choices=sorted(OPTIMIZERS))
+    p.add_argument('--batch', type=int, default=20)
+    p.add_argument('--vbatch', type=int, default=0, help='validation batch (0: 1 for lm, 60 for cond/attn)')
+    p.add_argument('--bptt', type=int, default=35)
+    p.add_argument('--epochs', type=int, default=10)
+    p.add_argument('--seed', type=int, default=1111)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--init', help='start from this graphrun checkpoint')
+    p.add_argument('--debug', type=int, default=0, metavar='N', help='loss and gradient norm of the first N steps')
+    p.add_argument('--stop-after', type=int, default=0, metavar='N', help='end after N steps')
+    a = p.parse_args()
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    t = Trainer(a)
+    print(f'torch_ref: {a.mode}, d {a.dim}, V {t.V}, {len(t.train)} sentences, torch {torch.__version__}, '
+          f'{torch.get_num_threads()} threads', flush=True)
+    best = math.inf
+    for ep in range(1, a.epochs + 1):
+        t0 = time.time()
+        tr, tn = t.run(True)
+        sec = time.time() - t0
+        vl, vn = t.run(False)
+        print(f'epoch {ep} train_ppl {math.exp(tr / tn):.2f} valid_ppl {math.exp(vl / vn):.2f} '
+              f'sec {sec:.2f} tok/s {tn / sec:.0f}', flush=True)
+        if vl / vn < best:
+            best = vl / vn
+        else:
+            t.lr /= a.decay
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
