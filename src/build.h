@@ -65,6 +65,8 @@ Node *build_op(Builder *b, OpKind op, Loc loc, int nin, Node **in, const int *ia
 ** refused unless listed in `named` ("pad ignore"); read them with
 ** build_kwarg(). */
 int build_args(Builder *b, const Ast *call, NodeList *args, const char *named);
+/* 1 if word is one of the space-separated words (words may be NULL). */
+int build_word_in(const char *word, const char *words);
 /* The value of the named argument `name` of a call, or NULL. */
 const Ast *build_kwarg(const Ast *call, const char *name);
 

@@ -6,6 +6,7 @@
 */
 #include "build.h"
 #include "ops_seq.h"
+#include "tfm.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,27 +94,51 @@ static int setting(Builder *b, const Ast *kw, double lo, double hi, int whole, d
   return 0;
 }
 
+/* betas = [b1, b2], each in [0, 1). */
+static int betas_setting(Builder *b, const Ast *kw, double *b1, double *b2) {
+  const Ast *v = kw->kids[0];
+  if (v->kind != A_LIST || v->nkids != 2 || !build_is_const(b, v->kids[0]) || !build_is_const(b, v->kids[1]))
+    return err_at(b->e, v->loc, "'betas' must be two numbers: betas = [0.9, 0.999]");
+  double x[2];
+  for (int i = 0; i < 2; i++) {
+    if (build_const(b, v->kids[i], &x[i])) return -1;
+    if (!(x[i] >= 0 && x[i] < 1)) return err_at(b->e, v->kids[i]->loc, "each of 'betas' must be from 0 to below 1, got %g", x[i]);
+  }
+  *b1 = x[0]; *b2 = x[1];
+  return 0;
+}
+
 /* train sgd(lr = 20, clip = 0.25, decay = 4), batch = 20, ...: the recipe,
 ** evaluated now into m->train (constants allowed: batch = BS); the seed
-** also draws the initial values. */
+** also draws the initial values.  adam(lr = 1e-3, betas = [0.9, 0.999],
+** eps = 1e-8, clip = 1, decay = 4) instead of sgd: Adam's step (optim.h). */
 int build_train(Builder *b, const Ast *s) {
   if (b->train) return err_at(b->e, s->loc, "only one 'train' statement");
   b->train = s;
   TrainCfg *c = &b->m->train;
+  int saw_opt = 0;
   for (int i = 0; i < s->nkids; i++) {
     const Ast *k = s->kids[i];
-    if (k->kind == A_CALL && !strcmp(k->name, "sgd")) {
+    if (k->kind == A_CALL && (!strcmp(k->name, "sgd") || !strcmp(k->name, "adam"))) {
+      int adam = k->name[0] == 'a';
+      const char *takes = adam ? "lr, betas, eps, clip, decay" : "lr, clip, decay";
+      if (saw_opt) return err_at(b->e, k->loc, "only one optimizer (sgd(...) or adam(...)) per 'train' statement");
+      saw_opt = 1;
+      c->adam = adam;
+      if (adam) c->lr = 1e-3;        /* torch.optim.Adam's default */
       for (int j = 0; j < k->nkids; j++) {
         const Ast *a = k->kids[j];
-        if (a->kind != A_KW) return err_at(b->e, a->loc, "sgd takes lr = ..., clip = ..., decay = ...");
+        if (a->kind != A_KW) return err_at(b->e, a->loc, "%s takes NAME = VALUE settings (%s)", k->name, takes);
         if (!strcmp(a->name, "lr")) { if (setting(b, a, 1e-9, 1e6, 0, &c->lr)) return -1; }
         else if (!strcmp(a->name, "clip")) { if (setting(b, a, 0, 1e9, 0, &c->clip)) return -1; }
         else if (!strcmp(a->name, "decay")) { if (setting(b, a, 1, 1e6, 0, &c->decay)) return -1; }
-        else return err_at(b->e, a->loc, "sgd has no setting '%s' (it takes lr, clip, decay)", a->name);
+        else if (adam && !strcmp(a->name, "betas")) { if (betas_setting(b, a, &c->beta1, &c->beta2)) return -1; }
+        else if (adam && !strcmp(a->name, "eps")) { if (setting(b, a, 0, 1, 0, &c->eps)) return -1; }
+        else return err_at(b->e, a->loc, "%s has no setting '%s' (it takes %s)", k->name, a->name, takes);
       }
       continue;
     }
-    if (k->kind != A_KW) return err_at(b->e, k->loc, "expected sgd(...) or NAME = VALUE");
+    if (k->kind != A_KW) return err_at(b->e, k->loc, "expected sgd(...), adam(...) or NAME = VALUE");
     if (!strcmp(k->name, "batching")) {         /* a word, not a number */
       const Ast *how = k->kids[0];
       if (how->kind != A_REF || how->nkids || (strcmp(how->name, "bucket") && strcmp(how->name, "file")))
@@ -129,7 +154,7 @@ int build_train(Builder *b, const Ast *s) {
     size_t j = 0, n = sizeof ints / sizeof *ints;
     while (j < n && strcmp(k->name, ints[j].name)) j++;
     if (j == n)
-      return err_at(b->e, k->loc, "unknown training setting '%s' (known: sgd(lr, clip, decay), batch, vbatch, bptt, epochs, patience, seed, threads, batching)", k->name);
+      return err_at(b->e, k->loc, "unknown training setting '%s' (known: sgd(lr, clip, decay), adam(lr, betas, eps, clip, decay), batch, vbatch, bptt, epochs, patience, seed, threads, batching)", k->name);
     double v;
     if (setting(b, k, ints[j].lo, ints[j].hi, 1, &v)) return -1;
     if (ints[j].dst) *ints[j].dst = (int)v;
@@ -164,14 +189,18 @@ static int num_kw(Builder *b, const Ast *call, const char *key, double lo, doubl
 /* A parameter after the layers, [rows * H, cols * H]. */
 typedef struct BlockParam { const char *name; int rows, cols; } BlockParam;
 
-/* A kind of block: `block NAME = KIND(in = D, hidden = H, layers = L,
-** dropout = p)`.  Its parameters are, per layer l = 1..L, W_ih[l]
+/* A kind of block: `block NAME = KIND(settings)`.  params() reads the
+** settings (those named in `settings`), promises the memory and makes the
+** parameters.  The LSTM kinds take in = D, hidden = H, layers = L,
+** dropout = p; their parameters are, per layer l = 1..L, W_ih[l]
 ** [gates*H, in_l], W_hh[l] [gates*H, H] and b[l] [gates*H] (in_1 = D, or
 ** D + H when the first layer also reads the previous output; in_l = H
 ** above), then the `after` ones.  A call `NAME(x, ...)` takes one input
 ** sequence and the named arguments `named`; make() builds its node. */
 typedef struct BlockDef {
   const char *name;
+  const char *settings;        /* "in hidden layers dropout" */
+  int (*params)(Builder *b, const Ast *call, Block *bl);
   int gates;
   int feed;                    /* 1: the first layer reads x and the previous output */
   BlockParam after[2]; int nafter;
@@ -205,19 +234,40 @@ static Node *make_attn(Builder *b, const Ast *call, const Block *bl, Node *x, No
   return r;
 }
 
+/* transformer: x, then each layer's TFM_NW parameters (ops_tfm.h). */
+static Node *make_tfm(Builder *b, const Ast *call, const Block *bl, Node *x, Node *len, Node *init, Node *mem) {
+  NodeList in = {0};
+  build_push(&in, x);
+  for (int i = 0; i < bl->nparams; i++) build_push(&in, bl->params[i]);
+  int ia[4] = { bl->layers, bl->heads };
+  float fa[4] = { bl->dropout };
+  Node *r = build_op(b, OP_TRANSFORMER, call->loc, in.n, in.v, ia, fa);
+  free(in.v);
+  return r;
+}
+
+static int lstm_params(Builder *b, const Ast *call, Block *bl);
+static int tfm_params(Builder *b, const Ast *call, Block *bl);
+
 static const BlockDef blocks[] = {
-  { "lstm", 4, 0, { { NULL, 0, 0 } }, 0, "lengths init", make_lstm },
+  { "lstm", "in hidden layers dropout", lstm_params, 4, 0, { { NULL, 0, 0 } }, 0, "lengths init", make_lstm },
   /* Luong input-feeding attention decoder: W_in scores, W_c combines [context; h] */
-  { "attn_lstm", 4, 1, { { "W_in", 1, 1 }, { "W_c", 1, 2 } }, 2, "memory lengths init", make_attn },
+  { "attn_lstm", "in hidden layers dropout", lstm_params, 4, 1, { { "W_in", 1, 1 }, { "W_c", 1, 2 } }, 2, "memory lengths init", make_attn },
+  /* pre-LN Transformer decoder layers (tfm.h), each window on its own */
+  { "transformer", "d heads ffn layers dropout", tfm_params, 0, 0, { { NULL, 0, 0 } }, 0, "", make_tfm },
 };
 
-static Node *block_param(Builder *b, Block *bl, const char *what, int layer, int rows, int cols, float bound) {
+/* A parameter of the block: uniform(-bound, bound) (kind 1), or PyTorch's
+** two LSTM biases as one (kind 3: a sum of two draws, multiplicity 2, see
+** below), or the constant `bound` (kind 0: layer norm's gains and biases). */
+static Node *block_param(Builder *b, Block *bl, const char *what, int layer, int rows, int cols, float bound, int kind) {
   char name[300];
   if (layer) snprintf(name, sizeof name, "%s.%s[%d]", bl->name, what, layer);
   else snprintf(name, sizeof name, "%s.%s", bl->name, what);
   Tensor t; int sh[2] = { rows, cols };
   if (tensor_shape(&t, cols ? 2 : 1, sh)) { err_at(b->e, bl->loc, "'%s' is too large", name); return NULL; }
   t.data = xcalloc(t.n, sizeof(float));
+  if (!kind) for (long i = 0; i < t.n; i++) t.data[i] = bound;
   Node *n = graph_leaf(b->g, N_PARAM, name, bl->loc, &t);
   free(t.data);
   /* PyTorch's default init: U(-1/sqrt(fan), 1/sqrt(fan)) with fan = H for
@@ -225,11 +275,45 @@ static Node *block_param(Builder *b, Block *bl, const char *what, int layer, int
   ** that one is a sum of two draws.  It also trains like the two: each of
   ** them gets the whole gradient, so SGD moves their sum twice as far and
   ** the clip norm counts it twice (sgd_mult, read by train.c's step). */
-  int bias = !cols;
-  n->iattr[0] = bias ? 3 : 1; n->fattr[0] = -bound; n->fattr[1] = bound;
-  n->sgd_mult = bias ? 2 : 1;
+  if (kind) { n->iattr[0] = kind; n->fattr[0] = -bound; n->fattr[1] = bound; }
+  n->sgd_mult = kind == 3 ? 2 : 1;
   bl->params[bl->nparams++] = n;
   return n;
+}
+
+/* A whole-number setting from lo to hi (a default when not required). */
+static int int_kw(Builder *b, const Ast *call, const char *key, int lo, int hi, int dflt, int required, int *out) {
+  double v;
+  if (num_kw(b, call, key, lo, hi, dflt, required, &v)) return -1;
+  if (v != floor(v)) return err_at(b->e, build_kwarg(call, key)->loc, "%s must be a whole number, got %g", key, v);
+  *out = (int)v;
+  return 0;
+}
+
+/* transformer(d = D, heads = H, ffn = F, layers = L, dropout = p): per
+** layer l tfm.h's parameters, NAME.ln1_g[l], NAME.W_qkv[l], ...; linear
+** layers start in U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as torch.nn.Linear,
+** layer norms at gain 1, bias 0. */
+static int tfm_params(Builder *b, const Ast *c, Block *bl) {
+  int d, H, F, L;
+  double p;
+  if (int_kw(b, c, "d", 1, 1 << 16, 0, 1, &d) || int_kw(b, c, "heads", 1, 1 << 10, 1, 0, &H) ||
+      int_kw(b, c, "ffn", 1, 1 << 18, 4 * d, 0, &F) || int_kw(b, c, "layers", 1, 64, 1, 0, &L) ||
+      num_kw(b, c, "dropout", 0, 0.99, 0, 0, &p)) return -1;
+  if (d % H) return err_at(b->e, c->loc, "transformer: d = %d does not split into %d heads", d, H);
+  double elems = 0;
+  for (int k = 0; k < TFM_NW; k++) { int r, w; tfm_param_shape(k, d, F, &r, &w); elems += (double)r * (w ? w : 1); }
+  if (build_charge(b, c->loc, bl->name, (long)(elems * L), 3)) return -1;   /* value, gradient, initial copy */
+  bl->in = d; bl->hidden = F; bl->layers = L; bl->heads = H; bl->dropout = (float)p;
+  bl->params = xcalloc((size_t)TFM_NW * L, sizeof *bl->params);
+  for (int l = 0; l < L; l++)
+    for (int k = 0; k < TFM_NW; k++) {
+      int r, w, ln = k == TFM_LN1_G || k == TFM_LN1_B || k == TFM_LN2_G || k == TFM_LN2_B;
+      tfm_param_shape(k, d, F, &r, &w);
+      float bound = ln ? (k == TFM_LN1_G || k == TFM_LN2_G) : 1.0f / sqrtf((float)(k == TFM_W2 || k == TFM_B2 ? F : d));
+      if (!block_param(b, bl, tfm_param_name[k], l + 1, r, w, bound, ln ? 0 : 1)) return -1;
+    }
+  return 0;
 }
 
 /* block NAME = KIND(in = D, hidden = H, layers = L, dropout = p), KIND one of blocks[]. */
@@ -246,9 +330,27 @@ int build_block(Builder *b, const Ast *s) {
   for (int i = 0; i < b->m->nblocks; i++) if (!strcmp(b->m->blocks[i].name, s->name)) return err_at(b->e, s->loc, "block '%s' is already defined", s->name);
   for (int i = 0; i < c->nkids; i++) {
     const Ast *k = c->kids[i];
-    if (k->kind != A_KW || (strcmp(k->name, "in") && strcmp(k->name, "hidden") && strcmp(k->name, "layers") && strcmp(k->name, "dropout")))
-      return err_at(b->e, k->loc, "'%s' takes in = N, hidden = N, layers = N, dropout = p", c->name);
+    if (k->kind != A_KW || !build_word_in(k->name, def->settings)) {
+      char takes[128]; int o = 0;
+      for (const char *w = def->settings; *w;) {
+        size_t n = strcspn(w, " ");
+        o += snprintf(takes + o, sizeof takes - o, "%s%.*s = %s", o ? ", " : "", (int)n, w, strncmp(w, "dropout", n) ? "N" : "p");
+        w += n + (w[n] == ' ');
+      }
+      return err_at(b->e, k->loc, "'%s' takes %s", c->name, takes);
+    }
   }
+  b->m->blocks = xrealloc(b->m->blocks, sizeof *b->m->blocks * (b->m->nblocks + 1));
+  Block *bl = &b->m->blocks[b->m->nblocks++];
+  memset(bl, 0, sizeof *bl);
+  bl->name = xstrdup(s->name); bl->def = def; bl->loc = s->loc;
+  return def->params(b, c, bl);
+}
+
+/* lstm, attn_lstm: in = D, hidden = H, layers = L, dropout = p. */
+static int lstm_params(Builder *b, const Ast *c, Block *bl) {
+  const BlockDef *def = bl->def;
+  const char *bname = bl->name;
   double in, hid, layers, p;
   if (num_kw(b, c, "in", 1, 1 << 16, 0, 1, &in) || num_kw(b, c, "hidden", 1, 1 << 16, 0, 1, &hid) ||
       num_kw(b, c, "layers", 1, 16, 1, 0, &layers) || num_kw(b, c, "dropout", 0, 0.99, 0, 0, &p)) return -1;
@@ -258,22 +360,18 @@ int build_block(Builder *b, const Ast *s) {
   double elems = layers * (G * hid + G) + G * in1 + G * hid * (layers - 1), widest = G * fmax(hid, in1);
   for (int i = 0; i < def->nafter; i++) elems += def->after[i].rows * def->after[i].cols * hid * hid;
   if (widest > (double)GR_MAXELEMS)
-    return err_at(b->e, c->loc, "block '%s' would have a weight matrix of %.3g elements, more than the limit of %ld", s->name, widest, GR_MAXELEMS);
-  if (build_charge(b, c->loc, s->name, (long)elems, 3)) return -1;   /* value, gradient, initial copy */
-  b->m->blocks = xrealloc(b->m->blocks, sizeof *b->m->blocks * (b->m->nblocks + 1));
-  Block *bl = &b->m->blocks[b->m->nblocks++];
-  memset(bl, 0, sizeof *bl);
-  bl->name = xstrdup(s->name); bl->def = def; bl->in = (int)in; bl->hidden = (int)hid;
-  bl->layers = (int)layers; bl->dropout = (float)p; bl->loc = s->loc;
+    return err_at(b->e, c->loc, "block '%s' would have a weight matrix of %.3g elements, more than the limit of %ld", bname, widest, GR_MAXELEMS);
+  if (build_charge(b, c->loc, bname, (long)elems, 3)) return -1;   /* value, gradient, initial copy */
+  bl->in = (int)in; bl->hidden = (int)hid; bl->layers = (int)layers; bl->dropout = (float)p;
   bl->params = xcalloc(3 * bl->layers + def->nafter, sizeof *bl->params);
   int H = bl->hidden, GH = def->gates * H;
   float bound = 1.0f / sqrtf((float)H);
   for (int l = 0; l < bl->layers; l++)
-    if (!block_param(b, bl, "W_ih", l + 1, GH, l ? H : (int)in1, bound) || !block_param(b, bl, "W_hh", l + 1, GH, H, bound) ||
-        !block_param(b, bl, "b", l + 1, GH, 0, bound)) return -1;
+    if (!block_param(b, bl, "W_ih", l + 1, GH, l ? H : (int)in1, bound, 1) || !block_param(b, bl, "W_hh", l + 1, GH, H, bound, 1) ||
+        !block_param(b, bl, "b", l + 1, GH, 0, bound, 3)) return -1;
   for (int i = 0; i < def->nafter; i++) {
     const BlockParam *q = &def->after[i];
-    if (!block_param(b, bl, q->name, 0, q->rows * H, q->cols * H, 1.0f / sqrtf((float)(q->cols * H)))) return -1;
+    if (!block_param(b, bl, q->name, 0, q->rows * H, q->cols * H, 1.0f / sqrtf((float)(q->cols * H)), 1)) return -1;
   }
   return 0;
 }

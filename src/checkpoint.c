@@ -8,7 +8,10 @@
 **   count x { u32 namelen, name, u32 rank, u32 shape[rank], f32 data[n] }
 **   u32 has_state, then if 1: i32 epoch, i32 since_best, f64 lr, f64 best,
 **       u64 rng[2]                     (the trainer's TrainState)
+**   u32 has_adam, then if 1: i64 steps, and for each parameter in the
+**       order above f32 m[n], f32 v[n] (Adam's moments; version 2 on)
 **   u64 FNV-1a of every byte before it
+** Version 1 files (no Adam section) still load.
 ** Loading checks magic, version, size, checksum, and that the names and
 ** shapes are exactly the model's; it changes nothing unless all is well.
 ** Saving goes through write_file_atomic: the old file survives any failure.
@@ -18,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CKPT_VERSION 1
+#define CKPT_VERSION 2
 static const char magic[7] = "GRCKPT";
 
 typedef struct Buf { unsigned char *p; size_t n, cap; } Buf;
@@ -55,6 +58,16 @@ int ckpt_save(const Model *m, const char *path, const TrainState *st, Err *e) {
     put32(&b, (uint32_t)st->epoch); put32(&b, (uint32_t)st->since_best);
     putf64(&b, st->lr); putf64(&b, st->best); put64(&b, st->rng[0]); put64(&b, st->rng[1]);
   }
+  const Adam *ad = st ? st->adam : NULL;
+  put32(&b, ad ? 1 : 0);
+  if (ad) {
+    put64(&b, (uint64_t)ad->t);
+    for (int i = 0; i < ad->np; i++)
+      for (int w = 0; w < 2; w++) {
+        const float *x = w ? ad->v[i] : ad->m[i];
+        for (long j = 0; j < ad->p[i]->val.n; j++) { uint32_t u; memcpy(&u, &x[j], 4); put32(&b, u); }
+      }
+  }
   put64(&b, fnv1a(FNV_INIT, b.p, b.n));
   int rc = write_file_atomic(path, b.p, b.n, e);
   free(b.p);
@@ -85,15 +98,17 @@ int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
   if (!data) return -1;
   int rc = -1;
   char *found = NULL;          /* found[id]: the model's param id is in the file */
+  Node **order = NULL;         /* the file's parameters, in its order */
   Rd r = { data, len >= 8 ? len - 8 : 0, 0 };
   if (len < 20 || memcmp(data, magic, 7)) { err_set(e, "%s: error: not a graphrun checkpoint", path); goto out; }
-  if (data[7] != CKPT_VERSION) { err_set(e, "%s: error: checkpoint format version %d, this graphrun reads version %d", path, data[7], CKPT_VERSION); goto out; }
+  if (data[7] < 1 || data[7] > CKPT_VERSION) { err_set(e, "%s: error: checkpoint format version %d, this graphrun reads versions 1 to %d", path, data[7], CKPT_VERSION); goto out; }
   if (fnv1a(FNV_INIT, data, len - 8) != le64(data + len - 8)) { err_set(e, "%s: error: checksum mismatch: the file is truncated or corrupted", path); goto out; }
   r.at = 8;
   uint32_t count, seen = 0, nparams = 0;
   found = xcalloc(m->g->n ? m->g->n : 1, 1);
   for (int i = 0; i < m->g->n; i++) nparams += m->g->nodes[i]->kind == N_PARAM;
   if (get32(&r, &count)) goto trunc;
+  order = xcalloc(nparams + 1, sizeof *order);   /* a k-th distinct parameter has k < nparams */
   /* two passes: check everything, then copy, so a bad file changes nothing */
   for (int pass = 0; pass < 2; pass++) {
     r.at = 12;
@@ -123,6 +138,7 @@ int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
       if (!pass && found[n->id]) { err_set(e, "%s: error: corrupted checkpoint: parameter '%s' is stored twice", path, name); goto out; }
       if (pass) for (long j = 0; j < t.n; j++) { uint32_t u = le32(r.p + r.at + 4 * j); memcpy(&n->val.data[j], &u, 4); }
       found[n->id] = 1;
+      order[k] = n;
       r.at += sizeof(float) * t.n;
       seen++;
     }
@@ -143,8 +159,41 @@ int ckpt_load(Model *m, const char *path, TrainState *st, Err *e) {
           get64(&r, &ts.rng[0]) || get64(&r, &ts.rng[1]) || (int32_t)ep < 1) goto trunc;
       ts.epoch = (int32_t)ep; ts.since_best = (int32_t)sb;
     }
+    uint32_t has_adam = 0;
+    int64_t steps = 0;
+    size_t adam_at = 0;
+    if (data[7] >= 2 && (get32(&r, &has_adam) || has_adam > 1)) goto trunc;
+    if (has_adam) {
+      uint64_t u;
+      if (get64(&r, &u) || u > (uint64_t)INT64_MAX) goto trunc;
+      steps = (int64_t)u;
+      adam_at = r.at;
+      for (uint32_t k = 0; k < count; k++) {
+        if (r.at + 2 * sizeof(float) * order[k]->val.n > r.n) goto trunc;
+        r.at += 2 * sizeof(float) * order[k]->val.n;
+      }
+    }
     if (r.at != r.n) goto trunc;
-    if (st) *st = ts;
+    if (st) {
+      Adam *ad = st->adam;
+      if (ad && ts.epoch && !has_adam) { err_set(e, "%s: error: holds no Adam moments (trained with sgd?), the model trains with adam", path); goto out; }
+      *st = ts;
+      st->adam = ad;
+      if (ad && has_adam) {          /* everything is checked: take the moments */
+        ad->t = (long)steps;
+        const unsigned char *q = r.p + adam_at;
+        for (uint32_t k = 0; k < count; k++) {
+          long n = order[k]->val.n;
+          for (int i = 0; i < ad->np; i++)
+            if (ad->p[i] == order[k])
+              for (long j = 0; j < 2 * n; j++) {
+                uint32_t u = le32(q + 4 * j);
+                memcpy(j < n ? &ad->m[i][j] : &ad->v[i][j - n], &u, 4);
+              }
+          q += 8 * n;
+        }
+      }
+    }
   }
   rc = 0;
   goto out;
@@ -152,6 +201,7 @@ trunc:
   err_set(e, "%s: error: truncated checkpoint", path);
 out:
   free(found);
+  free(order);
   free(data);
   return rc;
 }

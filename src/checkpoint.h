@@ -6,6 +6,7 @@
 #define GR_CHECKPOINT_H
 #include <stdint.h>
 #include "model.h"
+#include "optim.h"
 
 /* Where training stands after an epoch: enough to go on exactly as an
 ** uninterrupted run would (the data order is fixed, the RNG is saved). */
@@ -14,10 +15,13 @@ typedef struct TrainState {
   int since_best;
   double lr, best;
   uint64_t rng[2];
+  Adam *adam;              /* Adam's step count and moments (saved, and loaded
+                              into, when set); NULL with sgd */
 } TrainState;
 
 /* Checkpoints (checkpoint.c): every parameter by name and shape, the
-** training state if st is given, a header and a checksum.  Saving is
+** training state if st is given (with Adam's moments if st->adam), a
+** header and a checksum.  Saving is
 ** atomic (temporary file, fsync, rename).  Loading fills st (if not NULL;
 ** st->epoch = 0 when the file has none) and changes the model only if the
 ** whole file is good. */

@@ -12,6 +12,7 @@
 #include "decode.h"
 #include "ops_seq.h"
 #include "ops_attn.h"
+#include "ops_tfm.h"
 #include "bleu.h"
 #include <math.h>
 #include <stdio.h>
@@ -331,6 +332,71 @@ static int show_attention(Decoder *d, const DecodeOpts *o, Err *e) {
   return rc;
 }
 
+/* ---- --show-attention of a Transformer LM ------------------------------------- */
+
+/* Validation sentence i read as the LM reads the stream: x = <eos> w_1 ..
+** w_n (the previous sentence's <eos> starts it), y = w_1 .. w_n <eos>, cut
+** at T steps (the positions the model has).  Per step and layer, the word
+** each head attends to most, with its weight. */
+static int show_lm_sentence(Model *m, Node *tfm, long i, int T, Err *e) {
+  ModelData *md = m->data;
+  const Sents *ts = &md->valid;
+  const Vocab *v = &md->vocab;
+  int n = (int)(ts->off[i + 1] - ts->off[i]);
+  if (n + 1 < T) T = n + 1;
+  int32_t *x = xmalloc(sizeof(int32_t) * T), *y = xmalloc(sizeof(int32_t) * T);
+  x[0] = CORPUS_EOS;
+  memcpy(x + 1, ts->ids + ts->off[i], sizeof(int32_t) * (T - 1));
+  memcpy(y, ts->ids + ts->off[i], sizeof(int32_t) * (T - 1 < n ? T : n));
+  if (T == n + 1) y[T - 1] = CORPUS_EOS;
+  model_feed(md, TOK_X, 2, T, 1, x);
+  model_feed(md, TOK_Y, 2, T, 1, y);
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
+  int rc = -1, L = tfm->iattr[0], H = tfm->iattr[1];
+  if (graph_forward(m->g, &ex)) goto out;
+  printf("# sentence %ld of %s:", i + 1, ts->file);
+  for (int k = 0; k < n; k++) printf(" %s", corpus_vocab_word(v, ts->ids[ts->off[i] + k]));
+  printf("\n");
+  for (int t = 0; t < T; t++) {
+    printf("%-12s", corpus_vocab_word(v, x[t]));
+    for (int l = 0; l < L; l++) {
+      printf(" |");
+      for (int h = 0; h < H; h++) {
+        int wt;
+        const float *w = tfmop_attention(tfm, l, 0, h, &wt);
+        if (!w || wt != T) { err_set(e, "error: no attention weights after the forward pass"); goto out; }
+        int best = 0;
+        for (int s = 1; s <= t; s++) if (w[(size_t)t * T + s] > w[(size_t)t * T + best]) best = s;
+        printf(" %s/%.2f", corpus_vocab_word(v, x[best]), w[(size_t)t * T + best]);
+      }
+    }
+    printf("\n");
+  }
+  printf("\n");
+  rc = 0;
+out:
+  free(x); free(y);
+  return rc;
+}
+
+static int show_lm_attention(Model *m, const DecodeOpts *o, Err *e) {
+  Node *tfm = NULL, *loss = model_output(m);
+  for (int i = 0; i < m->g->n && !tfm; i++) if (m->g->nodes[i]->op == OP_TRANSFORMER) tfm = m->g->nodes[i];
+  if (!tfm || !loss || loss->op != OP_XENT)
+    return err_at(e, (Loc){ m->path, 0, 0 }, "--show-attention needs an attention decoder (attn_lstm, models/attn_lm.g) or a transformer block (models/transformer_lm.g); this model has neither");
+  /* as many steps as the positions allow: the table's rows, if there is one */
+  int T = 35;
+  for (int i = 0; i < m->g->n; i++)
+    if (m->g->nodes[i]->op == OP_POSITIONS) T = m->g->nodes[i]->in[0]->val.shape[0];
+  int *idx, k = decode_sentences(o->sentences, m->data->valid.n, m->data->valid.file, &idx, e);
+  if (k < 0) return -1;
+  printf("# each step: the word read, then for each layer (|) the word each head attends to most, with its weight\n\n");
+  int rc = 0;
+  for (int j = 0; j < k && !rc; j++) rc = show_lm_sentence(m, tfm, idx[j], T, e);
+  free(idx);
+  return rc;
+}
+
 /* ---- --translate ------------------------------------------------------------- */
 
 static int translate(Decoder *d, const DecodeOpts *o, Err *e) {
@@ -420,8 +486,10 @@ int decode_wanted(const DecodeOpts *o) { return o->show_attention || o->svg || o
 
 int decode_main(Model *m, const DecodeOpts *o, Err *e) {
   Decoder d;
-  if (m->data && !m->data->translation)
+  if (m->data && !m->data->translation) {   /* language models: only a transformer's heads */
+    if (o->show_attention && !o->svg && !o->translate) return show_lm_attention(m, o, e);
     return err_at(e, m->data->loc, "decoding needs a translation model (a 'data' statement with src_train and src_valid, as in models/cond_lm.g)");
+  }
   if (decoder_init(&d, m, e)) return -1;
   if ((o->show_attention || o->svg) && show_attention(&d, o, e)) return -1;
   if (o->translate && translate(&d, o, e)) return -1;

@@ -77,8 +77,9 @@ enum FlagKind {
   F_LIST,     /* repeatable string, into a StrList                 */
   F_HELP, F_VERSION,
 };
-/* Kinds of model a flag applies to. */
-enum { K_PLAIN = 1, K_LM = 2, K_TRANS = 4, K_SEQ = K_LM | K_TRANS, K_ANY = 7 };
+/* Kinds of model a flag applies to (K_TFM: a language model with a
+** transformer block, whose attention --show-attention shows). */
+enum { K_PLAIN = 1, K_RNN_LM = 2, K_TRANS = 4, K_TFM = 8, K_LM = K_RNN_LM | K_TFM, K_SEQ = K_LM | K_TRANS, K_ANY = 15 };
 
 typedef struct Flag {
   const char *name;       /* "--epochs"; NULL: a heading in --help; "run": the plain run */
@@ -175,12 +176,13 @@ static const Flag flags[] = {
   { "--prompt", F_WORD, O(smp.prompt), .with = "--generate", .models = K_SEQ, .arg = "\"WORDS\"",
     .help = "every sample starts with these words" },
 
-  { NULL, .help = "translation models (cond_lm, attn_lm), with --load FILE or after --train (docs/attention.md):" },
-  { "--show-attention", F_SWITCH, O(dec.show_attention), .mode = 1, .out = 1, .models = K_TRANS,
-    .help = "per decoder step on validation sentences (teacher forcing): [source word/weight, ...], [words fed so far], argmax word" },
+  { NULL, .help = "translation models (cond_lm, attn_lm; --show-attention also transformer LMs), with --load FILE or after\n--train (docs/attention.md):" },
+  { "--show-attention", F_SWITCH, O(dec.show_attention), .mode = 1, .out = 1, .models = K_TRANS | K_TFM,
+    .help = "per decoder step on validation sentences (teacher forcing): [source word/weight, ...], [words fed so far], argmax word; "
+            "for a transformer LM (docs/transformer.md): per step and layer, the word each head attends to most" },
   { "--attention-svg", F_OUT, O(dec.svg), .mode = 1, .models = K_TRANS, .arg = "FILE",
     .help = "heat map of the first chosen sentence, as SVG" },
-  { "--sentences", F_WORD, O(dec.sentences), .with = "--show-attention --attention-svg --generate", .models = K_TRANS, .arg = "LIST",
+  { "--sentences", F_WORD, O(dec.sentences), .with = "--show-attention --attention-svg --generate", .models = K_TRANS | K_TFM, .arg = "LIST",
     .help = "which validation sentences, e.g. 1,5,9 (default 1,2,3)" },
   { "--translate", F_IN, O(dec.translate), .mode = 1, .out = 1, .models = K_TRANS, .arg = "FILE",
     .help = "decode each line of FILE, one output line per line" },
@@ -233,7 +235,8 @@ static void say_modes(char *buf, size_t cap, Set s) {
 static const char *kind_words(int k) {
   return k == K_PLAIN ? "models without a 'data' statement" : k == K_SEQ ? "sequence models (a file with a 'data' statement)" :
          k == K_LM ? "language models (a 'data' statement without src_train, as models/lm.g)" :
-         k == K_TRANS ? "translation models (a 'data' statement with src_train, as models/cond_lm.g and models/attn_lm.g)" : "any model";
+         k == K_TRANS ? "translation models (a 'data' statement with src_train, as models/cond_lm.g and models/attn_lm.g)" :
+         k == (K_TRANS | K_TFM) ? "translation models and transformer language models (models/attn_lm.g, models/transformer_lm.g)" : "any model";
 }
 
 /* --help: the rows in order, each help text wrapped at 79 columns. */
@@ -370,9 +373,14 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
 /* After the model is read: every flag given applies to its kind.  0, or
 ** the exit status with a message on stderr. */
 static int check_model_kind(const Model *m, const Opts *o, const int given[NFLAGS]) {
-  int kind = !m->data ? K_PLAIN : m->data->translation ? K_TRANS : K_LM;
+  int kind = !m->data ? K_PLAIN : m->data->translation ? K_TRANS : K_RNN_LM;
+  for (int i = 0; kind == K_RNN_LM && i < m->g->n; i++) if (m->g->nodes[i]->op == OP_TRANSFORMER) kind = K_TFM;
   if (kind == K_TRANS && o->eval && !o->src) {
     fprintf(stderr, "graphrun: error: --eval on a translation model needs --src FILE, the source sentences of %s line by line\n", o->eval);
+    return 2;
+  }
+  if (kind == K_TFM && o->dec.sentences && !o->dec.show_attention) {   /* a language model samples from nothing */
+    fprintf(stderr, "graphrun: error: --sentences on a language model goes with --show-attention; --generate on %s samples from the model alone\n", m->path);
     return 2;
   }
   for (int k = 0; k < NFLAGS; k++) {
@@ -385,7 +393,7 @@ static int check_model_kind(const Model *m, const Opts *o, const int given[NFLAG
       return 1;
     }
     fprintf(stderr, "graphrun: error: %s applies to %s; %s is %s\n", r->name, kind_words(r->models), m->path,
-            kind == K_PLAIN ? "not one (it has no 'data' statement)" : kind == K_LM ? "a language model" : "a translation model");
+            kind == K_PLAIN ? "not one (it has no 'data' statement)" : kind & K_LM ? "a language model" : "a translation model");
     return 2;
   }
   return 0;

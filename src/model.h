@@ -31,10 +31,12 @@ typedef struct ModelData {
 typedef struct Block {
   char *name;
   const struct BlockDef *def;
-  int in, hidden, layers;
+  int in, hidden, layers;       /* transformer: in = d, hidden = the FFN's width */
+  int heads;                    /* transformer only */
   float dropout;
   Loc loc;
-  Node **params; int nparams;   /* per layer W_ih, W_hh, b; then W_in, W_c */
+  Node **params; int nparams;   /* per layer W_ih, W_hh, b; then W_in, W_c
+                                   (transformer: per layer tfm.h's TFM_NW) */
 } Block;
 
 /* The `train` statement's recipe, checked and evaluated when the model is
@@ -43,6 +45,8 @@ typedef struct Block {
 ** command line's overrides to a copy (train_config). */
 typedef struct TrainCfg {
   double lr, clip, decay;                     /* 20, 0.25, 4 */
+  int adam;                                   /* 0: sgd(...), 1: adam(...) */
+  double beta1, beta2, eps;                   /* Adam's: 0.9, 0.999, 1e-8 */
   int batch, vbatch, bptt, epochs, patience;  /* 20, 60 (translation) or 1, 35, 10, 0 */
   unsigned long seed;                         /* 1111 */
   int threads;                                /* 0: one per core */

@@ -14,6 +14,7 @@
 #include "graph.h"
 #include "ops_seq.h"
 #include "ops_attn.h"
+#include "ops_tfm.h"
 #include "par.h"
 #include <math.h>
 #include <stdio.h>
@@ -456,6 +457,12 @@ const OpDef gr_ops[] = {
   [OP_LSTM]      = { "lstm",      NULL,     0, 0,        "LSTM",    4, -1, seqop_lstm_shape, seqop_lstm_fwd, seqop_lstm_bwd, seqop_lstm_rule, seqop_lstm_carry, seqop_lstm_reorder },
   [OP_XENT]      = { "xent",      "cross_entropy", 0, 0, "xent",    2, 2,  seqop_xent_shape, seqop_xent_fwd, seqop_xent_bwd, seqop_xent_rule, NULL, NULL },
   [OP_ATTN_DEC]  = { "attn_dec",  NULL,     0, 0,        "attn",    9, -1, attn_dec_shape, attn_dec_fwd, attn_dec_bwd, NULL, attn_dec_carry, attn_dec_reorder },
+  [OP_LAYER_NORM] = { "layer_norm", "layer_norm", 0, 0,  "LN",      3, 3,  tfmop_ln_shape, tfmop_ln_fwd, tfmop_ln_bwd, tfmop_ln_rule, NULL, NULL },
+  [OP_CAUSAL_SOFTMAX] = { "causal_softmax", "causal_softmax", 0, 0, "masked softmax", 1, 1, tfmop_csm_shape, tfmop_csm_fwd, tfmop_csm_bwd, tfmop_csm_rule, NULL, NULL },
+  [OP_SCORES]    = { "scores",    "scores", 0, 0,        "q·k",     2, 2,  tfmop_scores_shape, tfmop_scores_fwd, tfmop_scores_bwd, tfmop_scores_rule, NULL, NULL },
+  [OP_ATTEND]    = { "attend",    "attend", 0, 0,        "Σ β v",   2, 2,  tfmop_attend_shape, tfmop_attend_fwd, tfmop_attend_bwd, tfmop_attend_rule, NULL, NULL },
+  [OP_POSITIONS] = { "positions", "positions", 0, 0,     "pos",     2, 2,  tfmop_pos_shape, tfmop_pos_fwd, tfmop_pos_bwd, tfmop_pos_rule, NULL, NULL },
+  [OP_TRANSFORMER] = { "transformer", NULL, 0, 0,       "Transformer", 13, -1, tfmop_block_shape, tfmop_block_fwd, tfmop_block_bwd, tfmop_block_rule, NULL, NULL },
 };
 
 const char *ops_word(OpKind op) { return gr_ops[op].spelling ? gr_ops[op].spelling : gr_ops[op].name; }

@@ -26,7 +26,10 @@
   X(DROPOUT)   /* inverted dropout, identity when not training */ \
   X(LSTM)      /* fused multi-layer LSTM over a sequence      */ \
   X(XENT)      /* fused softmax + cross-entropy, mean NLL     */ \
-  X(ATTN_DEC)  /* Luong input-feeding attention decoder (ops_attn.c) */
+  X(ATTN_DEC)  /* Luong input-feeding attention decoder (ops_attn.c) */ \
+  X(LAYER_NORM) /* Transformer primitives (ops_tfm.c)           */ \
+  X(CAUSAL_SOFTMAX) X(SCORES) X(ATTEND) X(POSITIONS) \
+  X(TRANSFORMER) /* fused pre-LN decoder layers (ops_tfm.c)   */
 
 #define GR_OP_ENUM(name) OP_##name,
 typedef enum OpKind { GR_OPLIST(GR_OP_ENUM) OP__COUNT } OpKind;

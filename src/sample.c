@@ -4,10 +4,14 @@
 ** The model's own graph does every step, through decode.c's Decoder: the
 ** start token and the prompt go in as one piece, then one word at a time
 ** with the state carried.  For a translation model the encoder runs again
-** at each step over the same source, as greedy decoding does.
+** at each step over the same source, as greedy decoding does.  A model that
+** carries no state (a Transformer LM) reads the last window of words again
+** at every step, as many as it has positions, and draws from the logits of
+** the last one.
 */
 #include "sample.h"
 #include "decode.h"
+#include "ops.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,15 +84,30 @@ static int32_t *prompt_ids(const char *p, const Vocab *v, int *n, Err *e) {
   return ids;
 }
 
+/* Words a model without recurrent state reads at each step: the rows of
+** its positions table (positions(P, x)), else its bptt.  0 for a model that
+** carries state, which reads one word a step. */
+static int window_of(const Model *m) {
+  const Graph *g = m->g;
+  int w = m->train.bptt;
+  for (int i = 0; i < g->n; i++) {
+    if (gr_ops[g->nodes[i]->op].carry) return 0;
+    if (g->nodes[i]->op == OP_POSITIONS) w = g->nodes[i]->in[0]->val.shape[0];
+  }
+  return w > 0 ? w : 1;
+}
+
 /* One sentence after x[0..np] (the start token and the prompt): its words
-** on stdout.  *cut = 1 when max_len words came without <eos>. */
-static int one_sentence(Decoder *d, const int32_t *src, int32_t slen, int32_t *x, int np, const SampleOpts *o,
-                        int max_len, Rng *r, int *scratch, int *cut, Err *e) {
+** on stdout.  hist has room for np + 1 + max_len + 1 words (window models).
+** *cut = 1 when max_len words came without <eos>. */
+static int one_sentence(Decoder *d, int window, const int32_t *src, int32_t slen, const int32_t *x, int np,
+                        const SampleOpts *o, int max_len, Rng *r, int *scratch, int32_t *hist, int *cut, Err *e) {
   const Vocab *v = &d->m->data->vocab;
-  int V = d->V;
+  int V = d->V, n = np + 1, T = window && n > window ? window : n;
   double temp = o->temperature > 0 ? o->temperature : 1;
-  if (decoder_forward(d, slen, 1, src, &slen, np + 1, x, 0, e)) return -1;
-  const float *z = d->logits->val.data + (size_t)np * V;     /* the last step's row */
+  memcpy(hist, x, sizeof(int32_t) * (size_t)n);
+  if (decoder_forward(d, slen, 1, src, &slen, T, hist + n - T, 0, e)) return -1;
+  const float *z = d->logits->val.data + (size_t)(T - 1) * V;     /* the last step's row */
   for (int j = 0; j < np; j++) printf("%s%s", j ? " " : "", corpus_vocab_word(v, x[j + 1]));
   *cut = 0;
   for (int k = 0; ; k++) {
@@ -96,8 +115,15 @@ static int one_sentence(Decoder *d, const int32_t *src, int32_t slen, int32_t *x
     if (tok == CORPUS_EOS) break;
     if (k == max_len) { *cut = 1; break; }
     printf("%s%s", np + k ? " " : "", corpus_vocab_word(v, tok));
-    if (decoder_forward(d, slen, 1, src, &slen, 1, &tok, 1, e)) return -1;
-    z = d->logits->val.data;
+    hist[n++] = tok;
+    if (window) {                                 /* no state: the last window again */
+      T = n > window ? window : n;
+      if (decoder_forward(d, slen, 1, src, &slen, T, hist + n - T, 0, e)) return -1;
+      z = d->logits->val.data + (size_t)(T - 1) * V;
+    } else {
+      if (decoder_forward(d, slen, 1, src, &slen, 1, &tok, 1, e)) return -1;
+      z = d->logits->val.data;
+    }
   }
   putchar('\n');
   return 0;
@@ -117,7 +143,8 @@ int sample_main(Model *m, const SampleOpts *o, Err *e) {
   int32_t *x = xmalloc(sizeof(int32_t) * (size_t)(np + 1));
   x[0] = md->translation ? CORPUS_SOS : CORPUS_EOS;
   memcpy(x + 1, prompt, sizeof(int32_t) * (size_t)np);
-  int *scratch = xmalloc(sizeof(int) * (size_t)d.V);
+  int *scratch = xmalloc(sizeof(int) * (size_t)d.V), window = window_of(m);
+  int32_t *hist = xmalloc(sizeof(int32_t) * ((size_t)np + (size_t)max_len + 2));
   Rng r; rng_seed(&r, o->seed);
   long done = 0;
   for (int j = 0; j < nsrc; j++) {
@@ -134,13 +161,13 @@ int sample_main(Model *m, const SampleOpts *o, Err *e) {
     }
     for (long s = 0; s < o->count; s++) {
       int cut;
-      if (one_sentence(&d, src, slen, x, np, o, max_len, &r, scratch, &cut, e)) goto out;
+      if (one_sentence(&d, window, src, slen, x, np, o, max_len, &r, scratch, hist, &cut, e)) goto out;
       done++;
       if (cut) fprintf(stderr, "graphrun: note: sample %ld stopped at --max-len %d words, before <eos>\n", done, max_len);
     }
   }
   rc = 0;
 out:
-  free(prompt); free(idx); free(x); free(scratch);
+  free(prompt); free(idx); free(x); free(scratch); free(hist);
   return rc;
 }

@@ -721,7 +721,11 @@ static int carry(Tr *t, Node *dec, const float *fin) {
 
 static int too_big(Tr *t, Err *e) {
   int H = 0;
-  for (int i = 0; i < t->m->nblocks; i++) if (t->m->blocks[i].hidden > H) H = t->m->blocks[i].hidden;
+  for (int i = 0; i < t->m->nblocks; i++) {
+    const Block *b = &t->m->blocks[i];
+    int w = b->heads ? b->in : b->hidden;    /* a transformer's width d (its FFN is wider) */
+    if (w > H) H = w;
+  }
   const TrainCfg *c = &t->w.cfg;
   if (H <= TR_MAXH && c->batch <= TR_MAXB && c->bptt <= TR_MAXT) return 0;
   return err_set(e, "%s: error: --trace prints every number of a training step, and at hidden size %d, batch %d, bptt %d "

@@ -198,9 +198,18 @@ static double grad_norm(Graph *g) {
   return sqrt(s);
 }
 
+/* clip_grad_norm_'s factor for a norm. */
+static double clip_scale(double norm, double clip) { return clip > 0 && norm > clip ? clip / (norm + 1e-6) : 1.0; }
+
+double train_adam_step(Graph *g, Adam *a, double lr, double clip) {
+  double norm = grad_norm(g);
+  adam_step(a, lr, clip_scale(norm, clip));
+  return norm;
+}
+
 /* Contract in train.h. */
 double train_sgd_step(Graph *g, double lr, double clip) {
-  double norm = grad_norm(g), scale = clip > 0 && norm > clip ? clip / (norm + 1e-6) : 1.0;
+  double norm = grad_norm(g), scale = clip_scale(norm, clip);
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_PARAM || !n->grad.data) continue;
@@ -224,7 +233,7 @@ static void progress(double frac, double tokps, int epoch) {
 
 typedef struct PassResult { double nll; long ntok; double seconds; } PassResult;
 
-static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c, double lr, int epoch, int bar, PassResult *r) {
+static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c, Adam *adam, double lr, int epoch, int bar, PassResult *r) {
   Batch b;
   double t0 = now(), last = t0;
   long pieces = f->translation ? f->bu.npieces : f->st.npieces, k = 0;
@@ -254,7 +263,8 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
     if (training) {
       if (ran && graph_backward(g, f->loss, ex)) return -1;
       all += dist_reduce_grads(g, (double)count, ran);    /* the gradient of the whole batch */
-      train_sgd_step(g, lr, c->clip);
+      if (adam) train_adam_step(g, adam, lr, c->clip);
+      else train_sgd_step(g, lr, c->clip);
     }
     k++;
     if (bar && now() - last > 0.2) { last = now(); progress((double)k / pieces, all / (last - t0), epoch); }
@@ -324,8 +334,16 @@ static int dist_join(const TrainCfg *c, int translation, Err *e) {
 /* Process 0 reads a model file, the others get its parameters. */
 static int load_shared(Model *m, const char *path, TrainState *st, Err *e) {
   if (dist_lead() && ckpt_load(m, path, st, e)) return -1;
-  if (st) dist_bcast(st, sizeof *st);
+  Adam *ad = st ? st->adam : NULL;       /* each process's own; its moments travel below */
+  if (st) { dist_bcast(st, sizeof *st); st->adam = ad; }
   dist_bcast_params(m->g);
+  if (ad) {
+    dist_bcast(&ad->t, sizeof ad->t);
+    for (int i = 0; i < ad->np; i++) {
+      dist_bcast(ad->m[i], sizeof(float) * (size_t)ad->p[i]->val.n);
+      dist_bcast(ad->v[i], sizeof(float) * (size_t)ad->p[i]->val.n);
+    }
+  }
   return 0;
 }
 
@@ -364,7 +382,7 @@ int train_eval(Model *m, const TrainCfg *c, const char *file, const char *src, E
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
   PassResult r;
   long what[2] = { 0, f.translation ? f.bu.npieces : f.st.npieces };
-  rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, 0, 0, 0, &r) ? -1 : 0;
+  rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, NULL, 0, 0, 0, &r) ? -1 : 0;
   feed_free(&f);
   if (!rc)
     printf("ppl %.2f  (%s: %ld sentences, %ld tokens scored, %ld words not in the vocabulary read as <unk>)\n",
@@ -374,11 +392,22 @@ out:
   return rc;
 }
 
-int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
+static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, TrainState ts, Err *e);
+
+int train_run(Model *m, const TrainOpts *o, const TrainCfg *c, Err *e) {
+  TrainState ts; memset(&ts, 0, sizeof ts);
+  Adam adam;
+  if (c->adam) { adam_init(&adam, m->g, c->beta1, c->beta2, c->eps); ts.adam = &adam; }
+  int rc = train_epochs(m, o, c, ts, e);
+  if (c->adam) adam_free(&adam);
+  return rc;
+}
+
+/* train_run once the optimizer's state is set up (ts.adam). */
+static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, TrainState ts, Err *e) {
   const TrainCfg c = *cfg;
   Feed f;
   if (feed_nodes(&f, m, e)) return -1;
-  TrainState ts; memset(&ts, 0, sizeof ts);
   if (o->resume) {
     if (load_shared(m, o->resume, &ts, e)) return -1;
     if (!ts.epoch) return err_set(e, "%s: error: holds a model but no training state (made by --save, not --checkpoint); use --load", o->resume);
@@ -389,8 +418,10 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
   int lead = dist_lead();       /* process 0 alone logs and writes files */
   int bar = !o->quiet && isatty(2) && lead;
   if (lead) {
-    fprintf(stderr, "training %s: %ld sentences, vocabulary %d, %s mode; lr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu",
-            m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
+    char opt[96] = "";
+    if (c.adam) snprintf(opt, sizeof opt, "adam (betas %g, %g, eps %g), ", c.beta1, c.beta2, c.eps);
+    fprintf(stderr, "training %s: %ld sentences, vocabulary %d, %s mode; %slr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu",
+            m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", opt, c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
     if (dist_size() > 1) fprintf(stderr, "; %d processes, %d thread%s each", dist_size(), par_threads(), par_threads() > 1 ? "s" : "");
     fputc('\n', stderr);
     char blas[512];
@@ -419,8 +450,8 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
   for (int ep = first; ep <= c.epochs; ep++) {
     PassResult tr, vr;
     dist_rng(&ex.rng);
-    if (run_pass(m->g, &f, &ex, 1, &c, lr, ep, bar, &tr) || dist_agree(m->g, ep, what, 2, e) ||
-        run_pass(m->g, &fv, &ex, 0, &c, lr, ep, 0, &vr)) goto out;
+    if (run_pass(m->g, &f, &ex, 1, &c, ts.adam, lr, ep, bar, &tr) || dist_agree(m->g, ep, what, 2, e) ||
+        run_pass(m->g, &fv, &ex, 0, &c, NULL, lr, ep, 0, &vr)) goto out;
     double tppl = exp(tr.nll / tr.ntok), vloss = vr.nll / vr.ntok, vppl = exp(vloss), tokps = tr.ntok / tr.seconds;
     if (lead) fprintf(stderr, "epoch %3d  train ppl %8.2f  valid ppl %8.2f  lr %-8g %6.2f s  %8.0f tok/s\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     char line[256];
@@ -437,7 +468,7 @@ int train_run(Model *m, const TrainOpts *o, const TrainCfg *cfg, Err *e) {
       stop = c.patience && ++since_best >= c.patience;
     }
     if (o->checkpoint && lead) {
-      TrainState now_st = { ep, since_best, lr, best, { ex.rng.s[0], ex.rng.s[1] } };
+      TrainState now_st = { ep, since_best, lr, best, { ex.rng.s[0], ex.rng.s[1] }, ts.adam };
       if (ckpt_save(m, o->checkpoint, &now_st, e)) goto out;
     }
     if (stop) { if (lead) fprintf(stderr, "stopping: no better validation perplexity in %d epochs\n", c.patience); break; }

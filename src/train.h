@@ -8,6 +8,7 @@
 #ifndef GR_TRAIN_H
 #define GR_TRAIN_H
 #include "model.h"
+#include "optim.h"
 
 typedef struct TrainOpts {
   /* overrides: < 0 (or NaN for doubles) means "as the file says" */
@@ -71,5 +72,7 @@ void train_walk_close(TrainWalk *w);
 ** counts k times in the norm and moves k times as far: exactly what PyTorch
 ** does to the sum of its k copies.  Returns the norm before clipping. */
 double train_sgd_step(Graph *g, double lr, double clip);
+/* The same clipping, then Adam's step (optim.h) instead of SGD's. */
+double train_adam_step(Graph *g, Adam *a, double lr, double clip);
 
 #endif

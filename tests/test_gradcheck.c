@@ -116,6 +116,11 @@ static int check_with_fault(const char *text, OpKind op, double factor, int seq)
 #define SEQ_TAIL "loss = cross_entropy(logits, y, ignore = 0)\noutput loss\n" \
                  "train sgd(lr = 1), batch = 3, bptt = 5, epochs = 1, seed = 7\n"
 
+/* One causal attention head over the embeddings: scores, causal_softmax and
+** attend, each reached by every parameter. */
+#define TFM_ATTN SEQ_DATA "\n" SEQ_PARAMS "e = embed(E, x, pad = 0)\n" \
+                 "logits = attend(causal_softmax(scores(e, e)), e) @ transpose(Wo) + bout\n" SEQ_TAIL
+
 static const struct { OpKind op; int seq; const char *text; } cases[] = {
   { OP_ADD, 0, HEAD "z = sum(tanh(a + b))\noutput z\n" },
   { OP_SUB, 0, HEAD "z = sum(tanh(a - b))\noutput z\n" },
@@ -147,6 +152,15 @@ static const struct { OpKind op; int seq; const char *text; } cases[] = {
                     "m = enc(embed(E, src, pad = 0), lengths = src_len)\n"
                     "h = dec(embed(E, x, pad = 0), memory = m, lengths = src_len, init = m)\n"
                     "logits = h @ transpose(Wo) + bout\n" SEQ_TAIL },
+  { OP_LAYER_NORM, 1, SEQ_DATA "\n" SEQ_PARAMS "param g: [d] ~ uniform(0.5, 1.5)\nparam bb: [d] ~ uniform(-0.5, 0.5)\n"
+                      "logits = layer_norm(embed(E, x, pad = 0), g, bb) @ transpose(Wo) + bout\n" SEQ_TAIL },
+  { OP_POSITIONS, 1, SEQ_DATA "\n" SEQ_PARAMS "param P: [5, d] ~ uniform(-0.5, 0.5)\n"
+                     "logits = tanh(embed(E, x, pad = 0) + positions(P, x)) @ transpose(Wo) + bout\n" SEQ_TAIL },
+  { OP_SCORES, 1, TFM_ATTN },
+  { OP_CAUSAL_SOFTMAX, 1, TFM_ATTN },
+  { OP_ATTEND, 1, TFM_ATTN },
+  { OP_TRANSFORMER, 1, SEQ_DATA "\n" SEQ_PARAMS "block tf = transformer(d = d, heads = 2, ffn = 12, layers = 1, dropout = 0)\n"
+                       "logits = tf(embed(E, x, pad = 0)) @ transpose(Wo) + bout\n" SEQ_TAIL },
 };
 #define NCASES (int)(sizeof cases / sizeof *cases)
 

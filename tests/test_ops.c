@@ -8,7 +8,7 @@
 #include "graph.h"
 #include <ctype.h>
 
-#define MAXIN 12
+#define MAXIN 25
 typedef struct Case {
   OpKind op; int nin; int rank[MAXIN]; int shape[MAXIN][4]; float lo, hi; int iattr0;
   int ids[MAXIN];      /* > 0: input k holds token ids in [0, ids[k]) and takes no gradient */
@@ -104,6 +104,22 @@ static Node *make_attn(Graph *g, Node **in) {
   Node *dec[9] = { in[0], enc, in[5], enc, in[6], in[7], in[8], in[9], in[10] };
   return attrs(graph_add(g, N_OP, OP_ATTN_DEC, "y", L, 9, dec), 1, 2, 0, 2);
 }
+/* x [T,B,4], then layers of 12 parameters (d = 4, FFN 6); 2 heads; dropout
+** 0.2.  The FFN's ReLU inputs are kept at least ~1 away from 0 (W_1 small,
+** |b_1| >= 1, half of them negative), so that no step of the finite
+** differences crosses a kink. */
+static Node *make_tfm(Graph *g, Node **in, int layers) {
+  for (int l = 0; l < layers; l++) {
+    Node *W1 = in[1 + 12 * l + 8], *b1 = in[1 + 12 * l + 9];
+    for (long i = 0; i < W1->val.n; i++) W1->val.data[i] *= 0.1f;
+    for (long i = 0; i < b1->val.n; i++) b1->val.data[i] = (i % 2 ? -1.f : 1.f) * (1.f + fabsf(b1->val.data[i]));
+  }
+  Node *n = attrs(graph_add(g, N_OP, OP_TRANSFORMER, "y", L, 1 + 12 * layers, in), layers, 2, 0, 0);
+  n->fattr[0] = 0.2f;
+  return n;
+}
+static Node *make_tfm1(Graph *g, Node **in) { return make_tfm(g, in, 1); }
+static Node *make_tfm2(Graph *g, Node **in) { return make_tfm(g, in, 2); }
 
 #define S(...) { __VA_ARGS__ }
 /* The elementwise and list cases leave the sequence fields zero. */
@@ -159,6 +175,20 @@ static const Case cases[] = {
   { OP_ATTN_DEC, 11, {3, 3, 2, 2, 1, 1, 2, 2, 1, 2, 2},
     { S(2, 2, 2), S(3, 2, 2), S(8, 2), S(8, 2), S(8), S(2), S(8, 4), S(8, 2), S(8), S(2, 2), S(2, 4) },
     -1, 1, 0, .ids = { [5] = 4 }, .make = make_attn },
+  { OP_LAYER_NORM, 3, {3, 1, 1}, { S(2, 3, 5), S(5), S(5) }, -2, 2, 0 },
+  { OP_LAYER_NORM, 3, {1, 1, 1}, { S(4), S(4), S(4) }, -2, 2, 0 },
+  { OP_CAUSAL_SOFTMAX, 1, {2}, { S(4, 4) }, -2, 2, 0 },
+  { OP_CAUSAL_SOFTMAX, 1, {4}, { S(2, 2, 3, 3) }, -2, 2, 0 },
+  { OP_SCORES, 2, {3, 3}, { S(4, 2, 3), S(4, 2, 3) }, -1, 1, 0 },
+  { OP_SCORES, 2, {4, 4}, { S(3, 2, 2, 3), S(3, 2, 2, 3) }, -1, 1, 0 },     /* streams and heads */
+  { OP_SCORES, 2, {2, 2}, { S(3, 2), S(3, 2) }, -1, 1, 0 },
+  { OP_ATTEND, 2, {3, 3}, { S(2, 4, 4), S(4, 2, 3) }, -1, 1, 0 },
+  { OP_ATTEND, 2, {4, 4}, { S(2, 2, 3, 3), S(3, 2, 2, 3) }, -1, 1, 0 },
+  { OP_POSITIONS, 2, {2, 2}, { S(5, 3), S(4, 2) }, -1, 1, 0, .ids = { 0, 7 } },
+  { OP_POSITIONS, 2, {2, 1}, { S(3, 2), S(3) }, -1, 1, 0, .ids = { 0, 7 } },
+  { OP_TRANSFORMER, 13, {3, 1, 1, 2, 1, 2, 1, 1, 1, 2, 1, 2, 1}, { S(3, 2, 4), S(4), S(4), S(12, 4), S(12), S(4, 4), S(4), S(4), S(4), S(6, 4), S(6), S(4, 6), S(4) }, -1, 1, 0, .make = make_tfm1 },
+  { OP_TRANSFORMER, 13, {3, 1, 1, 2, 1, 2, 1, 1, 1, 2, 1, 2, 1}, { S(4, 1, 4), S(4), S(4), S(12, 4), S(12), S(4, 4), S(4), S(4), S(4), S(6, 4), S(6), S(4, 6), S(4) }, -1, 1, 0, .make = make_tfm1, .training = 1 },
+  { OP_TRANSFORMER, 25, {3, 1, 1, 2, 1, 2, 1, 1, 1, 2, 1, 2, 1, 1, 1, 2, 1, 2, 1, 1, 1, 2, 1, 2, 1}, { S(2, 2, 4), S(4), S(4), S(12, 4), S(12), S(4, 4), S(4), S(4), S(4), S(6, 4), S(6), S(4, 6), S(4), S(4), S(4), S(12, 4), S(12), S(4, 4), S(4), S(4), S(4), S(6, 4), S(6), S(4, 6), S(4) }, -1, 1, 0, .make = make_tfm2 },
 };
 
 START_TEST(op_gradient) {

@@ -1,0 +1,69 @@
+#!/bin/sh
+# bench/tfm.sh — the Transformer LM (models/transformer_lm.g) against the
+# PyTorch reference's tfm mode, and on the whole Brown corpus (issue 15's
+# targets).  bench/run calls it last (`make bench`); alone:
+#
+#   REF=path/to/reference.py bench/tfm.sh          (REF unset: graphrun only)
+#   FAST=1 bench/tfm.sh                            (1 epoch, seed 1111, no Brown: minutes)
+#
+# 1. data/, SMALL_EPOCHS (10) epochs, seeds 1111, 1, 2: graphrun's valid
+#    perplexity must lie within the reference's range over the same seeds.
+# 2. The same runs, paired (graphrun, then the reference, seed by seed):
+#    graphrun's tokens/s over the reference's (target: >= 5x) and the peak
+#    RSS of each (target: graphrun's lower), both under the same OpenBLAS.
+# 3. One epoch of the whole Brown corpus at d = 128 and 256 (graphrun):
+#    tokens/s and GFLOP/s as a share of the sgemm peak measured here.
+# Logs in $OUT/tfm-*; the table (bench/tfm_report.py) on stdout and in
+# $OUT/tfm_table.md.
+set -eu
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/out}
+THREADS=${THREADS:-2}
+FAST=${FAST:-0}
+SMALL_EPOCHS=${SMALL_EPOCHS:-10}
+SEEDS=${SEEDS:-"1111 1 2"}
+FULL=${FULL:-1}
+REF=${REF:-}
+PY=/usr/bin/python3
+if [ "$FAST" = 1 ]; then SMALL_EPOCHS=1; SEEDS=1111; FULL=0; fi
+mkdir -p "$OUT"
+[ -x ./graphrun ] || make graphrun
+
+TORCH=1
+if [ -z "$REF" ] || [ ! -f "$REF" ]; then TORCH=0; echo "bench/tfm.sh: no reference trainer (REF): graphrun only"
+elif ! $PY -c 'import torch' 2>/dev/null; then TORCH=0; echo "bench/tfm.sh: python3-torch is missing (make deps-bench): graphrun only"; fi
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} threads=$THREADS epochs=$SMALL_EPOCHS seeds=$SEEDS" > "$OUT/tfm-env.txt"
+lscpu | grep -E '^Model name' >> "$OUT/tfm-env.txt" || true
+if [ ! -f "$OUT/sgemm.txt" ]; then
+  cc -O2 bench/sgemm_peak.c $(pkg-config --cflags openblas 2>/dev/null) -o "$OUT/sgemm_peak" \
+    $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+  OPENBLAS_NUM_THREADS=$THREADS "$OUT/sgemm_peak" > "$OUT/sgemm.txt"
+fi
+
+run() {   # NAME CMD...: one timed run, log in $OUT/NAME.log, peak RSS in $OUT/NAME.time
+  name=$1; shift
+  echo "-- $name: $* (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  if ! /usr/bin/time -v -o "$OUT/$name.time" "$@" > "$OUT/$name.log" 2>&1; then
+    echo "bench/tfm.sh: $name failed, see $OUT/$name.log" >&2; tail -5 "$OUT/$name.log" >&2; return 1
+  fi
+  grep -E '^epoch' "$OUT/$name.log" | tail -1
+}
+
+for s in $SEEDS; do
+  run "tfm-graphrun-small-$s" env OPENBLAS_NUM_THREADS="$THREADS" ./graphrun models/transformer_lm.g --train \
+    --epochs "$SMALL_EPOCHS" --seed "$s" --threads "$THREADS" --quiet
+  if [ $TORCH = 1 ]; then
+    run "tfm-pytorch-small-$s" env OPENBLAS_NUM_THREADS="$THREADS" $PY "$REF" --data data --mode tfm \
+      --epochs "$SMALL_EPOCHS" --seed "$s" --threads "$THREADS"
+  fi
+done
+
+if [ "$FULL" = 1 ]; then
+  [ -f data/brown/train.txt ] || data/prepare --brown
+  for d in 128 256; do
+    run "tfm-graphrun-brown-$d" env OPENBLAS_NUM_THREADS="$THREADS" ./graphrun "bench/models/transformer_brown_$d.g" \
+      --train --epochs 1 --threads "$THREADS" --quiet
+  done
+fi
+
+$PY bench/tfm_report.py "$OUT" | tee "$OUT/tfm_table.md"
