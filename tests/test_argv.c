@@ -42,7 +42,7 @@ static int run_ok(const char *args) {
 ** made small (each replacement must apply: the test says so if a shipped
 ** model changes). */
 static const char *model_path(const char *name, int *seq) {
-  static char src[256], dst[256];
+  static char src[300], dst[600];
   snprintf(src, sizeof src, "models/%s", name);
   char *text = tu_slurp(src);
   ck_assert_msg(text[0], "%s: empty or missing", src);

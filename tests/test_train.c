@@ -534,7 +534,7 @@ START_TEST(sgd_on_large_parameters_with_threads) {
     ck_assert_int_eq(tensor_shape(&t, 1, sh), 0);
     t.data = xmalloc(sizeof(float) * t.n);
     for (long i = 0; i < t.n; i++) t.data[i] = rng_uniform(&r);
-    char name[8]; snprintf(name, sizeof name, "p%d", k);
+    char name[16]; snprintf(name, sizeof name, "p%d", k);
     p[k] = graph_leaf(g, N_PARAM, name, L, &t);
     free(t.data);
     p[k]->grad = p[k]->val;
