@@ -136,4 +136,5 @@ def targets(rows):
               f'{"met" if below == len(paired) else "**not met**"} |')
 
 
-main()
+if __name__ == '__main__':
+    main()

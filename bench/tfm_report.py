@@ -9,29 +9,10 @@ window), and 2 d V for the output layer.
 """
 import os, re, sys
 
-OUT = sys.argv[1] if len(sys.argv) > 1 else 'bench/out'
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import OUT, read, epochs, rss_mb  # noqa: E402  (the logs are read as bench/run's are)
+
 T, L = 35, 2
-
-
-def read(path):
-    try:
-        return open(path).read()
-    except OSError:
-        return ''
-
-
-def epochs(log):
-    """[(train_ppl, valid_ppl, seconds, tok_per_s)] from either program's log."""
-    out = [tuple(map(float, m.groups())) for m in re.finditer(
-        r'^epoch\s+\d+\s+train ppl\s+(\S+)\s+valid ppl\s+(\S+)\s+lr \S+\s+(\S+) s\s+(\S+) tok/s', log, re.M)]
-    out += [tuple(map(float, m.groups())) for m in re.finditer(
-        r'^epoch \d+ train_ppl (\S+) valid_ppl (\S+) sec (\S+) tok/s (\S+)', log, re.M)]
-    return out
-
-
-def rss_mb(name):
-    m = re.search(r'Maximum resident set size \(kbytes\): (\d+)', read(f'{OUT}/{name}.time'))
-    return int(m.group(1)) / 1024 if m else None
 
 
 def speed(ep):
