@@ -3,15 +3,21 @@
 ** JavaScript; no network reference of any kind) that steps through the
 ** worked solution on the drawing.
 **
-** The steps are the lines of --trace that belong to a node, as trace.c's
-** trace_lines() hands them over: a forward equation per node, then one
-** gradient per node of the backward pass.  The drawing is dot.c's with
-** values (rendered by libgvc, render.c), so every box already has its value
-** and gradient rows at their final size; the script blanks those rows and
-** fills each one in when its step is reached: forward steps fill values,
-** backward steps fill gradients.  The current step's node (box n<id> and
-** circle o<id>) and the edges into it (class in<id>) are highlighted, and
-** its trace line is shown beside the drawing, names then numbers.
+** The steps are the lines of --trace, as trace.c's trace_lines() (a plain
+** model) or trace_seq.c's trace_seq_lines() (a sequence model at toy size)
+** hand them over, each with the node it belongs to.  Of a plain model: a
+** forward equation per node, then one gradient per node of the backward
+** pass; its drawing is dot.c's with values (rendered by libgvc, render.c),
+** so every box already has its value and gradient rows at their final
+** size; the script blanks those rows and fills each one in when its step is
+** reached: forward steps fill values, backward steps fill gradients.  Of a
+** sequence model: every line of its traced training step (a forward or
+** backward step of a block takes many lines; notes such as the data or the
+** SGD step may belong to no node), on the drawing --svg makes, which has no
+** values.  Headings and blank lines are no steps: a heading is shown above
+** the steps that follow it.  The current step's node (box n<id> and circle
+** o<id>) and the edges into it (class in<id>) are highlighted, and its
+** trace line is shown beside the drawing.
 **
 ** Stepping: Next / Prev buttons, the arrow keys (→ ↓ next, ← ↑ back,
 ** Home, End).  The URL fragment #step=N opens the page at step N (0: before
@@ -21,7 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct Steps { FILE *f; int n; } Steps;
+typedef struct Steps {
+  FILE *f, *heads;     /* the STEPS and HEADS arrays being written */
+  FILE *echo;          /* every line also printed here, if set */
+  int n, nheads;
+} Steps;
 
 /* A JavaScript string literal; '<' escaped so no "</script>" can occur. */
 static void js_str(FILE *f, const char *s) {
@@ -35,13 +45,23 @@ static void js_str(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-/* trace_lines() sink: each node's forward or backward line is one step,
-** [node id, "f" or "b", line without its leading indent]. */
+/* The trace's sink: each forward, backward or note line is one step,
+** [node id or -1, "f", "b" or "n", line without its leading indent]; a
+** heading is [number of steps before it, text]; the closing list of
+** gradients repeats the backward pass's last numbers and is left out. */
 static void add_step(void *ctx, const Node *n, TracePhase phase, const char *line) {
   Steps *s = ctx;
-  if (!n || (phase != TRACE_FWD && phase != TRACE_BWD)) return;
+  if (s->echo) trace_to_file(s->echo, n, phase, line);
   while (*line == ' ') line++;
-  fprintf(s->f, "%s[%d,\"%c\",", s->n++ ? ",\n" : "", n->id, phase == TRACE_FWD ? 'f' : 'b');
+  if (phase == TRACE_SUM || (phase == TRACE_HEAD && !*line)) return;
+  if (phase == TRACE_HEAD) {
+    fprintf(s->heads, "%s[%d,", s->nheads++ ? ",\n" : "", s->n);
+    js_str(s->heads, line);
+    fputc(']', s->heads);
+    return;
+  }
+  fprintf(s->f, "%s[%d,\"%c\",", s->n++ ? ",\n" : "", n ? n->id : -1,
+          phase == TRACE_FWD ? 'f' : phase == TRACE_BWD ? 'b' : 'n');
   js_str(s->f, line);
   fputc(']', s->f);
 }
@@ -75,7 +95,7 @@ static const char *page_js =
   "'use strict';\n"
   "var svg=document.querySelector('#drawing svg'),k=0,N=STEPS.length,boxes={};\n"
   /* each box's value (second text) and gradient (third text), kept and blanked */
-  "Array.prototype.forEach.call(svg.querySelectorAll('g.node'),function(g){\n"
+  "if(FILL)Array.prototype.forEach.call(svg.querySelectorAll('g.node'),function(g){\n"
   "  if(!/^n\\d+$/.test(g.id))return;\n"
   "  var t=g.querySelectorAll('text');\n"
   "  boxes[g.id.slice(1)]={v:t[1]||null,g:t[2]||null,vt:t[1]?t[1].textContent:'',gt:t[2]?t[2].textContent:''};\n"
@@ -83,7 +103,7 @@ static const char *page_js =
   "function el(id){return document.getElementById(id);}\n"
   "function show(n){\n"
   "  k=Math.max(0,Math.min(N,n));\n"
-  "  var seen={f:{},b:{}},i,s;\n"
+  "  var seen={f:{},b:{},n:{}},i,s,h='';\n"
   "  for(i=0;i<k;i++)seen[STEPS[i][1]][STEPS[i][0]]=1;\n"
   "  for(i in boxes){var b=boxes[i];\n"
   "    if(b.v)b.v.textContent=seen.f[i]?b.vt:'';\n"
@@ -91,14 +111,16 @@ static const char *page_js =
   "  Array.prototype.forEach.call(svg.querySelectorAll('.cur'),function(e){e.classList.remove('cur');});\n"
   "  var log=el('log').children;\n"
   "  for(i=0;i<log.length;i++){log[i].hidden=i>=k;if(i===k-1)log[i].className='cur';else log[i].removeAttribute('class');}\n"
-  "  if(k>0){s=STEPS[k-1];\n"
+  "  if(k>0&&STEPS[k-1][0]>=0){s=STEPS[k-1];\n"
   "    ['n','o'].forEach(function(p){var e=el(p+s[0]);if(e)e.classList.add('cur');});\n"
   "    Array.prototype.forEach.call(svg.querySelectorAll('g.edge.in'+s[0]),function(e){e.classList.add('cur');});\n"
   "    var c=el('n'+s[0])||el('o'+s[0]);if(c&&c.scrollIntoView)c.scrollIntoView({block:'nearest',inline:'nearest'});\n"
-  "    log[k-1].scrollIntoView({block:'nearest'});\n"
   "  }\n"
+  "  if(k>0)log[k-1].scrollIntoView({block:'nearest'});\n"
+  /* the heading the current step comes under */
+  "  for(i=0;i<HEADS.length&&HEADS[i][0]<k;i++)h=HEADS[i][1];\n"
   "  el('eq').textContent=k?STEPS[k-1][2]:'Press \\u2192 or Next to start the forward pass.';\n"
-  "  el('phase').textContent=k===0?'Before the forward pass':STEPS[k-1][1]==='f'?'Forward pass':'Backward pass';\n"
+  "  el('phase').textContent=k===0?'Before the forward pass':h||{f:'Forward pass',b:'Backward pass',n:'The training step'}[STEPS[k-1][1]];\n"
   "  el('counter').textContent='step '+k+' of '+N;\n"
   "  el('prev').disabled=k===0;el('next').disabled=k===N;\n"
   "  if(location.hash!=='#step='+k)history.replaceState(null,'','#step='+k);\n"
@@ -140,15 +162,21 @@ static void put_html_text(FILE *f, const char *s) {
   }
 }
 
-int html_write(const char *path, Model *m, Node *out, int have_grads, const DotOpts *d, Err *e) {
-  DotOpts dv = *d;
-  dv.values = 1;
-  char *dot = dot_text(m, &dv, have_grads), *svg = NULL, *page = NULL;
-  size_t nsvg = 0, npage = 0;
-  int rc = render_dot(dot, "svg", &svg, &nsvg, e);
-  free(dot);
-  if (rc) return rc;
-  FILE *f = open_memstream(&page, &npage);
+int html_write(const char *path, Model *m, const char *dot, Node *out, int have_grads, const TrainCfg *seq,
+               FILE *echo, Err *e) {
+  char *svg = NULL, *page = NULL, *heads = NULL;
+  size_t nsvg = 0, npage = 0, nheads = 0;
+  FILE *f = open_memstream(&page, &npage), *h = open_memstream(&heads, &nheads);
+  if (!f || !h) { perror("graphrun: open_memstream"); exit(1); }
+  Steps st = { f, h, echo, 0, 0 };
+  fputs("var STEPS=[\n", f);
+  int rc = seq ? trace_seq_lines(m, seq, add_step, &st, e) : (trace_lines(m, out, have_grads, add_step, &st), 0);
+  fclose(h);
+  fclose(f);
+  if (!rc) rc = render_dot(dot, "svg", &svg, &nsvg, e);
+  if (rc) { free(page); free(heads); return rc; }
+  char *steps = page;                /* the script's data, written first: the trace may be refused */
+  f = open_memstream(&page, &npage);
   if (!f) { perror("graphrun: open_memstream"); exit(1); }
   fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>", f);
   put_html_text(f, m->path);
@@ -163,14 +191,15 @@ int html_write(const char *path, Model *m, Node *out, int have_grads, const DotO
         "<main>\n<div id=\"drawing\" class=\"fit\">\n", f);
   put_svg(f, svg);
   fputs("</div>\n<aside><div id=\"phase\"></div><div id=\"eq\"></div><div id=\"log\"></div></aside>\n</main>\n"
-        "<script>\nvar STEPS=[\n", f);
-  Steps st = { f, 0 };
-  trace_lines(m, out, have_grads, add_step, &st);
-  fputs("];\n", f);
+        "<script>\n", f);
+  fputs(steps, f);
+  fprintf(f, "];\nvar HEADS=[\n%s];\nvar FILL=%d;\n", heads, !seq);
   fputs(page_js, f);
   fputs("</script>\n</body>\n</html>\n", f);
   fclose(f);
   rc = write_file_atomic(path, page, npage, e);
+  free(steps);
+  free(heads);
   free(svg);
   free(page);
   return rc;

@@ -99,7 +99,7 @@ typedef struct Flag {
 #define SEQ_USES "--eval --generate --translate --show-attention --attention-svg"   /* of a trained model */
 #define DRAWINGS "--dot --svg --png --html"
 #define GRAPH_VIEWS "--trace --json --gradcheck " DRAWINGS
-#define STEP_VIEWS "--trace --json --gradcheck"          /* of a sequence model: its first training step */
+#define STEP_VIEWS "--trace --json --gradcheck --html"   /* of a sequence model: its first training step */
 
 static const Flag flags[] = {
   { NULL, .help = "options for FILE (a model without a 'data' statement):" },
@@ -114,7 +114,7 @@ static const Flag flags[] = {
     .help = "the drawing rendered by Graphviz's library, as SVG" },
   { "--png", F_OUT, O(png), .mode = 1, .without = "--train --resume", .models = K_ANY, .arg = "FILE",
     .help = "the same as PNG" },
-  { "--html", F_OUT, O(html), .mode = 1, .without = "--train --resume", .models = K_PLAIN, .arg = "FILE",
+  { "--html", F_OUT, O(html), .mode = 1, .without = "--train --resume " SEQ_USES, .models = K_ANY, .arg = "FILE",
     .help = "a self-contained web page that steps through --trace on the drawing (#step=N in its URL)" },
   { "--values", F_SWITCH, O(values), .mode = 1, .with = "--dot --svg --png", .models = K_PLAIN,
     .help = "value and gradient in every box" },
@@ -407,21 +407,29 @@ static int check_model_kind(const Model *m, const Opts *o, const int given[NFLAG
 static int run_sequence(Model *m, Opts *o, Err *e) {
   int trained = o->train || o->to.resume;
   if (dist_size() > 1) {    /* under mpirun: training and evaluation (docs/distributed.md) */
-    const char *one = o->dot ? "--dot" : o->svg ? "--svg" : o->png ? "--png" : o->trace ? "--trace" : o->json ? "--json" : o->gradcheck ? "--gradcheck" : o->smp.count ? "--generate" :
+    const char *one = o->dot ? "--dot" : o->svg ? "--svg" : o->png ? "--png" : o->html ? "--html" : o->trace ? "--trace" : o->json ? "--json" : o->gradcheck ? "--gradcheck" : o->smp.count ? "--generate" :
                       !trained && decode_wanted(&o->dec) ? "decoding without --train" : NULL;
     if (one) {
       fprintf(stderr, "graphrun: error: %s runs in one process: start it without mpirun (mpirun runs --train, --resume and --eval)\n", one);
       return 2;
     }
   }
-  if (o->dot || o->svg || o->png) {  /* the graph as written, blocks as one node */
-    DotOpts d = { 0, o->no_ops, o->no_params, (int)o->max_index };
-    if (o->dot) dot_print(stdout, m, &d, 0);
-    if (o->svg && render_file(m, &d, 0, "svg", o->svg, e)) return -1;
-    return o->png ? render_file(m, &d, 0, "png", o->png, e) : 0;
-  }
+  DotOpts d = { 0, o->no_ops, o->no_params, (int)o->max_index };   /* the graph as written, blocks as one node */
+  if (o->dot) dot_print(stdout, m, &d, 0);
+  if ((o->svg && render_file(m, &d, 0, "svg", o->svg, e)) || (o->png && render_file(m, &d, 0, "png", o->png, e))) return -1;
+  if ((o->dot || o->svg || o->png) && !o->html) return 0;
+  char *dot = o->html ? dot_text(m, &d, 0) : NULL;    /* drawn before train_setup fuses the output layer */
   TrainCfg c;
-  if (train_setup(m, &o->to, &c, e)) return -1;
+  int rc = train_setup(m, &o->to, &c, e) ? -1 : 0;
+  if (!rc && o->html) {
+    /* --json and --gradcheck leave the parameters as they were, so the page
+    ** shows the same step; --trace prints the page's own lines (its step
+    ** ends with an SGD update, which a second trace would start from) */
+    rc = o->json ? trace_seq(stdout, m, &c, 1, e) : o->gradcheck ? train_gradcheck(m, &c, e) : 0;
+    if (rc >= 0 && html_write(o->html, m, dot, NULL, 0, &c, o->trace ? stdout : NULL, e)) rc = -1;
+  }
+  free(dot);
+  if (rc || o->html) return rc;
   if (o->trace || o->json) return trace_seq(stdout, m, &c, o->json, e);
   if (o->gradcheck) return train_gradcheck(m, &c, e);
   if (trained && train_run(m, &o->to, &c, e)) return -1;
@@ -467,8 +475,15 @@ static int run_graph(Model *m, Opts *o, Err *e) {
   }
   DotOpts d = { o->values, o->no_ops, o->no_params, (int)o->max_index };
   if ((o->svg && render_file(m, &d, have_grads, "svg", o->svg, e)) ||
-      (o->png && render_file(m, &d, have_grads, "png", o->png, e)) ||
-      (o->html && html_write(o->html, m, out, have_grads, &d, e))) return -1;
+      (o->png && render_file(m, &d, have_grads, "png", o->png, e))) return -1;
+  if (o->html) {                    /* the page's drawing always shows values */
+    DotOpts dv = d;
+    dv.values = 1;
+    char *dot = dot_text(m, &dv, have_grads);
+    int rc = html_write(o->html, m, dot, out, have_grads, NULL, NULL, e);
+    free(dot);
+    if (rc) return rc;
+  }
   if (o->dot) {
     dot_print(stdout, m, &d, have_grads);
   } else if (o->json) {

@@ -11,22 +11,29 @@
 ** the gradient of `out` for every input and param.  Graph already run. */
 void trace_print(FILE *f, Model *m, Node *out, int have_grads);
 
-/* --trace on a sequence model (json = 0), after train_setup with the
-** settings c: one training step as --train takes its first, printed as a worked solution of the assignment's questions
-** (data, forward step by step, backprop through time, clipping, SGD, the
-** carried state); refused with a message saying how to make the model small
-** when it is too large to read.  json = 1: the --json dump (values and
-** gradients of every named node, with shapes) of the same piece.
-** 0, or -1 with a message in e. */
-int trace_seq(FILE *f, Model *m, const TrainCfg *c, int json, Err *e);
-
 /* The same lines one at a time, without their newline, for other front ends
-** (the --html page steps through them): a heading or blank line (node NULL),
-** a node's forward equation, one gradient of the backward pass, or one row
-** of the closing list of gradients.  `line` lives until the call returns. */
-typedef enum TracePhase { TRACE_HEAD, TRACE_FWD, TRACE_BWD, TRACE_SUM } TracePhase;
+** (the --html page steps through them): a heading or blank line, a node's
+** forward equation, one gradient of the backward pass, or one row of the
+** closing list of gradients (TRACE_SUM).  A sequence model's trace also has
+** notes (its data, clipping and SGD, the carried state), of a node or of
+** none (NULL), and a forward or backward step takes several lines, each
+** tagged with its node.  `line` lives until the call returns. */
+typedef enum TracePhase { TRACE_HEAD, TRACE_FWD, TRACE_BWD, TRACE_SUM, TRACE_NOTE } TracePhase;
 typedef void (*TraceSink)(void *ctx, const Node *n, TracePhase phase, const char *line);
 void trace_lines(Model *m, Node *out, int have_grads, TraceSink sink, void *ctx);
+/* The sink that prints each line and a newline to the FILE * ctx. */
+void trace_to_file(void *ctx, const Node *n, TracePhase phase, const char *line);
+
+/* --trace on a sequence model (json = 0), after train_setup with the
+** settings c: one training step as --train takes its first, printed as a
+** worked solution of the assignment's questions (data, forward step by
+** step, backprop through time, clipping, SGD, the carried state); refused
+** with a message saying how to make the model small when it is too large to
+** read.  json = 1: the --json dump (values and gradients of every named
+** node, with shapes) of the same piece.  0, or -1 with a message in e.
+** trace_seq_lines: the same trace handed to a sink line by line. */
+int trace_seq(FILE *f, Model *m, const TrainCfg *c, int json, Err *e);
+int trace_seq_lines(Model *m, const TrainCfg *c, TraceSink sink, void *ctx, Err *e);
 
 /* {"values": {...}, "grads": {...}, "shapes": {...}} for every named node
 ** (a shape is a list of sizes, [] for a scalar); grads null when there was
@@ -50,10 +57,16 @@ char *dot_text(Model *m, const DotOpts *o, int have_grads);
 int render_dot(const char *dot, const char *format, char **out, size_t *len, Err *e);
 int render_file(Model *m, const DotOpts *o, int have_grads, const char *format, const char *path, Err *e);
 
-/* html.c: the --html page (file comment there) for a graph that has run
-** forward (and backward, if have_grads), written atomically to path; the
-** drawing as with d, always with values.  0, or -1 with a message in e. */
-int html_write(const char *path, Model *m, Node *out, int have_grads, const DotOpts *d, Err *e);
+/* html.c: the --html page (file comment there), written atomically to
+** path.  dot: the drawing's DOT text (dot_text).  Its steps: for a plain
+** model (seq NULL) that has run forward (and backward, if have_grads), the
+** lines of trace_lines(m, out, have_grads), and the drawing should have
+** values; for a sequence model after train_setup with the settings seq,
+** the lines of trace_seq_lines, also printed to echo if set (--trace with
+** --html: one traced step, since it ends with an SGD update).  0, or -1
+** with a message in e. */
+int html_write(const char *path, Model *m, const char *dot, Node *out, int have_grads, const TrainCfg *seq,
+               FILE *echo, Err *e);
 
 /* Central differences (Richardson-extrapolated) for every element of every
 ** input and param, or, when directions > 0, along that many random +-1

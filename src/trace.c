@@ -232,13 +232,13 @@ done:
   free(l->buf);
 }
 
-static void print_line(void *f, const Node *n, TracePhase phase, const char *line) {
+void trace_to_file(void *f, const Node *n, TracePhase phase, const char *line) {
   fputs(line, f);
   fputc('\n', f);
 }
 
 void trace_print(FILE *f, Model *m, Node *out, int have_grads) {
-  trace_lines(m, out, have_grads, print_line, f);
+  trace_lines(m, out, have_grads, trace_to_file, f);
 }
 
 /* ---- JSON: values, gradients and shapes of every named node ------------- */

@@ -15,6 +15,13 @@
 **
 ** Sections name the question they answer: 1 bptt, 2 loss and gradients,
 ** 3 the carried state, 4 bundles, 5 the encoder, 6 conditioning, 7 attention.
+**
+** The text is written to a memory stream and handed out line by line to a
+** TraceSink (show.h), as trace.c does for a plain model: each line tagged
+** with the node it belongs to (an op's forward or backward lines, the
+** carried node's state, E's SGD row) and a phase; section titles and blank
+** lines are headings.  --trace's sink prints them; the --html page steps
+** through them.
 */
 #include "show.h"
 #include "train.h"
@@ -45,7 +52,13 @@ static const char *const Q[8] = {
 typedef struct Rec { BpttStep s; float *buf; } Rec;
 
 typedef struct Tr {
-  FILE *f;
+  FILE *f;             /* an open_memstream over buf: what is written goes out by tag() */
+  char *buf;
+  size_t len, done;    /* the stream's size; how much of it went to the sink */
+  TraceSink sink;
+  void *ctx;
+  const Node *at;      /* the node and phase of the lines being written */
+  TracePhase ph;
   Model *m;
   char *src;           /* the model file's text, for its lines */
   TrainWalk w;
@@ -75,8 +88,26 @@ static const char *word(const Tr *t, int id) {
   const char *w = corpus_vocab_word(&t->m->data->vocab, id);
   return w ? w : "?";
 }
+/* Hands every whole line written so far to the sink, tagged with the node
+** and phase they were written for (an empty line as a heading of no node);
+** the lines written next belong to node n (or none) in phase ph. */
+static void tag(Tr *t, const Node *n, TracePhase ph) {
+  fflush(t->f);                      /* buf[len] is a NUL after a flush */
+  char *s = t->buf + t->done, *nl;
+  while ((nl = strchr(s, '\n'))) {    /* every line printed ends in '\n' */
+    *nl = 0;
+    t->sink(t->ctx, *s ? t->at : NULL, *s ? t->ph : TRACE_HEAD, s);
+    *nl = '\n';
+    s = nl + 1;
+  }
+  t->done = (size_t)(s - t->buf);
+  t->at = n; t->ph = ph;
+}
+/* A section title: a heading; what follows is a note of no node. */
 static void section(Tr *t, const char *title, int q) {
+  tag(t, NULL, TRACE_HEAD);
   fprintf(t->f, "\n== %s%s%s%s\n", title, q ? "  [" : "", Q[q], q ? "]" : "");
+  tag(t, NULL, TRACE_NOTE);
 }
 /* The source line `line` of the model file, as written ("" if unreadable). */
 static void src_line(const Tr *t, int line, char *buf, size_t sz) {
@@ -460,6 +491,7 @@ static void forward(Tr *t) {
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_OP || (n->flags & (NF_HIDDEN | NF_DEAD))) continue;
+    tag(t, n, TRACE_FWD);
     if (n->loc.line != line) {
       char s[512];
       line = n->loc.line;
@@ -540,10 +572,12 @@ static void backward(Tr *t) {
   FILE *f = t->f;
   Node *loss = t->w.loss;
   section(t, "Backward, last node first", 2);
+  tag(t, loss, TRACE_BWD);
   fprintf(f, "graph_backward starts from d%s/d%s = 1 and visits the nodes in reverse order.\n", loss->label, loss->label);
   for (int i = loss->id; i >= 0; i--) {
     Node *n = g->nodes[i];
     if (n->kind != N_OP || (n->flags & (NF_HIDDEN | NF_DEAD)) || !g->need[i]) continue;
+    tag(t, n, TRACE_BWD);
     if (n->op == OP_XENT) {
       const Node *z = n->in[0], *y = n->in[1];
       int V = z->val.shape[z->val.rank - 1];
@@ -572,6 +606,7 @@ static void backward(Tr *t) {
     Node *p = g->nodes[i];
     if (p->kind != N_PARAM || !p->grad.data || p->val.rank != 2 || strcmp(p->label, "E")) continue;
     int id = (int)t->w.x->val.data[0], d = p->val.shape[1];
+    tag(t, p, TRACE_BWD);
     fprintf(f, "  d%s/dE: the rows of de added at the ids (embedding) plus dlogits^T h (the tied output layer);\n"
                "    row %d (%s) = ", loss->label, id, word(t, id));
     vec(f, p->grad.data + (size_t)id * d, d, 1);
@@ -598,6 +633,7 @@ static void sgd(Tr *t) {
             c->clip, c->clip, norm, scale, norm * scale);
   else fprintf(f, "clip %g: the norm is not larger, the gradients stay as they are; norm after = %.6g\n", c->clip, norm);
   if (E) {
+    tag(t, E, TRACE_NOTE);
     fprintf(f, "SGD, lr %g: p <- p - lr * scale * dp.  Row %d (%s) of E:\n  before   ", c->lr, id, word(t, id));
     vec(f, before, d, 1);
     fprintf(f, "\n  gradient "); vec(f, grad, d, 1);
@@ -667,6 +703,7 @@ static int carry(Tr *t, Node *dec, const float *fin) {
   int B = t->b.B, H = dec->val.shape[2];
   Batch b;
   section(t, "The carry", 3);
+  tag(t, dec, TRACE_NOTE);
   int more = train_walk_next(&t->w, &b);
   if (!more || (t->w.bundles && b.first)) {
     fprintf(f, "(the traced piece is the only piece%s: nothing is carried)\n", t->w.bundles ? " of its bundle" : "");
@@ -690,6 +727,7 @@ static int carry(Tr *t, Node *dec, const float *fin) {
     return 0;
   }
   section(t, "A new bundle starts fresh", 4);
+  tag(t, dec, TRACE_NOTE);
   while (more && !b.first) more = train_walk_next(&t->w, &b);
   if (!more) { fprintf(f, "(there is only one bundle)\n"); return 0; }
   long n1; float *prev = final_state(dec, &n1);
@@ -740,27 +778,24 @@ static void tr_free(Tr *t) {
   train_walk_close(&t->w);
 }
 
-/* Contract in show.h. */
-int trace_seq(FILE *f, Model *m, const TrainCfg *c, int json, Err *e) {
-  Tr t;
-  memset(&t, 0, sizeof t);
-  t.f = f; t.m = m;
-  int rc = -1;
-  if (train_walk_open(&t.w, m, c, e)) goto out;
-  if (!json && too_big(&t, e)) goto out;
-  if (!train_walk_next(&t.w, &t.b)) { err_set(e, "%s: error: no training piece", m->data->train.file); goto out; }
+/* The traced step; json: the --json dump to that file instead. */
+static int run(Tr *t, const TrainCfg *c, FILE *json, Err *e) {
+  Model *m = t->m;
+  if (train_walk_open(&t->w, m, c, e)) return -1;
+  if (!json && too_big(t, e)) return -1;
+  if (!train_walk_next(&t->w, &t->b)) return err_set(e, "%s: error: no training piece", m->data->train.file);
   if (json) {
-    if (graph_forward(m->g, &t.w.ex) || graph_backward(m->g, t.w.loss, &t.w.ex)) goto out;
-    json_print(f, m, 1);
-    rc = 0;
-    goto out;
+    if (graph_forward(m->g, &t->w.ex) || graph_backward(m->g, t->w.loss, &t->w.ex)) return -1;
+    json_print(json, m, 1);
+    return 0;
   }
+  FILE *f = t->f;
   fprintf(f, "One training step of %s, exactly as --train takes its first step\n"
              "(lr %g, clip %g, batch %d, bptt %d, seed %lu; dropout as the file says)\n",
           m->path, c->lr, c->clip, c->batch, c->bptt, c->seed);
   Err ignore = {0};
   size_t len;
-  t.src = read_file(m->path, &len, &ignore);
+  t->src = read_file(m->path, &len, &ignore);
   fprintf(f, "parameters:");
   for (int i = 0; i < m->g->n; i++) {
     Node *n = m->g->nodes[i];
@@ -768,20 +803,44 @@ int trace_seq(FILE *f, Model *m, const TrainCfg *c, int json, Err *e) {
     if (n->kind == N_PARAM) fprintf(f, " %s %s", n->label, shape_str(&n->val, sh, sizeof sh));
   }
   fputc('\n', f);
-  if (t.w.stream) data_stream(&t); else data_bundle(&t);
-  t.w.ex.bptt = (BpttHook){ on_step, &t, NULL };
-  if (graph_forward(m->g, &t.w.ex)) goto out;
-  forward(&t);
+  if (t->w.stream) data_stream(t); else data_bundle(t);
+  t->w.ex.bptt = (BpttHook){ on_step, t, NULL };
+  if (graph_forward(m->g, &t->w.ex)) return -1;
+  forward(t);
   Node *dec = carried_node(m->g);
   long nfin = 0;
   float *fin = dec ? final_state(dec, &nfin) : NULL;
-  if (graph_backward(m->g, t.w.loss, &t.w.ex)) { free(fin); goto out; }
-  t.w.ex.bptt.fn = NULL;
-  backward(&t);
-  sgd(&t);
-  rc = dec ? carry(&t, dec, fin) : 0;
+  if (graph_backward(m->g, t->w.loss, &t->w.ex)) { free(fin); return -1; }
+  t->w.ex.bptt.fn = NULL;
+  backward(t);
+  sgd(t);
+  int rc = dec ? carry(t, dec, fin) : 0;
   free(fin);
-out:
+  return rc;
+}
+
+/* Contract in show.h. */
+int trace_seq_lines(Model *m, const TrainCfg *c, TraceSink sink, void *ctx, Err *e) {
+  Tr t;
+  memset(&t, 0, sizeof t);
+  t.m = m; t.sink = sink; t.ctx = ctx; t.ph = TRACE_NOTE;
+  t.f = open_memstream(&t.buf, &t.len);
+  if (!t.f) { perror("graphrun: open_memstream"); exit(1); }
+  int rc = run(&t, c, NULL, e);
+  tag(&t, NULL, TRACE_HEAD);         /* what was written before an error goes out too */
+  fclose(t.f);
+  free(t.buf);
+  tr_free(&t);
+  return rc;
+}
+
+/* Contract in show.h. */
+int trace_seq(FILE *f, Model *m, const TrainCfg *c, int json, Err *e) {
+  if (!json) return trace_seq_lines(m, c, trace_to_file, f, e);
+  Tr t;
+  memset(&t, 0, sizeof t);
+  t.m = m;
+  int rc = run(&t, c, f, e);
   tr_free(&t);
   return rc;
 }

@@ -5,7 +5,8 @@
 
 Opens URL, then prints one JSON line with the page's state, and one more
 after each key press: {"cur": ids of the highlighted drawing elements,
-"hash": location.hash, "eq": the shown equation}.  The keys are real key
+"hash": location.hash, "eq": the shown equation, "phase": the heading above
+it, "counter": "step K of N"}.  The keys are real key
 events sent through the DevTools protocol (Input.dispatchKeyEvent) over
 --remote-debugging-pipe (file descriptors 3 and 4): no network port, no
 npm package, only Debian's chromium and the Python standard library.
@@ -19,7 +20,9 @@ import time
 
 KEYS = {"ArrowRight": 39, "ArrowLeft": 37, "ArrowUp": 38, "ArrowDown": 40, "Home": 36, "End": 35}
 STATE = ("JSON.stringify({cur: Array.from(document.querySelectorAll('#drawing .cur')).map(e => e.id).filter(x => x),"
-         " hash: location.hash, eq: document.getElementById('eq').textContent})")
+         " hash: location.hash, eq: document.getElementById('eq').textContent,"
+         " phase: document.getElementById('phase').textContent,"
+         " counter: document.getElementById('counter').textContent})")
 
 
 def main():

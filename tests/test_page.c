@@ -8,7 +8,8 @@
 ** line; at step 1 neither is there.  A screenshot is taken and checked as a
 ** PNG of the window's size.  Real arrow-key presses (the DevTools protocol
 ** over a pipe, tests/page_keys.py) move the highlight from one node to the
-** next and back, and the URL fragment follows.
+** next and back, and the URL fragment follows.  The page of a sequence
+** model at toy size (lm.g) steps through its --trace's lines the same way.
 */
 #include "testutil.h"
 #include <sys/stat.h>
@@ -131,6 +132,48 @@ START_TEST(arrow_keys) {
 }
 END_TEST
 
+/* lm.g at toy size: opened at the step before the dropout's first line,
+** → moves the highlight from the embedding (circle o10) to the dropout
+** (o12 and its box e, n12) under the forward section's heading; End shows
+** the trace's last line. */
+START_TEST(sequence_model) {
+  tu_mkdtemp(dir, "page");
+  snprintf(page, sizeof page, "%s/lm.html", dir);
+  snprintf(url, sizeof url, "file://%s", page);
+  char cmd[1024], want[512];
+  snprintf(cmd, sizeof cmd, "models/lm.g --set d=4 --batch 2 --bptt 3 --html %s --trace", page);
+  TuRun r = tu_run(cmd);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  int n = 0, k = 0;                  /* the steps: the trace's lines but blank ones and titles */
+  const char *last = "";
+  for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n")) {
+    if (!strncmp(line, "== ", 3)) continue;
+    n++;
+    if (!k && !strncmp(line, "  e = dropout(", 14)) k = n;
+    while (*line == ' ') line++;
+    last = line;
+  }
+  ck_assert_msg(k > 1 && n > 200, "k %d n %d", k, n);
+  snprintf(cmd, sizeof cmd, "python3 tests/page_keys.py '%s#step=%d' ArrowRight End", url, k - 1);
+  char *out = sh_out(cmd), *line[3];
+  line[0] = strtok(out, "\n");
+  for (int i = 1; i < 3; i++) line[i] = strtok(NULL, "\n");
+  for (int i = 0; i < 3; i++) ck_assert_msg(line[i] != NULL, "%d state lines:\n%s", i, out);
+  ck_assert_msg(current(line[0], "o10") && !current(line[0], "o12"), "%s", line[0]);
+  snprintf(want, sizeof want, "\"hash\":\"#step=%d\"", k);
+  ck_assert_msg(current(line[1], "o12") && current(line[1], "n12") && !current(line[1], "o10") && strstr(line[1], want) &&
+                strstr(line[1], "\"eq\":\"e = dropout(tmp10, 0.2): each number kept") &&
+                strstr(line[1], "\"phase\":\"== Forward, node by node  [question 2:"), "%s", line[1]);
+  snprintf(want, sizeof want, "\"eq\":\"%s\"", last);
+  ck_assert_msg(strstr(line[2], want), "the last step: %s\nwant %s", line[2], want);
+  snprintf(want, sizeof want, "\"counter\":\"step %d of %d\"}", n, n);
+  ck_assert_msg(strstr(line[2], want), "%s", line[2]);
+  free(out);
+  tu_free(&r);
+  teardown();
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("page");
   TCase *t = tcase_create("chromium");
@@ -138,6 +181,7 @@ static Suite *suite(void) {
   tcase_add_test(t, first_and_last_step);
   tcase_add_test(t, screenshot);
   tcase_add_test(t, arrow_keys);
+  tcase_add_test(t, sequence_model);
   suite_add_tcase(s, t);
   return s;
 }

@@ -100,18 +100,20 @@ START_TEST(render_in_process) {
 }
 END_TEST
 
-/* The STEPS array's text lines, in order, from a page. */
-static int page_steps(const char *page, char lines[][160], int max) {
-  const char *p = strstr(page, "var STEPS=[");
+/* The STEPS array's text lines, in order, from a page (lines of up to
+** LW - 1 bytes). */
+enum { LW = 400 };
+static int page_steps(const char *page, char lines[][LW], int max) {
+  const char *p = strstr(page, "var STEPS=["), *end = p ? strstr(p, "];\n") : NULL;
   int n = 0;
-  ck_assert_ptr_nonnull(p);
-  while ((p = strstr(p, ",\"")) && n < max) {
+  ck_assert_ptr_nonnull(end);
+  while ((p = strstr(p, ",\"")) && p < end && n < max) {
     const char *q = strstr(p, "\"]");
-    if (!q || (p[2] != 'f' && p[2] != 'b')) { if (!q) break; p = q; continue; }
+    if (!q) break;
+    if (!strchr("fbn", p[2]) || strncmp(p + 3, "\",\"", 3)) { p = q; continue; }
     p += 6;                                  /* past ,"f", and the opening quote */
-    q = strstr(p, "\"]");
     char *o = lines[n++];                    /* the JavaScript escapes undone */
-    for (; p < q && o < lines[n - 1] + 159; p++) {
+    for (; p < q && o < lines[n - 1] + LW - 1; p++) {
       unsigned c;
       if (!strncmp(p, "\\u", 2) && sscanf(p + 2, "%4x", &c) == 1) { *o++ = (char)c; p += 5; }
       else if (*p == '\\') *o++ = *++p;
@@ -123,6 +125,12 @@ static int page_steps(const char *page, char lines[][160], int max) {
   return n;
 }
 
+/* No network reference of any kind. */
+static void self_contained(const char *page, const char *what) {
+  ck_assert_msg(!strstr(page, "http") && !strstr(page, "src=") && !strstr(page, "<link") && !strstr(page, "url(") &&
+                !strstr(page, "@import") && !strstr(page, "href="), "a network reference in the page of %s", what);
+}
+
 START_TEST(html_page) {
   mkdir_tmp();
   char args[256], path[128];
@@ -132,13 +140,11 @@ START_TEST(html_page) {
   ck_assert_msg(r.status == 0 && !*r.out && !*r.err, "%d %s", r.status, r.err);
   tu_free(&r);
   char *page = tu_slurp(path);
-  /* self-contained: no network reference of any kind */
-  ck_assert_msg(!strstr(page, "http") && !strstr(page, "src=") && !strstr(page, "<link") && !strstr(page, "url(") &&
-                !strstr(page, "@import") && !strstr(page, "href="), "a network reference in the page");
+  self_contained(page, "problem1");
   ck_assert_msg(strstr(page, "<svg width=") && strstr(page, "<g id=\"n0\" class=\"node\">") && strstr(page, "<style>") &&
                 strstr(page, "<script>"), "page structure");
   /* the steps are --trace's node lines, names then numbers, in its order */
-  static char steps[64][160];
+  static char steps[64][LW];
   int n = page_steps(page, steps, 64);
   ck_assert_int_eq(n, 20);
   r = tu_run("models/problem1.g --trace");
@@ -164,9 +170,61 @@ START_TEST(html_page) {
     ck_assert_msg(r.status == 0, "%s: %s", models[i], r.err);
     tu_free(&r);
     page = tu_slurp(path);
-    ck_assert_msg(page_steps(page, steps, 64) > 10 && !strstr(page, "http"), "%s", models[i]);
+    ck_assert_msg(page_steps(page, steps, 64) > 10, "%s", models[i]);
+    self_contained(page, models[i]);
     free(page);
   }
+  rm_tmp();
+}
+END_TEST
+
+/* A sequence model at toy size: the page steps through every line of its
+** --trace but the blank lines and section titles (those head the steps
+** below them), each line tagged with the drawn node it belongs to; with
+** --trace the same lines are printed, the same step. */
+static void seq_page(const char *model, const char *set, int min_steps) {
+  static char steps[1024][LW];
+  char args[512], path[160];
+  snprintf(path, sizeof path, "%s/seq.html", dir);
+  snprintf(args, sizeof args, "%s %s --trace", model, set);
+  TuRun tr = tu_run(args);
+  ck_assert_msg(tr.status == 0, "%s: %s", args, tr.err);
+  snprintf(args, sizeof args, "%s %s --html %s --trace", model, set, path);
+  TuRun r = tu_run(args);
+  ck_assert_msg(r.status == 0 && !*r.err, "%s: %d %s", args, r.status, r.err);
+  ck_assert_msg(!strcmp(r.out, tr.out), "%s: --trace with --html printed another trace", model);
+  tu_free(&r);
+  char *page = tu_slurp(path);
+  self_contained(page, model);
+  ck_assert_msg(strstr(page, "var FILL=0;") && strstr(page, "<svg width=") && strstr(page, "\"== Forward, node by node"),
+                "%s: page structure", model);
+  int n = page_steps(page, steps, 1024), k = 0;
+  ck_assert_msg(n >= min_steps && n < 1024, "%s: %d steps", model, n);
+  for (char *line = strtok(tr.out, "\n"); line; line = strtok(NULL, "\n")) {
+    if (!strncmp(line, "== ", 3)) continue;
+    while (*line == ' ') line++;
+    ck_assert_msg(k < n && !strncmp(steps[k], line, LW - 1), "%s step %d: '%s', trace: '%s'", model, k + 1, k < n ? steps[k] : "", line);
+    k++;
+  }
+  ck_assert_int_eq(k, n);
+  free(page);
+  tu_free(&tr);
+}
+
+START_TEST(html_sequence) {
+  mkdir_tmp();
+  seq_page("models/lm.g", "--set d=4 --batch 2 --bptt 3", 200);
+  /* lm.g's nodes: E is node 2, tmp10 = embed(E, x), e (box n12) = dropout(tmp10), h (n13) = dec(e) */
+  char *page = tu_slurp(strcat(strcpy((char[200]){0}, dir), "/seq.html"));
+  ck_assert_msg(strstr(page, "<g id=\"n13\" class=\"node\">") && strstr(page, "<g id=\"o13\" class=\"node\">"), "the lstm drawn");
+  ck_assert_msg(strstr(page, "[-1,\"n\",\"One training step of models/lm.g, exactly as --train takes its first step\"]"), "title");
+  ck_assert_msg(strstr(page, "[10,\"f\",\"tmp10 = embed(E, x): row x[t,b] of E"), "embed's forward line");
+  ck_assert_msg(strstr(page, "[13,\"f\",\"line 15: h      = dec(e)\"]") && strstr(page, "[13,\"f\",\"layer 2, t = 3\"]") &&
+                strstr(page, "[13,\"b\",\"h = dec(...): backprop through time, the last step first\"]"), "the lstm's lines");
+  ck_assert_msg(strstr(page, "[2,\"b\",\"dloss/dE: the rows of de") && strstr(page, "[2,\"n\",\"SGD, lr 20:"), "E's lines");
+  ck_assert_msg(strstr(page, "[25,\"== Forward, node by node  [question 2:"), "the forward heading comes after 25 steps");
+  free(page);
+  seq_page("tests/data/trace_attn_lm.g", "", 300);
   rm_tmp();
 }
 END_TEST
@@ -198,8 +256,11 @@ START_TEST(errors) {
   snprintf(args, sizeof args, "tests/data/tiny_lm.g --train --html %s", csv);
   refused(2, "--html does not go with --train", csv, args);
   refused(2, "--values goes with --dot, --svg or --png", NULL, "models/problem1.g --values");
-  snprintf(args, sizeof args, "tests/data/tiny_lm.g --html %s", csv);
-  refused(2, "--html applies to models without a 'data' statement; tests/data/tiny_lm.g is a language model", csv, args);
+  snprintf(args, sizeof args, "tests/data/tiny_lm.g --html %s --generate 2", csv);   /* the page's step ends in SGD */
+  refused(2, "--html does not go with --generate", csv, args);
+  snprintf(args, sizeof args, "models/lm.g --set d=4 --batch 5 --bptt 3 --html %s", csv);   /* too big to trace */
+  refused(1, "models/lm.g: error: --trace prints every number of a training step, and at hidden size 4, batch 5, bptt 3 "
+             "that is far too many to read; make the model small: --set d=4 --batch 2 --bptt 4", csv, args);
   /* graphrun plot */
   refused(2, "graphrun plot: error: needs -o FILE.svg", NULL, "plot tests/data/tiny-train.txt");
   refused(2, "graphrun plot: error: needs at least one metrics CSV file", NULL, "plot -o x.svg");
@@ -295,6 +356,7 @@ static Suite *suite(void) {
   tcase_add_test(t, values_boxes);
   tcase_add_test(t, render_in_process);
   tcase_add_test(t, html_page);
+  tcase_add_test(t, html_sequence);
   tcase_add_test(t, errors);
   tcase_add_test(t, curves);
   suite_add_tcase(s, t);
