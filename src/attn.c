@@ -220,6 +220,7 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   t->dh   = carve(p, &off, mulz(L, B * H));
   t->dc   = carve(p, &off, mulz(L, B * H));
   t->dxh  = carve(p, &off, mulz(B, 2 * H));
+  t->part = carve(p, &off, mulz(mulz((size_t)lstm_step_blocks(d->H), B), 2 * H));
   t->dht  = carve(p, &off, mulz(B, H));
   t->dfeed= carve(p, &off, mulz(B, H));
   return off == SIZE_MAX ? 0 : off;
@@ -292,9 +293,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
       size_t lt = (size_t)l * T + tt;
       float *xh = t.XH + lt * B2H, *g = t.G + lt * B4H, *c = t.C + lt * BH;
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH : t.zero;
-      par_gemm(0, 1, B, 4 * H, 2 * H, 1.0f, xh, 2 * H, Wcat + (size_t)l * 8 * H * H,
-                  2 * H, 1.0f, g, 4 * H);
-      lstm_cell_fwd(B, H, g, cprev, c, t.hbuf);
+      lstm_step_fwd(B, H, 2 * H, xh, Wcat + (size_t)l * 8 * H * H, g, cprev, c, t.hbuf);
       const float *h = t.hbuf;
       if (tt + 1 < T) copy_rows(B, H, h, H, xh + B2H + H, 2 * H);
       if (tt + 1 == T && d->hN) memcpy(d->hN + l * BH, h, sizeof(float) * BH);
@@ -360,9 +359,8 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
       const float *c = t.C + lt * BH;
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH : t.zero;
       float *dg = t.DG + lt * B4H, *dh = t.dh + l * BH;
-      lstm_cell_bwd(B, H, t.G + lt * B4H, cprev, c, dh, t.dc + l * BH, dg, t.dc + l * BH);
-      par_gemm(0, 0, B, 2 * H, 4 * H, 1.0f, dg, 4 * H, t.Wcat + (size_t)l * 8 * H * H,
-                  2 * H, 0.0f, t.dxh, 2 * H);
+      lstm_step_bwd(B, H, 2 * H, t.G + lt * B4H, cprev, c, dh, t.dc + l * BH,
+                    t.Wcat + (size_t)l * 8 * H * H, dg, t.part, t.dxh);
       if (d->hook.fn) {
         BpttStep s = { d->hook.tag, l, tt, B, H, S, dh, dg, t.dc + l * BH, t.dxh + H, 2 * H, t.dxh, 2 * H };
         d->hook.fn(d->hook.ctx, &s);

@@ -133,6 +133,7 @@ typedef struct AttnTape {
   float *dh;     /* [L][B,H]     gradient w.r.t. each layer's h (current step) */
   float *dc;     /* [L][B,H]     same for c */
   float *dxh;    /* [B,2H] */
+  float *part;   /* [lstm_step_blocks(H),B,2H]: partial sums of dxh */
   float *dht;    /* [B,H] */
   float *dfeed;  /* [B,H]        gradient w.r.t. the previous step's h~ */
 } AttnTape;

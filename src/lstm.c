@@ -33,15 +33,16 @@ static inline void chunk_out(float *dst, const float *src, int n) {
   else memcpy(dst, src, sizeof(float) * (size_t)n);
 }
 
-/* Contract in lstm.h.  Row b of gates is [i | f | g | o], each H wide.
-** c may alias c_prev (state updated in place). */
-SEQK_CLONES void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, float *h) {
+/* lstm_cell_fwd on units [u0, u1) of each row only (the step loops give
+** each thread a block of units).  Row b of gates is [i | f | g | o], each
+** H wide; c may alias c_prev (state updated in place). */
+static SEQK_CLONES void cell_fwd(int B, int H, int u0, int u1, float *gates, const float *c_prev, float *c, float *h) {
   for (int b = 0; b < B; b++) {
     float *gr = gates + (size_t)b * 4 * H;
     const float *cpr = c_prev + (size_t)b * H;
     float *cr = c + (size_t)b * H, *hr = h + (size_t)b * H;
-    for (int j0 = 0; j0 < H; j0 += CH) {
-      int n = H - j0 < CH ? H - j0 : CH;
+    for (int j0 = u0; j0 < u1; j0 += CH) {
+      int n = u1 - j0 < CH ? u1 - j0 : CH;
       float gi[CH], gf[CH], gg[CH], go[CH], cp[CH], cc[CH], hh[CH];
       chunk_in(gi, gr + j0, n);
       chunk_in(gf, gr + H + j0, n);
@@ -66,11 +67,12 @@ SEQK_CLONES void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, 
   }
 }
 
-/* Contract in lstm.h.  With tc = tanh(c) and dC = dc + dh*o*(1-tc^2):
+/* lstm_cell_bwd on units [u0, u1) of each row.  With tc = tanh(c) and
+** dC = dc + dh*o*(1-tc^2):
 **   do = dh*tc*o(1-o),  di = dC*g*i(1-i),  df = dC*c_prev*f(1-f),
 **   dg = dC*i*(1-g^2),  dc_prev = dC*f.
 ** dgates may not alias gates; dc_prev may alias dc. */
-SEQK_CLONES void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const float *c,
+static SEQK_CLONES void cell_bwd(int B, int H, int u0, int u1, const float *gates, const float *c_prev, const float *c,
                    const float *dh, const float *dc, float *dgates, float *dc_prev) {
   for (int b = 0; b < B; b++) {
     const float *gr = gates + (size_t)b * 4 * H;
@@ -78,8 +80,8 @@ SEQK_CLONES void lstm_cell_bwd(int B, int H, const float *gates, const float *c_
     const float *cpr = c_prev + (size_t)b * H, *cr = c + (size_t)b * H, *dhr = dh + (size_t)b * H;
     const float *dcr = dc ? dc + (size_t)b * H : NULL;
     float *dcpr = dc_prev + (size_t)b * H;
-    for (int j0 = 0; j0 < H; j0 += CH) {
-      int n = H - j0 < CH ? H - j0 : CH;
+    for (int j0 = u0; j0 < u1; j0 += CH) {
+      int n = u1 - j0 < CH ? u1 - j0 : CH;
       float i[CH], f[CH], g[CH], o[CH], cp[CH], cc[CH], dhh[CH], dC[CH];
       float di[CH], df[CH], dg[CH], dout[CH];
       chunk_in(i, gr + j0, n);
@@ -108,6 +110,15 @@ SEQK_CLONES void lstm_cell_bwd(int B, int H, const float *gates, const float *c_
   }
 }
 
+void lstm_cell_fwd(int B, int H, float *gates, const float *c_prev, float *c, float *h) {
+  cell_fwd(B, H, 0, H, gates, c_prev, c, h);
+}
+
+void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const float *c,
+                   const float *dh, const float *dc, float *dgates, float *dc_prev) {
+  cell_bwd(B, H, 0, H, gates, c_prev, c, dh, dc, dgates, dc_prev);
+}
+
 /* ---- multi-layer LSTM over a sequence ------------------------------------ */
 
 #define LSTM_NN_MAXH 200   /* see the step loop of lstm_seq_fwd */
@@ -131,9 +142,18 @@ size_t lstm_fwd_bytes(const LstmRun *r) {
   return n;
 }
 
+/* Blocks of hidden units a step is split into: one per thread of the pool,
+** each at least UNIT_MIN units wide. */
+#define UNIT_MIN 32
+static int unit_blocks(int H) {
+  int nb = par_threads();
+  if (nb > H / UNIT_MIN) nb = H / UNIT_MIN;
+  return nb < 1 ? 1 : nb;
+}
+
 size_t lstm_bwd_bytes(const LstmRun *r) {
   size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H;
-  return fbytes(T * B * 4 * H) + fbytes(T * B * H) + 3 * fbytes(B * H);
+  return fbytes(T * B * 4 * H) + fbytes(T * B * H) + 3 * fbytes(B * H) + 2 * fbytes((size_t)unit_blocks(r->H) * B * H);
 }
 
 
@@ -145,55 +165,110 @@ static const float *layer_input(const LstmRun *r, int l) {
   return r->h + (size_t)(l - 1) * (r->T + 1) * BH + BH;   /* outputs of layer l-1 */
 }
 
-/* One time step of the cell over rows [lo, hi) of the batch: the step loops
-** split the B rows over the thread pool.  Rows past their length (r->len)
-** hold their state going forward and get no gradient going back. */
-typedef struct CellStep {
-  const LstmRun *r;
-  int t;
-  float *G;                          /* the step's gates [B,4H] (activated in place) */
-  const float *cp;                   /* c_{t-1} */
-  float *cc, *hc;                    /* c_t, h_t */
-  const float *hp;                   /* h_{t-1} (forward: held rows copy it) */
-  const float *dout;                 /* backward: gradient from above at t, or NULL */
-  float *dh, *dc, *dG;               /* backward: running dh, dc; the step's dgates */
-} CellStep;
+/* One time step, split by hidden units: block k of nb owns units
+** [H k/nb, H (k+1)/nb) of every gate, so it runs its part of the step's
+** products and then the cell for exactly those units, and a step is one
+** job for the pool.  Going forward, block k adds h_{t-1} W_hh^T's columns
+** for its units into the gates; going back, it adds its gates' share of
+** dG_t W_hh into its own partial sum of dh_{t-1}, and the next step (or
+** the end of the layer) adds the nb partials in block order.  Rows past
+** their length (r->len) hold their state going forward and get no
+** gradient going back: their dh passes through unchanged. */
+typedef struct Step {
+  const LstmRun *r;                 /* for len (may be NULL: every row runs) */
+  int B, H, K;                      /* rows, units, width of the recurrent input */
+  int t, nb, rec, tb;               /* rec: add the recurrent product; tb: W is [4H,K] */
+  const float *W;                   /* forward: [K,4H] (tb 0, W_hh^T) or [4H,K] (tb 1);
+                                       backward: [4H,K] */
+  const float *x;                   /* forward: the recurrent input [B,K] (h_{t-1}) */
+  float *G;                         /* the step's gates [B,4H] (activated in place) */
+  const float *cp, *hp;             /* c_{t-1}, h_{t-1} (held rows copy it) */
+  float *cc, *hc;                   /* c_t, h_t */
+  const float *dout;                /* backward: gradient from above at t, or NULL */
+  float *dh, *dc, *dG;              /* backward: dh_t, running dc; the step's dgates */
+  const float *prev;                /* backward: [nb][B,H] partial sums of dh_t (step t+1's),
+                                       or NULL: dh holds it already */
+  float *part;                      /* backward: [nb][B,K] partial sums of dG W */
+} Step;
 
-static long cell_grain(int H) { return H >= 2048 ? 1 : 2048 / H; }
+static void units(const Step *s, long k, int *u0, int *u1) {
+  *u0 = (int)(s->H * k / s->nb);
+  *u1 = (int)(s->H * (k + 1) / s->nb);
+}
 
-static void cell_fwd_rows(void *ctx, long lo, long hi) {
-  const CellStep *s = ctx;
-  const int H = s->r->H;
-  const size_t G4 = 4 * (size_t)H;
-  if (!s->r->len) {
-    lstm_cell_fwd((int)(hi - lo), H, s->G + lo * G4, s->cp + lo * H, s->cc + lo * H, s->hc + lo * H);
-    return;
-  }
-  for (long b = lo; b < hi; b++) {
-    size_t o = (size_t)b * H;
-    if (s->t < row_len(s->r, (int)b)) lstm_cell_fwd(1, H, s->G + b * G4, s->cp + o, s->cc + o, s->hc + o);
-    else { memcpy(s->hc + o, s->hp + o, sizeof(float) * H); memcpy(s->cc + o, s->cp + o, sizeof(float) * H); }
+/* Whether row b is past its length at the step's t. */
+static int held(const Step *s, int b) { return s->r && s->r->len && s->t >= row_len(s->r, b); }
+
+static void step_fwd(void *ctx, long lo, long hi) {
+  const Step *s = ctx;
+  const int B = s->B, H = s->H, K = s->K, G4 = 4 * H;
+  for (long k = lo; k < hi; k++) {
+    int u0, u1;
+    units(s, k, &u0, &u1);
+    if (s->rec) {                   /* G[:, q H + u] += x W[q H + u, :]^T */
+      int whole = u1 - u0 == H, n = whole ? G4 : u1 - u0;
+      for (int q = 0; q < (whole ? 1 : 4); q++) {
+        int c = q * H + u0;
+        par_gemm(0, s->tb, B, n, K, 1.0f, s->x, K, s->tb ? s->W + (size_t)c * K : s->W + c,
+                 s->tb ? K : G4, 1.0f, s->G + c, G4);
+      }
+    }
+    if (!s->r || !s->r->len) { cell_fwd(B, H, u0, u1, s->G, s->cp, s->cc, s->hc); continue; }
+    for (int b = 0; b < B; b++) {
+      size_t o = (size_t)b * H + u0, m = sizeof(float) * (size_t)(u1 - u0);
+      if (!held(s, b))
+        cell_fwd(1, H, u0, u1, s->G + (size_t)b * G4, s->cp + (size_t)b * H, s->cc + (size_t)b * H, s->hc + (size_t)b * H);
+      else { memcpy(s->hc + o, s->hp + o, m); memcpy(s->cc + o, s->cp + o, m); }
+    }
   }
 }
 
-static void cell_bwd_rows(void *ctx, long lo, long hi) {
-  const CellStep *s = ctx;
-  const int H = s->r->H;
-  const size_t G4 = 4 * (size_t)H;
-  for (long b = lo; b < hi; b++) {
-    size_t o = (size_t)b * H;
-    if (s->r->len && s->t >= row_len(s->r, (int)b)) { memset(s->dG + b * G4, 0, sizeof(float) * G4); continue; }
-    if (s->dout) for (int j = 0; j < H; j++) s->dh[o + j] += s->dout[o + j];
+/* dst[b, u0..u1) = the sum of the nb partials in part there, in block order. */
+static void sum_parts(const Step *s, const float *part, int u0, int u1, float *dst) {
+  const int B = s->B, K = s->K;
+  const size_t BH = (size_t)B * K;
+  for (int b = 0; b < B; b++) {
+    float *d = dst + (size_t)b * K;
+    const float *p = part + (size_t)b * K;
+    for (int u = u0; u < u1; u++) d[u] = p[u];
+    for (int m = 1; m < s->nb; m++)
+      for (int u = u0; u < u1; u++) d[u] += p[m * BH + u];
   }
-  if (!s->r->len) {
-    lstm_cell_bwd((int)(hi - lo), H, s->G + lo * G4, s->cp + lo * H, s->cc + lo * H,
-                  s->dh + lo * H, s->dc + lo * H, s->dG + lo * G4, s->dc + lo * H);
-    return;
-  }
-  for (long b = lo; b < hi; b++) {
-    size_t o = (size_t)b * H;
-    if (s->t < row_len(s->r, (int)b))
-      lstm_cell_bwd(1, H, s->G + b * G4, s->cp + o, s->cc + o, s->dh + o, s->dc + o, s->dG + b * G4, s->dc + o);
+}
+
+static void step_bwd(void *ctx, long lo, long hi) {
+  const Step *s = ctx;
+  const int B = s->B, H = s->H, K = s->K, G4 = 4 * H;
+  const int len = s->r && s->r->len;
+  for (long k = lo; k < hi; k++) {
+    int u0, u1;
+    units(s, k, &u0, &u1);
+    if (s->prev) sum_parts(s, s->prev, u0, u1, s->dh);
+    int all = 1;                    /* every row still running at t */
+    for (int b = 0; b < B; b++) {
+      size_t o = (size_t)b * H;
+      if (held(s, b)) {
+        all = 0;
+        for (int q = 0; q < 4; q++) memset(s->dG + (size_t)b * G4 + q * H + u0, 0, sizeof(float) * (size_t)(u1 - u0));
+        continue;
+      }
+      if (s->dout) for (int u = u0; u < u1; u++) s->dh[o + u] += s->dout[o + u];
+      if (len)
+        cell_bwd(1, H, u0, u1, s->G + (size_t)b * G4, s->cp + o, s->cc + o, s->dh + o, s->dc + o,
+                 s->dG + (size_t)b * G4, s->dc + o);
+    }
+    if (!len) cell_bwd(B, H, u0, u1, s->G, s->cp, s->cc, s->dh, s->dc, s->dG, s->dc);
+    /* part_k = dG[:, q H + u] W[q H + u, :] over this block's units */
+    float *p = s->part + (size_t)k * B * K;
+    int whole = u1 - u0 == H, n = whole ? G4 : u1 - u0;
+    for (int q = 0; q < (whole ? 1 : 4); q++) {
+      int c = q * H + u0;
+      par_gemm(0, 0, B, K, n, 1.0f, s->dG + c, G4, s->W + (size_t)c * K, K, q ? 1.0f : 0.0f, p, K);
+    }
+    if (!all)                       /* held rows: dh_{t-1} = dh_t (K = H here) */
+      for (int b = 0; b < B; b++)
+        if (held(s, b))
+          for (int u = u0; u < u1; u++) p[(size_t)b * H + u] += s->dh[(size_t)b * H + u];
   }
 }
 
@@ -212,6 +287,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     r->mask = arena_floats(a, (size_t)(L - 1) * TBH);
     r->xin = arena_floats(a, (size_t)(L - 1) * TBH);
   }
+  const int nb = unit_blocks(H);
 
   for (int l = 0; l < L; l++) {
     const LstmLayer *P = &r->layer[l];
@@ -239,16 +315,11 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
       for (int k = 0; k < G4; k++)
         for (int j = 0; j < H; j++) WhhT[(size_t)j * G4 + k] = P->W_hh[(size_t)k * H + j];
     for (int t = 0; t < T; t++) {
-      float *Gt = G + (size_t)t * B * G4;
-      float *hp = hs + t * BH, *cp = cs + t * BH, *hc = hp + BH, *cc = cp + BH;
-      if ((t > 0 || h0) && nn)
-        par_gemm(0, 0, B, G4, H, 1.0f,
-                    hp, H, WhhT, G4, 1.0f, Gt, G4);
-      else if (t > 0 || h0)
-        par_gemm(0, 1, B, G4, H, 1.0f,
-                    hp, H, P->W_hh, H, 1.0f, Gt, G4);
-      CellStep st = { r, t, Gt, cp, cc, hc, hp, NULL, NULL, NULL, NULL };
-      par_for(B, cell_grain(H), cell_fwd_rows, &st);
+      float *hp = hs + t * BH, *cp = cs + t * BH;
+      Step st = { .r = r, .B = B, .H = H, .K = H, .t = t, .nb = nb, .rec = t > 0 || h0, .tb = !nn,
+                  .W = nn ? WhhT : P->W_hh, .x = hp, .G = G + (size_t)t * B * G4, .cp = cp, .hp = hp,
+                  .cc = cp + BH, .hc = hp + BH };
+      par_for(nb, 1, step_fwd, &st);
     }
     if (hN) memcpy(hN + l * BH, hs + T * BH, sizeof(float) * BH);
     if (cN) memcpy(cN + l * BH, cs + T * BH, sizeof(float) * BH);
@@ -268,8 +339,10 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
                  float *dx, float *dh0, float *dc0) {
   const int T = r->T, B = r->B, H = r->H, L = r->L, G4 = 4 * H;
   const size_t BH = (size_t)B * H, TB = (size_t)T * B, TBH = TB * H;
+  const int nb = unit_blocks(H);
   float *dG = arena_floats(a, TB * G4), *dbuf = arena_floats(a, TBH);
   float *dh = arena_floats(a, BH), *dh2 = arena_floats(a, BH), *dc = arena_floats(a, BH);
+  float *part[2] = { arena_floats(a, (size_t)nb * BH), arena_floats(a, (size_t)nb * BH) };
 
   for (int l = L - 1; l >= 0; l--) {
     const LstmLayer *P = &r->layer[l];
@@ -279,24 +352,23 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
     if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
     if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
+    Step st = { .r = r, .B = B, .H = H, .K = H, .nb = nb, .W = P->W_hh, .dh = dh, .dc = dc };
     for (int t = T - 1; t >= 0; t--) {
-      const float *Gt = G + (size_t)t * B * G4, *cp = cs + t * BH, *cc = cp + BH;
-      float *dGt = dG + (size_t)t * B * G4;
-      CellStep st = { r, t, (float *)Gt, cp, (float *)cc, NULL, NULL,
-                      dout ? dout + t * BH : NULL, dh, dc, dGt };
-      par_for(B, cell_grain(H), cell_bwd_rows, &st);
-      /* dh_prev = dG_t W_hh; held rows pass dh through unchanged. */
-      par_gemm(0, 0, B, H, G4, 1.0f,
-                  dGt, G4, P->W_hh, H, 0.0f, dh2, H);
-      if (r->len)
-        for (int b = 0; b < B; b++)
-          if (t >= row_len(r, b)) memcpy(dh2 + (size_t)b * H, dh + (size_t)b * H, sizeof(float) * H);
-      if (r->hook.fn) {
-        BpttStep s = { r->hook.tag, l, t, B, H, 0, dh, dGt, dc, dh2, H, NULL, 0 };
+      st.t = t;                        /* step t+1's partials, while this step writes the other set */
+      st.prev = t == T - 1 ? NULL : part[(t + 1) & 1];
+      st.part = part[t & 1];
+      st.G = (float *)G + (size_t)t * B * G4;
+      st.cp = cs + t * BH; st.cc = (float *)cs + (t + 1) * BH;
+      st.dout = dout ? dout + t * BH : NULL;
+      st.dG = dG + (size_t)t * B * G4;
+      par_for(nb, 1, step_bwd, &st);
+      if (r->hook.fn) {                /* the hook sees dh_{t-1} whole */
+        sum_parts(&st, st.part, 0, H, dh2);
+        BpttStep s = { r->hook.tag, l, t, B, H, 0, dh, st.dG, dc, dh2, H, NULL, 0 };
         r->hook.fn(r->hook.ctx, &s);
       }
-      float *sw = dh; dh = dh2; dh2 = sw;
     }
+    sum_parts(&st, st.part, 0, H, dh);   /* dh_{-1}: what reaches h0 */
     if (dh0) for (size_t k = 0; k < BH; k++) dh0[l * BH + k] += dh[k];
     if (dc0) for (size_t k = 0; k < BH; k++) dc0[l * BH + k] += dc[k];
     /* Weight gradients over all T*B rows at once. */
@@ -321,4 +393,26 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     }
   }
   return 0;
+}
+
+/* ---- one step on its own, for other recurrences (attn.c) -------------------- */
+
+int lstm_step_blocks(int H) {          /* unit_blocks with every thread PAR_MAX allows */
+  int nb = H / UNIT_MIN;
+  return nb < 1 ? 1 : nb > PAR_MAX ? PAR_MAX : nb;
+}
+
+void lstm_step_fwd(int B, int H, int K, const float *x, const float *W, float *gates,
+                   const float *c_prev, float *c, float *h) {
+  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .rec = 1, .tb = 1, .W = W, .x = x,
+              .G = gates, .cp = c_prev, .cc = c, .hc = h };
+  par_for(st.nb, 1, step_fwd, &st);
+}
+
+void lstm_step_bwd(int B, int H, int K, const float *gates, const float *c_prev, const float *c,
+                   float *dh, float *dc, const float *W, float *dgates, float *part, float *dx) {
+  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .W = W, .G = (float *)gates, .cp = c_prev,
+              .cc = (float *)c, .dh = dh, .dc = dc, .dG = dgates, .part = part };
+  par_for(st.nb, 1, step_bwd, &st);
+  sum_parts(&st, part, 0, K, dx);
 }

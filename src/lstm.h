@@ -90,4 +90,22 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
 int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const float *dcN,
                  float *dx, float *dh0, float *dc0);
 
+/* ---- one step of another recurrence ----------------------------------------
+**
+** For recurrences that build the cell's input themselves (attn.c's decoder:
+** [input ; h_{t-1}] per step).  Both split the step over the pool by blocks
+** of hidden units, one job each.
+**
+** lstm_step_fwd: gates [B,4H] holds what is already known of the
+** pre-activations; adds x W^T (x [B,K], W [4H,K]), then runs
+** lstm_cell_fwd.  lstm_step_bwd: lstm_cell_bwd (dc_prev written over dc;
+** dh is not changed), then dx [B,K] = dgates W.  part is workspace of
+** lstm_step_blocks(H) * B * K floats: the most blocks a step is split into,
+** whatever the number of threads. */
+int  lstm_step_blocks(int H);
+void lstm_step_fwd(int B, int H, int K, const float *x, const float *W, float *gates,
+                   const float *c_prev, float *c, float *h);
+void lstm_step_bwd(int B, int H, int K, const float *gates, const float *c_prev, const float *c,
+                   float *dh, float *dc, const float *W, float *dgates, float *part, float *dx);
+
 #endif

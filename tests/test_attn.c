@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "attn.h"
+#include "par.h"
 
 /* ---- test helpers ------------------------------------------------------- */
 
@@ -320,6 +321,66 @@ START_TEST(decoder_padding_and_determinism) {
 }
 END_TEST
 
+/* Every gradient buffer of P, in a fixed order: (pointer, length). */
+static int dec_grads(DecProb *P, float **g, size_t *n) {
+  AttnDec *d = &P->d;
+  size_t BH = (size_t)d->B * d->H, H = (size_t)d->H;
+  int k = 0;
+  g[k] = d->de; n[k++] = (size_t)d->T * d->B * d->E;
+  g[k] = d->dmem; n[k++] = (size_t)d->S * BH;
+  g[k] = d->dh0; n[k++] = d->L * BH;
+  g[k] = d->dc0; n[k++] = d->L * BH;
+  g[k] = d->dfeed0; n[k++] = BH;
+  for (int l = 0; l < d->L; l++) {
+    g[k] = P->cell[l].dW_ih; n[k++] = 4 * H * (l ? H : (size_t)d->E + H);
+    g[k] = P->cell[l].dW_hh; n[k++] = 4 * H * H;
+    g[k] = P->cell[l].db; n[k++] = 4 * H;
+  }
+  g[k] = P->p.dW_in; n[k++] = H * H;
+  g[k] = P->p.dW_c; n[k++] = 2 * H * H;
+  return k;
+}
+
+/* With a pool each cell step is split into blocks of hidden units (lstm.c's
+** lstm_step_fwd/bwd): H = 70 gives two blocks of 35 on two threads.  The
+** same outputs and gradients as one thread, and the state gradients
+** against finite differences. */
+START_TEST(decoder_unit_blocks) {
+  Pool m = {0};
+  DecProb P;
+  int len[3] = {4, 2, 3};
+  dec_make(&P, &m, 3, 3, 4, 3, 70, 2, len, 1, 0.2f);
+  AttnDec *d = &P.d;
+  for (int l = 0; l < d->L; l++) {      /* weights of dec_make's size saturate 70 units: finite differences need less */
+    size_t in = l ? 70 : 73;
+    for (size_t i = 0; i < 4 * 70 * in; i++) P.Wih[l][i] *= 0.1f;
+    for (size_t i = 0; i < 4 * 70 * 70; i++) P.Whh[l][i] *= 0.1f;
+  }
+  size_t nout = (size_t)d->T * d->B * d->H;
+  float *g[4 + 3 * MAXL + 2], *g1[4 + 3 * MAXL + 2], *out1 = fz(&m, nout);
+  size_t n[4 + 3 * MAXL + 2];
+  int ng = dec_grads(&P, g, n);
+  for (int threads = 1; threads <= 2; threads++) {
+    ck_assert_int_eq(par_init(threads), threads);
+    for (int k = 0; k < ng; k++) memset(g[k], 0, n[k] * sizeof(float));
+    dec_loss(&P);
+    attn_decoder_bwd(d, &P.p, P.ws);
+    if (threads == 1) {
+      memcpy(out1, d->out, nout * sizeof(float));
+      for (int k = 0; k < ng; k++) { g1[k] = fz(&m, n[k]); memcpy(g1[k], g[k], n[k] * sizeof(float)); }
+      continue;
+    }
+    for (size_t i = 0; i < nout; i++) close_at(d->out[i], out1[i], 1e-5, 1e-4, "out, two blocks vs one", i);
+    for (int k = 0; k < ng; k++)
+      for (size_t i = 0; i < n[k]; i++) close_at(g[k][i], g1[k][i], 1e-5, 1e-4, "gradient, two blocks vs one", i);
+  }
+  fd_check(dec_loss, &P, P.h0, d->dh0, d->L * (size_t)d->B * d->H, "dh0 (two blocks)");
+  fd_check(dec_loss, &P, P.feed0, d->dfeed0, (size_t)d->B * d->H, "dfeed0 (two blocks)");
+  par_init(1);
+  pool_free(&m);
+}
+END_TEST
+
 /* Invalid sizes ask for no workspace rather than a wrong one. */
 START_TEST(decoder_ws_sizes) {
   AttnDec d = {.T = 3, .B = 2, .S = 4, .E = 5, .H = 6, .L = 2};
@@ -424,6 +485,7 @@ static Suite *attn_suite(void) {
   tcase_add_test(tc, decoder_gradients_1layer_nostate);
   tcase_add_test(tc, decoder_gradients_2layers_zero_length_row);
   tcase_add_test(tc, decoder_padding_and_determinism);
+  tcase_add_test(tc, decoder_unit_blocks);
   tcase_add_test(tc, decoder_ws_sizes);
   suite_add_tcase(s, tc);
   tc = tcase_create("pytorch");

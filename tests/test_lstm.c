@@ -11,12 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 #include "lstm.h"
+#include "par.h"
 #include "seqk.h"
 
 /* ---- test helpers ------------------------------------------------------- */
 
 /* Test-local data generator (independent of util.c's Rng). */
 static unsigned long long tseed = 12345;
+static void trand_seed(unsigned long long s) { tseed = s; }
 static double trand(void) {   /* [0,1) */
   tseed = tseed * 6364136223846793005ULL + 1442695040888963407ULL;
   return (double)(tseed >> 11) / 9007199254740992.0;
@@ -272,6 +274,43 @@ START_TEST(lstm_seq_random) {
 }
 END_TEST
 
+/* With a pool the steps are split into blocks of hidden units, each
+** thread adding its gates' share of dh_{t-1} (lstm.c): the same values and
+** gradients as the reference (finite differences of x, h0, c0) and as one
+** thread (every gradient), with lengths, dropout and block tails (H = 70:
+** two blocks of 35 units); H = 230 takes the transposed product (against
+** one thread only: finite differences at that size take minutes). */
+static void blocks_vs_one(int T, int B, int I, int H, int L, int fd) {
+  float *g1[NVAR];
+  for (int threads = 1; threads <= 2; threads++) {
+    par_init(threads);
+    Prob P; prob_new(&P, T, B, I, H, L, 1);   /* same draws both times: the generator restarts below */
+    Arena A; arena_init(&A, 1 << 22);
+    Rng rng; rng_seed(&rng, 5);
+    LstmRun r; LstmLayer layers[MAXL];
+    long ny = (long)T * B * H, ns = (long)L * B * H;
+    float *y = fnew(ny), *hN = fnew(ns), *cN = fnew(ns);
+    fused_run(&P, &A, &rng, 0.2f, 1, 1, &r, layers, y, hN, cN);
+    for (int v = 0; v < 3 + 3 * L; v++) {
+      if (threads == 1) { g1[v] = fnew(P.n[v]); memcpy(g1[v], P.g[v], sizeof(float) * (size_t)P.n[v]); continue; }
+      close_vec(P.g[v], g1[v], P.n[v], 1e-5, 1e-4, "gradient with two blocks vs one");
+      free(g1[v]);
+    }
+    free(y); free(hN); free(cN); arena_free(&A); prob_free(&P);
+    trand_seed(99);
+  }
+  if (fd) check_lstm_case_fd(T, B, I, H, L, 1, 0.2f, 1, 3);   /* still two threads */
+  par_init(1);
+}
+
+START_TEST(lstm_seq_unit_blocks) {
+  trand_seed(99);
+  blocks_vs_one(3, 3, 4, 70, 2, 1);
+  trand_seed(99);
+  blocks_vs_one(2, 3, 3, 230, 2, 0);
+}
+END_TEST
+
 /* Length semantics on their own: a row of length n gives the same final
 ** state as running the first n steps alone, and zeros after. */
 START_TEST(lstm_len_hold) {
@@ -516,6 +555,7 @@ static Suite *lstm_suite(void) {
   tcase_set_timeout(tc, 600);                 /* finite differences at H = 230: minutes under ASan on a busy machine */
   tcase_add_test(tc, lstm_seq_fixed);
   tcase_add_test(tc, lstm_seq_random);
+  tcase_add_test(tc, lstm_seq_unit_blocks);
   tcase_add_test(tc, lstm_len_hold);
   tcase_add_test(tc, lstm_workspace_bytes);
   tcase_add_test(tc, lstm_vs_torch);
