@@ -128,15 +128,6 @@ uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
 }
 
 void rng_seed(Rng *r, uint64_t seed) { r->s[0] = splitmix(&seed); r->s[1] = splitmix(&seed); }
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-uint64_t rng_next(Rng *r) {
-  uint64_t s0 = r->s[0], s1 = r->s[1], res = s0 + s1;
-  s1 ^= s0;
-  r->s[0] = rotl(s0, 24) ^ s1 ^ (s1 << 16);
-  r->s[1] = rotl(s1, 37);
-  return res;
-}
-float rng_uniform(Rng *r) { return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f); }
 float rng_normal(Rng *r) {
   double u1 = ((rng_next(r) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
   double u2 = (rng_next(r) >> 11) * (1.0 / 9007199254740992.0);

@@ -44,9 +44,18 @@ int file_check_writable(const char *path, Err *e);
 /* xoshiro128+ style generator: deterministic for a seed on every machine. */
 typedef struct Rng { uint64_t s[2]; } Rng;
 void rng_seed(Rng *r, uint64_t seed);
-uint64_t rng_next(Rng *r);
-float rng_uniform(Rng *r);                   /* [0, 1) */
 float rng_normal(Rng *r);                    /* N(0, 1) */
+/* Inline: dropout masks draw one number per element. */
+static inline uint64_t rng_next(Rng *r) {
+  uint64_t s0 = r->s[0], s1 = r->s[1], res = s0 + s1;
+  s1 ^= s0;
+  r->s[0] = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
+  r->s[1] = (s1 << 37) | (s1 >> 27);
+  return res;
+}
+static inline float rng_uniform(Rng *r) {   /* [0, 1) */
+  return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f);
+}
 
 /* FNV-1a over bytes p[0..n), continuing from h (start with FNV_INIT). */
 #define FNV_INIT 1469598103934665603ull

@@ -1,7 +1,8 @@
 /*
 ** test_par.c — the thread pool (par.c): the split product against a plain
 ** triple loop in double, every index of par_for visited exactly once,
-** nested calls, restarting the pool with another thread count.
+** nested calls, restarting the pool with another thread count, column
+** sums in row order.
 */
 #include "testutil.h"
 #include "par.h"
@@ -83,6 +84,30 @@ static void count_visits(void *ctx, long lo, long hi) {
   int *seen = ctx;
   for (long i = lo; i < hi; i++) seen[i]++;
 }
+
+/* par_colsum adds each column in row order, whatever the thread count and
+** however many rows it takes per pass: bit for bit a plain float loop. */
+START_TEST(colsum_is_the_row_order_sum) {
+  static const long Ns[] = {1, 3, 4, 7, 700};
+  static const int Ms[] = {1, 5, 1250};
+  for (int threads = 1; threads <= 2; threads++) {
+    par_init(threads);
+    for (int a = 0; a < 5; a++)
+      for (int b = 0; b < 3; b++) {
+        long N = Ns[a]; int M = Ms[b];
+        float *g = fnew(N * M), *d = fnew(M), *want = malloc(sizeof(float) * (size_t)M);
+        memcpy(want, d, sizeof(float) * (size_t)M);
+        for (long r = 0; r < N; r++)
+          for (int j = 0; j < M; j++) want[j] += g[r * M + j];
+        par_colsum(g, N, M, d);
+        for (int j = 0; j < M; j++)
+          if (d[j] != want[j]) ck_abort_msg("par_colsum N=%ld M=%d threads %d: d[%d] = %.9g, expected %.9g", N, M, threads, j, d[j], want[j]);
+        free(g); free(d); free(want);
+      }
+  }
+  par_init(1);
+}
+END_TEST
 
 START_TEST(par_for_visits_each_index_once) {
   static const long ns[] = { 0, 1, 2, 3, 7, 64, 1000, 100003 };
@@ -195,6 +220,7 @@ static Suite *par_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, gemm_matches_loops);
   tcase_add_test(tc, gemm_repeatable);
+  tcase_add_test(tc, colsum_is_the_row_order_sum);
   tcase_add_test(tc, par_for_visits_each_index_once);
   tcase_add_test(tc, nested_calls_run_serially);
   tcase_add_test(tc, restart_pool);
