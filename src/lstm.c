@@ -191,9 +191,16 @@ typedef struct Step {
   float *part;                      /* backward: [nb][B,K] partial sums of dG W */
 } Step;
 
+/* Block k's units [u0, u1): split points on multiples of the cell's chunk
+** (CH lanes), so that only the last block has a partial chunk. */
+static int unit_split(const Step *s, long k) {
+  if (k >= s->nb) return s->H;
+  int u = (int)(s->H * k / s->nb);
+  return u - u % CH;
+}
 static void units(const Step *s, long k, int *u0, int *u1) {
-  *u0 = (int)(s->H * k / s->nb);
-  *u1 = (int)(s->H * (k + 1) / s->nb);
+  *u0 = unit_split(s, k);
+  *u1 = unit_split(s, k + 1);
 }
 
 /* Whether row b is past its length at the step's t. */

@@ -342,7 +342,7 @@ static int dec_grads(DecProb *P, float **g, size_t *n) {
 }
 
 /* With a pool each cell step is split into blocks of hidden units (lstm.c's
-** lstm_step_fwd/bwd): H = 70 gives two blocks of 35 on two threads.  The
+** lstm_step_fwd/bwd): H = 70 gives blocks of 32 and 38 units on two threads.  The
 ** same outputs and gradients as one thread, and the state gradients
 ** against finite differences. */
 START_TEST(decoder_unit_blocks) {

@@ -278,7 +278,7 @@ END_TEST
 ** thread adding its gates' share of dh_{t-1} (lstm.c): the same values and
 ** gradients as the reference (finite differences of x, h0, c0) and as one
 ** thread (every gradient), with lengths, dropout and block tails (H = 70:
-** two blocks of 35 units); H = 230 takes the transposed product (against
+** two blocks, of 32 and 38 units); H = 230 takes the transposed product (against
 ** one thread only: finite differences at that size take minutes). */
 static void blocks_vs_one(int T, int B, int I, int H, int L, int fd) {
   float *g1[NVAR];
