@@ -10,7 +10,7 @@ the matrix-product work of the training epochs (formula in bench/RESULTS.md,
 counted over the padded grid both programs compute) over the same seconds.
 Peak memory is "Maximum resident set size" from /usr/bin/time -v.
 """
-import math, os, re, sys
+import math, re, sys
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else 'bench/out'
 B, BPTT = 20, 35
