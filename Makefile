@@ -107,8 +107,8 @@ check-asan:
 # `make check-torch` computes them afresh into $(B)/torch, runs those tests (and
 # test_corpus's torch layout) against them, and says whether the committed ones
 # still agree.
-TORCH_PY := tests/lstm_torch.py tests/attn_torch.py tests/trace_torch.py
-TORCH_TESTS := $(B)/tests/test_lstm $(B)/tests/test_attn $(B)/tests/test_corpus $(B)/tests/test_trace_seq
+TORCH_PY := tests/lstm_torch.py tests/attn_torch.py tests/trace_torch.py tests/tfm_torch.py
+TORCH_TESTS := $(B)/tests/test_lstm $(B)/tests/test_attn $(B)/tests/test_corpus $(B)/tests/test_trace_seq $(B)/tests/test_tfm_model
 deps-torch:
 	@$(MAKE) --no-print-directory deps DEB_PKGS=python3-torch
 fixtures: deps-torch $(BIN)

@@ -1,9 +1,10 @@
 #!/bin/sh
 # bench/tfm.sh — the Transformer LM (models/transformer_lm.g) against the
-# PyTorch reference's tfm mode, and on the whole Brown corpus (issue 15's
-# targets).  bench/run calls it last (`make bench`); alone:
+# tfm mode of this directory's PyTorch reference (bench/torch_ref.py), and on
+# the whole Brown corpus (issue 15's targets).  bench/run calls it last
+# (`make bench`); alone (`make bench-tfm`):
 #
-#   REF=path/to/reference.py bench/tfm.sh          (REF unset: graphrun only)
+#   bench/tfm.sh                                   (REF= : graphrun only; REF=other.py: another reference)
 #   FAST=1 bench/tfm.sh                            (1 epoch, seed 1111, no Brown: minutes)
 #
 # 1. data/, SMALL_EPOCHS (10) epochs, seeds 1111, 1, 2: graphrun's valid
@@ -23,14 +24,20 @@ FAST=${FAST:-0}
 SMALL_EPOCHS=${SMALL_EPOCHS:-10}
 SEEDS=${SEEDS:-"1111 1 2"}
 FULL=${FULL:-1}
-REF=${REF:-}
+REF=${REF-bench/torch_ref.py}
 PY=/usr/bin/python3
 if [ "$FAST" = 1 ]; then SMALL_EPOCHS=1; SEEDS=1111; FULL=0; fi
 mkdir -p "$OUT"
 [ -x ./graphrun ] || make graphrun
+# Both programs on graphrun's kernel (bench/run sets it already; alone, as there).
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  OPENBLAS_CORETYPE=$(./graphrun --version | sed -n 's/^blas: .*, kernel \([^ ]*\) .*/\1/p')
+  [ -n "$OPENBLAS_CORETYPE" ] && export OPENBLAS_CORETYPE || unset OPENBLAS_CORETYPE
+fi
 
 TORCH=1
-if [ -z "$REF" ] || [ ! -f "$REF" ]; then TORCH=0; echo "bench/tfm.sh: no reference trainer (REF): graphrun only"
+if [ -z "$REF" ]; then TORCH=0; echo "bench/tfm.sh: REF is empty: graphrun only"
+elif [ ! -f "$REF" ]; then echo "bench/tfm.sh: REF=$REF: no such file" >&2; exit 2
 elif ! $PY -c 'import torch' 2>/dev/null; then TORCH=0; echo "bench/tfm.sh: python3-torch is missing (make deps-bench): graphrun only"; fi
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} threads=$THREADS epochs=$SMALL_EPOCHS seeds=$SEEDS" > "$OUT/tfm-env.txt"
 lscpu | grep -E '^Model name' >> "$OUT/tfm-env.txt" || true

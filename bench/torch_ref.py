@@ -460,7 +460,25 @@ class Trainer:
         return total, ntok
 
 
-def main():
+    def epochs(self):
+        """Trains; after each epoch yields its number, train and valid perplexity, the
+        lr it trained at, its training seconds and tokens.  lr / decay after an epoch
+        without a new best validation loss."""
+        best = math.inf
+        for ep in range(1, self.a.epochs + 1):
+            t0 = time.time()
+            tr, tn = self.run(True)
+            sec = time.time() - t0
+            vl, vn = self.run(False)
+            yield ep, math.exp(tr / tn), math.exp(vl / vn), self.lr, sec, tn
+            if vl / vn < best:
+                best = vl / vn
+            else:
+                self.lr /= self.a.decay
+
+
+def parse(argv):
+    """The settings of argv (a list of flags), each mode's defaults filled in."""
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--data', default='data')
     p.add_argument('--mode', default='lm', choices=sorted(MODELS))
@@ -484,7 +502,7 @@ def main():
     p.add_argument('--init', help='start from this graphrun checkpoint')
     p.add_argument('--debug', type=int, default=0, metavar='N', help='loss and gradient norm of the first N steps')
     p.add_argument('--stop-after', type=int, default=0, metavar='N', help='end after N steps')
-    a = p.parse_args()
+    a = p.parse_args(argv)
     for k, v in {'dim': 100, 'lr': 20.0, 'clip': 0.25, 'opt': 'sgd', **MODELS[a.mode].defaults}.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
@@ -499,23 +517,18 @@ def main():
     if a.opt != 'adam' and (a.betas is not None or a.eps is not None):
         p.error('--betas and --eps apply to --opt adam only')
     a.betas, a.eps = a.betas or [0.9, 0.999], 1e-8 if a.eps is None else a.eps
+    return a
+
+
+def main():
+    a = parse(sys.argv[1:])
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     t = Trainer(a)
     print(f'torch_ref: {a.mode}, d {a.dim}, V {t.V}, {len(t.train)} sentences, {a.opt} lr {a.lr} clip {a.clip}, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads', flush=True)
-    best = math.inf
-    for ep in range(1, a.epochs + 1):
-        t0 = time.time()
-        tr, tn = t.run(True)
-        sec = time.time() - t0
-        vl, vn = t.run(False)
-        print(f'epoch {ep} train_ppl {math.exp(tr / tn):.2f} valid_ppl {math.exp(vl / vn):.2f} '
-              f'sec {sec:.2f} tok/s {tn / sec:.0f}', flush=True)
-        if vl / vn < best:
-            best = vl / vn
-        else:
-            t.lr /= a.decay
+    for ep, tppl, vppl, lr, sec, ntok in t.epochs():
+        print(f'epoch {ep} train_ppl {tppl:.2f} valid_ppl {vppl:.2f} sec {sec:.2f} tok/s {ntok / sec:.0f}', flush=True)
     return 0
 
 

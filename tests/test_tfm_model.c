@@ -2,7 +2,9 @@
 ** test_tfm_model.c — the Transformer in the language: the fused kernels
 ** (the TRANSFORMER op) against the same layer written in primitives
 ** (models/transformer_layer.g), values and every gradient; the tools on
-** Transformer models at toy size (--gradcheck, --trace, --dot, training).
+** Transformer models at toy size (--gradcheck, --trace, --dot, training);
+** whole training runs against PyTorch (tests/fixtures/tfm_torch.txt, written
+** by tests/tfm_torch.py through bench/torch_ref.py).
 */
 #include "testutil.h"
 #include "model.h"
@@ -279,6 +281,49 @@ START_TEST(generate_lm) {
 }
 END_TEST
 
+/* Training the tiny Transformer LM without dropout (tests/data/tiny_tfm_exact.g
+** at 1 and 2 layers): every epoch's train and valid perplexity and lr as
+** PyTorch's from the same initial weights (tests/tfm_torch.py, float64), up to
+** the 4 decimals --metrics prints.  8 epochs: forward, backward, Adam with its
+** bias corrections, the clip and, in the last epochs, lr / 4 after an epoch
+** without a new best. */
+START_TEST(trains_like_pytorch) {
+  static const struct { const char *name; int layers; } cases[] = { { "tiny_tfm_exact", 1 }, { "two_layers", 2 } };
+  char *fix = tu_fixture("tfm_torch.txt");
+  char *text = tu_slurp("tests/data/tiny_tfm_exact.g");
+  char *at = strstr(text, "layers = 1");
+  ck_assert_ptr_nonnull(at);
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    const char *sec = tu_fix_case(fix, cases[c].name);
+    float dims[3];
+    tu_fix_read(sec, "dims", dims, 3);
+    int ep = (int)dims[0];
+    ck_assert_int_eq((int)dims[1], cases[c].layers);
+    float *tp = tu_fix_get(sec, "train_ppl", ep), *vp = tu_fix_get(sec, "valid_ppl", ep), *lr = tu_fix_get(sec, "lr", ep);
+    at[9] = (char)('0' + cases[c].layers);
+    char *model = tu_tmpfile(".g", text, strlen(text)), *met = tu_tmpfile(".csv", "", 0), args[512];
+    snprintf(args, sizeof args, "%s --train --epochs %d --threads 1 --quiet --metrics %s", model, ep, met);
+    TuRun r = tu_run(args);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    char *csv = tu_slurp(met), *row = strchr(csv, '\n');
+    for (int e = 0; e < ep; e++) {
+      int n;
+      double t, v, l;
+      ck_assert_msg(row && sscanf(row + 1, "%d,%lf,%lf,%lf", &n, &t, &v, &l) == 4 && n == e + 1, "%s: row %d of\n%s", cases[c].name, e + 1, csv);
+      ck_assert_msg(fabs(t - tp[e]) <= 2e-4 * tp[e] && fabs(v - vp[e]) <= 2e-4 * vp[e] && fabs(l - lr[e]) <= 1e-5 * lr[e],
+                    "%s, epoch %d: train ppl %.4f, valid ppl %.4f, lr %g; PyTorch %.4f, %.4f, %g",
+                    cases[c].name, e + 1, t, v, l, tp[e], vp[e], lr[e]);
+      row = strchr(row + 1, '\n');
+    }
+    ck_assert_msg(lr[ep - 1] < lr[0], "%s: the fixture never lowers the lr", cases[c].name);
+    free(csv); free(tp); free(vp); free(lr);
+    unlink(model); unlink(met); free(model); free(met);
+    tu_free(&r);
+  }
+  free(text); free(fix);
+}
+END_TEST
+
 static Suite *tfm_model_suite(void) {
   Suite *s = suite_create("tfm_model");
   TCase *c = tcase_create("model");
@@ -289,6 +334,7 @@ static Suite *tfm_model_suite(void) {
   tcase_add_test(c, fused_lm_equals_heads_lm);
   tcase_add_test(c, show_attention_lm);
   tcase_add_test(c, generate_lm);
+  tcase_add_test(c, trains_like_pytorch);
   suite_add_tcase(s, c);
   return s;
 }

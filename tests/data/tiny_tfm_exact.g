@@ -1,6 +1,6 @@
-# tests/data/tiny_tfm_lm.g with the fused `transformer` block: the same
-# model, so the same loss and gradients on the same weights
-# (tests/test_tfm_model.c).
+# tests/data/tiny_tfm_block.g without dropout: the same numbers over any
+# number of processes (tests/test_dist.c) and in PyTorch (tests/tfm_torch.py,
+# tests/test_tfm_model.c).
 data  train = "tests/data/tiny-train.txt", valid = "tests/data/tiny-valid.txt"
 const d = 8
 
