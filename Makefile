@@ -87,7 +87,10 @@ $(B)/tests/test_fuzz_regress: $(wildcard tests/fuzz/*.c tests/fuzz/*.h) src/main
 
 # Runs every tests/test_*.c executable; each prints Check's summary line, the
 # last line totals them.  Then the whole suite again under ASan + UBSan.
+# Both builds compile on every core first (JOBS); the tests then run one by one.
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 check: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BIN) $(TESTS)
 	@$(MAKE) --no-print-directory test-run
 	@$(MAKE) --no-print-directory check-asan
 test-run: $(BIN) $(TESTS)
@@ -95,6 +98,9 @@ test-run: $(BIN) $(TESTS)
 # tests/lsan.supp: leaks inside Graphviz's and the font libraries' own code.
 check-asan:
 	@echo "== the same tests under AddressSanitizer + UBSan =="
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 $(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
+	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  XLDFLAGS="-fsanitize=address,undefined" -j$(JOBS) build-asan/graphrun $(subst $(B)/,build-asan/,$(TESTS))
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 $(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
 	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  XLDFLAGS="-fsanitize=address,undefined" test-run
