@@ -11,12 +11,15 @@
 */
 #include "testutil.h"
 #include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 static char tmpdir[] = "/tmp/gr_argvXXXXXX";
+static char dir[400];         /* the current model's own folder in tmpdir ('@/' in flags) */
 static char *path_in(const char *name) {
-  static char buf[8][256]; static int k;
+  static char buf[8][600]; static int k;
   char *p = buf[k++ % 8];
-  snprintf(p, 256, "%s/%s", tmpdir, name);
+  snprintf(p, 600, "%s/%s", dir, name);
   return p;
 }
 static long runs, ran_ok;   /* command lines, and those that exited 0 */
@@ -66,7 +69,7 @@ static const char *model_path(const char *name, int *seq) {
       at = strstr(text + off, from[j]);
     }
   }
-  snprintf(dst, sizeof dst, "%s/%s", tmpdir, name);
+  snprintf(dst, sizeof dst, "%s/%s", dir, name);
   FILE *f = fopen(dst, "w");
   ck_assert_ptr_nonnull(f);
   fputs(text, f);
@@ -121,7 +124,7 @@ static const char *seq_flags[] = {      /* the first N_DECODE_FLAGS also with --
 static void expand(char *dst, size_t n, const char *s) {
   size_t k = 0;
   for (; *s && k + 1 < n; s++) {
-    if (s[0] == '@' && s[1] == '/') { k += snprintf(dst + k, n - k, "%s", tmpdir); continue; }
+    if (s[0] == '@' && s[1] == '/') { k += snprintf(dst + k, n - k, "%s", dir); continue; }
     dst[k++] = *s;
   }
   dst[k < n ? k : n - 1] = 0;
@@ -179,22 +182,60 @@ static void sweep_model(const char *name) {
   }
 }
 
+/* The models are swept by one child per core (check_fork: their failures
+** are the test's), each model in its own folder; each child leaves its
+** counts in tmpdir for the totals. */
 START_TEST(every_model_every_flag) {
   ck_assert_ptr_nonnull(mkdtemp(tmpdir));
   setenv("OPENBLAS_NUM_THREADS", "1", 1);     /* faster start-up; the sweep is about exits */
+  static char names[64][256];
+  int models = 0;
   DIR *d = opendir("models");
   ck_assert_ptr_nonnull(d);
   struct dirent *de;
-  int models = 0;
   while ((de = readdir(d))) {
     size_t n = strlen(de->d_name);
-    if (n < 3 || strcmp(de->d_name + n - 2, ".g")) continue;
-    sweep_model(de->d_name);
-    models++;
+    if (n < 3 || n >= sizeof names[0] || strcmp(de->d_name + n - 2, ".g")) continue;
+    ck_assert_int_lt(models, 64);
+    strcpy(names[models++], de->d_name);
   }
   closedir(d);
   ck_assert_int_ge(models, 10);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int jobs = cores < 1 ? 1 : cores > 4 ? 4 : (int)cores;
+  pid_t kids[4];
+  for (int w = 0; w < jobs; w++) {
+    ck_assert_int_ge(kids[w] = check_fork(), 0);
+    if (kids[w]) continue;
+    for (int i = w; i < models; i += jobs) {
+      snprintf(dir, sizeof dir, "%s/%s", tmpdir, names[i]);
+      ck_assert_int_eq(mkdir(dir, 0700), 0);
+      sweep_model(names[i]);
+    }
+    char cf[600];
+    snprintf(cf, sizeof cf, "%s/counts-%d", tmpdir, w);
+    FILE *f = fopen(cf, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%ld %ld\n", runs, ran_ok);
+    ck_assert_int_eq(fclose(f), 0);
+    fflush(stdout);
+    _exit(0);
+  }
+  for (int w = 0; w < jobs; w++) {
+    int st;
+    ck_assert_int_eq(waitpid(kids[w], &st, 0), kids[w]);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sweep worker %d failed (status %d)", w, st);
+    char cf[600];
+    snprintf(cf, sizeof cf, "%s/counts-%d", tmpdir, w);
+    FILE *f = fopen(cf, "r");
+    ck_assert_ptr_nonnull(f);
+    long r, ok;
+    ck_assert_int_eq(fscanf(f, "%ld %ld", &r, &ok), 2);
+    fclose(f);
+    runs += r; ran_ok += ok;
+  }
   printf("test_argv: %d models, %ld command lines (%ld exit 0), none ended in a signal\n", models, runs, ran_ok);
+  ck_assert_int_ge(runs, 600);             /* the sweep ran (898 when written) */
   ck_assert_int_ge(ran_ok, runs / 4);      /* the sweep reaches the work, not only the flag checks */
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
