@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""Presses keys on a page in headless Chromium; used by tests/test_page.c.
+"""Opens pages in headless Chromium and presses keys; used by tests/test_page.c.
 
-    page_keys.py URL KEY [KEY ...]
+    page_keys.py [--shot FILE.png] [--dom] URL [STEP ...]
 
-Opens URL, then prints one JSON line with the page's state, and one more
-after each key press: {"cur": ids of the highlighted drawing elements,
-"hash": location.hash, "eq": the shown equation, "phase": the heading above
-it, "counter": "step K of N"}.  The keys are real key
-events sent through the DevTools protocol (Input.dispatchKeyEvent) over
---remote-debugging-pipe (file descriptors 3 and 4): no network port, no
-npm package, only Debian's chromium and the Python standard library.
+Opens URL in a 1280x720 window (--shot: then saves a screenshot of it), and
+prints one JSON line with the page's state, and one more after each STEP:
+{"cur": ids of the highlighted drawing elements, "hash": location.hash,
+"eq": the shown equation, "phase": the heading above it, "counter": "step K
+of N"}; with --dom each state line is followed by one line holding the
+page's DOM (its outerHTML, newlines made spaces).  A STEP is a key name
+(ArrowRight, Home, ...): a real key event sent through the DevTools protocol
+(Input.dispatchKeyEvent); "#..." : the URL fragment set, as a person editing
+the address would (the page's hashchange handler runs); "file://...": that
+page opened in the same tab.  One browser serves all steps, over
+--remote-debugging-pipe (file descriptors 3 and 4): no network port, no npm
+package, only Debian's chromium and the Python standard library.
 """
+import base64
 import json
 import os
 import subprocess
@@ -26,7 +32,13 @@ STATE = ("JSON.stringify({cur: Array.from(document.querySelectorAll('#drawing .c
 
 
 def main():
-    url, keys = sys.argv[1], sys.argv[2:]
+    args, shot, dom = sys.argv[1:], None, False
+    while args and args[0] in ("--shot", "--dom"):
+        if args[0] == "--shot":
+            shot, args = args[1], args[2:]
+        else:
+            dom, args = True, args[1:]
+    url, keys = args[0], args[1:]
     cmd_r, cmd_w = os.pipe()
     res_r, res_w = os.pipe()
 
@@ -36,7 +48,7 @@ def main():
 
     profile = tempfile.mkdtemp(prefix="gr_chromium")
     browser = subprocess.Popen(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,720",
          "--user-data-dir=" + profile, "--remote-debugging-pipe", "about:blank"],
         pass_fds=(3, 4), preexec_fn=child_fds, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -69,26 +81,47 @@ def main():
                 return reply["result"]
 
     try:
-        target = call("Target.createTarget", {"url": url})["targetId"]
+        target = call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        call("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 720, "deviceScaleFactor": 1,
+                                                    "mobile": False}, session)
 
-        def evaluate(js):
-            return call("Runtime.evaluate", {"expression": js, "returnByValue": True}, session)["result"].get("value")
+        def evaluate(js, wait=False):
+            return call("Runtime.evaluate", {"expression": js, "returnByValue": True, "awaitPromise": wait},
+                        session)["result"].get("value")
 
-        ready = ("location.protocol === 'file:' && document.readyState === 'complete'"
-                 " && !!document.getElementById('eq') && document.getElementById('eq').textContent.length > 0")
-        for _ in range(400):
-            if evaluate(ready):
-                break
-            time.sleep(0.05)
-        else:
-            sys.exit("page_keys: the page did not load: " + url)
-        print(evaluate(STATE))
-        for key in keys:
-            for kind in ("rawKeyDown", "keyUp"):
-                call("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
-                                                "windowsVirtualKeyCode": KEYS[key]}, session)
+        def open_page(u):
+            call("Page.navigate", {"url": u}, session)
+            ready = ("location.href.split('#')[0] === %s && document.readyState === 'complete'"
+                     " && !!document.getElementById('eq') && document.getElementById('eq').textContent.length > 0"
+                     % json.dumps(u.split("#")[0]))
+            for _ in range(400):
+                if evaluate(ready):
+                    return
+                time.sleep(0.05)
+            sys.exit("page_keys: the page did not load: " + u)
+
+        def state():
             print(evaluate(STATE))
+            if dom:
+                print(evaluate("document.documentElement.outerHTML").replace("\n", " "))
+
+        open_page(url)
+        if shot:
+            with open(shot, "wb") as f:
+                f.write(base64.b64decode(call("Page.captureScreenshot", {"format": "png"}, session)["data"]))
+        state()
+        for key in keys:
+            if key.startswith("#"):      # the page's handler runs before this promise's
+                evaluate("new Promise(function(r){addEventListener('hashchange',function(){setTimeout(r,0);},"
+                         "{once:true});location.hash=%s;})" % json.dumps(key), wait=True)
+            elif key.startswith("file:"):
+                open_page(key)
+            else:
+                for kind in ("rawKeyDown", "keyUp"):
+                    call("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
+                                                    "windowsVirtualKeyCode": KEYS[key]}, session)
+            state()
         call("Browser.close")
         browser.wait(timeout=30)
     finally:
