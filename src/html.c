@@ -170,7 +170,7 @@ int html_write(const char *path, Model *m, const char *dot, Node *out, int have_
   if (!f || !h) { perror("graphrun: open_memstream"); exit(1); }
   Steps st = { f, h, echo, 0, 0 };
   fputs("var STEPS=[\n", f);
-  int rc = seq ? trace_seq_lines(m, seq, add_step, &st, e) : (trace_lines(m, out, have_grads, add_step, &st), 0);
+  int rc = seq ? trace_seq_lines(m, seq, "--html", add_step, &st, e) : (trace_lines(m, out, have_grads, add_step, &st), 0);
   fclose(h);
   fclose(f);
   if (!rc) rc = render_dot(dot, "svg", &svg, &nsvg, e);

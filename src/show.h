@@ -33,7 +33,7 @@ void trace_to_file(void *ctx, const Node *n, TracePhase phase, const char *line)
 ** node, with shapes) of the same piece.  0, or -1 with a message in e.
 ** trace_seq_lines: the same trace handed to a sink line by line. */
 int trace_seq(FILE *f, Model *m, const TrainCfg *c, int json, Err *e);
-int trace_seq_lines(Model *m, const TrainCfg *c, TraceSink sink, void *ctx, Err *e);
+int trace_seq_lines(Model *m, const TrainCfg *c, const char *flag, TraceSink sink, void *ctx, Err *e);
 
 /* {"values": {...}, "grads": {...}, "shapes": {...}} for every named node
 ** (a shape is a list of sizes, [] for a scalar); grads null when there was

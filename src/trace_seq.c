@@ -60,6 +60,7 @@ typedef struct Tr {
   const Node *at;      /* the node and phase of the lines being written */
   TracePhase ph;
   Model *m;
+  const char *flag;    /* "--trace" or "--html": what the too-big message names */
   char *src;           /* the model file's text, for its lines */
   TrainWalk w;
   Batch b;
@@ -766,9 +767,9 @@ static int too_big(Tr *t, Err *e) {
   }
   const TrainCfg *c = &t->w.cfg;
   if (H <= TR_MAXH && c->batch <= TR_MAXB && c->bptt <= TR_MAXT) return 0;
-  return err_set(e, "%s: error: --trace prints every number of a training step, and at hidden size %d, batch %d, bptt %d "
+  return err_set(e, "%s: error: %s shows every number of a training step, and at hidden size %d, batch %d, bptt %d "
                  "that is far too many to read; make the model small: --set d=4 --batch 2 --bptt 4 "
-                 "(at most hidden %d, batch %d, bptt %d)", t->m->path, H, c->batch, c->bptt, TR_MAXH, TR_MAXB, TR_MAXT);
+                 "(at most hidden %d, batch %d, bptt %d)", t->m->path, t->flag, H, c->batch, c->bptt, TR_MAXH, TR_MAXB, TR_MAXT);
 }
 
 static void tr_free(Tr *t) {
@@ -820,10 +821,10 @@ static int run(Tr *t, const TrainCfg *c, FILE *json, Err *e) {
 }
 
 /* Contract in show.h. */
-int trace_seq_lines(Model *m, const TrainCfg *c, TraceSink sink, void *ctx, Err *e) {
+int trace_seq_lines(Model *m, const TrainCfg *c, const char *flag, TraceSink sink, void *ctx, Err *e) {
   Tr t;
   memset(&t, 0, sizeof t);
-  t.m = m; t.sink = sink; t.ctx = ctx; t.ph = TRACE_NOTE;
+  t.m = m; t.flag = flag; t.sink = sink; t.ctx = ctx; t.ph = TRACE_NOTE;
   t.f = open_memstream(&t.buf, &t.len);
   if (!t.f) { perror("graphrun: open_memstream"); exit(1); }
   int rc = run(&t, c, NULL, e);
@@ -836,7 +837,7 @@ int trace_seq_lines(Model *m, const TrainCfg *c, TraceSink sink, void *ctx, Err 
 
 /* Contract in show.h. */
 int trace_seq(FILE *f, Model *m, const TrainCfg *c, int json, Err *e) {
-  if (!json) return trace_seq_lines(m, c, trace_to_file, f, e);
+  if (!json) return trace_seq_lines(m, c, "--trace", trace_to_file, f, e);
   Tr t;
   memset(&t, 0, sizeof t);
   t.m = m;

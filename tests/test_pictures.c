@@ -259,7 +259,7 @@ START_TEST(errors) {
   snprintf(args, sizeof args, "tests/data/tiny_lm.g --html %s --generate 2", csv);   /* the page's step ends in SGD */
   refused(2, "--html does not go with --generate", csv, args);
   snprintf(args, sizeof args, "models/lm.g --set d=4 --batch 5 --bptt 3 --html %s", csv);   /* too big to trace */
-  refused(1, "models/lm.g: error: --trace prints every number of a training step, and at hidden size 4, batch 5, bptt 3 "
+  refused(1, "models/lm.g: error: --html shows every number of a training step, and at hidden size 4, batch 5, bptt 3 "
              "that is far too many to read; make the model small: --set d=4 --batch 2 --bptt 4", csv, args);
   /* graphrun plot */
   refused(2, "graphrun plot: error: needs -o FILE.svg", NULL, "plot tests/data/tiny-train.txt");

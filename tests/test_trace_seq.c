@@ -178,7 +178,7 @@ END_TEST
 START_TEST(full_size_says_how_to_shrink) {
   TuRun r = tu_run("models/lm.g --trace");
   ck_assert_msg(r.status == 1 && !r.signaled && *r.out == 0, "%d %s", r.status, r.out);
-  ck_assert_msg(strstr(r.err, "models/lm.g: error: --trace prints every number") &&
+  ck_assert_msg(strstr(r.err, "models/lm.g: error: --trace shows every number") &&
                 strstr(r.err, "hidden size 100, batch 20, bptt 35") && strstr(r.err, "--batch 2 --bptt 4"), "%s", r.err);
   tu_free(&r);
   r = tu_run("tests/data/tiny_lm.g --trace --batch 2 --bptt 4");
