@@ -417,7 +417,9 @@ static int run_sequence(Model *m, Opts *o, Err *e) {
   DotOpts d = { 0, o->no_ops, o->no_params, (int)o->max_index };   /* the graph as written, blocks as one node */
   if (o->dot) dot_print(stdout, m, &d, 0);
   if ((o->svg && render_file(m, &d, 0, "svg", o->svg, e)) || (o->png && render_file(m, &d, 0, "png", o->png, e))) return -1;
-  if ((o->dot || o->svg || o->png) && !o->html) return 0;
+  int more = o->html || o->trace || o->json || o->gradcheck || trained || o->eval || o->smp.count ||
+             decode_wanted(&o->dec);
+  if ((o->dot || o->svg || o->png) && !more) return 0;     /* only the drawing: no setup */
   char *dot = o->html ? dot_text(m, &d, 0) : NULL;    /* drawn before train_setup fuses the output layer */
   TrainCfg c;
   int rc = train_setup(m, &o->to, &c, e) ? -1 : 0;

@@ -96,6 +96,21 @@ START_TEST(render_in_process) {
   s = tu_slurp(svg);
   ck_assert_msg(strstr(s, ">attn</text>") && strstr(s, ">memory</text>"), "%s", s);
   free(s);
+  /* a drawing and another mode: both are done (neither flag is dropped) */
+  snprintf(args, sizeof args, "tests/data/tiny_lm.g --svg %s --generate 2", svg);
+  r = tu_run(args);
+  int lines = 0;
+  for (const char *q = r.out; (q = strchr(q, '\n')); q++) lines++;
+  ck_assert_msg(r.status == 0 && lines == 2, "exit %d, %d sample lines: %.300s %.300s", r.status, lines, r.out, r.err);
+  tu_free(&r);
+  s = tu_slurp(svg);
+  ck_assert_msg(strstr(s, "<svg") && strstr(s, ">xent</text>") && strstr(s, ">embed</text>"), "%.300s", s);
+  free(s);
+  snprintf(args, sizeof args, "tests/data/tiny_lm.g --png %s --trace", png);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 0 && strstr(r.out, "One training step of tests/data/tiny_lm.g"), "exit %d: %.300s %s", r.status, r.out, r.err);
+  tu_free(&r);
+  ck_assert_msg(tu_png_size(png, &w, &h), "%s is not a PNG", png);
   rm_tmp();
 }
 END_TEST
