@@ -101,6 +101,14 @@ typedef struct OpDef {
   void (*carry)(Node *n, int on);
   void (*reorder)(Node *n, const int *rows, int B);
 } OpDef;
+
+/* Declares an op's four row functions, PREFIX_shape, PREFIX_fwd, PREFIX_bwd
+** and PREFIX_rule, with the signatures OpDef takes (ops_seq.h, ops_tfm.h). */
+#define GR_OP_FUNCS(p) \
+  int  p##_shape(Node *n, Err *e); \
+  void p##_fwd(Node *n, Exec *ex); \
+  void p##_bwd(Node *n, Exec *ex); \
+  void p##_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz)
 extern const OpDef gr_ops[];
 /* The op as messages name it: its spelling, else its name ("'@' needs ..."). */
 const char *ops_word(OpKind op);

@@ -74,21 +74,9 @@ struct LstmRun;
 const struct LstmRun *seqop_lstm_run(const Node *n, int *from_init);
 
 /* The op functions, for their rows in ops.c. */
-int  seqop_embed_shape(Node *n, Err *e);
-void seqop_embed_fwd(Node *n, Exec *ex);
-void seqop_embed_bwd(Node *n, Exec *ex);
-void seqop_embed_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
-int  seqop_dropout_shape(Node *n, Err *e);
-void seqop_dropout_fwd(Node *n, Exec *ex);
-void seqop_dropout_bwd(Node *n, Exec *ex);
-void seqop_dropout_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
-int  seqop_lstm_shape(Node *n, Err *e);
-void seqop_lstm_fwd(Node *n, Exec *ex);
-void seqop_lstm_bwd(Node *n, Exec *ex);
-void seqop_lstm_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
-int  seqop_xent_shape(Node *n, Err *e);
-void seqop_xent_fwd(Node *n, Exec *ex);
-void seqop_xent_bwd(Node *n, Exec *ex);
-void seqop_xent_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
+GR_OP_FUNCS(seqop_embed);
+GR_OP_FUNCS(seqop_dropout);
+GR_OP_FUNCS(seqop_lstm);
+GR_OP_FUNCS(seqop_xent);
 
 #endif

@@ -28,35 +28,13 @@
 #define GR_OPS_TFM_H
 #include "graph.h"
 
-int  tfmop_ln_shape(Node *n, Err *e);
-void tfmop_ln_fwd(Node *n, Exec *ex);
-void tfmop_ln_bwd(Node *n, Exec *ex);
-void tfmop_ln_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
+GR_OP_FUNCS(tfmop_ln);
+GR_OP_FUNCS(tfmop_csm);
+GR_OP_FUNCS(tfmop_scores);
+GR_OP_FUNCS(tfmop_attend);
+GR_OP_FUNCS(tfmop_pos);
+GR_OP_FUNCS(tfmop_block);
 
-int  tfmop_csm_shape(Node *n, Err *e);
-void tfmop_csm_fwd(Node *n, Exec *ex);
-void tfmop_csm_bwd(Node *n, Exec *ex);
-void tfmop_csm_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
-
-int  tfmop_scores_shape(Node *n, Err *e);
-void tfmop_scores_fwd(Node *n, Exec *ex);
-void tfmop_scores_bwd(Node *n, Exec *ex);
-void tfmop_scores_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
-
-int  tfmop_attend_shape(Node *n, Err *e);
-void tfmop_attend_fwd(Node *n, Exec *ex);
-void tfmop_attend_bwd(Node *n, Exec *ex);
-void tfmop_attend_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
-
-int  tfmop_pos_shape(Node *n, Err *e);
-void tfmop_pos_fwd(Node *n, Exec *ex);
-void tfmop_pos_bwd(Node *n, Exec *ex);
-void tfmop_pos_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
-
-int  tfmop_block_shape(Node *n, Err *e);
-void tfmop_block_fwd(Node *n, Exec *ex);
-void tfmop_block_bwd(Node *n, Exec *ex);
-void tfmop_block_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz);
 /* Folds the last forward's ReLU pattern (which FFN units were on) into the
 ** FNV-1a hash h: gradcheck tells a step that crossed a kink by it. */
 unsigned long tfmop_relu_hash(const Node *n, unsigned long h);
