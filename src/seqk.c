@@ -41,11 +41,35 @@ void seqk_emb_scatter(long n, int d, int V, const float *dout, const float *ids,
 
 /* ---- dropout ------------------------------------------------------------ */
 
+/* A mask is the serial stream's draws in order.  Long masks are cut into
+** pieces of C = SEQK_DROP_CHUNK draws; a thread that fills pieces [lo, hi)
+** starts from the caller's state advanced by lo * C draws (rng_advance, a
+** few hundred ns) and runs the plain loop, so the entries and the end state
+** are exactly the serial loop's, whatever the thread count. */
+#define DROP_CHUNK SEQK_DROP_CHUNK
+
+typedef struct DropJob { Rng start, end; long n; float p, keep; float *mask; } DropJob;
+
+static void drop_run(Rng *rng, long lo, long hi, float p, float keep, float *mask) {
+  for (long k = lo; k < hi; k++) mask[k] = rng_uniform(rng) < p ? 0.0f : keep;
+}
+static void drop_part(void *ctx, long lo, long hi) {
+  DropJob *d = ctx;
+  Rng r = d->start;
+  rng_advance(&r, (uint64_t)lo * DROP_CHUNK);
+  long end = hi * DROP_CHUNK < d->n ? hi * DROP_CHUNK : d->n;
+  drop_run(&r, lo * DROP_CHUNK, end, d->p, d->keep, d->mask);
+  if (end == d->n) d->end = r;          /* the last piece: where the serial loop ends */
+}
+
 void seqk_drop_mask(long n, float p, Rng *rng, float *mask) {
   if (p <= 0.0f) { for (long k = 0; k < n; k++) mask[k] = 1.0f; return; }
   if (p >= 1.0f) { memset(mask, 0, sizeof(float) * (size_t)n); return; }
   float keep = 1.0f / (1.0f - p);
-  for (long k = 0; k < n; k++) mask[k] = rng_uniform(rng) < p ? 0.0f : keep;
+  if (n < 2 * DROP_CHUNK) { drop_run(rng, 0, n, p, keep, mask); return; }
+  DropJob d = { .start = *rng, .n = n, .p = p, .keep = keep, .mask = mask };
+  par_for((n + DROP_CHUNK - 1) / DROP_CHUNK, 1, drop_part, &d);
+  *rng = d.end;
 }
 
 /* ---- softmax + cross-entropy ---------------------------------------------- */

@@ -72,8 +72,13 @@ void seqk_emb_scatter(long n, int d, int V, const float *dout, const float *ids,
 /* ---- dropout ------------------------------------------------------------ */
 
 /* Inverted-dropout mask: each of n entries is 0 with probability p, else
-** 1/(1-p), one rng_uniform draw per entry.  p <= 0: all 1; p >= 1: all 0. */
+** 1/(1-p): entry k is 0 iff the k-th rng_uniform draw is < p, and *rng
+** ends n draws on, exactly as the plain serial loop leaves both (long masks
+** are filled over the pool, see par.h).  p <= 0: all 1; p >= 1: all 0;
+** neither draws. */
 void seqk_drop_mask(long n, float p, Rng *rng, float *mask);
+/* Draws per piece; masks shorter than two pieces are filled serially. */
+#define SEQK_DROP_CHUNK 4096
 
 /* ---- softmax + cross-entropy ---------------------------------------------- */
 

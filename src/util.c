@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,45 @@ float rng_normal(Rng *r) {
   double u1 = ((rng_next(r) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
   double u2 = (rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
   return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+/* rng_next's state update is linear over GF(2) on the 128 state bits (XORs,
+** shifts, rotations), so 2^i steps are one 128x128 bit matrix.  jump[i]
+** holds it as the images of the 128 unit states; a state is advanced by
+** XOR-ing the images of its set bits.  Built once (~1 ms, 128 KB) on the
+** first call: the images of 2^i steps applied to those of 2^i steps. */
+typedef struct RngJump { uint64_t col[128][2]; } RngJump;
+static RngJump jump[64];
+static pthread_once_t jump_once = PTHREAD_ONCE_INIT;
+
+static void jump_apply(const RngJump *J, Rng *r) {
+  uint64_t a = 0, b = 0;
+  for (int j = 0; j < 128; j++) {
+    uint64_t on = 0 - (r->s[j >> 6] >> (j & 63) & 1);
+    a ^= J->col[j][0] & on;
+    b ^= J->col[j][1] & on;
+  }
+  r->s[0] = a; r->s[1] = b;
+}
+static void jump_build(void) {
+  for (int j = 0; j < 128; j++) {
+    Rng e = {{0, 0}};
+    e.s[j >> 6] = 1ull << (j & 63);
+    rng_next(&e);
+    memcpy(jump[0].col[j], e.s, sizeof e.s);
+  }
+  for (int i = 1; i < 64; i++)
+    for (int j = 0; j < 128; j++) {
+      Rng e;
+      memcpy(e.s, jump[i - 1].col[j], sizeof e.s);
+      jump_apply(&jump[i - 1], &e);
+      memcpy(jump[i].col[j], e.s, sizeof e.s);
+    }
+}
+void rng_advance(Rng *r, uint64_t n) {
+  pthread_once(&jump_once, jump_build);
+  for (int i = 0; n; i++, n >>= 1)
+    if (n & 1) jump_apply(&jump[i], r);
 }
 
 void fmt_num(char *buf, size_t n, double v) {

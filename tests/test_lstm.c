@@ -453,6 +453,91 @@ START_TEST(drop_mask_stats) {
 }
 END_TEST
 
+/* rng_advance(n) against n calls of rng_next; 2^64 steps against the
+** published xoroshiro128+ jump polynomial (Blackman & Vigna), an
+** independent route to the largest matrices; long jumps compose. */
+START_TEST(rng_advance_steps) {
+  static const uint64_t ns[] = {0, 1, 2, 63, 64, 65, 127, 128, 4095, 4096, 4097, 3 * 4096 + 17, 200003};
+  static const uint64_t seeds[] = {1, 7, 0x9e3779b97f4a7c15ull};
+  for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++)
+    for (size_t j = 0; j < sizeof ns / sizeof *ns; j++) {
+      Rng a, b;
+      rng_seed(&a, seeds[i]); b = a;
+      rng_advance(&a, ns[j]);
+      for (uint64_t k = 0; k < ns[j]; k++) rng_next(&b);
+      ck_assert_msg(a.s[0] == b.s[0] && a.s[1] == b.s[1], "seed %llu: advance by %llu differs from stepping",
+                    (unsigned long long)seeds[i], (unsigned long long)ns[j]);
+    }
+  static const uint64_t JUMP[2] = {0xdf900294d8f554a5ull, 0x170865df4b3201fcull};   /* x^(2^64) */
+  Rng a, b, c;
+  rng_seed(&a, 42); b = a;
+  uint64_t s0 = 0, s1 = 0;
+  for (int w = 0; w < 2; w++)
+    for (int bit = 0; bit < 64; bit++) {
+      if (JUMP[w] >> bit & 1) { s0 ^= b.s[0]; s1 ^= b.s[1]; }
+      rng_next(&b);
+    }
+  rng_advance(&a, 1ull << 63); rng_advance(&a, 1ull << 63);
+  ck_assert(a.s[0] == s0 && a.s[1] == s1);
+  uint64_t n1 = 0x0123456789abcdefull, n2 = 0x0fedcba987654321ull;
+  rng_seed(&a, 3); b = a; c = a;
+  rng_advance(&a, n1 + n2);
+  rng_advance(&b, n1); rng_advance(&b, n2);
+  rng_advance(&c, n2); rng_advance(&c, n1);
+  ck_assert(a.s[0] == b.s[0] && a.s[1] == b.s[1] && a.s[0] == c.s[0] && a.s[1] == c.s[1]);
+  rng_seed(&b, 3);
+  ck_assert(a.s[0] != b.s[0] || a.s[1] != b.s[1]);
+}
+END_TEST
+
+/* The pooled mask against the plain serial loop, bit for bit, with the
+** same end state: lengths at the piece boundaries (C = SEQK_DROP_CHUNK),
+** without the pool and with 2 or 3 threads (pieces then start at
+** rng_advance'd states, so a start one draw off shifts a whole piece). */
+static void drop_ref(long n, float p, Rng *rng, float *m) {
+  float keep = 1.0f / (1.0f - p);
+  for (long k = 0; k < n; k++) m[k] = rng_uniform(rng) < p ? 0.0f : keep;
+}
+START_TEST(drop_mask_matches_serial) {
+  const long C = SEQK_DROP_CHUNK;
+  const long ns[] = {0, 1, C - 1, C, C + 1, 2 * C - 1, 2 * C, 2 * C + 1, 3 * C + 17, 200000};
+  static const uint64_t seeds[] = {1, 99, 0xdeadbeefull};
+  static const float ps[] = {0.3f, 0.5f, 0.9f};
+  static const int threads[] = {1, 2, 3};
+  long nmax = 200000;
+  float *m = fnew(nmax + 1), *r = fnew(nmax + 1);
+  for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+    ck_assert_int_eq(par_init(threads[t]), threads[t]);
+    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+      for (size_t j = 0; j < sizeof seeds / sizeof *seeds; j++) {
+        float p = ps[(i + j) % 3];
+        Rng a, b;
+        rng_seed(&a, seeds[j]);
+        rng_next(&a);                  /* a state mid-stream, not just seeded */
+        b = a;
+        m[ns[i]] = r[ns[i]] = -7.0f;   /* nothing written past n */
+        seqk_drop_mask(ns[i], p, &a, m);
+        drop_ref(ns[i], p, &b, r);
+        ck_assert_msg(memcmp(m, r, sizeof(float) * (size_t)(ns[i] + 1)) == 0,
+                      "%d threads, n %ld, seed %llu: mask differs from the serial loop", threads[t], ns[i],
+                      (unsigned long long)seeds[j]);
+        ck_assert_msg(a.s[0] == b.s[0] && a.s[1] == b.s[1], "%d threads, n %ld: end state differs",
+                      threads[t], ns[i]);
+      }
+    /* p <= 0 and p >= 1 draw nothing. */
+    Rng a, b;
+    rng_seed(&a, 5); b = a;
+    seqk_drop_mask(nmax, 0.0f, &a, m);
+    seqk_drop_mask(nmax, -1.0f, &a, m);
+    seqk_drop_mask(nmax, 1.0f, &a, m);
+    seqk_drop_mask(nmax, 2.0f, &a, m);
+    ck_assert(a.s[0] == b.s[0] && a.s[1] == b.s[1]);
+  }
+  par_init(1);
+  free(m); free(r);
+}
+END_TEST
+
 /* ---- fast exp ------------------------------------------------------------ */
 
 START_TEST(expf_accuracy) {
@@ -563,6 +648,8 @@ static Suite *lstm_suite(void) {
   tc = tcase_create("seqk");
   tcase_add_test(tc, expf_accuracy);
   tcase_add_test(tc, drop_mask_stats);
+  tcase_add_test(tc, rng_advance_steps);
+  tcase_add_test(tc, drop_mask_matches_serial);
   tcase_add_test(tc, emb_gather_scatter);
   tcase_add_loop_test(tc, xent_vs_naive_and_fd, 0, 2);
   suite_add_tcase(s, tc);
