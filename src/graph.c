@@ -4,6 +4,7 @@
 ** reverse-mode backward from a scalar node.
 */
 #include "graph.h"
+#include "par.h"
 #include "seqk.h"
 #include <math.h>
 #include <stdio.h>
@@ -213,7 +214,7 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
     n->grad.rank = n->val.rank; memcpy(n->grad.shape, n->val.shape, sizeof n->val.shape); n->grad.n = n->val.n;
     if (n->kind == N_OP) n->grad.data = arena_floats(&g->arena, n->val.n);
     else if (!n->grad.data) n->grad.data = xmalloc(sizeof(float) * (n->val.n ? n->val.n : 1));
-    memset(n->grad.data, 0, sizeof(float) * n->val.n);
+    par_zero(n->grad.data, n->val.n);
   }
   out->grad.data[0] = 1;
   for (int i = out->id; i >= 0; i--) {

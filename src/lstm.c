@@ -308,9 +308,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
       for (size_t k = 0; k < TBH; k++) xi[k] = below[k] * m[k];
     }
     /* All steps' input projections at once: G = X W_ih^T + b. */
-    fill_rows(G, (long)TB, P->b, G4);
-    par_gemm(0, 1, (int)TB, G4, in, 1.0f,
-                layer_input(r, l), in, P->W_ih, in, 1.0f, G, G4);
+    par_gemm_bias(0, 1, (int)TB, G4, in, layer_input(r, l), in, P->W_ih, in, P->b, G, G4);
     if (h0) memcpy(hs, h0 + l * BH, sizeof(float) * BH); else memset(hs, 0, sizeof(float) * BH);
     if (c0) memcpy(cs, c0 + l * BH, sizeof(float) * BH); else memset(cs, 0, sizeof(float) * BH);
     /* Up to H = LSTM_NN_MAXH the step products take W_hh^T as a plain

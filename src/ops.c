@@ -137,12 +137,8 @@ static int shape_matmul(Node *n, Err *e) {
 }
 static void fwd_matmul(Node *n, Exec *ex) {
   int N, K, M, tb = n->iattr[0]; mm_dims(n, &N, &K, &M);
-  float beta = 0.f, *o = n->val.data;
-  if (n->nin == 3) {               /* C starts as the bias rows; sgemm adds the product */
-    fill_rows(o, N, V(2), M);
-    beta = 1.f;
-  }
-  par_gemm(0, tb, N, M, K, 1.f, V(0), K, V(1), tb ? K : M, beta, o, M);
+  if (n->nin == 3) par_gemm_bias(0, tb, N, M, K, V(0), K, V(1), tb ? K : M, V(2), n->val.data, M);
+  else par_gemm(0, tb, N, M, K, 1.f, V(0), K, V(1), tb ? K : M, 0.f, n->val.data, M);
 }
 static void bwd_matmul(Node *n, Exec *ex) {
   int N, K, M, tb = n->iattr[0]; mm_dims(n, &N, &K, &M);

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -126,6 +127,13 @@ void par_shutdown(void) {
   P.n = 1;
 }
 
+/* OpenBLAS starts its own threads when it loads, and they spin for about
+** 2^28 cycles (~0.1 s) waiting for work that never comes once it is set to
+** one thread, taking a core from the pool meanwhile.  Its fork handler's
+** shutdown stops them; OpenBLAS starts them again if ever asked for
+** threads.  Weak: a BLAS without it simply keeps its threads. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 int par_init(int n) {
   static int registered;
   if (n <= 0) {
@@ -134,6 +142,7 @@ int par_init(int n) {
   }
   if (n > PAR_MAX) n = PAR_MAX;
   openblas_set_num_threads(1);
+  if (blas_thread_shutdown_) blas_thread_shutdown_();
   if (n == P.n) return n;
   par_shutdown();
   if (!registered) { atexit(par_shutdown); registered = 1; }
@@ -190,7 +199,7 @@ void par_colsum(const float *g, long N, int M, float *d) {
 typedef struct Gemm {
   int ta, tb, M, N, K, lda, ldb, ldc, by_cols;
   float alpha, beta;
-  const float *A, *B;
+  const float *A, *B, *bias;
   float *C;
 } Gemm;
 
@@ -207,6 +216,10 @@ static void gemm_part(void *ctx, long lo, long hi) {
   int a = (int)lo * GEMM_BLOCK, b = (int)hi * GEMM_BLOCK;
   if (b > side) b = side;
   if (a >= b) return;
+  if (g->bias) {                   /* this block's bias rows, while they stay in cache */
+    int r0 = g->by_cols ? 0 : a, r1 = g->by_cols ? g->M : b, c0 = g->by_cols ? a : 0, c1 = g->by_cols ? b : g->N;
+    for (int i = r0; i < r1; i++) memcpy(g->C + (size_t)i * g->ldc + c0, g->bias + c0, sizeof(float) * (size_t)(c1 - c0));
+  }
   if (g->by_cols)
     sgemm(g->ta, g->tb, g->M, b - a, g->K, g->alpha, g->A, g->lda,
           g->tb ? g->B + (size_t)a * g->ldb : g->B + a, g->ldb, g->beta, g->C + a, g->ldc);
@@ -215,21 +228,41 @@ static void gemm_part(void *ctx, long lo, long hi) {
           g->lda, g->B, g->ldb, g->beta, g->C + (size_t)a * g->ldc, g->ldc);
 }
 
-void par_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-          const float *B, int ldb, float beta, float *C, int ldc) {
+static void gemm_split(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                       const float *B, int ldb, const float *bias, float beta, float *C, int ldc) {
   if (M <= 0 || N <= 0) return;
-  if (K <= 0) {                    /* an empty sum: C = beta C (BLAS refuses lda 0) */
+  if (bias) beta = 1.0f;
+  if (K <= 0) {                    /* an empty sum: C = beta C or the bias (BLAS refuses lda 0) */
     for (int i = 0; i < M; i++)
-      for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta ? beta * C[(size_t)i * ldc + j] : 0.0f;
-    return;
-  }
-  if (P.n <= 1 || in_job || 2.0 * M * N * K < GEMM_SERIAL) {
-    sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      for (int j = 0; j < N; j++)
+        C[(size_t)i * ldc + j] = bias ? bias[j] : beta ? beta * C[(size_t)i * ldc + j] : 0.0f;
     return;
   }
   /* Split the side whose operand is larger, so that each thread packs only
   ** its part of it: columns share A and split B, rows share B and split A. */
-  Gemm g = { ta, tb, M, N, K, lda, ldb, ldc, N >= M, alpha, beta, A, B, C };
+  Gemm g = { ta, tb, M, N, K, lda, ldb, ldc, N >= M, alpha, beta, A, B, bias, C };
   int side = g.by_cols ? N : M;
-  par_for((side + GEMM_BLOCK - 1) / GEMM_BLOCK, 1, gemm_part, &g);
+  if (P.n <= 1 || in_job || 2.0 * M * N * K < GEMM_SERIAL) gemm_part(&g, 0, (side + GEMM_BLOCK - 1) / GEMM_BLOCK);
+  else par_for((side + GEMM_BLOCK - 1) / GEMM_BLOCK, 1, gemm_part, &g);
+}
+
+void par_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+          const float *B, int ldb, float beta, float *C, int ldc) {
+  gemm_split(ta, tb, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc);
+}
+
+void par_gemm_bias(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                   const float *B, int ldb, const float *bias, float *C, int ldc) {
+  gemm_split(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, bias, 1.0f, C, ldc);
+}
+
+/* ---- row loops ------------------------------------------------------------- */
+
+typedef struct Zero { float *x; } Zero;
+static void zero_part(void *ctx, long lo, long hi) {
+  memset(((Zero *)ctx)->x + lo, 0, sizeof(float) * (size_t)(hi - lo));
+}
+void par_zero(float *x, long n) {
+  Zero z = { x };
+  par_for(n, 1L << 16, zero_part, &z);
 }

@@ -42,6 +42,14 @@ void par_for(long n, long grain, ParFn fn, void *ctx);
 void par_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc);
 
+/* C = op(A) op(B) + bias: C's rows start as the bias [N] (each thread
+** writes its own block's rows just before its product), alpha 1. */
+void par_gemm_bias(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                   const float *B, int ldb, const float *bias, float *C, int ldc);
+
+/* x[0..n) = 0, large arrays split over the pool. */
+void par_zero(float *x, long n);
+
 /* d[j] += sum over rows r of g[r*M + j]: a bias gradient; one block of
 ** columns per thread, each summed in row order. */
 void par_colsum(const float *g, long N, int M, float *d);

@@ -171,8 +171,7 @@ static int dropping(const TfmRun *r) { return r->training && r->p > 0.0f; }
 
 /* C [N,M] = A [N,K] W^T + bias, W [M,K]. */
 static void linear(long N, int M, int K, const float *A, const float *W, const float *bias, float *C) {
-  fill_rows(C, N, bias, M);
-  par_gemm(0, 1, (int)N, M, K, 1.0f, A, K, W, K, 1.0f, C, M);
+  par_gemm_bias(0, 1, (int)N, M, K, A, K, W, K, bias, C, M);
 }
 
 /* Backward of linear from dC: dW += dC^T A, db += colsum dC, and dA = dC W
@@ -184,10 +183,32 @@ static void linear_bwd(long N, int M, int K, const float *A, const float *W, con
   if (dA) par_gemm(0, 0, (int)N, K, M, 1.0f, dC, M, W, K, 0.0f, dA, K);
 }
 
-/* y = x + m * a (m NULL: 1), elementwise over n. */
-static void residual(long n, const float *x, const float *m, const float *a, float *y) {
-  if (m) for (long i = 0; i < n; i++) y[i] = x[i] + m[i] * a[i];
-  else for (long i = 0; i < n; i++) y[i] = x[i] + a[i];
+/* The layer's elementwise steps, each one pass split over the pool
+** (m NULL: no dropout mask, i.e. 1). */
+enum { EW_RESID, EW_MASK, EW_RELU, EW_RELU_BWD, EW_ADD };
+typedef struct Ew { int op; const float *x, *m, *a; float *y; } Ew;
+
+static void ew_part(void *ctx, long lo, long hi) {
+  const Ew *e = ctx;
+  const float *restrict x = e->x, *restrict m = e->m, *restrict a = e->a;
+  float *restrict y = e->y;
+  switch (e->op) {
+  case EW_RESID:                                   /* y = x + m a */
+    if (m) for (long i = lo; i < hi; i++) y[i] = x[i] + m[i] * a[i];
+    else for (long i = lo; i < hi; i++) y[i] = x[i] + a[i];
+    break;
+  case EW_MASK:                                    /* y = m x */
+    if (m) for (long i = lo; i < hi; i++) y[i] = m[i] * x[i];
+    else memcpy(y + lo, x + lo, sizeof(float) * (size_t)(hi - lo));
+    break;
+  case EW_RELU:     for (long i = lo; i < hi; i++) y[i] = y[i] > 0 ? y[i] : 0; break;
+  case EW_RELU_BWD: for (long i = lo; i < hi; i++) y[i] = x[i] > 0 ? y[i] : 0; break;
+  case EW_ADD:      for (long i = lo; i < hi; i++) y[i] += x[i]; break;
+  }
+}
+static void ew(int op, long n, const float *x, const float *m, const float *a, float *y) {
+  Ew e = { op, x, m, a, y };
+  par_for(n, 1L << 14, ew_part, &e);
 }
 
 int tfm_seq_fwd(TfmRun *r, Arena *a, Rng *rng, const float *x, float *y) {
@@ -218,13 +239,13 @@ int tfm_seq_fwd(TfmRun *r, Arena *a, Rng *rng, const float *x, float *y) {
     linear(N, 3 * d, d, n1, w[TFM_WQKV], w[TFM_BQKV], qkv);
     tfm_attn_fwd(r->T, r->B, r->H, dh, qkv, P, att);
     linear(N, d, d, att, w[TFM_WO], w[TFM_BO], tmp);
-    residual(Nd, in, m1, tmp, x1);
+    ew(EW_RESID, Nd, in, m1, tmp, x1);
 
     tfm_ln_fwd(N, d, x1, w[TFM_LN2_G], w[TFM_LN2_B], r->eps, n2, st + 2 * N, st + 3 * N);
     linear(N, F, d, n2, w[TFM_W1], w[TFM_B1], hid);
-    for (long i = 0; i < N * F; i++) hid[i] = hid[i] > 0 ? hid[i] : 0;
+    ew(EW_RELU, N * F, NULL, NULL, NULL, hid);
     linear(N, d, F, hid, w[TFM_W2], w[TFM_B2], tmp);
-    residual(Nd, x1, m2, tmp, out);
+    ew(EW_RESID, Nd, x1, m2, tmp, out);
   }
   if (y) memcpy(y, r->xs + (L - 1) * Nd, sizeof(float) * (size_t)Nd);
   return 0;
@@ -249,20 +270,20 @@ int tfm_seq_bwd(TfmRun *r, Arena *a, const float *dy, float *dx) {
     const float *m1 = r->mask ? r->mask + l * 2 * Nd : NULL, *m2 = m1 ? m1 + Nd : NULL;
 
     /* y = x1 + m2 (W_2 relu(W_1 n2 + b_1) + b_2): g flows on to x1 as is */
-    for (long i = 0; i < Nd; i++) gb[i] = m2 ? m2[i] * g[i] : g[i];
+    ew(EW_MASK, Nd, g, m2, NULL, gb);
     linear_bwd(N, d, F, hid, w[TFM_W2], gb, dw[TFM_W2], dw[TFM_B2], ghid);
-    for (long i = 0; i < N * F; i++) ghid[i] = hid[i] > 0 ? ghid[i] : 0;
+    ew(EW_RELU_BWD, N * F, hid, NULL, NULL, ghid);
     linear_bwd(N, F, d, n2, w[TFM_W1], ghid, dw[TFM_W1], dw[TFM_B1], gn);
     tfm_ln_bwd(N, d, x1, w[TFM_LN2_G], st + 2 * N, st + 3 * N, gn, g, dw[TFM_LN2_G], dw[TFM_LN2_B], a);
 
     /* x1 = in + m1 (W_o att + b_o) */
-    for (long i = 0; i < Nd; i++) gb[i] = m1 ? m1[i] * g[i] : g[i];
+    ew(EW_MASK, Nd, g, m1, NULL, gb);
     linear_bwd(N, d, d, att, w[TFM_WO], gb, dw[TFM_WO], dw[TFM_BO], gn);
     tfm_attn_bwd(r->T, r->B, r->H, dh, qkv, P, gn, gqkv, scr);
     linear_bwd(N, 3 * d, d, n1, w[TFM_WQKV], gqkv, dw[TFM_WQKV], dw[TFM_BQKV], gn);
     tfm_ln_bwd(N, d, in, w[TFM_LN1_G], st, st + N, gn, g, dw[TFM_LN1_G], dw[TFM_LN1_B], a);
   }
-  if (dx) for (long i = 0; i < Nd; i++) dx[i] += g[i];
+  if (dx) ew(EW_ADD, Nd, g, NULL, NULL, dx);
   return 0;
 }
 

@@ -2,9 +2,11 @@
 ** test_par.c — the thread pool (par.c): the split product against a plain
 ** triple loop in double, every index of par_for visited exactly once,
 ** nested calls, restarting the pool with another thread count, column
-** sums in row order.
+** sums in row order, par_zero, OpenBLAS's own threads stopped.
 */
 #include "testutil.h"
+#include <cblas.h>
+#include <dirent.h>
 #include "par.h"
 #include "seqk.h"
 
@@ -20,14 +22,18 @@ static float *fnew(long n) {
   return p;
 }
 
-/* One product through par_gemm, checked element by element against a double
-** triple loop.  Leading dimensions are padded by `pad` to exercise strides. */
-static void check_gemm(int ta, int tb, int M, int N, int K, float alpha, float beta, int pad) {
+/* One product through par_gemm (or par_gemm_bias, if `bias`: alpha and beta
+** 1, C's old values replaced by the bias row), checked element by element
+** against a double triple loop.  Leading dimensions are padded by `pad` to
+** exercise strides. */
+static void check_gemm(int ta, int tb, int M, int N, int K, float alpha, float beta, int pad, int bias) {
   int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
   long na = (long)(ta ? K : M) * lda, nb = (long)(tb ? N : K) * ldb, nc = (long)M * ldc;
   float *A = fnew(na), *B = fnew(nb), *C = fnew(nc), *C0 = malloc(sizeof(float) * (size_t)nc);
   memcpy(C0, C, sizeof(float) * (size_t)nc);
-  par_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  float *b = bias ? fnew(N) : NULL;
+  if (bias) { alpha = beta = 1.0f; par_gemm_bias(ta, tb, M, N, K, A, lda, B, ldb, b, C, ldc); }
+  else par_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   for (int i = 0; i < M; i++)
     for (int j = 0; j < ldc; j++) {
       double want = C0[(long)i * ldc + j];
@@ -36,15 +42,15 @@ static void check_gemm(int ta, int tb, int M, int N, int K, float alpha, float b
         for (int k = 0; k < K; k++)
           s += (double)(ta ? A[(long)k * lda + i] : A[(long)i * lda + k]) *
                (tb ? B[(long)j * ldb + k] : B[(long)k * ldb + j]);
-        want = alpha * s + beta * want;
+        want = alpha * s + (b ? b[j] : beta * want);
       }
       double got = C[(long)i * ldc + j];
       if (fabs(got - want) > 1e-5 * (K + 1))   /* (ck_assert is slow: only on failure) */
         ck_abort_msg(
-                    "par_gemm ta=%d tb=%d M=%d N=%d K=%d: C[%d,%d] = %.8g, expected %.8g%s",
+                    "%s ta=%d tb=%d M=%d N=%d K=%d: C[%d,%d] = %.8g, expected %.8g%s", b ? "par_gemm_bias" : "par_gemm",
                     ta, tb, M, N, K, i, j, got, want, j >= N ? " (padding must stay)" : "");
     }
-  free(A); free(B); free(C); free(C0);
+  free(A); free(B); free(C); free(C0); free(b);
 }
 
 START_TEST(gemm_matches_loops) {
@@ -57,9 +63,9 @@ START_TEST(gemm_matches_loops) {
   for (int th = 1; th <= 3; th++) {
     ck_assert_int_eq(par_init(th), th);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-      for (int t = 0; t < 4; t++)
-        check_gemm(t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2],
-                   t == 3 ? 0.5f : 1.0f, (t & 1) ? 1.0f : 0.0f, (int)(s % 3));
+      for (int t = 0; t < 8; t++)           /* t & 4: with a bias row */
+        check_gemm(t & 1, (t >> 1) & 1, shapes[s][0], shapes[s][1], shapes[s][2],
+                   (t & 3) == 3 ? 0.5f : 1.0f, (t & 1) ? 1.0f : 0.0f, (int)(s % 3), t >> 2);
   }
   par_shutdown();
 }
@@ -188,6 +194,51 @@ END_TEST
 
 /* The finite check (seqk.c, split over the pool): every position, both
 ** infinities and NaN; the largest float, denormals and -0 are finite. */
+/* par_zero clears exactly [0, n), on any thread count. */
+START_TEST(zero_clears_exactly_n) {
+  static const long ns[] = { 0, 1, 65535, 65536, 200003 };
+  float *x = malloc(sizeof(float) * 200004);
+  for (int th = 1; th <= 2; th++) {
+    par_init(th);
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+      for (long i = 0; i <= ns[a]; i++) x[i] = 1.5f;
+      par_zero(x, ns[a]);
+      for (long i = 0; i <= ns[a]; i++)
+        if (x[i] != (i < ns[a] ? 0.0f : 1.5f)) ck_abort_msg("threads %d n %ld: x[%ld] = %g", th, ns[a], i, x[i]);
+    }
+  }
+  free(x);
+  par_shutdown();
+}
+END_TEST
+
+/* After par_init OpenBLAS's own threads are gone (they would spin for
+** ~0.1 s, taking a core from the pool): the process has exactly the
+** pool's threads. */
+static int task_count(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+START_TEST(only_the_pool_runs_threads) {
+  if (task_count() < 0) return;          /* no /proc: nothing to count */
+  /* Wake OpenBLAS's threads first (a forked test starts without them). */
+  int n = 256;
+  float *A = fnew((long)n * n), *C = fnew((long)n * n);
+  openblas_set_num_threads(2);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, A, n, A, n, 0.0f, C, n);
+  free(A); free(C);
+  for (int th = 1; th <= 2; th++) {
+    ck_assert_int_eq(par_init(th), th);
+    ck_assert_int_eq(task_count(), th);
+  }
+  par_shutdown();
+}
+END_TEST
+
 START_TEST(all_finite_finds_every_position) {
   static const long ns[] = { 1, 15, 16, 17, 100, 65536, 200003 };
   float *x = malloc(sizeof(float) * 200003);
@@ -225,6 +276,8 @@ static Suite *par_suite(void) {
   tcase_add_test(tc, nested_calls_run_serially);
   tcase_add_test(tc, restart_pool);
   tcase_add_test(tc, all_finite_finds_every_position);
+  tcase_add_test(tc, zero_clears_exactly_n);
+  tcase_add_test(tc, only_the_pool_runs_threads);
   suite_add_tcase(s, tc);
   return s;
 }
