@@ -10,7 +10,7 @@ window), and 2 d V for the output layer.
 import os, re, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import OUT, read, epochs, rss_mb  # noqa: E402  (the logs are read as bench/run's are)
+from report import OUT, read, epochs, rss_mb, sgemm_peak  # noqa: E402  (the logs are read as bench/run's are)
 
 T, L = 35, 2
 
@@ -22,9 +22,8 @@ def speed(ep):
 
 def main():
     print(read(f'{OUT}/tfm-env.txt').strip())
-    m = re.search(r'^peak GFLOP/s (\S+)', read(f'{OUT}/sgemm.txt'), re.M)
-    peak = float(m.group(1)) if m else None
-    print(f'sgemm peak (square, same machine): {peak} GFLOP/s\n' if peak else 'sgemm peak: not measured\n')
+    peak, said = sgemm_peak(OUT)
+    print(said)
     seeds = sorted({re.match(r'tfm-graphrun-small-(\d+)\.log', f).group(1) for f in os.listdir(OUT)
                     if re.match(r'tfm-graphrun-small-\d+\.log', f)}, key=int)
     print('| seed | epochs | valid ppl graphrun | valid ppl PyTorch | graphrun tok/s | PyTorch tok/s | ratio | peak RSS MB graphrun / PyTorch |')
