@@ -21,8 +21,9 @@
 #define GR_PAR_H
 
 /* Starts n-1 worker threads (n <= 0: one per online core, at most
-** PAR_MAX) and switches OpenBLAS to one thread.  Calling it again with
-** another n restarts the pool.  Returns the number of threads in use. */
+** PAR_MAX), switches OpenBLAS to one thread and stops the threads it
+** started when it loaded.  Calling it again with another n restarts the
+** pool.  Returns the number of threads in use. */
 #define PAR_MAX 16
 int  par_init(int n);
 int  par_threads(void);
