@@ -13,11 +13,15 @@
 #    graphrun's tokens/s over the reference's (target: >= 5x) and the peak
 #    RSS of each (target: graphrun's lower), both under the same OpenBLAS.
 # 3. One epoch of the whole Brown corpus at d = 128 and 256 (graphrun):
-#    tokens/s and GFLOP/s as a share of the sgemm peak measured here.
+#    tokens/s and GFLOP/s as a share of the sgemm peak: the best of this
+#    script's measurements at its start and end (with KEEP_PEAK=1, as
+#    bench/run passes, added to that run's own instead).
 # Logs in $OUT/tfm-*; the table (bench/tfm_report.py) on stdout and in
 # $OUT/tfm_table.md.
 set -eu
 cd "$(dirname "$0")/.."
+ME=bench/tfm.sh
+. bench/common.sh
 OUT=${OUT:-bench/out}
 THREADS=${THREADS:-2}
 FAST=${FAST:-0}
@@ -31,7 +35,7 @@ mkdir -p "$OUT"
 [ -x ./graphrun ] || make graphrun
 # Both programs on graphrun's kernel (bench/run sets it already; alone, as there).
 if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  OPENBLAS_CORETYPE=$(./graphrun --version | sed -n 's/^blas: .*, kernel \([^ ]*\) .*/\1/p')
+  OPENBLAS_CORETYPE=$(graphrun_kernel)
   [ -n "$OPENBLAS_CORETYPE" ] && export OPENBLAS_CORETYPE || unset OPENBLAS_CORETYPE
 fi
 
@@ -41,18 +45,9 @@ elif [ ! -f "$REF" ]; then echo "bench/tfm.sh: REF=$REF: no such file" >&2; exit
 elif ! $PY -c 'import torch' 2>/dev/null; then TORCH=0; echo "bench/tfm.sh: python3-torch is missing (make deps-bench): graphrun only"; fi
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} threads=$THREADS epochs=$SMALL_EPOCHS seeds=$SEEDS" > "$OUT/tfm-env.txt"
 lscpu | grep -E '^Model name' >> "$OUT/tfm-env.txt" || true
-[ -x "$OUT/sgemm_peak" ] || cc -O2 bench/sgemm_peak.c $(pkg-config --cflags openblas 2>/dev/null) -o "$OUT/sgemm_peak" \
-  $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
-[ -f "$OUT/sgemm.txt" ] || OPENBLAS_NUM_THREADS=$THREADS "$OUT/sgemm_peak" > "$OUT/sgemm.txt"
+# The peak: bench/run's measurements (KEEP_PEAK=1), or this run's own.
+if [ "${KEEP_PEAK:-0}" != 1 ]; then rm -f "$OUT/sgemm_peak" "$OUT/sgemm.txt"; measure_peak > /dev/null; fi
 
-run() {   # NAME CMD...: one timed run, log in $OUT/NAME.log, peak RSS in $OUT/NAME.time
-  name=$1; shift
-  echo "-- $name: $* (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-  if ! /usr/bin/time -v -o "$OUT/$name.time" "$@" > "$OUT/$name.log" 2>&1; then
-    echo "bench/tfm.sh: $name failed, see $OUT/$name.log" >&2; tail -5 "$OUT/$name.log" >&2; return 1
-  fi
-  grep -E '^epoch' "$OUT/$name.log" | tail -1
-}
 
 for s in $SEEDS; do
   run "tfm-graphrun-small-$s" env OPENBLAS_NUM_THREADS="$THREADS" ./graphrun models/transformer_lm.g --train \
@@ -71,6 +66,5 @@ if [ "$FULL" = 1 ]; then
   done
 fi
 
-# The peak again at the end (the report keeps the best of all measured in $OUT).
-OPENBLAS_NUM_THREADS=$THREADS "$OUT/sgemm_peak" >> "$OUT/sgemm.txt"
+measure_peak > /dev/null                     # again at the end: the report keeps the best
 $PY bench/tfm_report.py "$OUT" | tee "$OUT/tfm_table.md"
