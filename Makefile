@@ -105,14 +105,14 @@ check: deps
 test-run: $(BIN) $(TESTS)
 	@GRAPHRUN=./$(BIN) ./tests/run-all $(TESTS)
 # tests/lsan.supp: leaks inside Graphviz's and the font libraries' own code.
+ASAN_MAKE = LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  $(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
+	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  XLDFLAGS="-fsanitize=address,undefined"
 check-asan:
 	@echo "== the same tests under AddressSanitizer + UBSan =="
-	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 $(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
-	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  XLDFLAGS="-fsanitize=address,undefined" -j$(JOBS) build-asan/graphrun $(subst $(B)/,build-asan/,$(TESTS))
-	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 $(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
-	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  XLDFLAGS="-fsanitize=address,undefined" test-run
+	@$(ASAN_MAKE) -j$(JOBS) build-asan/graphrun $(subst $(B)/,build-asan/,$(TESTS))
+	@$(ASAN_MAKE) test-run
 
 # ---- PyTorch cross-checks (not part of check) -------------------------------------
 # test_lstm and test_attn compare the fused kernels with PyTorch through
