@@ -182,6 +182,15 @@ static void sweep_model(const char *name) {
   }
 }
 
+/* The file in which sweep worker w leaves its counts, opened with mode. */
+static FILE *counts_file(int w, const char *mode) {
+  char cf[600];
+  snprintf(cf, sizeof cf, "%s/counts-%d", tmpdir, w);
+  FILE *f = fopen(cf, mode);
+  ck_assert_msg(f != NULL, "%s: cannot open", cf);
+  return f;
+}
+
 /* The models are swept by one child per core (check_fork: their failures
 ** are the test's), each model in its own folder; each child leaves its
 ** counts in tmpdir for the totals. */
@@ -212,10 +221,7 @@ START_TEST(every_model_every_flag) {
       ck_assert_int_eq(mkdir(dir, 0700), 0);
       sweep_model(names[i]);
     }
-    char cf[600];
-    snprintf(cf, sizeof cf, "%s/counts-%d", tmpdir, w);
-    FILE *f = fopen(cf, "w");
-    ck_assert_ptr_nonnull(f);
+    FILE *f = counts_file(w, "w");
     fprintf(f, "%ld %ld\n", runs, ran_ok);
     ck_assert_int_eq(fclose(f), 0);
     fflush(stdout);
@@ -225,10 +231,7 @@ START_TEST(every_model_every_flag) {
     int st;
     ck_assert_int_eq(waitpid(kids[w], &st, 0), kids[w]);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sweep worker %d failed (status %d)", w, st);
-    char cf[600];
-    snprintf(cf, sizeof cf, "%s/counts-%d", tmpdir, w);
-    FILE *f = fopen(cf, "r");
-    ck_assert_ptr_nonnull(f);
+    FILE *f = counts_file(w, "r");
     long r, ok;
     ck_assert_int_eq(fscanf(f, "%ld %ld", &r, &ok), 2);
     fclose(f);

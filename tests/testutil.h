@@ -24,14 +24,19 @@ static inline const char *tu_bin(void) {
 
 typedef struct TuRun { int status; int signaled; char *out; char *err; } TuRun;
 
-static inline char *tu_slurp(const char *path) {
+/* The whole file, NUL-terminated; *n (if set) its size in bytes (binary
+** files too).  A missing file reads as empty. */
+static inline char *tu_slurp_n(const char *path, long *n) {
   FILE *f = fopen(path, "rb");
+  if (n) *n = 0;
   if (!f) return strdup("");
-  fseek(f, 0, SEEK_END); long n = ftell(f); fseek(f, 0, SEEK_SET);
-  char *s = malloc(n + 1);
-  size_t k = fread(s, 1, n, f); s[k] = 0; fclose(f);
+  fseek(f, 0, SEEK_END); long len = ftell(f); fseek(f, 0, SEEK_SET);
+  char *s = malloc(len + 1);
+  size_t k = fread(s, 1, len, f); s[k] = 0; fclose(f);
+  if (n) *n = (long)k;
   return s;
 }
+static inline char *tu_slurp(const char *path) { return tu_slurp_n(path, NULL); }
 
 /* Runs `PREFIX graphrun ARGS` through the shell (shell words; PREFIX is
 ** e.g. "mpirun -np 2" or ""). */
