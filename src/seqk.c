@@ -46,7 +46,6 @@ void seqk_emb_scatter(long n, int d, int V, const float *dout, const float *ids,
 ** starts from the caller's state advanced by lo * C draws (rng_advance, a
 ** few hundred ns) and runs the plain loop, so the entries and the end state
 ** are exactly the serial loop's, whatever the thread count. */
-#define DROP_CHUNK SEQK_DROP_CHUNK
 
 typedef struct DropJob { Rng start, end; long n; float p, keep; float *mask; } DropJob;
 
@@ -56,9 +55,9 @@ static void drop_run(Rng *rng, long lo, long hi, float p, float keep, float *mas
 static void drop_part(void *ctx, long lo, long hi) {
   DropJob *d = ctx;
   Rng r = d->start;
-  rng_advance(&r, (uint64_t)lo * DROP_CHUNK);
-  long end = hi * DROP_CHUNK < d->n ? hi * DROP_CHUNK : d->n;
-  drop_run(&r, lo * DROP_CHUNK, end, d->p, d->keep, d->mask);
+  rng_advance(&r, (uint64_t)lo * SEQK_DROP_CHUNK);
+  long end = hi * SEQK_DROP_CHUNK < d->n ? hi * SEQK_DROP_CHUNK : d->n;
+  drop_run(&r, lo * SEQK_DROP_CHUNK, end, d->p, d->keep, d->mask);
   if (end == d->n) d->end = r;          /* the last piece: where the serial loop ends */
 }
 
@@ -66,9 +65,9 @@ void seqk_drop_mask(long n, float p, Rng *rng, float *mask) {
   if (p <= 0.0f) { for (long k = 0; k < n; k++) mask[k] = 1.0f; return; }
   if (p >= 1.0f) { memset(mask, 0, sizeof(float) * (size_t)n); return; }
   float keep = 1.0f / (1.0f - p);
-  if (n < 2 * DROP_CHUNK) { drop_run(rng, 0, n, p, keep, mask); return; }
+  if (n < 2 * SEQK_DROP_CHUNK) { drop_run(rng, 0, n, p, keep, mask); return; }
   DropJob d = { .start = *rng, .n = n, .p = p, .keep = keep, .mask = mask };
-  par_for((n + DROP_CHUNK - 1) / DROP_CHUNK, 1, drop_part, &d);
+  par_for((n + SEQK_DROP_CHUNK - 1) / SEQK_DROP_CHUNK, 1, drop_part, &d);
   *rng = d.end;
 }
 
