@@ -143,7 +143,7 @@ static const Flag flags[] = {
   { "--decay", F_REAL, O(to.decay), 1, 1e6, .with = "--train --resume", .models = K_SEQ, .arg = "X",
     .help = "lr divisor after an epoch without a new best" },
   { "--seed", F_INT, O(to.seed), 0, 2147483647, .with = "--train " STEP_VIEWS " " SEQ_USES, .models = K_SEQ,
-    .arg = "N", .help = "initial values (and --generate's sampling)" },
+    .arg = "N", .help = "initial values, dropout, bundle order, --generate's sampling (with --load: all but the first)" },
   { "--vbatch", F_INT, O(to.vbatch), 1, 65536, .with = "--train --resume --eval", .models = K_SEQ, .arg = "N",
     .help = "validation batch size" },
   { "--patience", F_INT, O(to.patience), 0, 1e7, .with = "--train --resume", .models = K_SEQ, .arg = "N",
@@ -354,6 +354,14 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
       fprintf(stderr, "graphrun: error: %s goes with %s\n", r->name, w);
       return 2;
     }
+  }
+  /* --load replaces the initial values, so the seed is left with dropout,
+  ** bundle order and sampling: modes that have none cannot use it */
+  if (given[flag_find("--seed", 6) - flags] && given[flag_find("--load", 6) - flags] &&
+      !(modes & set_of("--train " STEP_VIEWS " --generate"))) {
+    fprintf(stderr, "graphrun: error: --seed with --load goes with --train, --generate or a step view (%s): "
+                    "the values come from %s, and nothing else draws random numbers\n", STEP_VIEWS, o->to.load);
+    return 2;
   }
   /* files: those to read exist, those to write can be written (nothing is left behind) */
   for (int k = 0; k < NFLAGS; k++) {

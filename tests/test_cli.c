@@ -41,6 +41,11 @@ START_TEST(flags_that_do_not_apply_are_refused) {
   refused("tests/data/tiny_lm.g --resume a.ck --lr 1", "graphrun: error: --lr does not go with --resume");
   refused("tests/data/tiny_lm.g --eval tests/data/tiny-valid.txt --generate 2", "graphrun: error: --eval and --generate both write to standard output");
   refused("tests/data/tiny_lm.g --dot --seed 3", "graphrun: error: --seed goes with ");
+  /* --load replaces the values the seed would draw: only dropout, bundle order and sampling are left */
+  refused("tests/data/tiny_lm.g --load b.ck --eval tests/data/tiny-valid.txt --seed 3",
+          "graphrun: error: --seed with --load goes with --train, --generate or a step view (--trace --json --gradcheck --html): the values come from b.ck");
+  refused("tests/data/tiny_attn_lm.g --load b.ck --translate tests/data/tiny-src-valid.txt --seed 3",
+          "graphrun: error: --seed with --load goes with --train, --generate or a step view");
   refused("tests/data/tiny_attn_lm.g --translate tests/data/tiny-src-valid.txt --show-attention",
           "graphrun: error: --show-attention and --translate both write to standard output");
   refused("tests/data/tiny_lm.g --show-attention", "graphrun: error: --show-attention applies to translation models");
