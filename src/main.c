@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <errno.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include "show.h"
 #include "train.h"
 #include "decode.h"
@@ -363,7 +364,13 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
                     "the values come from %s, and nothing else draws random numbers\n", STEP_VIEWS, o->to.load);
     return 2;
   }
-  /* files: those to read exist, those to write can be written (nothing is left behind) */
+  return 0;
+}
+
+/* The files of the command line: those to read exist, those to write can
+** be written (nothing is left behind).  0, or 2 with a message. */
+static int check_files(Opts *o, const int given[NFLAGS]) {
+  char *base = (char *)o;
   for (int k = 0; k < NFLAGS; k++) {
     const Flag *r = &flags[k];
     if (given[k] <= 0 || (r->kind != F_IN && r->kind != F_OUT)) continue;
@@ -376,6 +383,20 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
     }
   }
   return 0;
+}
+
+/* Under mpirun every process reads the same command line, so process 0
+** alone reports its mistakes; the files each process checks itself, as
+** they may differ from machine to machine. */
+static int parse_once(int argc, char **argv, Opts *o, int given[NFLAGS]) {
+  int fd = -1;
+  if (dist_rank() > 0 && (fd = dup(2)) >= 0) {
+    int nul = open("/dev/null", O_WRONLY);
+    if (nul >= 0) { dup2(nul, 2); close(nul); }
+  }
+  int rc = parse_args(argc, argv, o, given);
+  if (fd >= 0) { fflush(stderr); dup2(fd, 2); close(fd); }
+  return rc ? rc : check_files(o, given);
 }
 
 /* After the model is read: every flag given applies to its kind.  0, or
@@ -518,7 +539,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "plot")) return plot_main(argc - 1, argv + 1);
   Opts o;
   int given[NFLAGS] = {0};
-  int rc = parse_args(argc, argv, &o, given);
+  int rc = parse_once(argc, argv, &o, given);
   if (rc == 0) {
     Err e = {0};
     Model *m = model_load_set(o.file, o.sets.v, o.sets.n, &e);    /* --set: consts rebuild the graph */

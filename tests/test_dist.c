@@ -162,6 +162,11 @@ START_TEST(refusals) {
   ck_assert_int_eq(r.status, 2);
   ck_assert_ptr_nonnull(strstr(r.err, "graphrun: error: --generate runs in one process: start it without mpirun (mpirun runs --train, --resume and --eval)"));
   tu_free(&r);
+  /* a mistake on the command line is every process's: process 0 alone says it */
+  r = mpi_run(2, "tests/data/tiny_lm_exact.g --train --epochs x");
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_int_eq(count_lines(r.err, "graphrun: error: --epochs needs a number from 0 to 1e+07, got 'x'"), 1);
+  tu_free(&r);
   r = mpi_run(2, "tests/data/tiny_lm_exact.g --trace");
   ck_assert_int_eq(r.status, 2);
   ck_assert_ptr_nonnull(strstr(r.err, "graphrun: error: --trace runs in one process"));
