@@ -47,7 +47,7 @@ static void js_str(FILE *f, const char *s) {
 
 /* The trace's sink: each forward, backward or note line is one step,
 ** [node id or -1, "f", "b" or "n", line without its leading indent]; a
-** heading is [number of steps before it, text]; the closing list of
+** heading is [number of steps before it, text without the trace's "== "]; the closing list of
 ** gradients repeats the backward pass's last numbers and is left out. */
 static void add_step(void *ctx, const Node *n, TracePhase phase, const char *line) {
   Steps *s = ctx;
@@ -55,6 +55,7 @@ static void add_step(void *ctx, const Node *n, TracePhase phase, const char *lin
   while (*line == ' ') line++;
   if (phase == TRACE_SUM || (phase == TRACE_HEAD && !*line)) return;
   if (phase == TRACE_HEAD) {
+    if (!strncmp(line, "== ", 3)) line += 3;        /* the text trace's marker: the page's heading is enough */
     fprintf(s->heads, "%s[%d,", s->nheads++ ? ",\n" : "", s->n);
     js_str(s->heads, line);
     fputc(']', s->heads);
