@@ -236,6 +236,9 @@ docs: $(BIN)
 	./$(BIN) models/problem1.g --html $(B)/problem1.html
 	chromium --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars --window-size=1600,420 \
 	  --screenshot=docs/page.png "file://$(CURDIR)/$(B)/problem1.html#step=13" 2>/dev/null
+	./$(BIN) models/lm.g --set d=4 --batch 2 --bptt 4 --html $(B)/lm.html
+	chromium --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars --window-size=1600,560 \
+	  --screenshot=docs/page_lm.png "file://$(CURDIR)/$(B)/lm.html#step=62" 2>/dev/null
 
 # ---- data -----------------------------------------------------------------------
 # The full Brown corpus split (data/brown/), for benchmarks; needs npm once.
