@@ -7,6 +7,7 @@
 ** too.  Then checks the messages a few of those inputs must give.
 */
 #include "testutil.h"
+#include <ctype.h>
 #include <dirent.h>
 #include <limits.h>
 #define FUZZ_NO_MAIN
@@ -67,6 +68,33 @@ START_TEST(seeds_accepted) {
 }
 END_TEST
 
+/* libFuzzer refuses a whole dictionary for one entry it cannot read (and
+** `make fuzz` then stops at once): each entry is name="value", the value
+** escaping only \\, \" and \xHH. */
+START_TEST(dictionary_readable) {
+  char *dict = tu_slurp("tests/fuzz/model.dict");
+  ck_assert_ptr_nonnull(dict);
+  int line = 1, entries = 0;
+  for (char *l = dict, *end; *l; l = end + (*end == '\n'), line++) {
+    end = l + strcspn(l, "\n");
+    if (*l == '#' || l == end) continue;
+    char *q = memchr(l, '"', (size_t)(end - l));
+    ck_assert_msg(q && end[-1] == '"' && end - 1 > q, "model.dict:%d: not name=\"value\"", line);
+    for (char *c = q + 1; c < end - 1; c++) {
+      if (*c == '"') ck_assert_msg(0, "model.dict:%d: a bare '\"' inside the value", line);
+      if (*c != '\\') continue;
+      c++;
+      int ok = *c == '\\' || *c == '"' || (*c == 'x' && isxdigit((unsigned char)c[1]) && isxdigit((unsigned char)c[2]));
+      ck_assert_msg(ok, "model.dict:%d: '\\%c' is not an escape libFuzzer reads (\\\\, \\\", \\xHH)", line, *c);
+      if (*c == 'x') c += 2;
+    }
+    entries++;
+  }
+  ck_assert_int_ge(entries, 100);
+  free(dict);
+}
+END_TEST
+
 /* A chain of 200000 '+' used to overflow the C stack in the builder. */
 START_TEST(long_operator_chain) {
   const char *head = "input x = 1\nz = x";
@@ -105,6 +133,7 @@ static Suite *suite(void) {
   tcase_add_test(t, replay_ckpt);
   tcase_add_test(t, replay_argv);
   tcase_add_test(t, seeds_accepted);
+  tcase_add_test(t, dictionary_readable);
   tcase_add_test(t, long_operator_chain);
   tcase_add_test(t, set_messages_one_line);
   suite_add_tcase(s, t);
