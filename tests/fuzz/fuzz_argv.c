@@ -17,6 +17,7 @@
 #define _DEFAULT_SOURCE   /* mkdtemp */
 #endif
 #include "fuzz.h"
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,11 @@ static const char *capped(const char *flag, const char *val, char *buf, size_t n
 }
 
 int fuzz_argv_one(const uint8_t *data, size_t size) {
+  /* With no OPENBLAS_CORETYPE, main may choose a kernel and re-execute the
+  ** process (src/blas.c), and check the kernel in a child started from
+  ** /proc/self/exe: here both would start the fuzzer (or the test) anew.
+  ** Naming the kernel OpenBLAS already runs keeps everything in this one. */
+  setenv("OPENBLAS_CORETYPE", openblas_get_corename(), 0);
   char *s = malloc(size + 1);
   memcpy(s, data, size);
   s[size] = 0;
