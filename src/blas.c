@@ -197,6 +197,16 @@ void blas_startup(char **argv) {
     unsetenv(NOTE_ENV);
     return;
   }
+  if (user && !*user && argv) {
+    /* An empty value names no kernel, but OpenBLAS read it as a choice
+    ** (0.3.21 forces Cooperlake, whose kernels need AVX-512): start again
+    ** without it, once (the variable is then unset, not empty). */
+    unsetenv("OPENBLAS_CORETYPE");
+    fflush(NULL);
+    execv("/proc/self/exe", argv);
+    setenv("OPENBLAS_CORETYPE", "", 1);          /* not re-executed: go on as we are */
+    user = getenv("OPENBLAS_CORETYPE");
+  }
   if (user) { snprintf(blas_note, sizeof blas_note, "set by OPENBLAS_CORETYPE=%s", user); return; }
   const char *k = blas_choose(openblas_get_corename(), blas_cpu_flags(), check_in_child, blas_note, sizeof blas_note);
   if (!k || !argv) return;
