@@ -267,14 +267,15 @@ static void usage(FILE *f) {
   }
 }
 
-/* Reads argv into o by the table; checks values, repeats, which flags go
-** together, and that files to read exist and files to write can be.
-** 0, or 2 with a message. */
+/* Reads argv into o by the table; checks values, repeats and which flags
+** go together.  0, 2 with a message, or ARGS_ANSWERED after printing --help
+** or --version (the run is then over, successfully). */
+#define ARGS_ANSWERED (-1)
 static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
   for (int k = 0; k < NFLAGS; k++) { set_of(flags[k].with); set_of(flags[k].without); }   /* a typo in the table stops every run */
   memset(o, 0, sizeof *o);
   train_opts_init(&o->to);
-  o->sets.v = calloc((size_t)argc, sizeof *o->sets.v);
+  o->sets.v = xcalloc((size_t)argc, sizeof *o->sets.v);
   char *base = (char *)o;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -288,8 +289,8 @@ static int parse_args(int argc, char **argv, Opts *o, int given[NFLAGS]) {
     if (!r && !strcmp(a, "-h")) r = flag_find("--help", 6);
     if (!r || r->name[0] != '-') { fprintf(stderr, "graphrun: error: unknown option '%s' (see graphrun --help)\n", a); return 2; }
     int k = (int)(r - flags);
-    if (r->kind == F_HELP) { usage(stdout); exit(0); }
-    if (r->kind == F_VERSION) { version(); exit(0); }
+    if (r->kind == F_HELP) { usage(stdout); return ARGS_ANSWERED; }
+    if (r->kind == F_VERSION) { version(); return ARGS_ANSWERED; }
     if (given[k] && r->kind != F_LIST) { fprintf(stderr, "graphrun: error: %s given twice\n", r->name); return 2; }
     given[k] = i;
     if (r->kind == F_SWITCH) {
@@ -540,7 +541,8 @@ int main(int argc, char **argv) {
   Opts o;
   int given[NFLAGS] = {0};
   int rc = parse_once(argc, argv, &o, given);
-  if (rc == 0) {
+  if (rc == ARGS_ANSWERED) rc = 0;
+  else if (rc == 0) {
     Err e = {0};
     Model *m = model_load_set(o.file, o.sets.v, o.sets.n, &e);    /* --set: consts rebuild the graph */
     if (!m) rc = -1;
