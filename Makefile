@@ -199,7 +199,7 @@ $(B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h $(B)
 # (through the wrapper script $(B)/graphrun-valgrind):
 # any error or leak exits 99 and fails the run.  OpenBLAS is told the CPU
 # type, as valgrind does not emulate AVX-512.
-VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=all --error-exitcode=99
+VALGRIND := valgrind -q --suppressions=$(CURDIR)/tests/valgrind.supp --leak-check=full --errors-for-leak-kinds=all --error-exitcode=99
 deps-valgrind:
 	@$(MAKE) --no-print-directory deps DEB_PKGS=valgrind
 check-valgrind: deps-valgrind $(BIN) $(TESTS)
