@@ -104,10 +104,11 @@ static void blas_line(const char *s, char *line, size_t n) {
 }
 
 START_TEST(user_variable_wins) {
-  char line[512];
+  char line[512], *was = getenv("OPENBLAS_CORETYPE");
+  was = was ? strdup(was) : NULL;              /* put back after: unforked runs share the environment */
   setenv("OPENBLAS_CORETYPE", "Prescott", 1);
   TuRun r = tu_run("--version");
-  unsetenv("OPENBLAS_CORETYPE");
+  if (was) { setenv("OPENBLAS_CORETYPE", was, 1); free(was); } else unsetenv("OPENBLAS_CORETYPE");
   ck_assert_int_eq(r.status, 0);
   blas_line(r.out, line, sizeof line);
   ck_assert_msg(strstr(line, "blas: OpenBLAS ") && strstr(line, ", kernel Prescott (set by OPENBLAS_CORETYPE=Prescott), "), "%s", r.out);
