@@ -39,7 +39,7 @@ help:
 	@echo "make check       build and run every test (also under ASan+UBSan)"
 	@echo "make fixtures    recompute tests/fixtures/ with PyTorch (make deps-torch: python3-torch)"
 	@echo "make check-torch the PyTorch comparisons against PyTorch run now, not the fixtures"
-	@echo "make check-valgrind  every test, and the graphrun they run, under valgrind memcheck (~7 min)"
+	@echo "make check-valgrind  every test, and the graphrun they run, under valgrind memcheck (over 30 min)"
 	@echo "make check-tsan  the thread pool and 1 epoch of each sequence model under ThreadSanitizer"
 	@echo "make bench       benchmarks (bench/; long: trains every model on data/ and Brown)"
 	@echo "make deps-bench  install python3-torch (apt-get) for bench/'s PyTorch comparison"
@@ -193,19 +193,22 @@ $(B)/fuzz_argv: src/main.c
 $(B)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.c tests/fuzz/fuzz.h $(B)/libgraphrun.a
 	$(CC) $(ALL_CF) -fsanitize=fuzzer -Itests/fuzz -o $@ $< tests/fuzz/fuzz_common.c $(B)/libgraphrun.a $(LDLIBS)
 
-# ---- valgrind (not part of check: about 7 minutes) -------------------------------
+# ---- valgrind (not part of check: over half an hour) ------------------------------
 # Every test executable under memcheck, unforked (CK_FORK=no: memcheck follows
 # Check's children badly), and every graphrun they start under memcheck too
-# (through the wrapper script $(B)/graphrun-valgrind):
-# any error or leak exits 99 and fails the run.  OpenBLAS is told the CPU
-# type, as valgrind does not emulate AVX-512.
-VALGRIND := valgrind -q --suppressions=$(CURDIR)/tests/valgrind.supp --leak-check=full --errors-for-leak-kinds=all --error-exitcode=99
+# (through the wrapper script $(B)/graphrun-valgrind): any error exits 99 and
+# fails the run.  graphrun must end with nothing allocated (every leak kind,
+# still reachable included, is an error); a test executable, whose forked
+# sweep workers end with _exit, with nothing lost.  tests/valgrind.supp:
+# what the graphics and font libraries keep.  OpenBLAS is told the CPU type,
+# as valgrind does not emulate AVX-512.
+VALGRIND := valgrind -q --suppressions=$(CURDIR)/tests/valgrind.supp --leak-check=full --error-exitcode=99
 deps-valgrind:
 	@$(MAKE) --no-print-directory deps DEB_PKGS=valgrind
 check-valgrind: deps-valgrind $(BIN) $(TESTS)
-	@printf '#!/bin/sh\nexec $(VALGRIND) "%s" "$$@"\n' "$$(pwd)/$(BIN)" > $(B)/graphrun-valgrind && chmod +x $(B)/graphrun-valgrind
+	@printf '#!/bin/sh\nexec $(VALGRIND) --errors-for-leak-kinds=all "%s" "$$@"\n' "$$(pwd)/$(BIN)" > $(B)/graphrun-valgrind && chmod +x $(B)/graphrun-valgrind
 	@echo "== every test under valgrind memcheck =="
-	@CK_FORK=no OPENBLAS_CORETYPE=Haswell GRAPHRUN=$(B)/graphrun-valgrind RUN_WITH="$(VALGRIND)" ./tests/run-all $(TESTS)
+	@CK_FORK=no OPENBLAS_CORETYPE=Haswell GRAPHRUN=$(B)/graphrun-valgrind RUN_WITH="$(VALGRIND) --errors-for-leak-kinds=definite" ./tests/run-all $(TESTS)
 
 # ---- demo -------------------------------------------------------------------
 demo: deps $(BIN)
