@@ -188,6 +188,14 @@ static int check_in_child(const char *kernel, char *why, size_t n) {
   return -1;
 }
 
+/* Runs this program again with argv and the environment as it now is;
+** returns (errno) only if that failed. */
+static int restart(char **argv) {
+  fflush(NULL);
+  execv("/proc/self/exe", argv);
+  return errno;
+}
+
 void blas_startup(char **argv) {
   if (getenv(CHECK_ENV)) _exit(blas_selftest() ? 1 : 0);
   if (argv && argv[0]) self_argv0 = argv[0];
@@ -202,8 +210,7 @@ void blas_startup(char **argv) {
     ** (0.3.21 forces Cooperlake, whose kernels need AVX-512): start again
     ** without it, once (the variable is then unset, not empty). */
     unsetenv("OPENBLAS_CORETYPE");
-    fflush(NULL);
-    execv("/proc/self/exe", argv);
+    restart(argv);
     setenv("OPENBLAS_CORETYPE", "", 1);          /* not re-executed: go on as we are */
     user = getenv("OPENBLAS_CORETYPE");
   }
@@ -212,9 +219,7 @@ void blas_startup(char **argv) {
   if (!k || !argv) return;
   setenv("OPENBLAS_CORETYPE", k, 1);
   setenv(NOTE_ENV, blas_note, 1);
-  fflush(NULL);
-  execv("/proc/self/exe", argv);
-  int er = errno;                                /* not re-executed: go on as we are */
+  int er = restart(argv);                        /* not re-executed: go on as we are */
   unsetenv("OPENBLAS_CORETYPE"); unsetenv(NOTE_ENV);
   snprintf(blas_note, sizeof blas_note, "OpenBLAS's own choice; %s passed graphrun's check but re-executing failed: %s", k, strerror(er));
 }
