@@ -176,6 +176,7 @@ static const float *layer_input(const LstmRun *r, int l) {
 ** gradient going back: their dh passes through unchanged. */
 typedef struct Step {
   const LstmRun *r;                 /* for len (may be NULL: every row runs) */
+  int b0;                           /* the first row's index in the batch (for len) */
   int B, H, K;                      /* rows, units, width of the recurrent input */
   int t, nb, rec, tb;               /* rec: add the recurrent product; tb: W is [4H,K] */
   const float *W;                   /* forward: [K,4H] (tb 0, W_hh^T) or [4H,K] (tb 1);
@@ -204,7 +205,7 @@ static void units(const Step *s, long k, int *u0, int *u1) {
 }
 
 /* Whether row b is past its length at the step's t. */
-static int held(const Step *s, int b) { return s->r && s->r->len && s->t >= row_len(s->r, b); }
+static int held(const Step *s, int b) { return s->r && s->r->len && s->t >= row_len(s->r, s->b0 + b); }
 
 static void step_fwd(void *ctx, long lo, long hi) {
   const Step *s = ctx;
@@ -279,6 +280,79 @@ static void step_bwd(void *ctx, long lo, long hi) {
   }
 }
 
+/* A whole layer's recurrence split by rows instead: block k of the batch's
+** streams runs all T steps on one thread, every unit of its rows, so a
+** layer is one job for the pool instead of one per step.  The streams of a
+** batch never meet in a recurrence (only in the products over all T*B rows
+** around it), so each row's numbers are those of one thread's whole-step
+** path (nb = 1), whatever the blocks: the result does not depend on the
+** thread count.  The price is a product of half the rows per thread, which
+** OpenBLAS runs slower (SkylakeX, [10,H] x [H,4H] against [20,H] x [H,2H]:
+** 1.09x the time at H = 100, 1.14x at 128, 2.5x at 160, where it leaves the
+** small-matrix kernels), so only up to ROW_MAXH units.  Whole-process time
+** of lm against the unit split (SkylakeX, 2 threads, A/B pairs): 0.92 at
+** H = 64, 0.88 at 100, 0.96 at 112, 1.01 at 128, 1.12 at 160, 1.15 at 256;
+** 0.99 at 100 with the Haswell kernels.  Not with a hook (--trace reads each
+** step whole) or with fewer than ROW_MIN rows per block. */
+#define ROW_MIN 4
+#define ROW_MAXH 112
+static int row_blocks(const LstmRun *r) {
+  if (r->hook.fn || r->H > ROW_MAXH) return 1;
+  int n = par_threads();
+  if (n > r->B / ROW_MIN) n = r->B / ROW_MIN;
+  return n < 1 ? 1 : n;
+}
+
+typedef struct Rec {
+  const LstmRun *r;
+  const float *W; int tb, h0;       /* forward: as the step loop's; h0: start from a given state */
+  float *G, *hs, *cs;               /* the layer's gates [T,B,4H], h and c [T+1,B,H] */
+  const float *dout;                /* backward: as lstm_seq_bwd's, and its buffers */
+  float *dG, *dh, *dc, *part0, *part1;
+} Rec;
+
+static void rec_fwd(void *ctx, long lo, long hi) {
+  const Rec *c = ctx;
+  const LstmRun *r = c->r;
+  const int T = r->T, B = r->B, H = r->H, G4 = 4 * H, nb = row_blocks(r);
+  const size_t BH = (size_t)B * H;
+  for (long k = lo; k < hi; k++) {
+    int b0 = (int)(B * k / nb), b1 = (int)(B * (k + 1) / nb);
+    for (int t = 0; t < T; t++) {
+      float *hp = c->hs + t * BH + (size_t)b0 * H, *cp = c->cs + t * BH + (size_t)b0 * H;
+      Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .t = t, .nb = 1, .rec = t > 0 || c->h0,
+                  .tb = c->tb, .W = c->W, .x = hp, .G = c->G + ((size_t)t * B + b0) * G4, .cp = cp,
+                  .hp = hp, .cc = cp + BH, .hc = hp + BH };
+      step_fwd(&st, 0, 1);
+    }
+  }
+}
+
+static void rec_bwd(void *ctx, long lo, long hi) {
+  const Rec *c = ctx;
+  const LstmRun *r = c->r;
+  const int T = r->T, B = r->B, H = r->H, G4 = 4 * H, nb = row_blocks(r);
+  const size_t BH = (size_t)B * H;
+  for (long k = lo; k < hi; k++) {
+    int b0 = (int)(B * k / nb), b1 = (int)(B * (k + 1) / nb);
+    size_t o = (size_t)b0 * H;
+    float *part[2] = { c->part0 + o, c->part1 + o };
+    Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .nb = 1, .W = c->W, .dh = c->dh + o,
+                .dc = c->dc + o };
+    for (int t = T - 1; t >= 0; t--) {
+      st.t = t;
+      st.prev = t == T - 1 ? NULL : part[(t + 1) & 1];
+      st.part = part[t & 1];
+      st.G = c->G + ((size_t)t * B + b0) * G4;
+      st.cp = c->cs + t * BH + o; st.cc = c->cs + (t + 1) * BH + o;
+      st.dout = c->dout ? c->dout + t * BH + o : NULL;
+      st.dG = c->dG + ((size_t)t * B + b0) * G4;
+      step_bwd(&st, 0, 1);
+    }
+    sum_parts(&st, st.part, 0, H, st.dh);   /* dh_{-1} of these rows */
+  }
+}
+
 int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0,
                  const float *c0, float *y, float *hN, float *cN) {
   const int T = r->T, B = r->B, H = r->H, L = r->L, G4 = 4 * H;
@@ -319,13 +393,16 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     if (nn)
       for (int k = 0; k < G4; k++)
         for (int j = 0; j < H; j++) WhhT[(size_t)j * G4 + k] = P->W_hh[(size_t)k * H + j];
-    for (int t = 0; t < T; t++) {
-      float *hp = hs + t * BH, *cp = cs + t * BH;
-      Step st = { .r = r, .B = B, .H = H, .K = H, .t = t, .nb = nb, .rec = t > 0 || h0, .tb = !nn,
-                  .W = nn ? WhhT : P->W_hh, .x = hp, .G = G + (size_t)t * B * G4, .cp = cp, .hp = hp,
-                  .cc = cp + BH, .hc = hp + BH };
-      par_for(nb, 1, step_fwd, &st);
-    }
+    Rec rc = { r, nn ? WhhT : P->W_hh, !nn, h0 != NULL, G, hs, cs, NULL, NULL, NULL, NULL, NULL, NULL };
+    if (row_blocks(r) > 1) par_for(row_blocks(r), 1, rec_fwd, &rc);
+    else
+      for (int t = 0; t < T; t++) {
+        float *hp = hs + t * BH, *cp = cs + t * BH;
+        Step st = { .r = r, .B = B, .H = H, .K = H, .t = t, .nb = nb, .rec = t > 0 || h0, .tb = !nn,
+                    .W = rc.W, .x = hp, .G = G + (size_t)t * B * G4, .cp = cp, .hp = hp,
+                    .cc = cp + BH, .hc = hp + BH };
+        par_for(nb, 1, step_fwd, &st);
+      }
     if (hN) memcpy(hN + l * BH, hs + T * BH, sizeof(float) * BH);
     if (cN) memcpy(cN + l * BH, cs + T * BH, sizeof(float) * BH);
   }
@@ -357,23 +434,27 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
     if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
     if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
-    Step st = { .r = r, .B = B, .H = H, .K = H, .nb = nb, .W = P->W_hh, .dh = dh, .dc = dc };
-    for (int t = T - 1; t >= 0; t--) {
-      st.t = t;                        /* step t+1's partials, while this step writes the other set */
-      st.prev = t == T - 1 ? NULL : part[(t + 1) & 1];
-      st.part = part[t & 1];
-      st.G = (float *)G + (size_t)t * B * G4;
-      st.cp = cs + t * BH; st.cc = (float *)cs + (t + 1) * BH;
-      st.dout = dout ? dout + t * BH : NULL;
-      st.dG = dG + (size_t)t * B * G4;
-      par_for(nb, 1, step_bwd, &st);
-      if (r->hook.fn) {                /* the hook sees dh_{t-1} whole */
-        sum_parts(&st, st.part, 0, H, dh2);
-        BpttStep s = { r->hook.tag, l, t, B, H, 0, dh, st.dG, dc, dh2, H, NULL, 0 };
-        r->hook.fn(r->hook.ctx, &s);
+    Rec rc = { r, P->W_hh, 0, 0, (float *)G, (float *)hs, (float *)cs, dout, dG, dh, dc, part[0], part[1] };
+    if (row_blocks(r) > 1) par_for(row_blocks(r), 1, rec_bwd, &rc);
+    else {
+      Step st = { .r = r, .B = B, .H = H, .K = H, .nb = nb, .W = P->W_hh, .dh = dh, .dc = dc };
+      for (int t = T - 1; t >= 0; t--) {
+        st.t = t;                        /* step t+1's partials, while this step writes the other set */
+        st.prev = t == T - 1 ? NULL : part[(t + 1) & 1];
+        st.part = part[t & 1];
+        st.G = (float *)G + (size_t)t * B * G4;
+        st.cp = cs + t * BH; st.cc = (float *)cs + (t + 1) * BH;
+        st.dout = dout ? dout + t * BH : NULL;
+        st.dG = dG + (size_t)t * B * G4;
+        par_for(nb, 1, step_bwd, &st);
+        if (r->hook.fn) {                /* the hook sees dh_{t-1} whole */
+          sum_parts(&st, st.part, 0, H, dh2);
+          BpttStep s = { r->hook.tag, l, t, B, H, 0, dh, st.dG, dc, dh2, H, NULL, 0 };
+          r->hook.fn(r->hook.ctx, &s);
+        }
       }
+      sum_parts(&st, st.part, 0, H, dh);   /* dh_{-1}: what reaches h0 */
     }
-    sum_parts(&st, st.part, 0, H, dh);   /* dh_{-1}: what reaches h0 */
     if (dh0) for (size_t k = 0; k < BH; k++) dh0[l * BH + k] += dh[k];
     if (dc0) for (size_t k = 0; k < BH; k++) dc0[l * BH + k] += dc[k];
     /* Weight gradients over all T*B rows at once. */

@@ -36,11 +36,14 @@ void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const 
 ** [0,T].
 **
 ** Cost by construction, per layer: one sgemm for all T steps' input
-** projections ([T*B,in] x W_ih^T), then one job for the pool per step: each
-** thread takes a block of hidden units, multiplies h_{t-1} by their columns
-** of W_hh^T and runs the cell on them.  Backward: one job per step (the cell
+** projections ([T*B,in] x W_ih^T), then the recurrence.  Up to 112 units
+** (lstm.c's ROW_MAXH) and with 4 or more streams per thread it is one job
+** for the pool: each thread runs all T steps, cell and product, of its own
+** block of the batch's streams.  Otherwise one job per step: each thread
+** takes a block of hidden units, multiplies h_{t-1} by their columns of
+** W_hh^T and runs the cell on them; backward, one job per step (the cell
 ** backward of a block and its share of dh_prev = dG W_hh, added up by the
-** next step); after the loop one sgemm each for dW_ih, dW_hh and the input
+** next step).  After the loop one sgemm each for dW_ih, dW_hh and the input
 ** gradient.
 ** No malloc: all workspace comes from an Arena the caller sizes with
 ** lstm_fwd_bytes / lstm_bwd_bytes.

@@ -311,6 +311,23 @@ START_TEST(lstm_seq_unit_blocks) {
 }
 END_TEST
 
+/* With a pool, at most ROW_MAXH (112) units and at least ROW_MIN (4) rows
+** per thread, a layer's recurrence is split by rows instead (lstm.c's
+** rec_fwd/rec_bwd): B = 9 gives blocks of rows 0-3 and 4-8 on two threads,
+** so the second block's lengths are looked up at an offset.  The same
+** values and gradients as one thread (whose steps run whole), and x, h0, c0
+** against finite differences, with lengths (held rows), dropout and a given
+** h0; H = 100 (the models' size) against one thread only. */
+START_TEST(lstm_seq_row_blocks) {
+  trand_seed(99);                  /* blocks_vs_one restarts it at 99 */
+  blocks_vs_one(4, 9, 3, 5, 2, 1);
+  trand_seed(99);
+  blocks_vs_one(3, 8, 3, 19, 3, 1);
+  trand_seed(99);
+  blocks_vs_one(3, 20, 3, 100, 2, 0);
+}
+END_TEST
+
 /* Length semantics on their own: a row of length n gives the same final
 ** state as running the first n steps alone, and zeros after. */
 START_TEST(lstm_len_hold) {
@@ -641,6 +658,7 @@ static Suite *lstm_suite(void) {
   tcase_add_test(tc, lstm_seq_fixed);
   tcase_add_test(tc, lstm_seq_random);
   tcase_add_test(tc, lstm_seq_unit_blocks);
+  tcase_add_test(tc, lstm_seq_row_blocks);
   tcase_add_test(tc, lstm_len_hold);
   tcase_add_test(tc, lstm_workspace_bytes);
   tcase_add_test(tc, lstm_vs_torch);
