@@ -305,51 +305,55 @@ static int row_blocks(const LstmRun *r) {
 
 typedef struct Rec {
   const LstmRun *r;
+  int back;                         /* 0: forward, 1: backward */
   const float *W; int tb, h0;       /* forward: as the step loop's; h0: start from a given state */
   float *G, *hs, *cs;               /* the layer's gates [T,B,4H], h and c [T+1,B,H] */
   const float *dout;                /* backward: as lstm_seq_bwd's, and its buffers */
   float *dG, *dh, *dc, *part0, *part1;
 } Rec;
 
-static void rec_fwd(void *ctx, long lo, long hi) {
-  const Rec *c = ctx;
+/* All T steps forward for rows [b0, b1). */
+static void rec_fwd(const Rec *c, int b0, int b1) {
   const LstmRun *r = c->r;
-  const int T = r->T, B = r->B, H = r->H, G4 = 4 * H, nb = row_blocks(r);
+  const int T = r->T, B = r->B, H = r->H, G4 = 4 * H;
   const size_t BH = (size_t)B * H;
-  for (long k = lo; k < hi; k++) {
-    int b0 = (int)(B * k / nb), b1 = (int)(B * (k + 1) / nb);
-    for (int t = 0; t < T; t++) {
-      float *hp = c->hs + t * BH + (size_t)b0 * H, *cp = c->cs + t * BH + (size_t)b0 * H;
-      Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .t = t, .nb = 1, .rec = t > 0 || c->h0,
-                  .tb = c->tb, .W = c->W, .x = hp, .G = c->G + ((size_t)t * B + b0) * G4, .cp = cp,
-                  .hp = hp, .cc = cp + BH, .hc = hp + BH };
-      step_fwd(&st, 0, 1);
-    }
+  for (int t = 0; t < T; t++) {
+    float *hp = c->hs + t * BH + (size_t)b0 * H, *cp = c->cs + t * BH + (size_t)b0 * H;
+    Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .t = t, .nb = 1, .rec = t > 0 || c->h0,
+                .tb = c->tb, .W = c->W, .x = hp, .G = c->G + ((size_t)t * B + b0) * G4, .cp = cp,
+                .hp = hp, .cc = cp + BH, .hc = hp + BH };
+    step_fwd(&st, 0, 1);
   }
 }
 
-static void rec_bwd(void *ctx, long lo, long hi) {
-  const Rec *c = ctx;
+/* All T steps backward for rows [b0, b1), ending with their dh_{-1} in dh. */
+static void rec_bwd(const Rec *c, int b0, int b1) {
   const LstmRun *r = c->r;
-  const int T = r->T, B = r->B, H = r->H, G4 = 4 * H, nb = row_blocks(r);
-  const size_t BH = (size_t)B * H;
+  const int T = r->T, B = r->B, H = r->H, G4 = 4 * H;
+  const size_t BH = (size_t)B * H, o = (size_t)b0 * H;
+  float *part[2] = { c->part0 + o, c->part1 + o };
+  Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .nb = 1, .W = c->W, .dh = c->dh + o,
+              .dc = c->dc + o };
+  for (int t = T - 1; t >= 0; t--) {
+    st.t = t;
+    st.prev = t == T - 1 ? NULL : part[(t + 1) & 1];
+    st.part = part[t & 1];
+    st.G = c->G + ((size_t)t * B + b0) * G4;
+    st.cp = c->cs + t * BH + o; st.cc = c->cs + (t + 1) * BH + o;
+    st.dout = c->dout ? c->dout + t * BH + o : NULL;
+    st.dG = c->dG + ((size_t)t * B + b0) * G4;
+    step_bwd(&st, 0, 1);
+  }
+  sum_parts(&st, st.part, 0, H, st.dh);
+}
+
+/* Blocks [lo, hi) of row_blocks(r) blocks of rows. */
+static void rec_blocks(void *ctx, long lo, long hi) {
+  const Rec *c = ctx;
+  const int B = c->r->B, nb = row_blocks(c->r);
   for (long k = lo; k < hi; k++) {
     int b0 = (int)(B * k / nb), b1 = (int)(B * (k + 1) / nb);
-    size_t o = (size_t)b0 * H;
-    float *part[2] = { c->part0 + o, c->part1 + o };
-    Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .nb = 1, .W = c->W, .dh = c->dh + o,
-                .dc = c->dc + o };
-    for (int t = T - 1; t >= 0; t--) {
-      st.t = t;
-      st.prev = t == T - 1 ? NULL : part[(t + 1) & 1];
-      st.part = part[t & 1];
-      st.G = c->G + ((size_t)t * B + b0) * G4;
-      st.cp = c->cs + t * BH + o; st.cc = c->cs + (t + 1) * BH + o;
-      st.dout = c->dout ? c->dout + t * BH + o : NULL;
-      st.dG = c->dG + ((size_t)t * B + b0) * G4;
-      step_bwd(&st, 0, 1);
-    }
-    sum_parts(&st, st.part, 0, H, st.dh);   /* dh_{-1} of these rows */
+    (c->back ? rec_bwd : rec_fwd)(c, b0, b1);
   }
 }
 
@@ -393,8 +397,8 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     if (nn)
       for (int k = 0; k < G4; k++)
         for (int j = 0; j < H; j++) WhhT[(size_t)j * G4 + k] = P->W_hh[(size_t)k * H + j];
-    Rec rc = { r, nn ? WhhT : P->W_hh, !nn, h0 != NULL, G, hs, cs, NULL, NULL, NULL, NULL, NULL, NULL };
-    if (row_blocks(r) > 1) par_for(row_blocks(r), 1, rec_fwd, &rc);
+    Rec rc = { r, 0, nn ? WhhT : P->W_hh, !nn, h0 != NULL, G, hs, cs, NULL, NULL, NULL, NULL, NULL, NULL };
+    if (row_blocks(r) > 1) par_for(row_blocks(r), 1, rec_blocks, &rc);
     else
       for (int t = 0; t < T; t++) {
         float *hp = hs + t * BH, *cp = cs + t * BH;
@@ -434,8 +438,8 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
     if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
     if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
-    Rec rc = { r, P->W_hh, 0, 0, (float *)G, (float *)hs, (float *)cs, dout, dG, dh, dc, part[0], part[1] };
-    if (row_blocks(r) > 1) par_for(row_blocks(r), 1, rec_bwd, &rc);
+    Rec rc = { r, 1, P->W_hh, 0, 0, (float *)G, (float *)hs, (float *)cs, dout, dG, dh, dc, part[0], part[1] };
+    if (row_blocks(r) > 1) par_for(row_blocks(r), 1, rec_blocks, &rc);
     else {
       Step st = { .r = r, .B = B, .H = H, .K = H, .nb = nb, .W = P->W_hh, .dh = dh, .dc = dc };
       for (int t = T - 1; t >= 0; t--) {
