@@ -9,7 +9,10 @@
 ** is an [S,H] matrix with leading dimension B*H); lin_out as one sgemm on
 ** [c ; q].  Memory and all weights are constant across steps, so backward
 ** keeps each step's local gradients and takes every weight gradient, de and
-** dmem in a few large sgemms over all T*B rows after the step loop.
+** dmem in a few large sgemms over all T*B rows after the step loop.  The
+** steps themselves run by blocks of rows when lstm_row_blocks says so (each
+** thread every step of its own streams: dec_blocks), else whole, each step
+** split by hidden units over the pool.
 */
 #include <math.h>
 #include <stdint.h>
@@ -33,7 +36,7 @@ static int clamp_len(int n, int S) { return n < 0 ? 0 : n > S ? S : n; }
 ** blocks of rows over the thread pool (par.h). */
 #define ATT_GRAIN 4
 typedef struct AttRows {
-  int B, S, H;
+  int B, S, H, b0;                   /* rows b0 + [lo, hi) of B */
   const float *mem;
   const int *len;
   float *cq, *qin, *w;               /* forward: writes w, c (left half of cq) */
@@ -45,7 +48,7 @@ typedef struct AttRows {
 static void att_fwd_rows(void *ctx, long lo, long hi) {
   const AttRows *a = ctx;
   const int S = a->S, H = a->H, ldm = a->B * H;
-  for (long b = lo; b < hi; b++) {
+  for (long b = a->b0 + lo; b < a->b0 + hi; b++) {
     int n = clamp_len(a->len[b], S);
     float *wb = a->w + (size_t)b * S, *cb = a->cq + (size_t)b * 2 * H;
     const float *mb = a->mem + (size_t)b * H;
@@ -69,7 +72,7 @@ static void att_fwd_rows(void *ctx, long lo, long hi) {
 static void att_bwd_rows(void *ctx, long lo, long hi) {
   const AttRows *a = ctx;
   const int S = a->S, H = a->H, ldm = a->B * H;
-  for (long b = lo; b < hi; b++) {
+  for (long b = a->b0 + lo; b < a->b0 + hi; b++) {
     int n = clamp_len(a->len[b], S);
     const float *wb = a->w + (size_t)b * S, *mb = a->mem + (size_t)b * H;
     float *db = a->ds + (size_t)b * S, *dqb = a->dqin + (size_t)b * H;
@@ -101,37 +104,41 @@ static void att_dmem_rows(void *ctx, long lo, long hi) {
   }
 }
 
-/* Forward for B rows; contract of attn_step_fwd. */
-static void att_fwd(int B, int S, int H, const float *mem, const int *len,
+/* Forward for rows [b0, b1) of B (the step's arrays hold all B rows);
+** contract of attn_step_fwd. */
+static void att_fwd(int B, int b0, int b1, int S, int H, const float *mem, const int *len,
                     const float *W_in, const float *W_c,
                     float *cq, float *qin, float *w, float *ht) {
+  const int n = b1 - b0;
+  const size_t o = (size_t)b0 * H;
   /* qin = q W_in^T: q is the right half of cq */
-  par_gemm(0, 1, B, H, H, 1.0f, cq + H, 2 * H, W_in, H, 0.0f, qin, H);
-  AttRows rows = { B, S, H, mem, len, cq, qin, w, NULL, NULL, NULL };
-  par_for(B, ATT_GRAIN, att_fwd_rows, &rows);
+  par_gemm(0, 1, n, H, H, 1.0f, cq + 2 * o + H, 2 * H, W_in, H, 0.0f, qin + o, H);
+  AttRows rows = { B, S, H, b0, mem, len, cq, qin, w, NULL, NULL, NULL };
+  par_for(n, ATT_GRAIN, att_fwd_rows, &rows);
   /* ht = tanh([c ; q] W_c^T) */
-  par_gemm(0, 1, B, H, 2 * H, 1.0f, cq, 2 * H, W_c, 2 * H, 0.0f, ht, H);
-  for (size_t i = 0, n = (size_t)B * H; i < n; i++) ht[i] = seqk_tanhf(ht[i]);
+  par_gemm(0, 1, n, H, 2 * H, 1.0f, cq + 2 * o, 2 * H, W_c, 2 * H, 0.0f, ht + o, H);
+  for (size_t i = o, e = (size_t)b1 * H; i < e; i++) ht[i] = seqk_tanhf(ht[i]);
 }
 
 /* Local backward for B rows from dht: writes dz [B,H] (w.r.t. the pre-tanh
 ** output), dcq [B,2H] (w.r.t. [c ; q] through W_c), ds [B,S] (w.r.t. the
 ** scores, 0 where masked), dqin [B,H]; accumulates dq [B,H]. */
-static void att_bwd(int B, int S, int H, const float *mem, const int *len,
+static void att_bwd(int B, int b0, int b1, int S, int H, const float *mem, const int *len,
                     const float *W_in, const float *W_c,
                     const float *w, const float *ht, const float *dht, float *dq,
                     float *dz, float *dcq, float *ds, float *dqin) {
-  for (size_t i = 0, n = (size_t)B * H; i < n; i++) dz[i] = dht[i] * (1.0f - ht[i] * ht[i]);
-  par_gemm(0, 0, B, 2 * H, H, 1.0f, dz, H, W_c, 2 * H, 0.0f, dcq, 2 * H);
-  AttRows rows = { B, S, H, mem, len, NULL, NULL, (float *)w, dcq, ds, dqin };
-  par_for(B, ATT_GRAIN, att_bwd_rows, &rows);
+  const int n = b1 - b0;
+  for (size_t i = (size_t)b0 * H, e = (size_t)b1 * H; i < e; i++) dz[i] = dht[i] * (1.0f - ht[i] * ht[i]);
+  par_gemm(0, 0, n, 2 * H, H, 1.0f, dz + (size_t)b0 * H, H, W_c, 2 * H, 0.0f, dcq + (size_t)b0 * 2 * H, 2 * H);
+  AttRows rows = { B, S, H, b0, mem, len, NULL, NULL, (float *)w, dcq, ds, dqin };
+  par_for(n, ATT_GRAIN, att_bwd_rows, &rows);
   /* dq += dcq's q half + dqin W_in */
-  for (int b = 0; b < B; b++) {
+  for (int b = b0; b < b1; b++) {
     const float *src = dcq + (size_t)b * 2 * H + H;
     float *dst = dq + (size_t)b * H;
     for (int k = 0; k < H; k++) dst[k] += src[k];
   }
-  par_gemm(0, 0, B, H, H, 1.0f, dqin, H, W_in, H, 1.0f, dq, H);
+  par_gemm(0, 0, n, H, H, 1.0f, dqin + (size_t)b0 * H, H, W_in, H, 1.0f, dq + (size_t)b0 * H, H);
 }
 
 /* Weight and memory gradients of T steps of B rows at once, from the saved
@@ -158,7 +165,7 @@ static void att_grads(int T, int B, int S, int H,
 void attn_step_fwd(int B, int S, int H, const float *mem, const int *len,
                    const float *W_in, const float *W_c,
                    float *cq, float *qin, float *w, float *ht) {
-  att_fwd(B, S, H, mem, len, W_in, W_c, cq, qin, w, ht);
+  att_fwd(B, 0, B, S, H, mem, len, W_in, W_c, cq, qin, w, ht);
 }
 
 /* Contract in attn.h. */
@@ -174,7 +181,7 @@ void attn_step_bwd(int B, int S, int H, const float *mem, const int *len,
                    float *scratch) {
   float *dz = scratch, *dcq = dz + (size_t)B * H, *dqin = dcq + (size_t)B * 2 * H;
   float *ds = dqin + (size_t)B * H;
-  att_bwd(B, S, H, mem, len, W_in, W_c, w, ht, dht, dq, dz, dcq, ds, dqin);
+  att_bwd(B, 0, B, S, H, mem, len, W_in, W_c, w, ht, dht, dq, dz, dcq, ds, dqin);
   att_grads(1, B, S, H, cq, qin, w, dz, dcq, ds, dqin, dmem, dW_in, dW_c);
 }
 
@@ -204,6 +211,7 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   size_t LT = mulz(L, T), TB = mulz(T, B), off = 0;
   char *p = base;
   t->Wcat = carve(p, &off, mulz(L, 8 * H * H));
+  t->WcatT = carve(p, &off, mulz(L, 8 * H * H));
   t->G    = carve(p, &off, mulz(mulz(LT, B), 4 * H));
   t->XH   = carve(p, &off, mulz(mulz(LT, B), 2 * H));
   t->C    = carve(p, &off, mulz(mulz(LT, B), H));
@@ -255,13 +263,105 @@ static void copy_rows(int B, int H, const float *src, int ls, float *dst, int ld
 
 /* ---- the decoder: forward ---------------------------------------------- */
 
+/* The decoder's T steps for rows [b0, b1) of its B.  Rows of a batch
+** never meet inside the recurrence (each attends over its own memory), so
+** a block of rows can run all its steps on one thread, like an lstm block's
+** (lstm_row_blocks); the whole batch takes the same calls with the pool. */
+static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *tp, int b0, int b1) {
+  const AttnTape t = *tp;
+  const int T = d->T, B = d->B, S = d->S, H = d->H, L = d->L, n = b1 - b0;
+  const size_t BH = (size_t)B * H, B2H = 2 * BH, B4H = 4 * BH, o = (size_t)b0 * H;
+  const int nn = lstm_step_nn(H);
+  for (int tt = 0; tt < T; tt++) {
+    /* layer 0's x is the previous h~ */
+    const float *feed = tt ? d->out + (tt - 1) * BH : d->feed0;
+    copy_rows(n, H, feed ? feed + o : NULL, H, t.XH + (size_t)tt * B2H + 2 * o, 2 * H);
+    for (int l = 0; l < L; l++) {
+      size_t lt = (size_t)l * T + tt;
+      float *xh = t.XH + lt * B2H + 2 * o, *g = t.G + lt * B4H + 4 * o, *c = t.C + lt * BH + o;
+      const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH + o : t.zero + o;
+      float *h = t.hbuf + o;
+      lstm_step_fwd(n, H, 2 * H, xh, (nn ? t.WcatT : t.Wcat) + (size_t)l * 8 * H * H, !nn, g, cprev, c, h);
+      if (tt + 1 < T) copy_rows(n, H, h, H, xh + B2H + H, 2 * H);
+      if (tt + 1 == T && d->hN) memcpy(d->hN + l * BH + o, h, sizeof(float) * (size_t)n * H);
+      if (l + 1 < L) {
+        float *x = t.XH + (lt + T) * B2H + 2 * o;        /* layer l+1, same step */
+        const float *m = d->drop ? d->drop + lt * BH + o : NULL;
+        for (int b = 0; b < n; b++)
+          for (int k = 0; k < H; k++)
+            x[(size_t)b * 2 * H + k] = m ? h[(size_t)b * H + k] * m[(size_t)b * H + k]
+                                         : h[(size_t)b * H + k];
+      } else {
+        copy_rows(n, H, h, H, t.CQ + tt * B2H + 2 * o + H, 2 * H);
+      }
+    }
+    att_fwd(B, b0, b1, S, H, d->mem, d->len, p->W_in, p->W_c, t.CQ + tt * B2H, t.QIN + tt * BH,
+            t.W + (size_t)tt * B * S, d->out + tt * BH);
+  }
+}
+
+/* Backward through the T steps for rows [b0, b1) of B (see dec_fwd_rows);
+** the hook (a trace) sees whole steps, so it comes only with b0 = 0, b1 = B. */
+static void dec_bwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *tp, int b0, int b1) {
+  const AttnTape t = *tp;
+  const int T = d->T, B = d->B, S = d->S, H = d->H, L = d->L, n = b1 - b0;
+  const size_t BH = (size_t)B * H, B2H = 2 * BH, B4H = 4 * BH, o = (size_t)b0 * H;
+  for (int tt = T - 1; tt >= 0; tt--) {
+    for (size_t i = o; i < (size_t)b1 * H; i++) t.dht[i] = d->dout[tt * BH + i] + t.dfeed[i];
+    /* attention: its dq joins the top layer's dh */
+    att_bwd(B, b0, b1, S, H, d->mem, d->len, p->W_in, p->W_c, t.W + (size_t)tt * B * S,
+            d->out + tt * BH, t.dht, t.dh + (L - 1) * BH,
+            t.DZ + tt * BH, t.DCQ + tt * B2H, t.DS + (size_t)tt * B * S, t.DQIN + tt * BH);
+    if (d->hook.fn) {
+      BpttStep s = { d->hook.tag, -1, tt, B, H, S, t.dht, t.DS + (size_t)tt * B * S, NULL,
+                     t.DCQ + tt * B2H, 2 * H, NULL, 0 };
+      d->hook.fn(d->hook.ctx, &s);
+    }
+    for (int l = L - 1; l >= 0; l--) {
+      size_t lt = (size_t)l * T + tt;
+      const float *c = t.C + lt * BH + o;
+      const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH + o : t.zero + o;
+      float *dg = t.DG + lt * B4H + 4 * o, *dh = t.dh + l * BH + o, *dxh = t.dxh + 2 * o;
+      lstm_step_bwd(n, H, 2 * H, t.G + lt * B4H + 4 * o, cprev, c, dh, t.dc + l * BH + o,
+                    t.Wcat + (size_t)l * 8 * H * H, dg, t.part + 2 * o, dxh);
+      if (d->hook.fn) {
+        BpttStep s = { d->hook.tag, l, tt, B, H, S, dh, dg, t.dc + l * BH, t.dxh + H, 2 * H, t.dxh, 2 * H };
+        d->hook.fn(d->hook.ctx, &s);
+      }
+      copy_rows(n, H, dxh + H, 2 * H, dh, H);       /* for h at step tt-1 */
+      if (l > 0) {
+        float *dlow = t.dh + (l - 1) * BH + o;
+        const float *m = d->drop ? d->drop + (lt - T) * BH + o : NULL;
+        for (int b = 0; b < n; b++)
+          for (int k = 0; k < H; k++) {
+            float v = dxh[(size_t)b * 2 * H + k];
+            dlow[(size_t)b * H + k] += m ? v * m[(size_t)b * H + k] : v;
+          }
+      } else {
+        copy_rows(n, H, dxh, 2 * H, t.dfeed + o, H);    /* for h~ at step tt-1 */
+      }
+    }
+  }
+}
+
+/* Blocks [lo, hi) of k->n blocks of the decoder's rows, forward or back. */
+typedef struct Blocks { const AttnDec *d; const AttnParams *p; const AttnTape *t; int back, n; } Blocks;
+static void dec_blocks(void *ctx, long lo, long hi) {
+  const Blocks *k = ctx;
+  const int B = k->d->B;
+  for (long i = lo; i < hi; i++) {
+    int b0 = (int)(B * i / k->n), b1 = (int)(B * (i + 1) / k->n);
+    (k->back ? dec_bwd_rows : dec_fwd_rows)(k->d, k->p, k->t, b0, b1);
+  }
+}
+
 /* Contract in attn.h. */
 void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
   AttnTape t;
   size_t sz = layout(d, ws, &t);
   assert(sz && ws);
   (void)sz;
-  const int T = d->T, B = d->B, S = d->S, E = d->E, H = d->H, L = d->L;
+  const int T = d->T, B = d->B, E = d->E, H = d->H, L = d->L;
   const size_t BH = (size_t)B * H, B2H = 2 * BH, B4H = 4 * BH;
   float *Wcat = t.Wcat;
 
@@ -276,6 +376,11 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
       memcpy(wc + (size_t)r * 2 * H, cl->W_ih + (size_t)r * in + skip, sizeof(float) * H);
       memcpy(wc + (size_t)r * 2 * H + H, cl->W_hh + (size_t)r * H, sizeof(float) * H);
     }
+    if (lstm_step_nn(H)) {
+      float *wt = t.WcatT + (size_t)l * 8 * H * H;
+      for (int r = 0; r < 4 * H; r++)
+        for (int k = 0; k < 2 * H; k++) wt[(size_t)k * 4 * H + r] = wc[(size_t)r * 2 * H + k];
+    }
     float *g = t.G + (size_t)l * T * B4H;
     fill_rows(g, (long)T * B, cl->b, 4 * H);
   }
@@ -286,31 +391,9 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
   for (int l = 0; l < L; l++)
     copy_rows(B, H, d->h0 ? d->h0 + l * BH : NULL, H, t.XH + (size_t)l * T * B2H + H, 2 * H);
 
-  for (int tt = 0; tt < T; tt++) {
-    /* layer 0's x is the previous h~ */
-    copy_rows(B, H, tt ? d->out + (tt - 1) * BH : d->feed0, H, t.XH + (size_t)tt * B2H, 2 * H);
-    for (int l = 0; l < L; l++) {
-      size_t lt = (size_t)l * T + tt;
-      float *xh = t.XH + lt * B2H, *g = t.G + lt * B4H, *c = t.C + lt * BH;
-      const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH : t.zero;
-      lstm_step_fwd(B, H, 2 * H, xh, Wcat + (size_t)l * 8 * H * H, g, cprev, c, t.hbuf);
-      const float *h = t.hbuf;
-      if (tt + 1 < T) copy_rows(B, H, h, H, xh + B2H + H, 2 * H);
-      if (tt + 1 == T && d->hN) memcpy(d->hN + l * BH, h, sizeof(float) * BH);
-      if (l + 1 < L) {
-        float *x = t.XH + (lt + T) * B2H;        /* layer l+1, same step */
-        const float *m = d->drop ? d->drop + lt * BH : NULL;
-        for (int b = 0; b < B; b++)
-          for (int k = 0; k < H; k++)
-            x[(size_t)b * 2 * H + k] = m ? h[(size_t)b * H + k] * m[(size_t)b * H + k]
-                                         : h[(size_t)b * H + k];
-      } else {
-        copy_rows(B, H, h, H, t.CQ + tt * B2H + H, 2 * H);
-      }
-    }
-    att_fwd(B, S, H, d->mem, d->len, p->W_in, p->W_c, t.CQ + tt * B2H, t.QIN + tt * BH,
-            t.W + (size_t)tt * B * S, d->out + tt * BH);
-  }
+  Blocks k = { d, p, &t, 0, lstm_row_blocks(B, H, d->hook.fn != NULL) };
+  if (k.n > 1) par_for(k.n, 1, dec_blocks, &k);
+  else dec_fwd_rows(d, p, &t, 0, B);
   if (d->cN)
     for (int l = 0; l < L; l++)
       memcpy(d->cN + l * BH, t.C + ((size_t)l * T + T - 1) * BH, sizeof(float) * BH);
@@ -343,42 +426,9 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   set_from(t.dh, d->dhN, L * BH);
   set_from(t.dc, d->dcN, L * BH);
   set_from(t.dfeed, d->dfeedN, BH);
-  for (int tt = T - 1; tt >= 0; tt--) {
-    for (size_t i = 0; i < BH; i++) t.dht[i] = d->dout[tt * BH + i] + t.dfeed[i];
-    /* attention: its dq joins the top layer's dh */
-    att_bwd(B, S, H, d->mem, d->len, p->W_in, p->W_c, t.W + (size_t)tt * B * S,
-            d->out + tt * BH, t.dht, t.dh + (L - 1) * BH,
-            t.DZ + tt * BH, t.DCQ + tt * B2H, t.DS + (size_t)tt * B * S, t.DQIN + tt * BH);
-    if (d->hook.fn) {
-      BpttStep s = { d->hook.tag, -1, tt, B, H, S, t.dht, t.DS + (size_t)tt * B * S, NULL,
-                     t.DCQ + tt * B2H, 2 * H, NULL, 0 };
-      d->hook.fn(d->hook.ctx, &s);
-    }
-    for (int l = L - 1; l >= 0; l--) {
-      size_t lt = (size_t)l * T + tt;
-      const float *c = t.C + lt * BH;
-      const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH : t.zero;
-      float *dg = t.DG + lt * B4H, *dh = t.dh + l * BH;
-      lstm_step_bwd(B, H, 2 * H, t.G + lt * B4H, cprev, c, dh, t.dc + l * BH,
-                    t.Wcat + (size_t)l * 8 * H * H, dg, t.part, t.dxh);
-      if (d->hook.fn) {
-        BpttStep s = { d->hook.tag, l, tt, B, H, S, dh, dg, t.dc + l * BH, t.dxh + H, 2 * H, t.dxh, 2 * H };
-        d->hook.fn(d->hook.ctx, &s);
-      }
-      copy_rows(B, H, t.dxh + H, 2 * H, dh, H);       /* for h at step tt-1 */
-      if (l > 0) {
-        float *dlow = t.dh + (l - 1) * BH;
-        const float *m = d->drop ? d->drop + (lt - T) * BH : NULL;
-        for (int b = 0; b < B; b++)
-          for (int k = 0; k < H; k++) {
-            float v = t.dxh[(size_t)b * 2 * H + k];
-            dlow[(size_t)b * H + k] += m ? v * m[(size_t)b * H + k] : v;
-          }
-      } else {
-        copy_rows(B, H, t.dxh, 2 * H, t.dfeed, H);    /* for h~ at step tt-1 */
-      }
-    }
-  }
+  Blocks k = { d, p, &t, 1, lstm_row_blocks(B, H, d->hook.fn != NULL) };
+  if (k.n > 1) par_for(k.n, 1, dec_blocks, &k);
+  else dec_bwd_rows(d, p, &t, 0, B);
   add_to(d->dh0, t.dh, L * BH);
   add_to(d->dc0, t.dc, L * BH);
   add_to(d->dfeed0, t.dfeed, BH);

@@ -146,6 +146,7 @@ size_t lstm_fwd_bytes(const LstmRun *r) {
 ** each at least UNIT_MIN units wide. */
 #define UNIT_MIN 32
 static int unit_blocks(int H) {
+  if (par_nested()) return 1;      /* inside a job the blocks would run serially: whole steps */
   int nb = par_threads();
   if (nb > H / UNIT_MIN) nb = H / UNIT_MIN;
   return nb < 1 ? 1 : nb;
@@ -296,16 +297,17 @@ static void step_bwd(void *ctx, long lo, long hi) {
 ** step whole) or with fewer than ROW_MIN rows per block. */
 #define ROW_MIN 4
 #define ROW_MAXH 112
-static int row_blocks(const LstmRun *r) {
-  if (r->hook.fn || r->H > ROW_MAXH) return 1;
+int lstm_row_blocks(int B, int H, int hooked) {
+  if (hooked || H > ROW_MAXH || par_nested()) return 1;
   int n = par_threads();
-  if (n > r->B / ROW_MIN) n = r->B / ROW_MIN;
+  if (n > B / ROW_MIN) n = B / ROW_MIN;
   return n < 1 ? 1 : n;
 }
+static int row_blocks(const LstmRun *r) { return lstm_row_blocks(r->B, r->H, r->hook.fn != NULL); }
 
 typedef struct Rec {
   const LstmRun *r;
-  int back;                         /* 0: forward, 1: backward */
+  int back, n;                      /* 0: forward, 1: backward; n blocks (row_blocks) */
   const float *W; int tb, h0;       /* forward: as the step loop's; h0: start from a given state */
   float *G, *hs, *cs;               /* the layer's gates [T,B,4H], h and c [T+1,B,H] */
   const float *dout;                /* backward: as lstm_seq_bwd's, and its buffers */
@@ -347,10 +349,10 @@ static void rec_bwd(const Rec *c, int b0, int b1) {
   sum_parts(&st, st.part, 0, H, st.dh);
 }
 
-/* Blocks [lo, hi) of row_blocks(r) blocks of rows. */
+/* Blocks [lo, hi) of c->n blocks of rows. */
 static void rec_blocks(void *ctx, long lo, long hi) {
   const Rec *c = ctx;
-  const int B = c->r->B, nb = row_blocks(c->r);
+  const int B = c->r->B, nb = c->n;
   for (long k = lo; k < hi; k++) {
     int b0 = (int)(B * k / nb), b1 = (int)(B * (k + 1) / nb);
     (c->back ? rec_bwd : rec_fwd)(c, b0, b1);
@@ -397,8 +399,8 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     if (nn)
       for (int k = 0; k < G4; k++)
         for (int j = 0; j < H; j++) WhhT[(size_t)j * G4 + k] = P->W_hh[(size_t)k * H + j];
-    Rec rc = { r, 0, nn ? WhhT : P->W_hh, !nn, h0 != NULL, G, hs, cs, NULL, NULL, NULL, NULL, NULL, NULL };
-    if (row_blocks(r) > 1) par_for(row_blocks(r), 1, rec_blocks, &rc);
+    Rec rc = { r, 0, row_blocks(r), nn ? WhhT : P->W_hh, !nn, h0 != NULL, G, hs, cs, NULL, NULL, NULL, NULL, NULL, NULL };
+    if (rc.n > 1) par_for(rc.n, 1, rec_blocks, &rc);
     else
       for (int t = 0; t < T; t++) {
         float *hp = hs + t * BH, *cp = cs + t * BH;
@@ -438,8 +440,8 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
     if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
     if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
-    Rec rc = { r, 1, P->W_hh, 0, 0, (float *)G, (float *)hs, (float *)cs, dout, dG, dh, dc, part[0], part[1] };
-    if (row_blocks(r) > 1) par_for(row_blocks(r), 1, rec_blocks, &rc);
+    Rec rc = { r, 1, row_blocks(r), P->W_hh, 0, 0, (float *)G, (float *)hs, (float *)cs, dout, dG, dh, dc, part[0], part[1] };
+    if (rc.n > 1) par_for(rc.n, 1, rec_blocks, &rc);
     else {
       Step st = { .r = r, .B = B, .H = H, .K = H, .nb = nb, .W = P->W_hh, .dh = dh, .dc = dc };
       for (int t = T - 1; t >= 0; t--) {
@@ -487,14 +489,16 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
 
 /* ---- one step on its own, for other recurrences (attn.c) -------------------- */
 
+int lstm_step_nn(int H) { return H <= LSTM_NN_MAXH; }
+
 int lstm_step_blocks(int H) {          /* unit_blocks with every thread PAR_MAX allows */
   int nb = H / UNIT_MIN;
   return nb < 1 ? 1 : nb > PAR_MAX ? PAR_MAX : nb;
 }
 
-void lstm_step_fwd(int B, int H, int K, const float *x, const float *W, float *gates,
+void lstm_step_fwd(int B, int H, int K, const float *x, const float *W, int tb, float *gates,
                    const float *c_prev, float *c, float *h) {
-  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .rec = 1, .tb = 1, .W = W, .x = x,
+  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .rec = 1, .tb = tb, .W = W, .x = x,
               .G = gates, .cp = c_prev, .cc = c, .hc = h };
   par_for(st.nb, 1, step_fwd, &st);
 }

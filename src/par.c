@@ -154,6 +154,7 @@ int par_init(int n) {
 }
 
 int par_threads(void) { return P.n; }
+int par_nested(void) { return in_job; }
 
 void par_for(long n, long grain, ParFn fn, void *ctx) {
   if (n <= 0) return;

@@ -27,6 +27,9 @@
 #define PAR_MAX 16
 int  par_init(int n);
 int  par_threads(void);
+/* Whether the caller runs inside a chunk of a pool job (where a par_for or
+** par_gemm runs serially on the calling thread). */
+int  par_nested(void);
 /* Stops the workers (also registered with atexit by par_init). */
 void par_shutdown(void);
 

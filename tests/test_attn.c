@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "attn.h"
+#include "lstm.h"
 #include "par.h"
 
 /* ---- test helpers ------------------------------------------------------- */
@@ -341,6 +342,39 @@ static int dec_grads(DecProb *P, float **g, size_t *n) {
   return k;
 }
 
+/* P's outputs and every gradient on two threads against one, then the state
+** gradients against finite differences (still two threads). */
+static void two_threads_vs_one(DecProb *P, Pool *m, const char *how) {
+  AttnDec *d = &P->d;
+  size_t nout = (size_t)d->T * d->B * d->H;
+  float *g[4 + 3 * MAXL + 2], *g1[4 + 3 * MAXL + 2], *out1 = fz(m, nout);
+  size_t n[4 + 3 * MAXL + 2];
+  int ng = dec_grads(P, g, n);
+  char what[80];
+  for (int threads = 1; threads <= 2; threads++) {
+    ck_assert_int_eq(par_init(threads), threads);
+    for (int k = 0; k < ng; k++) memset(g[k], 0, n[k] * sizeof(float));
+    memset(P->ws, 0xff, attn_decoder_ws_bytes(d));   /* NaN: nothing left from the last run counts */
+    dec_loss(P);
+    attn_decoder_bwd(d, &P->p, P->ws);
+    if (threads == 1) {
+      memcpy(out1, d->out, nout * sizeof(float));
+      for (int k = 0; k < ng; k++) { g1[k] = fz(m, n[k]); memcpy(g1[k], g[k], n[k] * sizeof(float)); }
+      continue;
+    }
+    snprintf(what, sizeof what, "out, %s vs one thread", how);
+    for (size_t i = 0; i < nout; i++) close_at(d->out[i], out1[i], 1e-5, 1e-4, what, i);
+    snprintf(what, sizeof what, "gradient, %s vs one thread", how);
+    for (int k = 0; k < ng; k++)
+      for (size_t i = 0; i < n[k]; i++) close_at(g[k][i], g1[k][i], 1e-5, 1e-4, what, i);
+  }
+  snprintf(what, sizeof what, "dh0 (%s)", how);
+  fd_check(dec_loss, P, P->h0, d->dh0, d->L * (size_t)d->B * d->H, what);
+  snprintf(what, sizeof what, "dfeed0 (%s)", how);
+  fd_check(dec_loss, P, P->feed0, d->dfeed0, (size_t)d->B * d->H, what);
+  par_init(1);
+}
+
 /* With a pool each cell step is split into blocks of hidden units (lstm.c's
 ** lstm_step_fwd/bwd): H = 70 gives blocks of 32 and 38 units on two threads.  The
 ** same outputs and gradients as one thread, and the state gradients
@@ -350,33 +384,28 @@ START_TEST(decoder_unit_blocks) {
   DecProb P;
   int len[3] = {4, 2, 3};
   dec_make(&P, &m, 3, 3, 4, 3, 70, 2, len, 1, 0.2f);
-  AttnDec *d = &P.d;
-  for (int l = 0; l < d->L; l++) {      /* weights of dec_make's size saturate 70 units: finite differences need less */
+  for (int l = 0; l < P.d.L; l++) {     /* weights of dec_make's size saturate 70 units: finite differences need less */
     size_t in = l ? 70 : 73;
     for (size_t i = 0; i < 4 * 70 * in; i++) P.Wih[l][i] *= 0.1f;
     for (size_t i = 0; i < 4 * 70 * 70; i++) P.Whh[l][i] *= 0.1f;
   }
-  size_t nout = (size_t)d->T * d->B * d->H;
-  float *g[4 + 3 * MAXL + 2], *g1[4 + 3 * MAXL + 2], *out1 = fz(&m, nout);
-  size_t n[4 + 3 * MAXL + 2];
-  int ng = dec_grads(&P, g, n);
-  for (int threads = 1; threads <= 2; threads++) {
-    ck_assert_int_eq(par_init(threads), threads);
-    for (int k = 0; k < ng; k++) memset(g[k], 0, n[k] * sizeof(float));
-    dec_loss(&P);
-    attn_decoder_bwd(d, &P.p, P.ws);
-    if (threads == 1) {
-      memcpy(out1, d->out, nout * sizeof(float));
-      for (int k = 0; k < ng; k++) { g1[k] = fz(&m, n[k]); memcpy(g1[k], g[k], n[k] * sizeof(float)); }
-      continue;
-    }
-    for (size_t i = 0; i < nout; i++) close_at(d->out[i], out1[i], 1e-5, 1e-4, "out, two blocks vs one", i);
-    for (int k = 0; k < ng; k++)
-      for (size_t i = 0; i < n[k]; i++) close_at(g[k][i], g1[k][i], 1e-5, 1e-4, "gradient, two blocks vs one", i);
-  }
-  fd_check(dec_loss, &P, P.h0, d->dh0, d->L * (size_t)d->B * d->H, "dh0 (two blocks)");
-  fd_check(dec_loss, &P, P.feed0, d->dfeed0, (size_t)d->B * d->H, "dfeed0 (two blocks)");
-  par_init(1);
+  two_threads_vs_one(&P, &m, "two unit blocks");
+  pool_free(&m);
+}
+END_TEST
+
+/* With 8 streams, two threads and at most 112 units the decoder is split by
+** streams instead (attn.c's dec_blocks): rows 0-3 and 4-7 each run every
+** step on their own thread, the second block reading its lengths, memory
+** and state at an offset; lengths 0 and 1, dropout and a given state. */
+START_TEST(decoder_row_blocks) {
+  Pool m = {0};
+  DecProb P;
+  int len[8] = {4, 2, 3, 1, 4, 0, 2, 3};
+  dec_make(&P, &m, 3, 8, 4, 3, 12, 2, len, 1, 0.2f);
+  ck_assert_int_eq(par_init(2), 2);
+  ck_assert_int_eq(lstm_row_blocks(8, 12, 0), 2);      /* the split this test is for */
+  two_threads_vs_one(&P, &m, "two row blocks");
   pool_free(&m);
 }
 END_TEST
@@ -486,6 +515,7 @@ static Suite *attn_suite(void) {
   tcase_add_test(tc, decoder_gradients_2layers_zero_length_row);
   tcase_add_test(tc, decoder_padding_and_determinism);
   tcase_add_test(tc, decoder_unit_blocks);
+  tcase_add_test(tc, decoder_row_blocks);
   tcase_add_test(tc, decoder_ws_sizes);
   suite_add_tcase(s, tc);
   tc = tcase_create("pytorch");
