@@ -211,7 +211,7 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   size_t LT = mulz(L, T), TB = mulz(T, B), off = 0;
   char *p = base;
   t->Wcat = carve(p, &off, mulz(L, 8 * H * H));
-  t->WcatT = carve(p, &off, mulz(L, 8 * H * H));
+  t->WcatT = carve(p, &off, lstm_step_nn(d->H) ? mulz(L, 8 * H * H) : 0);   /* only when used */
   t->G    = carve(p, &off, mulz(mulz(LT, B), 4 * H));
   t->XH   = carve(p, &off, mulz(mulz(LT, B), 2 * H));
   t->C    = carve(p, &off, mulz(mulz(LT, B), H));
@@ -376,11 +376,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
       memcpy(wc + (size_t)r * 2 * H, cl->W_ih + (size_t)r * in + skip, sizeof(float) * H);
       memcpy(wc + (size_t)r * 2 * H + H, cl->W_hh + (size_t)r * H, sizeof(float) * H);
     }
-    if (lstm_step_nn(H)) {
-      float *wt = t.WcatT + (size_t)l * 8 * H * H;
-      for (int r = 0; r < 4 * H; r++)
-        for (int k = 0; k < 2 * H; k++) wt[(size_t)k * 4 * H + r] = wc[(size_t)r * 2 * H + k];
-    }
+    if (lstm_step_nn(H)) transpose_to(4 * H, 2 * H, wc, t.WcatT + (size_t)l * 8 * H * H, 0);
     float *g = t.G + (size_t)l * T * B4H;
     fill_rows(g, (long)T * B, cl->b, 4 * H);
   }

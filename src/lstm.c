@@ -395,10 +395,8 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     ** [H,4H] operand, copied once per layer: OpenBLAS 0.3.21 runs
     ** [20,H] x [H,4H] up to 2x faster untransposed (small-matrix kernels),
     ** while at H = 256 the transposed call is faster (bench/lstm_bench.c). */
-    int nn = H <= LSTM_NN_MAXH;
-    if (nn)
-      for (int k = 0; k < G4; k++)
-        for (int j = 0; j < H; j++) WhhT[(size_t)j * G4 + k] = P->W_hh[(size_t)k * H + j];
+    int nn = lstm_step_nn(H);
+    if (nn) transpose_to(G4, H, P->W_hh, WhhT, 0);
     Rec rc = { r, 0, row_blocks(r), nn ? WhhT : P->W_hh, !nn, h0 != NULL, G, hs, cs, NULL, NULL, NULL, NULL, NULL, NULL };
     if (rc.n > 1) par_for(rc.n, 1, rec_blocks, &rc);
     else

@@ -343,22 +343,13 @@ static int shape_transpose(Node *n, Err *e) {
 }
 /* In 32 x 32 tiles, so both sides stay in cache (training folds the tied
 ** output layer's transpose into its matmul, ops_fuse; this is for the rest). */
-#define TT 32
-static void transpose_add(int r, int c, const float *src, float *dst, int add) {   /* dst[c,r] (+)= src[r,c]^T */
-  for (int i0 = 0; i0 < r; i0 += TT)
-    for (int j0 = 0; j0 < c; j0 += TT) {
-      int i1 = i0 + TT < r ? i0 + TT : r, j1 = j0 + TT < c ? j0 + TT : c;
-      for (int j = j0; j < j1; j++)
-        for (int i = i0; i < i1; i++) dst[(size_t)j * r + i] = (add ? dst[(size_t)j * r + i] : 0.f) + src[(size_t)i * c + j];
-    }
-}
 static void fwd_transpose(Node *n, Exec *ex) {
-  transpose_add(IN(0)->val.shape[0], IN(0)->val.shape[1], V(0), n->val.data, 0);
+  transpose_to(IN(0)->val.shape[0], IN(0)->val.shape[1], V(0), n->val.data, 0);
 }
 static void bwd_transpose(Node *n, Exec *ex) {
   if (!G(0)) return;
   /* G(0)[i,c] += grad[c,i]: the grad [c,r] transposed back */
-  transpose_add(IN(0)->val.shape[1], IN(0)->val.shape[0], n->grad.data, G(0), 1);
+  transpose_to(IN(0)->val.shape[1], IN(0)->val.shape[0], n->grad.data, G(0), 1);
 }
 
 /* ---- trace rules: the local derivative, in words and in numbers ---------- */

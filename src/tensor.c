@@ -48,6 +48,15 @@ void *arena_alloc(Arena *a, size_t bytes) {
 void fill_rows(float *dst, long rows, const float *row, int m) {
   for (long r = 0; r < rows; r++) memcpy(dst + r * m, row, sizeof(float) * (size_t)m);
 }
+#define TT 32
+void transpose_to(int r, int c, const float *src, float *dst, int add) {
+  for (int i0 = 0; i0 < r; i0 += TT)
+    for (int j0 = 0; j0 < c; j0 += TT) {
+      int i1 = i0 + TT < r ? i0 + TT : r, j1 = j0 + TT < c ? j0 + TT : c;
+      for (int j = j0; j < j1; j++)
+        for (int i = i0; i < i1; i++) dst[(size_t)j * r + i] = (add ? dst[(size_t)j * r + i] : 0.f) + src[(size_t)i * c + j];
+    }
+}
 float *arena_floats(Arena *a, long n) { return arena_alloc(a, sizeof(float) * (size_t)(n > 0 ? n : 1)); }
 void arena_reset(Arena *a) {
   while (spills) { Spill *s = spills; spills = s->next; free(s); }

@@ -28,6 +28,8 @@ void *arena_alloc(Arena *a, size_t bytes);     /* 64-byte aligned; grows by real
 float *arena_floats(Arena *a, long n);         /* n floats (at least one) */
 /* dst [rows, m] = the row repeated: a bias before sgemm adds the product (beta 1). */
 void fill_rows(float *dst, long rows, const float *row, int m);
+/* dst [c,r] = src [r,c]^T, or dst += it when add; in cache-sized tiles. */
+void transpose_to(int r, int c, const float *src, float *dst, int add);
 void  arena_reset(Arena *a);
 void  arena_free(Arena *a);
 
