@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include "par.h"
 #include "show.h"
 #include "train.h"
 #include "decode.h"
@@ -44,8 +45,8 @@
 /* The version, and the BLAS that training would run on (one thread per core). */
 static void version(void) {
   char b[512];
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  blas_describe(b, sizeof b, cores > 0 ? (int)cores : 1);
+  int cores = par_cores();
+  blas_describe(b, sizeof b, cores < PAR_MAX ? cores : PAR_MAX);
   printf("graphrun %s\nblas: %s\n", GR_VERSION, b);
 }
 
@@ -150,7 +151,7 @@ static const Flag flags[] = {
   { "--patience", F_INT, O(to.patience), 0, 1e7, .with = "--train --resume", .models = K_SEQ, .arg = "N",
     .help = "stop after N epochs without a new best" },
   { "--threads", F_INT, O(to.threads), 0, 256, .with = "--train --resume " STEP_VIEWS " " SEQ_USES, .models = K_SEQ, .arg = "N",
-    .help = "threads (0: one per core)" },
+    .help = "threads (0: one per core it may run on)" },
   { "--save", F_OUT, O(to.save), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",
     .help = "keep the best model (atomic write)" },
   { "--checkpoint", F_OUT, O(to.checkpoint), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",

@@ -49,7 +49,7 @@ typedef struct TrainCfg {
   double beta1, beta2, eps;                   /* Adam's: 0.9, 0.999, 1e-8 */
   int batch, vbatch, bptt, epochs, patience;  /* 20, 60 (translation) or 1, 35, 10, 0 */
   unsigned long seed;                         /* 1111 */
-  int threads;                                /* 0: one per core */
+  int threads;                                /* 0: one per core it may run on */
   int bucket;                                 /* batching = bucket (translation): 0 = file order */
 } TrainCfg;
 

@@ -13,6 +13,7 @@
 ** variable (so a pool left idle between epochs or after training costs
 ** nothing).
 */
+#define _GNU_SOURCE                 /* sched_getaffinity, CPU_COUNT */
 #include "par.h"
 #include <cblas.h>
 #include <pthread.h>
@@ -134,12 +135,18 @@ void par_shutdown(void) {
 ** threads.  Weak: a BLAS without it simply keeps its threads. */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
 
+/* The CPUs this process may run on: its affinity mask (taskset, a
+** container's cpuset, mpirun's binding), not every CPU the machine has. */
+int par_cores(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  long c = sysconf(_SC_NPROCESSORS_ONLN);
+  return c > 0 ? (int)c : 1;
+}
+
 int par_init(int n) {
   static int registered;
-  if (n <= 0) {
-    long c = sysconf(_SC_NPROCESSORS_ONLN);
-    n = c > 0 ? (int)c : 1;
-  }
+  if (n <= 0) n = par_cores();
   if (n > PAR_MAX) n = PAR_MAX;
   openblas_set_num_threads(1);
   if (blas_thread_shutdown_) blas_thread_shutdown_();

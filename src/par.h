@@ -20,12 +20,14 @@
 #ifndef GR_PAR_H
 #define GR_PAR_H
 
-/* Starts n-1 worker threads (n <= 0: one per online core, at most
-** PAR_MAX), switches OpenBLAS to one thread and stops the threads it
+/* Starts n-1 worker threads (n <= 0: par_cores(), at most PAR_MAX), switches OpenBLAS to one thread and stops the threads it
 ** started when it loaded.  Calling it again with another n restarts the
 ** pool.  Returns the number of threads in use. */
 #define PAR_MAX 16
 int  par_init(int n);
+/* The CPUs this process may run on (its affinity mask: taskset, a cpuset,
+** mpirun's binding), at least 1. */
+int  par_cores(void);
 int  par_threads(void);
 /* Whether the caller runs inside a chunk of a pool job (where a par_for or
 ** par_gemm runs serially on the calling thread). */

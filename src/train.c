@@ -277,11 +277,16 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
   return 0;
 }
 
-/* At most one thread per core (0: one per core, par.h): an idle worker
-** spins, and each job waits for every worker to get a CPU.  The processes
-** mpirun started on this machine share its cores. */
+/* At most one thread per core this process may use (0: one per core,
+** par.h): an idle worker spins, and each job waits for every worker to get
+** a CPU.  The processes mpirun started on this machine share its cores:
+** each takes its share of them, or fewer if mpirun bound it to fewer. */
 static void threads_init(const TrainCfg *c) {
-  long cores = sysconf(_SC_NPROCESSORS_ONLN) / dist_local_size();
+  long cores = par_cores(), local = dist_local_size();
+  if (local > 1) {
+    long share = sysconf(_SC_NPROCESSORS_ONLN) / local;
+    if (share < cores) cores = share;
+  }
   if (cores < 1) cores = 1;
   par_init(c->threads > cores || (c->threads == 0 && dist_local_size() > 1) ? (int)cores : c->threads);
 }

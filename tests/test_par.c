@@ -2,9 +2,12 @@
 ** test_par.c — the thread pool (par.c): the split product against a plain
 ** triple loop in double, every index of par_for visited exactly once,
 ** nested calls, restarting the pool with another thread count, column
-** sums in row order, par_zero, OpenBLAS's own threads stopped.
+** sums in row order, par_zero, OpenBLAS's own threads stopped, the default
+** thread count from the affinity mask.
 */
+#define _GNU_SOURCE                 /* sched_setaffinity, CPU_COUNT */
 #include "testutil.h"
+#include <sched.h>
 #include <cblas.h>
 #include <dirent.h>
 #include "par.h"
@@ -249,6 +252,27 @@ START_TEST(only_the_pool_runs_threads) {
 }
 END_TEST
 
+/* One thread per CPU the process may run on, not per CPU the machine has:
+** restricted to one CPU (as taskset or a container's cpuset would), the
+** default pool is one thread. */
+START_TEST(default_threads_follow_the_affinity_mask) {
+  cpu_set_t all, one;
+  ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+  ck_assert_int_eq(par_cores(), CPU_COUNT(&all));
+  int first = 0;
+  while (!CPU_ISSET(first, &all)) first++;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+  ck_assert_int_eq(par_cores(), 1);
+  ck_assert_int_eq(par_init(0), 1);
+  ck_assert_int_eq(sched_setaffinity(0, sizeof all, &all), 0);
+  int want = CPU_COUNT(&all) < PAR_MAX ? CPU_COUNT(&all) : PAR_MAX;
+  ck_assert_int_eq(par_init(0), want);
+  par_shutdown();
+}
+END_TEST
+
 START_TEST(all_finite_finds_every_position) {
   static const long ns[] = { 1, 15, 16, 17, 100, 65536, 200003 };
   float *x = malloc(sizeof(float) * 200003);
@@ -288,6 +312,7 @@ static Suite *par_suite(void) {
   tcase_add_test(tc, all_finite_finds_every_position);
   tcase_add_test(tc, zero_clears_exactly_n);
   tcase_add_test(tc, only_the_pool_runs_threads);
+  tcase_add_test(tc, default_threads_follow_the_affinity_mask);
   suite_add_tcase(s, tc);
   return s;
 }
