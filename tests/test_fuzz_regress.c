@@ -110,6 +110,17 @@ START_TEST(long_operator_chain) {
 }
 END_TEST
 
+/* dropout's p was read from the call's second written argument after only
+** the expanded count was checked: a range x[1..2] gives two arguments from
+** one, and the builder read past the call's kids (found by fuzz_model). */
+START_TEST(dropout_of_a_range) {
+  const char *src = "for i in 1..2 {\n  input x[i] = 1\n}\ny = sum(dropout(x[1..2]))\noutput y\n";
+  Err e = {0};
+  ck_assert_ptr_null(model_parse("t.g", src, strlen(src), &e));
+  ck_assert_str_eq(e.msg, "t.g:4:9: error: 'dropout' takes (x, p) with p a number");
+}
+END_TEST
+
 /* --set text with a newline and no '=' is echoed on one line. */
 START_TEST(set_messages_one_line) {
   Err e = {0};
@@ -136,6 +147,7 @@ static Suite *suite(void) {
   tcase_add_test(t, dictionary_readable);
   tcase_add_test(t, long_operator_chain);
   tcase_add_test(t, set_messages_one_line);
+  tcase_add_test(t, dropout_of_a_range);
   suite_add_tcase(s, t);
   return s;
 }
