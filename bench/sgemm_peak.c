@@ -47,8 +47,10 @@ int main(void) {
   static const struct { int M, N, K, tb; const char *what; } s[] = {
     { 1024, 1024, 1024, 0, "square" },
     { 2048, 2048, 2048, 0, "square" },
-    { 20, 400, 100, 0, "LSTM step, H=100 ([B,H] x [H,4H])" },
-    { 20, 1024, 256, 1, "LSTM step, H=256 (W_hh^T)" },
+    { 20, 400, 100, 0, "LSTM step, H=100 ([B,H] x [H,4H], as graphrun runs it)" },
+    { 20, 400, 100, 1, "LSTM step, H=100, W_hh read transposed (not used)" },
+    { 20, 1024, 256, 0, "LSTM step, H=256 ([B,H] x [H,4H], as graphrun runs it)" },
+    { 20, 1024, 256, 1, "LSTM step, H=256, W_hh read transposed (not used)" },
     { 700, 400, 100, 1, "LSTM input projection, all steps, H=100" },
     { 700, 1024, 256, 1, "LSTM input projection, all steps, H=256" },
     { 700, 10000, 100, 1, "output layer, d=100, V=10k (x E^T)" },

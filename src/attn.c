@@ -211,7 +211,7 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   size_t LT = mulz(L, T), TB = mulz(T, B), off = 0;
   char *p = base;
   t->Wcat = carve(p, &off, mulz(L, 8 * H * H));
-  t->WcatT = carve(p, &off, lstm_step_nn(d->H) ? mulz(L, 8 * H * H) : 0);   /* only when used */
+  t->WcatT = carve(p, &off, mulz(L, 8 * H * H));
   t->G    = carve(p, &off, mulz(mulz(LT, B), 4 * H));
   t->XH   = carve(p, &off, mulz(mulz(LT, B), 2 * H));
   t->C    = carve(p, &off, mulz(mulz(LT, B), H));
@@ -271,7 +271,6 @@ static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
   const AttnTape t = *tp;
   const int T = d->T, B = d->B, S = d->S, H = d->H, L = d->L, n = b1 - b0;
   const size_t BH = (size_t)B * H, B2H = 2 * BH, B4H = 4 * BH, o = (size_t)b0 * H;
-  const int nn = lstm_step_nn(H);
   for (int tt = 0; tt < T; tt++) {
     /* layer 0's x is the previous h~ */
     const float *feed = tt ? d->out + (tt - 1) * BH : d->feed0;
@@ -281,7 +280,7 @@ static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
       float *xh = t.XH + lt * B2H + 2 * o, *g = t.G + lt * B4H + 4 * o, *c = t.C + lt * BH + o;
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH + o : t.zero + o;
       float *h = t.hbuf + o;
-      lstm_step_fwd(n, H, 2 * H, xh, (nn ? t.WcatT : t.Wcat) + (size_t)l * 8 * H * H, !nn, g, cprev, c, h);
+      lstm_step_fwd(n, H, 2 * H, xh, t.WcatT + (size_t)l * 8 * H * H, g, cprev, c, h);
       if (tt + 1 < T) copy_rows(n, H, h, H, xh + B2H + H, 2 * H);
       if (tt + 1 == T && d->hN) memcpy(d->hN + l * BH + o, h, sizeof(float) * (size_t)n * H);
       if (l + 1 < L) {
@@ -376,7 +375,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
       memcpy(wc + (size_t)r * 2 * H, cl->W_ih + (size_t)r * in + skip, sizeof(float) * H);
       memcpy(wc + (size_t)r * 2 * H + H, cl->W_hh + (size_t)r * H, sizeof(float) * H);
     }
-    if (lstm_step_nn(H)) transpose_to(4 * H, 2 * H, wc, t.WcatT + (size_t)l * 8 * H * H, 0);
+    transpose_to(4 * H, 2 * H, wc, t.WcatT + (size_t)l * 8 * H * H, 0);
     float *g = t.G + (size_t)l * T * B4H;
     fill_rows(g, (long)T * B, cl->b, 4 * H);
   }

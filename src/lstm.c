@@ -121,7 +121,6 @@ void lstm_cell_bwd(int B, int H, const float *gates, const float *c_prev, const 
 
 /* ---- multi-layer LSTM over a sequence ------------------------------------ */
 
-#define LSTM_NN_MAXH 200   /* see the step loop of lstm_seq_fwd */
 
 /* Bytes arena_alloc takes for n floats (it aligns every block to 64). */
 static size_t fbytes(size_t n) { return (n * sizeof(float) + 63) & ~(size_t)63; }
@@ -179,9 +178,8 @@ typedef struct Step {
   const LstmRun *r;                 /* for len (may be NULL: every row runs) */
   int b0;                           /* the first row's index in the batch (for len) */
   int B, H, K;                      /* rows, units, width of the recurrent input */
-  int t, nb, rec, tb;               /* rec: add the recurrent product; tb: W is [4H,K] */
-  const float *W;                   /* forward: [K,4H] (tb 0, W_hh^T) or [4H,K] (tb 1);
-                                       backward: [4H,K] */
+  int t, nb, rec;                   /* rec: add the recurrent product */
+  const float *W;                   /* forward: [K,4H] (W_hh^T); backward: [4H,K] (W_hh) */
   const float *x;                   /* forward: the recurrent input [B,K] (h_{t-1}) */
   float *G;                         /* the step's gates [B,4H] (activated in place) */
   const float *cp, *hp;             /* c_{t-1}, h_{t-1} (held rows copy it) */
@@ -218,8 +216,7 @@ static void step_fwd(void *ctx, long lo, long hi) {
       int whole = u1 - u0 == H, n = whole ? G4 : u1 - u0;
       for (int q = 0; q < (whole ? 1 : 4); q++) {
         int c = q * H + u0;
-        par_gemm(0, s->tb, B, n, K, 1.0f, s->x, K, s->tb ? s->W + (size_t)c * K : s->W + c,
-                 s->tb ? K : G4, 1.0f, s->G + c, G4);
+        par_gemm(0, 0, B, n, K, 1.0f, s->x, K, s->W + c, G4, 1.0f, s->G + c, G4);
       }
     }
     if (!s->r || !s->r->len) { cell_fwd(B, H, u0, u1, s->G, s->cp, s->cc, s->hc); continue; }
@@ -308,7 +305,7 @@ static int row_blocks(const LstmRun *r) { return lstm_row_blocks(r->B, r->H, r->
 typedef struct Rec {
   const LstmRun *r;
   int back, n;                      /* 0: forward, 1: backward; n blocks (row_blocks) */
-  const float *W; int tb, h0;       /* forward: as the step loop's; h0: start from a given state */
+  const float *W; int h0;           /* forward: W_hh^T; h0: start from a given state */
   float *G, *hs, *cs;               /* the layer's gates [T,B,4H], h and c [T+1,B,H] */
   const float *dout;                /* backward: as lstm_seq_bwd's, and its buffers */
   float *dG, *dh, *dc, *part0, *part1;
@@ -322,7 +319,7 @@ static void rec_fwd(const Rec *c, int b0, int b1) {
   for (int t = 0; t < T; t++) {
     float *hp = c->hs + t * BH + (size_t)b0 * H, *cp = c->cs + t * BH + (size_t)b0 * H;
     Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .t = t, .nb = 1, .rec = t > 0 || c->h0,
-                .tb = c->tb, .W = c->W, .x = hp, .G = c->G + ((size_t)t * B + b0) * G4, .cp = cp,
+                .W = c->W, .x = hp, .G = c->G + ((size_t)t * B + b0) * G4, .cp = cp,
                 .hp = hp, .cc = cp + BH, .hc = hp + BH };
     step_fwd(&st, 0, 1);
   }
@@ -391,18 +388,16 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     par_gemm_bias(0, 1, (int)TB, G4, in, layer_input(r, l), in, P->W_ih, in, P->b, G, G4);
     if (h0) memcpy(hs, h0 + l * BH, sizeof(float) * BH); else memset(hs, 0, sizeof(float) * BH);
     if (c0) memcpy(cs, c0 + l * BH, sizeof(float) * BH); else memset(cs, 0, sizeof(float) * BH);
-    /* Up to H = LSTM_NN_MAXH the step products take W_hh^T as a plain
-    ** [H,4H] operand, copied once per layer: OpenBLAS 0.3.21 runs
-    ** [20,H] x [H,4H] up to 2x faster untransposed (small-matrix kernels),
-    ** while at H = 256 the transposed call is faster (bench/lstm_bench.c). */
-    int nn = lstm_step_nn(H);
-    if (nn) transpose_to(G4, H, P->W_hh, WhhT, 0);
-    Rec rc = { r, 0, row_blocks(r), nn ? WhhT : P->W_hh, !nn, h0 != NULL, G, hs, cs, NULL, NULL, NULL, NULL, NULL, NULL };
+    /* The step products take W_hh^T as a plain [H,4H] operand, copied once
+    ** per layer: OpenBLAS 0.3.21 runs [20,H] x [H,4H] faster than
+    ** [20,H] x [4H,H]^T at every width (lstm.h, lstm_step_fwd). */
+    transpose_to(G4, H, P->W_hh, WhhT, 0);
+    Rec rc = { r, 0, row_blocks(r), WhhT, h0 != NULL, G, hs, cs, NULL, NULL, NULL, NULL, NULL, NULL };
     if (rc.n > 1) par_for(rc.n, 1, rec_blocks, &rc);
     else
       for (int t = 0; t < T; t++) {
         float *hp = hs + t * BH, *cp = cs + t * BH;
-        Step st = { .r = r, .B = B, .H = H, .K = H, .t = t, .nb = nb, .rec = t > 0 || h0, .tb = !nn,
+        Step st = { .r = r, .B = B, .H = H, .K = H, .t = t, .nb = nb, .rec = t > 0 || h0,
                     .W = rc.W, .x = hp, .G = G + (size_t)t * B * G4, .cp = cp, .hp = hp,
                     .cc = cp + BH, .hc = hp + BH };
         par_for(nb, 1, step_fwd, &st);
@@ -438,7 +433,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
     if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
     if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
-    Rec rc = { r, 1, row_blocks(r), P->W_hh, 0, 0, (float *)G, (float *)hs, (float *)cs, dout, dG, dh, dc, part[0], part[1] };
+    Rec rc = { r, 1, row_blocks(r), P->W_hh, 0, (float *)G, (float *)hs, (float *)cs, dout, dG, dh, dc, part[0], part[1] };
     if (rc.n > 1) par_for(rc.n, 1, rec_blocks, &rc);
     else {
       Step st = { .r = r, .B = B, .H = H, .K = H, .nb = nb, .W = P->W_hh, .dh = dh, .dc = dc };
@@ -487,16 +482,14 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
 
 /* ---- one step on its own, for other recurrences (attn.c) -------------------- */
 
-int lstm_step_nn(int H) { return H <= LSTM_NN_MAXH; }
-
 int lstm_step_blocks(int H) {          /* unit_blocks with every thread PAR_MAX allows */
   int nb = H / UNIT_MIN;
   return nb < 1 ? 1 : nb > PAR_MAX ? PAR_MAX : nb;
 }
 
-void lstm_step_fwd(int B, int H, int K, const float *x, const float *W, int tb, float *gates,
+void lstm_step_fwd(int B, int H, int K, const float *x, const float *Wt, float *gates,
                    const float *c_prev, float *c, float *h) {
-  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .rec = 1, .tb = tb, .W = W, .x = x,
+  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .rec = 1, .W = Wt, .x = x,
               .G = gates, .cp = c_prev, .cc = c, .hc = h };
   par_for(st.nb, 1, step_fwd, &st);
 }

@@ -103,8 +103,10 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
 ** of hidden units, one job each (called inside a pool job: whole steps).
 **
 ** lstm_step_fwd: gates [B,4H] holds what is already known of the
-** pre-activations; adds x W^T (x [B,K], W [4H,K] with tb 1, or W^T [K,4H]
-** with tb 0), then runs
+** pre-activations; adds x W^T (x [B,K], Wt = W^T [K,4H]: OpenBLAS 0.3.21
+** runs this untransposed product faster than x against W [4H,K] read
+** transposed at every H from 64 to 1024, 1.1-3x with its SkylakeX kernels,
+** up to 1.4x with Haswell's, bench/RESULTS.md), then runs
 ** lstm_cell_fwd.  lstm_step_bwd: lstm_cell_bwd (dc_prev written over dc;
 ** dh is not changed), then dx [B,K] = dgates W.  part is workspace of
 ** lstm_step_blocks(H) * B * K floats: the most blocks a step is split into,
@@ -116,11 +118,8 @@ int  lstm_step_blocks(int H);
 ** units (half the rows make OpenBLAS's step products too slow: lstm.c), with
 ** fewer than 4 streams per block, or inside a pool job. */
 int  lstm_row_blocks(int B, int H, int hooked);
-void lstm_step_fwd(int B, int H, int K, const float *x, const float *W, int tb, float *gates,
+void lstm_step_fwd(int B, int H, int K, const float *x, const float *Wt, float *gates,
                    const float *c_prev, float *c, float *h);
-/* Whether lstm_step_fwd should take W untransposed ([K,4H], tb 0) for H
-** units: faster with OpenBLAS's small-matrix kernels up to 200 (lstm.c). */
-int  lstm_step_nn(int H);
 void lstm_step_bwd(int B, int H, int K, const float *gates, const float *c_prev, const float *c,
                    float *dh, float *dc, const float *W, float *dgates, float *part, float *dx);
 

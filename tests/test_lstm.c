@@ -261,7 +261,7 @@ START_TEST(lstm_seq_fixed) {
   check_lstm_case(4, 3, 3, 4, 3, 0, 0.4f, 1);       /* dropout between 3 layers */
   check_lstm_case(5, 5, 3, 3, 2, 1, 0.3f, 0);       /* lengths + dropout, zero h0 */
   check_lstm_case(3, 2, 3, 19, 2, 1, 0.2f, 1);      /* H > 16: full chunks and a tail */
-  check_lstm_case_fd(2, 2, 3, 230, 2, 1, 0.2f, 1, 3);  /* H > LSTM_NN_MAXH: the other step product; FD of x, h0, c0 */
+  check_lstm_case_fd(2, 2, 3, 230, 2, 1, 0.2f, 1, 3);  /* H = 230: several unit blocks; FD of x, h0, c0 */
 }
 END_TEST
 
