@@ -382,7 +382,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
       float *m = r->mask + (size_t)(l - 1) * TBH, *xi = r->xin + (size_t)(l - 1) * TBH;
       const float *below = r->h + (size_t)(l - 1) * (T + 1) * BH + BH;
       seqk_drop_mask((long)TBH, r->p, rng, m);
-      for (size_t k = 0; k < TBH; k++) xi[k] = below[k] * m[k];
+      seqk_ew(SEQK_MASK, (long)TBH, below, m, NULL, xi);
     }
     /* All steps' input projections at once: G = X W_ih^T + b. */
     par_gemm_bias(0, 1, (int)TB, G4, in, layer_input(r, l), in, P->W_ih, in, P->b, G, G4);
@@ -469,8 +469,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
       par_gemm(0, 0, (int)TB, H, G4, 1.0f,
                   dG, G4, P->W_ih, in, 0.0f, dbuf, H);
       if (r->mask) {
-        const float *m = r->mask + (size_t)(l - 1) * TBH;
-        for (size_t k = 0; k < TBH; k++) dbuf[k] *= m[k];
+        seqk_ew(SEQK_MASK, (long)TBH, dbuf, r->mask + (size_t)(l - 1) * TBH, NULL, dbuf);
       }
     } else if (dx) {
       par_gemm(0, 0, (int)TB, in, G4, 1.0f,

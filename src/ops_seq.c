@@ -82,15 +82,15 @@ void seqop_dropout_fwd(Node *n, Exec *ex) {
   n->aux[0] = n->val;
   n->aux[0].data = m;
   seqk_drop_mask(N, p, &ex->rng, m);
-  for (long k = 0; k < N; k++) y[k] = x[k] * m[k];
+  seqk_ew(SEQK_MASK, N, x, m, NULL, y);
 }
 
 void seqop_dropout_bwd(Node *n, Exec *ex) {
   if (!G(0)) return;
   const float *g = n->grad.data, *m = n->aux[0].data;
   float *d = G(0);
-  if (m) for (long k = 0; k < n->val.n; k++) d[k] += g[k] * m[k];
-  else for (long k = 0; k < n->val.n; k++) d[k] += g[k];
+  if (m) seqk_ew(SEQK_RESID, n->val.n, d, m, g, d);     /* d = d + m g */
+  else seqk_ew(SEQK_ADD, n->val.n, g, NULL, NULL, d);
 }
 
 void seqop_dropout_rule(const Node *n, int i, const char *up, int numeric, char *buf, size_t sz) {

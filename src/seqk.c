@@ -71,6 +71,30 @@ void seqk_drop_mask(long n, float p, Rng *rng, float *mask) {
   *rng = d.end;
 }
 
+typedef struct Ew { int op; const float *x, *m, *a; float *y; } Ew;
+static void ew_part(void *ctx, long lo, long hi) {
+  const Ew *e = ctx;
+  const float *x = e->x, *restrict m = e->m, *restrict a = e->a;
+  float *y = e->y;                 /* SEQK_MASK may work in place: no restrict on x, y */
+  switch (e->op) {
+  case SEQK_RESID:
+    if (m) for (long i = lo; i < hi; i++) y[i] = x[i] + m[i] * a[i];
+    else for (long i = lo; i < hi; i++) y[i] = x[i] + a[i];
+    break;
+  case SEQK_MASK:
+    if (m) for (long i = lo; i < hi; i++) y[i] = m[i] * x[i];
+    else if (y != x) memcpy(y + lo, x + lo, sizeof(float) * (size_t)(hi - lo));
+    break;
+  case SEQK_RELU:     for (long i = lo; i < hi; i++) y[i] = y[i] > 0 ? y[i] : 0; break;
+  case SEQK_RELU_BWD: for (long i = lo; i < hi; i++) y[i] = x[i] > 0 ? y[i] : 0; break;
+  case SEQK_ADD:      for (long i = lo; i < hi; i++) y[i] += x[i]; break;
+  }
+}
+void seqk_ew(int op, long n, const float *x, const float *m, const float *a, float *y) {
+  Ew e = { op, x, m, a, y };
+  par_for(n, 1L << 14, ew_part, &e);
+}
+
 /* ---- softmax + cross-entropy ---------------------------------------------- */
 
 /* Elementwise loops run on chunks of CH lanes (fixed trip count, local

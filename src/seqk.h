@@ -77,6 +77,14 @@ void seqk_emb_scatter(long n, int d, int V, const float *dout, const float *ids,
 ** are filled over the pool, see par.h).  p <= 0: all 1; p >= 1: all 0;
 ** neither draws. */
 void seqk_drop_mask(long n, float p, Rng *rng, float *mask);
+
+/* ---- elementwise passes ----------------------------------------------------- */
+
+/* One pass over n floats, split over the pool (m NULL: no dropout mask,
+** i.e. all 1):  SEQK_RESID y = x + m a;  SEQK_MASK y = m x (y may be x);
+** SEQK_RELU y = max(y, 0);  SEQK_RELU_BWD y = x > 0 ? y : 0;  SEQK_ADD y += x. */
+enum { SEQK_RESID, SEQK_MASK, SEQK_RELU, SEQK_RELU_BWD, SEQK_ADD };
+void seqk_ew(int op, long n, const float *x, const float *m, const float *a, float *y);
 /* Draws per piece; masks shorter than two pieces are filled serially. */
 #define SEQK_DROP_CHUNK 4096
 

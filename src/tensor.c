@@ -53,8 +53,12 @@ void transpose_to(int r, int c, const float *src, float *dst, int add) {
   for (int i0 = 0; i0 < r; i0 += TT)
     for (int j0 = 0; j0 < c; j0 += TT) {
       int i1 = i0 + TT < r ? i0 + TT : r, j1 = j0 + TT < c ? j0 + TT : c;
-      for (int j = j0; j < j1; j++)
-        for (int i = i0; i < i1; i++) dst[(size_t)j * r + i] = (add ? dst[(size_t)j * r + i] : 0.f) + src[(size_t)i * c + j];
+      if (add)
+        for (int j = j0; j < j1; j++)
+          for (int i = i0; i < i1; i++) dst[(size_t)j * r + i] += src[(size_t)i * c + j];
+      else
+        for (int j = j0; j < j1; j++)
+          for (int i = i0; i < i1; i++) dst[(size_t)j * r + i] = 0.f + src[(size_t)i * c + j];   /* 0 + x: -0 becomes +0, as before */
     }
 }
 float *arena_floats(Arena *a, long n) { return arena_alloc(a, sizeof(float) * (size_t)(n > 0 ? n : 1)); }

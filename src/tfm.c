@@ -183,34 +183,6 @@ static void linear_bwd(long N, int M, int K, const float *A, const float *W, con
   if (dA) par_gemm(0, 0, (int)N, K, M, 1.0f, dC, M, W, K, 0.0f, dA, K);
 }
 
-/* The layer's elementwise steps, each one pass split over the pool
-** (m NULL: no dropout mask, i.e. 1). */
-enum { EW_RESID, EW_MASK, EW_RELU, EW_RELU_BWD, EW_ADD };
-typedef struct Ew { int op; const float *x, *m, *a; float *y; } Ew;
-
-static void ew_part(void *ctx, long lo, long hi) {
-  const Ew *e = ctx;
-  const float *restrict x = e->x, *restrict m = e->m, *restrict a = e->a;
-  float *restrict y = e->y;
-  switch (e->op) {
-  case EW_RESID:                                   /* y = x + m a */
-    if (m) for (long i = lo; i < hi; i++) y[i] = x[i] + m[i] * a[i];
-    else for (long i = lo; i < hi; i++) y[i] = x[i] + a[i];
-    break;
-  case EW_MASK:                                    /* y = m x */
-    if (m) for (long i = lo; i < hi; i++) y[i] = m[i] * x[i];
-    else memcpy(y + lo, x + lo, sizeof(float) * (size_t)(hi - lo));
-    break;
-  case EW_RELU:     for (long i = lo; i < hi; i++) y[i] = y[i] > 0 ? y[i] : 0; break;
-  case EW_RELU_BWD: for (long i = lo; i < hi; i++) y[i] = x[i] > 0 ? y[i] : 0; break;
-  case EW_ADD:      for (long i = lo; i < hi; i++) y[i] += x[i]; break;
-  }
-}
-static void ew(int op, long n, const float *x, const float *m, const float *a, float *y) {
-  Ew e = { op, x, m, a, y };
-  par_for(n, 1L << 14, ew_part, &e);
-}
-
 int tfm_seq_fwd(TfmRun *r, Arena *a, Rng *rng, const float *x, float *y) {
   const long N = (long)r->T * r->B, Nd = N * r->d;
   const int d = r->d, F = r->F, L = r->L, dh = d / r->H;
@@ -239,13 +211,13 @@ int tfm_seq_fwd(TfmRun *r, Arena *a, Rng *rng, const float *x, float *y) {
     linear(N, 3 * d, d, n1, w[TFM_WQKV], w[TFM_BQKV], qkv);
     tfm_attn_fwd(r->T, r->B, r->H, dh, qkv, P, att);
     linear(N, d, d, att, w[TFM_WO], w[TFM_BO], tmp);
-    ew(EW_RESID, Nd, in, m1, tmp, x1);
+    seqk_ew(SEQK_RESID, Nd, in, m1, tmp, x1);
 
     tfm_ln_fwd(N, d, x1, w[TFM_LN2_G], w[TFM_LN2_B], r->eps, n2, st + 2 * N, st + 3 * N);
     linear(N, F, d, n2, w[TFM_W1], w[TFM_B1], hid);
-    ew(EW_RELU, N * F, NULL, NULL, NULL, hid);
+    seqk_ew(SEQK_RELU, N * F, NULL, NULL, NULL, hid);
     linear(N, d, F, hid, w[TFM_W2], w[TFM_B2], tmp);
-    ew(EW_RESID, Nd, x1, m2, tmp, out);
+    seqk_ew(SEQK_RESID, Nd, x1, m2, tmp, out);
   }
   if (y) memcpy(y, r->xs + (L - 1) * Nd, sizeof(float) * (size_t)Nd);
   return 0;
@@ -270,20 +242,20 @@ int tfm_seq_bwd(TfmRun *r, Arena *a, const float *dy, float *dx) {
     const float *m1 = r->mask ? r->mask + l * 2 * Nd : NULL, *m2 = m1 ? m1 + Nd : NULL;
 
     /* y = x1 + m2 (W_2 relu(W_1 n2 + b_1) + b_2): g flows on to x1 as is */
-    ew(EW_MASK, Nd, g, m2, NULL, gb);
+    seqk_ew(SEQK_MASK, Nd, g, m2, NULL, gb);
     linear_bwd(N, d, F, hid, w[TFM_W2], gb, dw[TFM_W2], dw[TFM_B2], ghid);
-    ew(EW_RELU_BWD, N * F, hid, NULL, NULL, ghid);
+    seqk_ew(SEQK_RELU_BWD, N * F, hid, NULL, NULL, ghid);
     linear_bwd(N, F, d, n2, w[TFM_W1], ghid, dw[TFM_W1], dw[TFM_B1], gn);
     tfm_ln_bwd(N, d, x1, w[TFM_LN2_G], st + 2 * N, st + 3 * N, gn, g, dw[TFM_LN2_G], dw[TFM_LN2_B], a);
 
     /* x1 = in + m1 (W_o att + b_o) */
-    ew(EW_MASK, Nd, g, m1, NULL, gb);
+    seqk_ew(SEQK_MASK, Nd, g, m1, NULL, gb);
     linear_bwd(N, d, d, att, w[TFM_WO], gb, dw[TFM_WO], dw[TFM_BO], gn);
     tfm_attn_bwd(r->T, r->B, r->H, dh, qkv, P, gn, gqkv, scr);
     linear_bwd(N, 3 * d, d, n1, w[TFM_WQKV], gqkv, dw[TFM_WQKV], dw[TFM_BQKV], gn);
     tfm_ln_bwd(N, d, in, w[TFM_LN1_G], st, st + N, gn, g, dw[TFM_LN1_G], dw[TFM_LN1_B], a);
   }
-  if (dx) ew(EW_ADD, Nd, g, NULL, NULL, dx);
+  if (dx) seqk_ew(SEQK_ADD, Nd, g, NULL, NULL, dx);
   return 0;
 }
 
