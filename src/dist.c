@@ -20,7 +20,7 @@
 #include <string.h>
 
 static struct {
-  int size, rank, local, started;
+  int size, rank, local, local_rank, launched, started;
   void *lib;
   int (*init_thread)(int *, char ***, int, int *);
   int (*finalize)(void);
@@ -45,15 +45,20 @@ static void env_once(void) {
   static int done;
   if (done) return;
   done = 1;
+  D.launched = getenv("OMPI_COMM_WORLD_SIZE") != NULL;
   D.size = env_int("OMPI_COMM_WORLD_SIZE", 1);
   if (D.size < 1) D.size = 1;
   D.rank = D.size > 1 ? env_int("OMPI_COMM_WORLD_RANK", 0) : 0;
   D.local = D.size > 1 ? env_int("OMPI_COMM_WORLD_LOCAL_SIZE", 1) : 1;
   if (D.local < 1) D.local = 1;
+  D.local_rank = D.size > 1 ? env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0) : 0;
+  if (D.local_rank >= D.local) D.local_rank = 0;
 }
 int dist_size(void) { env_once(); return D.size; }
 int dist_rank(void) { env_once(); return D.rank; }
 int dist_local_size(void) { env_once(); return D.local; }
+int dist_local_rank(void) { env_once(); return D.local_rank; }
+int dist_launched(void) { env_once(); return D.launched; }
 
 static void *sym(const char *name, Err *e) {
   void *p = dlsym(D.lib, name);

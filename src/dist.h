@@ -24,10 +24,14 @@
 #include "graph.h"
 
 /* From the environment mpirun sets, before dist_start: the processes in the
-** job (1 for a single run), this one's rank, and the ranks on this machine. */
+** job (1 for a single run), this one's rank, the ranks on this machine and
+** this one's place among them, and whether mpirun started this process at
+** all (also with -np 1, which is otherwise a single run). */
 int  dist_size(void);
 int  dist_rank(void);
 int  dist_local_size(void);
+int  dist_local_rank(void);
+int  dist_launched(void);
 static inline int dist_lead(void) { return dist_rank() == 0; }
 
 /* Loads libmpi and joins the job (once; a no-op for single runs).  Ranks

@@ -144,6 +144,14 @@ int par_cores(void) {
   return c > 0 ? (int)c : 1;
 }
 
+int par_bind(int first, int n) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c = first; c < first + n && c < CPU_SETSIZE; c++) if (c >= 0) CPU_SET(c, &set);
+  if (CPU_COUNT(&set) == 0 || sched_setaffinity(0, sizeof set, &set)) return -1;
+  return par_cores();
+}
+
 int par_init(int n) {
   static int registered;
   if (n <= 0) n = par_cores();

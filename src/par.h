@@ -28,6 +28,9 @@ int  par_init(int n);
 /* The CPUs this process may run on (its affinity mask: taskset, a cpuset,
 ** mpirun's binding), at least 1. */
 int  par_cores(void);
+/* Moves this process onto CPUs [first, first + n) (the kernel keeps only
+** those a cpuset allows); returns par_cores() then, or -1 if it could not. */
+int  par_bind(int first, int n);
 int  par_threads(void);
 /* Whether the caller runs inside a chunk of a pool job (where a par_for or
 ** par_gemm runs serially on the calling thread). */

@@ -279,14 +279,19 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
 
 /* At most one thread per core this process may use (0: one per core,
 ** par.h): an idle worker spins, and each job waits for every worker to get
-** a CPU.  The processes mpirun started on this machine share its cores:
-** each takes its share of them, or fewer if mpirun bound it to fewer. */
+** a CPU.  The processes mpirun started on this machine share its cores,
+** each its own block of them.  mpirun binds each process to one core when
+** it starts two or fewer, which would put all of a process's threads on
+** that core: a process held to fewer cores than its share takes its block. */
 static void threads_init(const TrainCfg *c) {
-  long cores = par_cores(), local = dist_local_size();
-  if (local > 1) {
-    long share = sysconf(_SC_NPROCESSORS_ONLN) / local;
-    if (share < cores) cores = share;
+  long local = dist_local_size(), share = sysconf(_SC_NPROCESSORS_ONLN) / local;
+  if (share < 1) share = 1;
+  long cores = par_cores();
+  if (dist_launched() && cores < share) {
+    int now = par_bind(dist_local_rank() * (int)share, (int)share);
+    if (now > 0) cores = now;
   }
+  if (local > 1 && share < cores) cores = share;
   if (cores < 1) cores = 1;
   par_init(c->threads > cores || (c->threads == 0 && dist_local_size() > 1) ? (int)cores : c->threads);
 }

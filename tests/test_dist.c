@@ -3,7 +3,8 @@
 ** against one process: the parameters after one step (1e-5 relative), the
 ** validation perplexity after 2 epochs (1%), resuming with another number
 ** of processes, rank 0 alone printing and writing, refusals, the checksum
-** comparison naming the epoch, and a killed process (tests/dist_fault.sh).
+** comparison naming the epoch, a killed process (tests/dist_fault.sh), and
+** the threads of a process that mpirun bound to one core.
 **
 ** The models are the tiny lm, cond_lm and Transformer LM (Adam) without
 ** dropout (tests/data/tiny_*_exact.g): with dropout the masks differ per process
@@ -11,8 +12,11 @@
 ** Open MPI never frees some of its own allocations, so LeakSanitizer is off
 ** in the processes mpirun starts; under valgrind (RUN_WITH) these tests skip.
 */
+#define _GNU_SOURCE                 /* sched_getaffinity, CPU_COUNT */
 #include "testutil.h"
+#include <sched.h>
 #include "model.h"
+#include "par.h"
 #include "train.h"
 #include "checkpoint.h"
 
@@ -254,6 +258,30 @@ START_TEST(killed_process_ends_the_job) {
 }
 END_TEST
 
+/* mpirun binds a process it starts alone to one core (Open MPI binds to a
+** core when it starts two or fewer): graphrun takes the machine's cores
+** back, as a run without mpirun has them, instead of one thread (or all of
+** its threads on that one core).  No --oversubscribe here: it changes the
+** binding. */
+START_TEST(bound_process_takes_its_cores) {
+  if (skip()) return;
+  cpu_set_t own;
+  ck_assert_int_eq(sched_getaffinity(0, sizeof own, &own), 0);
+  int want = CPU_COUNT(&own) < PAR_MAX ? CPU_COUNT(&own) : PAR_MAX;
+  char args[256];
+  snprintf(args, sizeof args, "%s --train --epochs 1", LM);
+  TuRun r = tu_run_with("ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --mca btl_vader_single_copy_mechanism none -np 1", args);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  const char *b = strstr(r.err, "blas: ");
+  ck_assert_msg(b != NULL, "%s", r.err);
+  const char *end = strchr(b, '\n'), *t = end;
+  while (t > b && t[-1] != ',') t--;
+  int got = -1;
+  ck_assert_msg(sscanf(t, " %d thread", &got) == 1 && got == want, "want %d threads: %.*s", want, (int)(end - b), b);
+  tu_free(&r);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("dist");
   TCase *t = tcase_create("mpirun");
@@ -265,6 +293,7 @@ static Suite *suite(void) {
   tcase_add_test(t, refusals);
   tcase_add_test(t, disagreement_names_the_epoch);
   tcase_add_test(t, killed_process_ends_the_job);
+  tcase_add_test(t, bound_process_takes_its_cores);
   suite_add_tcase(s, t);
   return s;
 }
