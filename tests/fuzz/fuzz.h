@@ -22,6 +22,7 @@ int fuzz_model_one(const uint8_t *data, size_t size);   /* model_parse, forward,
 int fuzz_set_one(const uint8_t *data, size_t size);     /* --set NAME=VALUE literals      */
 int fuzz_ckpt_one(const uint8_t *data, size_t size);    /* ckpt_load of arbitrary bytes   */
 int fuzz_argv_one(const uint8_t *data, size_t size);    /* the command line (src/main.c)  */
+int fuzz_corpus_one(const uint8_t *data, size_t size);  /* data files: read, stream, bundles */
 
 /* Aborts (a fuzzer finding) unless msg is one line "...: error: ...". */
 void fuzz_check_message(const char *msg);
