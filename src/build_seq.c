@@ -407,7 +407,8 @@ Node *build_seq_call(Builder *b, const Ast *a) {
     }
   } else if (!strcmp(a->name, "dropout")) {
     double p;
-    if (a->nkids != 2 || args.n != 2 || !build_is_const(b, a->kids[1])) {   /* a range may give 2 from 1 */ err_at(b->e, a->loc, "'dropout' takes (x, p) with p a number"); goto done; }
+    /* Two written arguments, not only two after expansion (x[1..2] gives two from one). */
+    if (a->nkids != 2 || args.n != 2 || !build_is_const(b, a->kids[1])) { err_at(b->e, a->loc, "'dropout' takes (x, p) with p a number"); goto done; }
     if (build_const(b, a->kids[1], &p)) goto done;
     if (p < 0 || p >= 1) { err_at(b->e, a->kids[1]->loc, "dropout p must be in [0, 1), got %g", p); goto done; }
     int ia[4] = { 0 }; float fa[4] = { (float)p };

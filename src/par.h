@@ -20,7 +20,8 @@
 #ifndef GR_PAR_H
 #define GR_PAR_H
 
-/* Starts n-1 worker threads (n <= 0: par_cores(), at most PAR_MAX), switches OpenBLAS to one thread and stops the threads it
+/* Starts n-1 worker threads (n <= 0: par_cores(), at most PAR_MAX),
+** switches OpenBLAS to one thread and stops the threads it
 ** started when it loaded.  Calling it again with another n restarts the
 ** pool.  Returns the number of threads in use. */
 #define PAR_MAX 16
