@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,12 +136,66 @@ void par_shutdown(void) {
 ** threads.  Weak: a BLAS without it simply keeps its threads. */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
 
+/* Up to two numbers from the first line of root + dir + name; how many were read. */
+static int read_nums(const char *root, const char *dir, const char *name, long long *a, long long *b) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s%s/%s", root, dir, name) >= (int)sizeof path) return 0;
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  char line[256], word[32];
+  int n = 0;
+  if (fgets(line, sizeof line, f)) {
+    n = sscanf(line, "%lld %lld", a, b);
+    if (n <= 0 && sscanf(line, "%31s %lld", word, b) == 2 && !strcmp(word, "max")) { *a = -1; n = 2; }
+  }
+  fclose(f);
+  return n < 0 ? 0 : n;
+}
+
+int par_quota_cpus(const char *self, const char *root) {
+  FILE *f = fopen(self, "r");
+  if (!f) return 0;
+  char line[4096];
+  long long quota = -1, period = 0;
+  while (quota < 0 && fgets(line, sizeof line, f)) {
+    char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2) continue;
+    char *dir = c2 + 1;
+    dir[strcspn(dir, "\n")] = 0;
+    if (!strcmp(dir, "/")) dir = "";
+    *c2 = 0;
+    const char *ctl = c1 + 1;
+    if (!*ctl) {                                   /* v2: cpu.max "quota period" or "max period" */
+      if (read_nums(root, dir, "cpu.max", &quota, &period) < 2) quota = -1;
+      continue;
+    }
+    int cpu = 0;                                   /* v1: the line whose controllers include cpu */
+    for (const char *p = ctl; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) cpu |= !strncmp(p, "cpu", 3) && (p[3] == ',' || !p[3]);
+    if (!cpu) continue;
+    char sub[4096];
+    snprintf(sub, sizeof sub, "/%s%s", ctl, dir);  /* the mount is named after the controllers */
+    if (read_nums(root, sub, "cpu.cfs_quota_us", &quota, &period) < 1 ||
+        read_nums(root, sub, "cpu.cfs_period_us", &period, &period) < 1) {
+      snprintf(sub, sizeof sub, "/cpu%s", dir);
+      if (read_nums(root, sub, "cpu.cfs_quota_us", &quota, &period) < 1 ||
+          read_nums(root, sub, "cpu.cfs_period_us", &period, &period) < 1) quota = -1;
+    }
+  }
+  fclose(f);
+  if (quota <= 0 || period <= 0) return 0;
+  long long n = quota / period;                    /* whole CPUs: spinning threads past the quota */
+  return n < 1 ? 1 : n > 4096 ? 4096 : (int)n;    /* would only be throttled */
+}
+
 /* The CPUs this process may run on: its affinity mask (taskset, a
-** container's cpuset, mpirun's binding), not every CPU the machine has. */
+** container's cpuset, mpirun's binding), not every CPU the machine has,
+** and no more than a cgroup's CPU quota allows (docker --cpus). */
 int par_cores(void) {
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-  long c = sysconf(_SC_NPROCESSORS_ONLN);
+  long c = sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 ? CPU_COUNT(&set)
+                                                                              : sysconf(_SC_NPROCESSORS_ONLN);
+  int q = par_quota_cpus("/proc/self/cgroup", "/sys/fs/cgroup");
+  if (q > 0 && q < c) c = q;
   return c > 0 ? (int)c : 1;
 }
 

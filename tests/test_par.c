@@ -3,11 +3,12 @@
 ** triple loop in double, every index of par_for visited exactly once,
 ** nested calls, restarting the pool with another thread count, column
 ** sums in row order, par_zero, OpenBLAS's own threads stopped, the default
-** thread count from the affinity mask, par_bind.
+** thread count from the affinity mask and a cgroup's CPU quota, par_bind.
 */
 #define _GNU_SOURCE                 /* sched_setaffinity, CPU_COUNT */
 #include "testutil.h"
 #include <sched.h>
+#include <sys/stat.h>
 #include <cblas.h>
 #include <dirent.h>
 #include "par.h"
@@ -289,6 +290,49 @@ START_TEST(default_threads_follow_the_affinity_mask) {
 }
 END_TEST
 
+/* Writes text to root/rel, making its directories. */
+static void put(const char *root, const char *rel, const char *text) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", root, rel);
+  for (char *p = path + strlen(root) + 1; (p = strchr(p, '/')); p++) { *p = 0; mkdir(path, 0700); *p = '/'; }
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* A cgroup CPU quota (docker --cpus) caps the threads: whole CPUs, at least
+** one; v2's cpu.max and v1's cfs files, read for the process's own cgroup. */
+START_TEST(cgroup_quota_caps_the_threads) {
+  char root[256], self[300];
+  tu_mkdtemp(root, "cg");
+  snprintf(self, sizeof self, "%s/self", root);
+  put(root, "self", "0::/a/b\n");
+  ck_assert_int_eq(par_quota_cpus(self, root), 0);              /* no cpu.max: no quota */
+  put(root, "a/b/cpu.max", "250000 100000\n");
+  ck_assert_int_eq(par_quota_cpus(self, root), 2);
+  put(root, "a/b/cpu.max", "50000 100000\n");
+  ck_assert_int_eq(par_quota_cpus(self, root), 1);
+  put(root, "a/b/cpu.max", "max 100000\n");
+  ck_assert_int_eq(par_quota_cpus(self, root), 0);
+  put(root, "self", "12:pids:/x\n4:cpu,cpuacct:/docker/c1\n3:memory:/x\n");
+  put(root, "cpu,cpuacct/docker/c1/cpu.cfs_quota_us", "300000\n");
+  put(root, "cpu,cpuacct/docker/c1/cpu.cfs_period_us", "100000\n");
+  ck_assert_int_eq(par_quota_cpus(self, root), 3);
+  put(root, "cpu,cpuacct/docker/c1/cpu.cfs_quota_us", "-1\n");
+  ck_assert_int_eq(par_quota_cpus(self, root), 0);
+  put(root, "self", "4:cpuacct,cpu:/\n");                       /* mounted as cpu only */
+  put(root, "cpu/cpu.cfs_quota_us", "100000\n");
+  put(root, "cpu/cpu.cfs_period_us", "100000\n");
+  ck_assert_int_eq(par_quota_cpus(self, root), 1);
+  put(root, "self", "4:cpuacct:/\n");                           /* no cpu controller */
+  ck_assert_int_eq(par_quota_cpus(self, root), 0);
+  snprintf(self, sizeof self, "%s/none", root);
+  ck_assert_int_eq(par_quota_cpus(self, root), 0);              /* no /proc/self/cgroup */
+  tu_rmdir(root);
+}
+END_TEST
+
 START_TEST(all_finite_finds_every_position) {
   static const long ns[] = { 1, 15, 16, 17, 100, 65536, 200003 };
   float *x = malloc(sizeof(float) * 200003);
@@ -329,6 +373,7 @@ static Suite *par_suite(void) {
   tcase_add_test(tc, zero_clears_exactly_n);
   tcase_add_test(tc, only_the_pool_runs_threads);
   tcase_add_test(tc, default_threads_follow_the_affinity_mask);
+  tcase_add_test(tc, cgroup_quota_caps_the_threads);
   suite_add_tcase(s, tc);
   return s;
 }
