@@ -343,7 +343,8 @@ static void dec_bwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
   }
 }
 
-/* Blocks [lo, hi) of k->n blocks of the decoder's rows, forward or back. */
+/* Blocks [lo, hi) of k->n blocks of the decoder's rows, forward or back
+** (one block: the whole batch, each step split by units over the pool). */
 typedef struct Blocks { const AttnDec *d; const AttnParams *p; const AttnTape *t; int back, n; } Blocks;
 static void dec_blocks(void *ctx, long lo, long hi) {
   const Blocks *k = ctx;
@@ -387,8 +388,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
     copy_rows(B, H, d->h0 ? d->h0 + l * BH : NULL, H, t.XH + (size_t)l * T * B2H + H, 2 * H);
 
   Blocks k = { d, p, &t, 0, lstm_row_blocks(B, H, d->hook.fn != NULL) };
-  if (k.n > 1) par_for(k.n, 1, dec_blocks, &k);
-  else dec_fwd_rows(d, p, &t, 0, B);
+  par_for(k.n, 1, dec_blocks, &k);
   if (d->cN)
     for (int l = 0; l < L; l++)
       memcpy(d->cN + l * BH, t.C + ((size_t)l * T + T - 1) * BH, sizeof(float) * BH);
@@ -422,8 +422,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   set_from(t.dc, d->dcN, L * BH);
   set_from(t.dfeed, d->dfeedN, BH);
   Blocks k = { d, p, &t, 1, lstm_row_blocks(B, H, d->hook.fn != NULL) };
-  if (k.n > 1) par_for(k.n, 1, dec_blocks, &k);
-  else dec_bwd_rows(d, p, &t, 0, B);
+  par_for(k.n, 1, dec_blocks, &k);
   add_to(d->dh0, t.dh, L * BH);
   add_to(d->dc0, t.dc, L * BH);
   add_to(d->dfeed0, t.dfeed, BH);

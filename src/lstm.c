@@ -304,49 +304,57 @@ static int row_blocks(const LstmRun *r) { return lstm_row_blocks(r->B, r->H, r->
 
 typedef struct Rec {
   const LstmRun *r;
-  int back, n;                      /* 0: forward, 1: backward; n blocks (row_blocks) */
+  int back, n, l;                   /* 0: forward, 1: backward; n blocks (row_blocks); the layer */
   const float *W; int h0;           /* forward: W_hh^T; h0: start from a given state */
   float *G, *hs, *cs;               /* the layer's gates [T,B,4H], h and c [T+1,B,H] */
   const float *dout;                /* backward: as lstm_seq_bwd's, and its buffers */
-  float *dG, *dh, *dc, *part0, *part1;
+  float *dG, *dh, *dc, *part0, *part1, *dh2;
 } Rec;
 
-/* All T steps forward for rows [b0, b1). */
+/* All T steps forward for rows [b0, b1), each step one job split by units
+** (unit_blocks: 1 inside a row block's job, where it runs whole). */
 static void rec_fwd(const Rec *c, int b0, int b1) {
   const LstmRun *r = c->r;
   const int T = r->T, B = r->B, H = r->H, G4 = 4 * H;
   const size_t BH = (size_t)B * H;
   for (int t = 0; t < T; t++) {
     float *hp = c->hs + t * BH + (size_t)b0 * H, *cp = c->cs + t * BH + (size_t)b0 * H;
-    Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .t = t, .nb = 1, .rec = t > 0 || c->h0,
-                .W = c->W, .x = hp, .G = c->G + ((size_t)t * B + b0) * G4, .cp = cp,
-                .hp = hp, .cc = cp + BH, .hc = hp + BH };
-    step_fwd(&st, 0, 1);
+    Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .t = t, .nb = unit_blocks(H),
+                .rec = t > 0 || c->h0, .W = c->W, .x = hp, .G = c->G + ((size_t)t * B + b0) * G4,
+                .cp = cp, .hp = hp, .cc = cp + BH, .hc = hp + BH };
+    par_for(st.nb, 1, step_fwd, &st);
   }
 }
 
-/* All T steps backward for rows [b0, b1), ending with their dh_{-1} in dh. */
+/* All T steps backward for rows [b0, b1), ending with their dh_{-1} in dh.
+** The hook (a trace: row_blocks is 1 then) sees each step's dh_{t-1} whole. */
 static void rec_bwd(const Rec *c, int b0, int b1) {
   const LstmRun *r = c->r;
   const int T = r->T, B = r->B, H = r->H, G4 = 4 * H;
   const size_t BH = (size_t)B * H, o = (size_t)b0 * H;
   float *part[2] = { c->part0 + o, c->part1 + o };
-  Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .nb = 1, .W = c->W, .dh = c->dh + o,
-              .dc = c->dc + o };
+  Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .nb = unit_blocks(H), .W = c->W,
+              .dh = c->dh + o, .dc = c->dc + o };
   for (int t = T - 1; t >= 0; t--) {
-    st.t = t;
+    st.t = t;                       /* step t+1's partials, while this step writes the other set */
     st.prev = t == T - 1 ? NULL : part[(t + 1) & 1];
     st.part = part[t & 1];
     st.G = c->G + ((size_t)t * B + b0) * G4;
     st.cp = c->cs + t * BH + o; st.cc = c->cs + (t + 1) * BH + o;
     st.dout = c->dout ? c->dout + t * BH + o : NULL;
     st.dG = c->dG + ((size_t)t * B + b0) * G4;
-    step_bwd(&st, 0, 1);
+    par_for(st.nb, 1, step_bwd, &st);
+    if (r->hook.fn) {
+      sum_parts(&st, st.part, 0, H, c->dh2);
+      BpttStep s = { r->hook.tag, c->l, t, B, H, 0, c->dh, st.dG, c->dc, c->dh2, H, NULL, 0 };
+      r->hook.fn(r->hook.ctx, &s);
+    }
   }
   sum_parts(&st, st.part, 0, H, st.dh);
 }
 
-/* Blocks [lo, hi) of c->n blocks of rows. */
+/* Blocks [lo, hi) of c->n blocks of rows (one block: the whole batch, its
+** steps split by units). */
 static void rec_blocks(void *ctx, long lo, long hi) {
   const Rec *c = ctx;
   const int B = c->r->B, nb = c->n;
@@ -371,8 +379,6 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     r->mask = arena_floats(a, (size_t)(L - 1) * TBH);
     r->xin = arena_floats(a, (size_t)(L - 1) * TBH);
   }
-  const int nb = unit_blocks(H);
-
   for (int l = 0; l < L; l++) {
     const LstmLayer *P = &r->layer[l];
     const int in = l ? H : r->D;
@@ -392,16 +398,8 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     ** per layer: OpenBLAS 0.3.21 runs [20,H] x [H,4H] faster than
     ** [20,H] x [4H,H]^T at every width (lstm.h, lstm_step_fwd). */
     transpose_to(G4, H, P->W_hh, WhhT, 0);
-    Rec rc = { r, 0, row_blocks(r), WhhT, h0 != NULL, G, hs, cs, NULL, NULL, NULL, NULL, NULL, NULL };
-    if (rc.n > 1) par_for(rc.n, 1, rec_blocks, &rc);
-    else
-      for (int t = 0; t < T; t++) {
-        float *hp = hs + t * BH, *cp = cs + t * BH;
-        Step st = { .r = r, .B = B, .H = H, .K = H, .t = t, .nb = nb, .rec = t > 0 || h0,
-                    .W = rc.W, .x = hp, .G = G + (size_t)t * B * G4, .cp = cp, .hp = hp,
-                    .cc = cp + BH, .hc = hp + BH };
-        par_for(nb, 1, step_fwd, &st);
-      }
+    Rec rc = { .r = r, .n = row_blocks(r), .l = l, .W = WhhT, .h0 = h0 != NULL, .G = G, .hs = hs, .cs = cs };
+    par_for(rc.n, 1, rec_blocks, &rc);
     if (hN) memcpy(hN + l * BH, hs + T * BH, sizeof(float) * BH);
     if (cN) memcpy(cN + l * BH, cs + T * BH, sizeof(float) * BH);
   }
@@ -433,27 +431,10 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
     if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
     if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
-    Rec rc = { r, 1, row_blocks(r), P->W_hh, 0, (float *)G, (float *)hs, (float *)cs, dout, dG, dh, dc, part[0], part[1] };
-    if (rc.n > 1) par_for(rc.n, 1, rec_blocks, &rc);
-    else {
-      Step st = { .r = r, .B = B, .H = H, .K = H, .nb = nb, .W = P->W_hh, .dh = dh, .dc = dc };
-      for (int t = T - 1; t >= 0; t--) {
-        st.t = t;                        /* step t+1's partials, while this step writes the other set */
-        st.prev = t == T - 1 ? NULL : part[(t + 1) & 1];
-        st.part = part[t & 1];
-        st.G = (float *)G + (size_t)t * B * G4;
-        st.cp = cs + t * BH; st.cc = (float *)cs + (t + 1) * BH;
-        st.dout = dout ? dout + t * BH : NULL;
-        st.dG = dG + (size_t)t * B * G4;
-        par_for(nb, 1, step_bwd, &st);
-        if (r->hook.fn) {                /* the hook sees dh_{t-1} whole */
-          sum_parts(&st, st.part, 0, H, dh2);
-          BpttStep s = { r->hook.tag, l, t, B, H, 0, dh, st.dG, dc, dh2, H, NULL, 0 };
-          r->hook.fn(r->hook.ctx, &s);
-        }
-      }
-      sum_parts(&st, st.part, 0, H, dh);   /* dh_{-1}: what reaches h0 */
-    }
+    Rec rc = { .r = r, .back = 1, .n = row_blocks(r), .l = l, .W = P->W_hh, .G = (float *)G,
+               .hs = (float *)hs, .cs = (float *)cs, .dout = dout, .dG = dG, .dh = dh, .dc = dc,
+               .part0 = part[0], .part1 = part[1], .dh2 = dh2 };
+    par_for(rc.n, 1, rec_blocks, &rc);   /* ends with dh_{-1}, what reaches h0, in dh */
     if (dh0) for (size_t k = 0; k < BH; k++) dh0[l * BH + k] += dh[k];
     if (dc0) for (size_t k = 0; k < BH; k++) dc0[l * BH + k] += dc[k];
     /* Weight gradients over all T*B rows at once. */
