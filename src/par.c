@@ -136,13 +136,15 @@ void par_shutdown(void) {
 ** threads.  Weak: a BLAS without it simply keeps its threads. */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
 
-/* Up to two numbers from the first line of root + dir + name; how many were read. */
+/* Up to two numbers from the first line of root + dir + name ("max" reads
+** as -1); how many were read.  b may be NULL. */
 static int read_nums(const char *root, const char *dir, const char *name, long long *a, long long *b) {
-  char path[4096];
+  char path[4096], line[256], word[32];
+  long long spare;
+  if (!b) b = &spare;
   if (snprintf(path, sizeof path, "%s%s/%s", root, dir, name) >= (int)sizeof path) return 0;
   FILE *f = fopen(path, "r");
   if (!f) return 0;
-  char line[256], word[32];
   int n = 0;
   if (fgets(line, sizeof line, f)) {
     n = sscanf(line, "%lld %lld", a, b);
@@ -172,13 +174,13 @@ int par_quota_cpus(const char *self, const char *root) {
     int cpu = 0;                                   /* v1: the line whose controllers include cpu */
     for (const char *p = ctl; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) cpu |= !strncmp(p, "cpu", 3) && (p[3] == ',' || !p[3]);
     if (!cpu) continue;
-    char sub[4096];
-    snprintf(sub, sizeof sub, "/%s%s", ctl, dir);  /* the mount is named after the controllers */
-    if (read_nums(root, sub, "cpu.cfs_quota_us", &quota, &period) < 1 ||
-        read_nums(root, sub, "cpu.cfs_period_us", &period, &period) < 1) {
-      snprintf(sub, sizeof sub, "/cpu%s", dir);
-      if (read_nums(root, sub, "cpu.cfs_quota_us", &quota, &period) < 1 ||
-          read_nums(root, sub, "cpu.cfs_period_us", &period, &period) < 1) quota = -1;
+    const char *mount[2] = { ctl, "cpu" };        /* named after the controllers, or cpu */
+    for (int k = 0; k < 2; k++) {
+      char sub[4096];
+      snprintf(sub, sizeof sub, "/%s%s", mount[k], dir);
+      if (read_nums(root, sub, "cpu.cfs_quota_us", &quota, NULL) == 1 &&
+          read_nums(root, sub, "cpu.cfs_period_us", &period, NULL) == 1) break;
+      quota = -1;
     }
   }
   fclose(f);

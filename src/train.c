@@ -293,7 +293,7 @@ static void threads_init(const TrainCfg *c) {
   }
   if (local > 1 && share < cores) cores = share;
   if (cores < 1) cores = 1;
-  par_init(c->threads > cores || (c->threads == 0 && dist_local_size() > 1) ? (int)cores : c->threads);
+  par_init(c->threads && c->threads < cores ? c->threads : (int)cores);
 }
 
 /* ---- one step at a time, for the front ends (train.h) ---------------------- */
