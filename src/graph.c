@@ -118,11 +118,12 @@ int graph_report(const Node *n, const Exec *ex, const char *head) {
     const Node *x = n->in[j];
     const Tensor *t = &x->val;
     float lo = INFINITY, hi = -INFINITY;
-    for (long i = 0; i < t->n; i++) { if (t->data[i] < lo) lo = t->data[i]; if (t->data[i] > hi) hi = t->data[i]; }
+    for (long i = 0; t->data && i < t->n; i++) { if (t->data[i] < lo) lo = t->data[i]; if (t->data[i] > hi) hi = t->data[i]; }
     ops_describe(x, what, sizeof what);
     k += snprintf(msg + k, sizeof msg - k, "%s input '%s'", j ? "," : ";", what);
     if (x->loc.line != n->loc.line && x->loc.line > 0) k += snprintf(msg + k, sizeof msg - k, " (line %d)", x->loc.line);
-    k += snprintf(msg + k, sizeof msg - k, " in [%g, %g]", lo, hi);
+    if (t->data) k += snprintf(msg + k, sizeof msg - k, " in [%g, %g]", lo, hi);
+    else k += snprintf(msg + k, sizeof msg - k, " (only its counted rows were computed)");
   }
   return err_at(ex->err, n->loc, "%s", msg);
 }
@@ -155,8 +156,8 @@ int graph_forward(Graph *g, Exec *ex) {
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     n->aux[0].data = n->aux[1].data = NULL;
-    if (n->kind != N_OP || (n->flags & NF_DEAD)) continue;
-    n->grad.data = NULL;
+    if (n->kind == N_OP) n->grad.data = NULL;
+    if (n->kind != N_OP || graph_skips(n, ex)) { if (n->kind == N_OP) n->val.data = NULL; continue; }
     n->val.data = arena_floats(&g->arena, n->val.n);
     gr_ops[n->op].forward(n, ex);
     if (ex->err && ex->err->set) return -1;
@@ -206,7 +207,7 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
     if (need[i]) for (int j = 0; j < g->nodes[i]->nin; j++) need[g->nodes[i]->in[j]->id] = 1;
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
-    if (n->kind == N_CONST || (n->flags & NF_NOGRAD) || !need[i]) {
+    if (n->kind == N_CONST || (n->flags & NF_NOGRAD) || !need[i] || (n->kind == N_OP && graph_skips(n, ex))) {
       if (n->kind == N_OP) n->grad.data = NULL;
       else if (n->grad.data) memset(n->grad.data, 0, sizeof(float) * n->val.n);
       continue;
@@ -223,8 +224,14 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
     if (n->op == fault_op) backward_faulty(n, ex);
     else gr_ops[n->op].backward(n, ex);
     if (ex->check_finite)
-      for (int j = 0; j < n->nin; j++)
-        if (n->in[j]->grad.data && !all_finite(&n->in[j]->grad)) return report_nonfinite(n, ex, "backward");
+      for (int j = 0; j < n->nin; j++) {
+        const Node *x = n->in[j];
+        int lazy = graph_skips(x, ex);      /* then n wrote the gradients of x's inputs */
+        for (int k = 0; k < (lazy ? x->nin : 1); k++) {
+          const Node *y = lazy ? x->in[k] : x;
+          if (y->grad.data && !all_finite(&y->grad)) return report_nonfinite(n, ex, "backward");
+        }
+      }
   }
   return 0;
 }

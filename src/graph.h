@@ -22,6 +22,8 @@ enum {
   NF_NOGRAD = 2,      /* integer data (token ids, lengths): no gradient */
   NF_HIDDEN = 4,      /* plumbing (stack/pick) drawn as a plain edge */
   NF_DEAD = 8,        /* folded into another node by ops_fuse: not run */
+  NF_LAZY = 16,       /* a product its one consumer, the loss, computes itself
+                         when the run asks for it (Exec.fused_loss; ops_fuse) */
 };
 
 typedef struct Node {
@@ -63,7 +65,15 @@ typedef struct Exec {
   int check_finite;    /* stop at the first NaN/Inf with a located message */
   BpttHook bptt;       /* --trace: fused recurrent ops hand each backward
                           step to bptt.fn, tagged with their node (tensor.h) */
+  int fused_loss;      /* skip NF_LAZY nodes: the loss runs them on the rows
+                          it counts (training and its evaluation; nobody else
+                          reads the logits then) */
 } Exec;
+
+/* 1 if ex skips n (folded away, or computed by its consumer). */
+static inline int graph_skips(const Node *n, const Exec *ex) {
+  return (n->flags & NF_DEAD) || ((n->flags & NF_LAZY) && ex->fused_loss);
+}
 
 /* How a call given a list (q[1..T], s in 1..T: e, or several arguments)
 ** takes it: as its inputs, counted against the arity (concat); as the row

@@ -184,6 +184,17 @@ void ops_fuse(Graph *g) {
       break;
     }
   }
+  /* The logits of a cross_entropy, when only it reads them: it computes the
+  ** product itself, on the rows it counts (seqop_xent_fwd), in the runs
+  ** that ask for it (Exec.fused_loss).  A name does not stop this fold:
+  ** only a decoder or a trace reads a name, and they run it unfused. */
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i], *m = n->nin ? n->in[0] : NULL;
+    if (n->kind == N_OP && !(n->flags & NF_DEAD) && n->op == OP_XENT && m->kind == N_OP &&
+        m->op == OP_MATMUL && uses[m->id] == 1 && !(m->flags & (NF_OUTPUT | NF_DEAD)) &&
+        m->in[1]->val.rank == 2 && m->in[0]->val.rank >= 1)
+      m->flags |= NF_LAZY;
+  }
 #undef FOLDABLE
   free(uses);
 }

@@ -286,7 +286,10 @@ void seqop_lstm_rule(const Node *n, int i, const char *up, int numeric, char *bu
 
 /* ---- XENT ------------------------------------------------------------------ */
 
-const XentStat *seqop_xent_stat(const Node *n) { return n->op == OP_XENT ? n->state : NULL; }
+/* The stat the trainer reads, and what a fused forward leaves its backward. */
+typedef struct XentState { XentStat stat; XentMM mm; } XentState;
+
+const XentStat *seqop_xent_stat(const Node *n) { return n->op == OP_XENT && n->state ? &((XentState *)n->state)->stat : NULL; }
 
 int seqop_xent_shape(Node *n, Err *e) {
   const Tensor *x = &IN(0)->val, *t = &IN(1)->val;
@@ -299,34 +302,88 @@ int seqop_xent_shape(Node *n, Err *e) {
   return tensor_shape(&n->val, 0, NULL);
 }
 
+/* The located message for the first target that is neither a class nor
+** the ignore id. */
+static void xent_bad_target(Node *n, Exec *ex, int V) {
+  const Tensor *t = &IN(1)->val;
+  long k = 0;
+  for (; k < t->n; k++) {
+    float v = t->data[k];
+    if (!(n->iattr[0] >= 0 && v == (float)n->iattr[0]) && first_bad_id(&v, 1, 0, V) == 0) break;
+  }
+  if (k == t->n) k = 0;                /* not reached: the callers found one */
+  err_at(ex->err, n->loc, "'xent': target %g (item %ld of '%s') is not a class in [0,%d)",
+         (double)t->data[k], k + 1, IN(1)->label, V);
+}
+
+/* The product the loss computes itself (NF_LAZY, ops_fuse), or NULL. */
+static Node *xent_product(const Node *n, const Exec *ex) {
+  return graph_skips(IN(0), ex) ? IN(0) : NULL;
+}
+
+/* Fused forward: the counted rows' targets, then seqk_xentmm_fwd on them.
+** Scratch from the arena lives until the next forward, past the backward. */
+static void xent_fused_fwd(Node *n, Exec *ex, Node *p, XentState *st) {
+  const Tensor *a = &p->in[0]->val, *w = &p->in[1]->val, *t = &IN(1)->val;
+  XentMM *m = &st->mm;
+  Arena *ar = &ex->g->arena;
+  memset(m, 0, sizeof *m);
+  m->tw = p->iattr[0];
+  m->K = w->shape[m->tw]; m->V = w->shape[1 - m->tw];
+  m->N = t->n;
+  m->A = a->data; m->W = w->data; m->b = p->nin == 3 ? p->in[2]->val.data : NULL;
+  int *id = arena_alloc(ar, sizeof(int) * (size_t)(m->N ? m->N : 1));
+  int *rows = arena_alloc(ar, sizeof(int) * (size_t)(m->N ? m->N : 1));
+  for (long r = 0; r < m->N; r++) {
+    float v = t->data[r];
+    if (n->iattr[0] >= 0 && v == (float)n->iattr[0]) continue;
+    if (first_bad_id(&v, 1, 0, m->V) == 0) { xent_bad_target(n, ex, m->V); return; }
+    id[m->n] = (int)v;
+    rows[m->n++] = (int)r;
+  }
+  m->id = id;
+  m->rows = m->n < m->N ? rows : NULL;
+  m->Ac = m->rows ? arena_floats(ar, m->n * m->K) : NULL;
+  m->L = arena_floats(ar, m->n * m->V);
+  m->lse = arena_floats(ar, m->n);
+  st->stat.sum = seqk_xentmm_fwd(m);
+  st->stat.count = m->n;
+  if (!m->rows) p->val.data = m->L;   /* all of them: readable until the backward */
+}
+
 /* Mean of -log softmax(logits)[target] over the counted rows (0 if none);
 ** sum and count into the node's XentStat; row log-sum-exps into aux[0]. */
 void seqop_xent_fwd(Node *n, Exec *ex) {
   const Tensor *x = &IN(0)->val, *t = &IN(1)->val;
   int V = x->shape[x->rank - 1];
   long N = t->n;
-  XentStat *st = n->state;
+  XentState *st = n->state;
   if (!st) st = n->state = xcalloc(1, sizeof *st);
-  n->aux[0].data = arena_floats(&ex->g->arena, N);
-  tensor_shape(&n->aux[0], t->rank, t->shape);
-  if (seqk_xent_fwd(N, V, x->data, t->data, n->iattr[0], n->aux[0].data, &st->sum, &st->count)) {
-    long k = 0;
-    for (; k < N; k++) {
-      float v = t->data[k];
-      if (!(n->iattr[0] >= 0 && v == (float)n->iattr[0]) && first_bad_id(&v, 1, 0, V) == 0) break;
-    }
-    if (k == N) k = 0;                 /* not reached: same test as seqk_xent_fwd */
-    err_at(ex->err, n->loc, "'xent': target %g (item %ld of '%s') is not a class in [0,%d)",
-           (double)t->data[k], k + 1, IN(1)->label, V);
+  Node *p = xent_product(n, ex);
+  if (p) xent_fused_fwd(n, ex, p, st);
+  else {
+    n->aux[0].data = arena_floats(&ex->g->arena, N);
+    tensor_shape(&n->aux[0], t->rank, t->shape);
+    if (seqk_xent_fwd(N, V, x->data, t->data, n->iattr[0], n->aux[0].data, &st->stat.sum, &st->stat.count))
+      xent_bad_target(n, ex, V);
   }
-  n->val.data[0] = st->count ? (float)(st->sum / (double)st->count) : 0.0f;
+  n->val.data[0] = st->stat.count ? (float)(st->stat.sum / (double)st->stat.count) : 0.0f;
 }
 
 void seqop_xent_bwd(Node *n, Exec *ex) {
-  const XentStat *st = n->state;
-  if (!G(0) || !st || !st->count) return;
+  XentState *st = n->state;
+  if (!st || !st->stat.count) return;
+  float scale = n->grad.data[0] / (float)st->stat.count;
+  Node *p = xent_product(n, ex);
+  if (p) {
+    float *dA = p->in[0]->grad.data, *scratch = NULL;
+    if (dA && st->mm.rows) scratch = arena_floats(&ex->g->arena, st->mm.n * st->mm.K);
+    p->val.data = NULL;                          /* L becomes the gradient */
+    seqk_xentmm_bwd(&st->mm, scale, dA, p->in[1]->grad.data, p->nin == 3 ? p->in[2]->grad.data : NULL, scratch);
+    return;
+  }
+  if (!G(0)) return;
   const Tensor *x = &IN(0)->val, *t = &IN(1)->val;
-  float scale = n->grad.data[0] / (float)st->count;
   seqk_xent_bwd(t->n, x->shape[x->rank - 1], x->data, t->data, n->iattr[0], n->aux[0].data, scale, G(0));
 }
 

@@ -25,6 +25,11 @@
 **   XENT    in[0] = logits [..., V], in[1] = targets [...] (NF_NOGRAD);
 **           iattr[0] = ignore id or -1 -> scalar mean NLL over counted
 **           targets; n->state is an XentStat (sum, count) for the trainer.
+**           When in[0] is a product ops_fuse marked NF_LAZY and the run
+**           asks for it (Exec.fused_loss), XENT computes that product
+**           itself on the counted rows only (seqk_xentmm_*) and writes the
+**           gradients of its inputs; in[0]'s value is then set only when
+**           every row counts, and only until the backward.
 */
 #ifndef GR_OPS_SEQ_H
 #define GR_OPS_SEQ_H

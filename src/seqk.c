@@ -211,6 +211,84 @@ void seqk_xent_bwd(long N, int V, const float *logits, const float *target, int 
   par_for(N, xent_rows_grain(V), xent_bwd_rows, &j);
 }
 
+/* ---- the output product inside the loss ------------------------------------ */
+
+typedef struct XmmJob { XentMM *m; float scale; float *dA, *scratch; } XmmJob;
+
+static void xmm_gather(void *ctx, long lo, long hi) {
+  const XentMM *m = ((XmmJob *)ctx)->m;
+  for (long i = lo; i < hi; i++)
+    memcpy(m->Ac + (size_t)i * m->K, m->A + (size_t)m->rows[i] * m->K, sizeof(float) * (size_t)m->K);
+}
+
+/* x += b, as the unfused product adds its bias to each finished dot. */
+SEQK_CLONES static void row_add(int V, const float *restrict b, float *restrict x) {
+  for (int j = 0; j < V; j++) x[j] += b[j];
+}
+
+static void xmm_lse(void *ctx, long lo, long hi) {
+  const XentMM *m = ((XmmJob *)ctx)->m;
+  for (long i = lo; i < hi; i++) {
+    float *x = m->L + (size_t)i * m->V;
+    if (m->b) row_add(m->V, m->b, x);
+    m->lse[i] = row_lse(m->V, x);
+  }
+}
+
+double seqk_xentmm_fwd(XentMM *m) {
+  XmmJob j = { m, 0.0f, NULL, NULL };
+  if (!m->n) return 0.0;
+  if (m->rows) par_for(m->n, (1L << 14) / (m->K ? m->K : 1) + 1, xmm_gather, &j);
+  else m->Ac = (float *)m->A;
+  par_gemm(0, m->tw, (int)m->n, m->V, m->K, 1.0f, m->Ac, m->K, m->W, m->tw ? m->K : m->V, 0.0f, m->L, m->V);
+  par_for(m->n, xent_rows_grain(m->V), xmm_lse, &j);
+  double s = 0.0;                  /* in row order: the same sum on any thread count */
+  for (long i = 0; i < m->n; i++) s += (double)m->lse[i] - (double)m->L[(size_t)i * m->V + m->id[i]];
+  return s;
+}
+
+/* L's rows become scale * (softmax - onehot). */
+SEQK_CLONES static void row_grad(int V, float l, float scale, float *restrict x) {
+  int j = 0;
+  for (; j + CH <= V; j += CH)
+    for (int k = 0; k < CH; k++) x[j + k] = scale * seqk_expf(x[j + k] - l);
+  for (; j < V; j++) x[j] = scale * seqk_expf(x[j] - l);
+}
+static void xmm_grad(void *ctx, long lo, long hi) {
+  const XmmJob *J = ctx;
+  const XentMM *m = J->m;
+  for (long i = lo; i < hi; i++) {
+    float *x = m->L + (size_t)i * m->V;
+    row_grad(m->V, m->lse[i], J->scale, x);
+    x[m->id[i]] -= J->scale;
+  }
+}
+static void xmm_scatter(void *ctx, long lo, long hi) {
+  const XmmJob *J = ctx;
+  const XentMM *m = J->m;
+  for (long i = lo; i < hi; i++) {
+    float *d = J->dA + (size_t)m->rows[i] * m->K;
+    const float *s = J->scratch + (size_t)i * m->K;
+    for (int k = 0; k < m->K; k++) d[k] += s[k];
+  }
+}
+
+void seqk_xentmm_bwd(XentMM *m, float scale, float *dA, float *dW, float *db, float *scratch) {
+  XmmJob j = { m, scale, dA, scratch };
+  long n = m->n;
+  int K = m->K, V = m->V, tw = m->tw;
+  if (!n) return;
+  par_for(n, xent_rows_grain(V), xmm_grad, &j);
+  if (dA && !m->rows) par_gemm(0, !tw, (int)n, K, V, 1.0f, m->L, V, m->W, tw ? K : V, 1.0f, dA, K);
+  else if (dA) {
+    par_gemm(0, !tw, (int)n, K, V, 1.0f, m->L, V, m->W, tw ? K : V, 0.0f, scratch, K);
+    par_for(n, (1L << 14) / (K ? K : 1) + 1, xmm_scatter, &j);
+  }
+  if (dW && tw) par_gemm(1, 0, V, K, (int)n, 1.0f, m->L, V, m->Ac, K, 1.0f, dW, K);
+  else if (dW) par_gemm(1, 0, K, V, (int)n, 1.0f, m->Ac, K, m->L, V, 1.0f, dW, V);
+  if (db) par_colsum(m->L, n, V, db);
+}
+
 /* ---- finite check ------------------------------------------------------- */
 
 /* A float is NaN or +-inf when its exponent bits are all ones, i.e. when its

@@ -106,6 +106,31 @@ long seqk_xent_fwd(long N, int V, const float *logits, const float *target, int 
 void seqk_xent_bwd(long N, int V, const float *logits, const float *target, int ignore,
               const float *lse, float scale, float *dlogits);
 
+/* cross_entropy(A @ W + b, targets) with the product computed here, on the
+** counted rows only: the output layer fused into its loss (ops_seq.c's
+** XENT when ops_fuse marked its logits lazy).  A [N,K]; W [V,K] read
+** transposed when tw (`@ transpose(E)`), else [K,V]; b [V] or NULL.  The
+** caller fills the first block and the buffers ([n] ids and rows, [n,K] Ac
+** when n < N, [n,V] L, [n] lse); rows is NULL when every row counts (then Ac
+** may be A).  Forward leaves the logits in L, backward turns them into
+** their gradient in place. */
+typedef struct XentMM {
+  long N; int K, V, tw;
+  const float *A, *W, *b;
+  long n;              /* counted rows */
+  const int *id;       /* [n] their target classes */
+  const int *rows;     /* [n] their row numbers in A, or NULL: all N, in order */
+  float *Ac;           /* [n,K] their rows of A (gathered by the forward) */
+  float *L, *lse;      /* [n,V] logits, [n] their log-sum-exps */
+} XentMM;
+
+/* Logits, log-sum-exps and the sum of -log p over the counted rows. */
+double seqk_xentmm_fwd(XentMM *m);
+/* Adds scale * the gradient into dA [N,K], dW (W's shape) and db [V]
+** (each may be NULL).  dA's uncounted rows get nothing; when rows is set,
+** dA's share goes through scratch [n,K]. */
+void seqk_xentmm_bwd(XentMM *m, float scale, float *dA, float *dW, float *db, float *scratch);
+
 /* 1 if none of x[0..n) is NaN or +-inf (split over the thread pool). */
 int seqk_all_finite(const float *x, long n);
 

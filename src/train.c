@@ -389,7 +389,7 @@ int train_eval(Model *m, const TrainCfg *c, const char *file, const char *src, E
     goto out;
   }
   if (feed_open(&f, &tgt, &ss, c->vbatch, c->bptt, c->bucket, e)) goto out;
-  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1;
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1; ex.fused_loss = 1;
   PassResult r;
   long what[2] = { 0, f.translation ? f.bu.npieces : f.st.npieces };
   rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, NULL, 0, 0, 0, &r) ? -1 : 0;
@@ -423,6 +423,7 @@ static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, Train
     if (!ts.epoch) return err_set(e, "%s: error: holds a model but no training state (made by --save, not --checkpoint); use --load", o->resume);
   }
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = o->check_finite;
+  ex.fused_loss = 1;            /* nothing reads the logits here (ops_fuse) */
   rng_seed(&ex.rng, c.seed);
   ModelData *d = m->data;
   int lead = dist_lead();       /* process 0 alone logs and writes files */

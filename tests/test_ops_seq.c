@@ -379,6 +379,74 @@ static void expect_fwd_error(Graph *g, const char *want) {
   ck_assert_msg(strncmp(R.e.msg, "test:1:1", 8) == 0, "message '%s' not located", R.e.msg);
 }
 
+/* ops_fuse marks an output product NF_LAZY: cross_entropy then computes it
+** itself on the counted rows (Exec.fused_loss).  Same loss and gradients as
+** the primitives, the uncounted rows' gradient exactly zero; without
+** fused_loss (a decoder) the logits are computed as before. */
+static void fused_case(int tw, int bias, int ignore) {
+  Rng r; rng_seed(&r, 40 + 4 * tw + 2 * bias + ignore + 1);
+  enum { T = 3, B = 4, K = 5, V = 7 };
+  int sx[3] = {T, B, K}, sw[2] = {tw ? V : K, tw ? K : V}, sb[1] = {V}, st[2] = {T, B};
+  Graph *g = graph_new("test");
+  Node *x = leaf(g, N_PARAM, "x", 3, sx, -1, 1, &r);
+  Node *W = leaf(g, N_PARAM, "W", 2, sw, -1, 1, &r);
+  Node *b = leaf(g, N_PARAM, "b", 1, sb, -1, 1, &r);
+  Node *t = ids(g, "t", 2, st, 1, V, &r);
+  t->val.data[2] = 0;                  /* a class when nothing is ignored */
+  if (ignore == 0) { t->val.data[1] = 0; t->val.data[6] = 0; t->val.data[11] = 0; t->val.data[2] = 3; }
+  Node *in1[1] = {W};
+  Node *lg = op2(g, OP_MATMUL, x, tw ? op(g, OP_TRANSPOSE, 1, in1) : W);
+  if (bias) lg = op2(g, OP_ADD, lg, b);
+  Node *loss = op2(g, OP_XENT, lg, t); loss->iattr[0] = ignore;
+  Err e0 = {0};
+  ck_assert_msg(graph_infer(g, &e0) == 0, "%s", e0.msg);
+  Node *p[3] = {x, W, b};
+  float want[3][T * B * K];
+  Run R; run_init(&R, 1, 1);
+  R.ex.check_finite = 1;
+  double l0 = fwd(g, loss, &R);
+  ck_assert_int_eq(graph_backward(g, loss, &R.ex), 0);
+  for (int k = 0; k < 2 + bias; k++) memcpy(want[k], p[k]->grad.data, sizeof(float) * (size_t)p[k]->val.n);
+  float logits[T * B * V];
+  memcpy(logits, lg->val.data, sizeof logits);
+  ops_fuse(g);
+  Node *prod = loss->in[0];
+  ck_assert_int_eq(prod->op, OP_MATMUL);
+  ck_assert_int_eq(prod->nin, 2 + bias);
+  ck_assert(prod->flags & NF_LAZY);
+  for (int fused = 1; fused >= 0; fused--) {
+    R.ex.fused_loss = fused;
+    TU_CLOSE(fwd(g, loss, &R), l0, 1e-6 * fabs(l0));
+    ck_assert_int_eq(seqop_xent_stat(loss)->count, (ignore == 0 ? T * B - 3 : T * B));
+    if (fused && ignore == 0) ck_assert_ptr_null(prod->val.data);   /* only the counted rows */
+    else for (int i = 0; i < T * B * V; i++) TU_CLOSE(prod->val.data[i], logits[i], 1e-6);
+    ck_assert_msg(graph_backward(g, loss, &R.ex) == 0, "%s", R.e.msg);
+    if (fused) ck_assert_ptr_null(prod->val.data);                  /* they became the gradient */
+    ck_assert(fused ? prod->grad.data == NULL : prod->grad.data != NULL);
+    for (int k = 0; k < (bias ? 3 : 2); k++)
+      for (long i = 0; i < p[k]->val.n; i++) TU_CLOSE(p[k]->grad.data[i], want[k][i], 1e-6);
+    if (ignore == 0)
+      for (int row = 1; row < T * B; row += 5)
+        for (int j = 0; j < K; j++) ck_assert_float_eq(x->grad.data[row * K + j], 0.0f);
+  }
+  /* A bad target is the same located error, and a NaN is reported, not read. */
+  R.ex.fused_loss = 1;
+  for (int k = 0; k < 2; k++) {
+    if (k) { t->val.data[4] = 1; W->val.data[2] = NAN; } else t->val.data[4] = (float)V;
+    memset(&R.e, 0, sizeof R.e);
+    ck_assert_int_eq(graph_forward(g, &R.ex), -1);
+    const char *msg = k ? "produced NaN or Inf" : "'xent': target 7 (item 5 of 't') is not a class in [0,7)";
+    ck_assert_msg(strstr(R.e.msg, msg) != NULL && !strncmp(R.e.msg, "test:1:1", 8), "%s", R.e.msg);
+  }
+  graph_free(g);
+}
+START_TEST(fused_loss_matches_its_primitives) {
+  for (int tw = 0; tw < 2; tw++)
+    for (int bias = 0; bias < 2; bias++)
+      for (int ignore = -1; ignore <= 0; ignore++) fused_case(tw, bias, ignore);
+}
+END_TEST
+
 START_TEST(bad_data_is_located_error) {
   Rng r; rng_seed(&r, 18);
   int se[2] = {5, 2}, sx[2] = {2, 2}, sxs[3] = {3, 2, 2}, sl[1] = {2};
@@ -467,6 +535,7 @@ static Suite *ops_seq_suite(void) {
   tcase_add_test(tc, carried_state_gradcheck);
   tcase_add_test(tc, dropout_modes);
   tcase_add_test(tc, xent_values);
+  tcase_add_test(tc, fused_loss_matches_its_primitives);
   tcase_add_test(tc, bad_data_is_located_error);
   tcase_add_test(tc, bad_shapes_are_located_errors);
   suite_add_tcase(s, tc);
