@@ -101,16 +101,17 @@ fail:
 int file_check_writable(const char *path, Err *e) {
   struct stat st;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return err_set(e, "%s: error: is a directory", path);
-  char *tmp = xasprintf("%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644), made = fd >= 0;
-  if (fd < 0 && errno == EEXIST) fd = open(tmp, O_WRONLY);      /* a killed writer's: the next save replaces it */
+  /* A probe of its own name: mpirun's processes all check at once, and a
+  ** shared name could vanish between one's O_EXCL and another's open. */
+  char *tmp = xasprintf("%s.XXXXXX", path);
+  int fd = mkstemp(tmp);
   if (fd < 0) {
     err_set(e, "%s: error: cannot write there: %s", path, strerror(errno));
     free(tmp);
     return -1;
   }
   close(fd);
-  if (made) unlink(tmp);
+  unlink(tmp);
   free(tmp);
   return 0;
 }

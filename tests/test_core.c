@@ -6,6 +6,8 @@
 */
 #include "testutil.h"
 #include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "model.h"
 #include "show.h"
 
@@ -255,6 +257,27 @@ START_TEST(gradcheck_reports_relu_kink) {
 }
 END_TEST
 
+/* mpirun's processes all check an output path at once.  With one shared
+** probe name, one's probe could vanish between another's O_EXCL and its
+** plain open, and the path was refused (adam_resume_is_exact failed now and
+** then); 3 processes checking 20,000 times each showed it. */
+START_TEST(writable_check_survives_a_neighbour) {
+  char dir[] = "/tmp/gr_wcXXXXXX", path[64];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/x.ckpt", dir);
+  pid_t kid[3];
+  for (int k = 0; k < 3; k++)
+    if ((kid[k] = fork()) == 0) {
+      for (int i = 0; i < 20000; i++) { Err e = {0}; if (file_check_writable(path, &e)) _exit(1); }
+      _exit(0);
+    }
+  int bad = 0;
+  for (int k = 0; k < 3; k++) { int st; waitpid(kid[k], &st, 0); bad += !WIFEXITED(st) || WEXITSTATUS(st); }
+  ck_assert_int_eq(bad, 0);
+  ck_assert_int_eq(rmdir(dir), 0);                /* no probe left behind */
+}
+END_TEST
+
 /* Every file in tests/bad/ starts with "# expect L:C: message" (or is
 ** binary/empty, with its expectation below); graphrun must exit 1, with no
 ** signal, printing exactly one line "FILE:L:C: error: message...". */
@@ -328,6 +351,7 @@ static Suite *suite(void) {
   tcase_add_test(t, json_and_dot);
   tcase_add_test(t, gradcheck_reports_relu_kink);
   tcase_add_test(t, one_item_ranges_on_the_left);
+  tcase_add_test(t, writable_check_survives_a_neighbour);
   tcase_add_test(t, bad_model_files);
   tcase_add_test(t, bad_command_lines);
   suite_add_tcase(s, t);
