@@ -6,8 +6,9 @@ Brown corpus (graphrun only), fullbucket = the same with batching = bucket.
 
 Speed is training tokens over training seconds, summed over all epochs of the
 run (each program's own count: target tokens, padding excluded).  GFLOP/s is
-the matrix-product work of the training epochs (formula in bench/RESULTS.md,
-counted over the padded grid both programs compute) over the same seconds.
+the matrix-product work of the training epochs (formula in bench/RESULTS.md:
+the recurrences over the padded grid both programs compute, the output layer
+over the counted rows, as graphrun computes it) over the same seconds.
 Peak memory is "Maximum resident set size" from /usr/bin/time -v.
 """
 import math, re, sys
@@ -70,12 +71,13 @@ def flops_per_epoch(kind, model, d, V):
         Bb, T, S = len(bt), max(bt) + 2, max(bs)
         pieces = math.ceil((T - 1) / BPTT)
         f += pieces * S * Bb * lstm2                      # encoder, re-run for every piece
+        f += sum(n + 1 for n in bt) * out                 # output layer: the counted rows only
         if model == 'cond_lm':
-            f += (T - 1) * Bb * (lstm2 + out)
+            f += (T - 1) * Bb * lstm2
         else:  # decoder layer 0 reads [emb; feed] (2d); W_in, scores, context, W_c
             dec = 2 * 4 * d * (2 * d + d) + 2 * 4 * d * (d + d)
             att = 2 * d * d + 2 * S * d + 2 * S * d + 2 * (2 * d) * d
-            f += (T - 1) * Bb * (dec + att + out)
+            f += (T - 1) * Bb * (dec + att)
     return 3.0 * f
 
 
