@@ -267,6 +267,8 @@ static void copy_rows(int B, int H, const float *src, int ls, float *dst, int ld
 ** never meet inside the recurrence (each attends over its own memory), so
 ** a block of rows can run all its steps on one thread, like an lstm block's
 ** (lstm_row_blocks); the whole batch takes the same calls with the pool. */
+/* Up to this many units (lstm.c has the measurements). */
+#define ATTN_ROW_MAXH 112
 static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *tp, int b0, int b1) {
   const AttnTape t = *tp;
   const int T = d->T, B = d->B, S = d->S, H = d->H, L = d->L, n = b1 - b0;
@@ -387,7 +389,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
   for (int l = 0; l < L; l++)
     copy_rows(B, H, d->h0 ? d->h0 + l * BH : NULL, H, t.XH + (size_t)l * T * B2H + H, 2 * H);
 
-  Blocks k = { d, p, &t, 0, lstm_row_blocks(B, H, d->hook.fn != NULL) };
+  Blocks k = { d, p, &t, 0, lstm_row_blocks(B, H, ATTN_ROW_MAXH, d->hook.fn != NULL) };
   par_for(k.n, 1, dec_blocks, &k);
   if (d->cN)
     for (int l = 0; l < L; l++)
@@ -421,7 +423,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   set_from(t.dh, d->dhN, L * BH);
   set_from(t.dc, d->dcN, L * BH);
   set_from(t.dfeed, d->dfeedN, BH);
-  Blocks k = { d, p, &t, 1, lstm_row_blocks(B, H, d->hook.fn != NULL) };
+  Blocks k = { d, p, &t, 1, lstm_row_blocks(B, H, ATTN_ROW_MAXH, d->hook.fn != NULL) };
   par_for(k.n, 1, dec_blocks, &k);
   add_to(d->dh0, t.dh, L * BH);
   add_to(d->dc0, t.dc, L * BH);

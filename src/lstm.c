@@ -12,6 +12,8 @@
 #include "lstm.h"
 #include "par.h"
 #include "seqk.h"
+#include "blas.h"
+#include <cblas.h>
 
 /* ---- one cell step ------------------------------------------------------ */
 
@@ -285,22 +287,30 @@ static void step_bwd(void *ctx, long lo, long hi) {
 ** around it), so each row's numbers are those of one thread's whole-step
 ** path (nb = 1), whatever the blocks: the result does not depend on the
 ** thread count.  The price is a product of half the rows per thread, which
-** OpenBLAS runs slower (SkylakeX, [10,H] x [H,4H] against [20,H] x [H,2H]:
-** 1.09x the time at H = 100, 1.14x at 128, 2.5x at 160, where it leaves the
-** small-matrix kernels), so only up to ROW_MAXH units.  Whole-process time
-** of lm against the unit split (SkylakeX, 2 threads, A/B pairs): 0.92 at
-** H = 64, 0.88 at 100, 0.96 at 112, 1.01 at 128, 1.12 at 160, 1.15 at 256;
-** 0.99 at 100 with the Haswell kernels.  Not with a hook (--trace reads each
-** step whole) or with fewer than ROW_MIN rows per block. */
+** OpenBLAS runs slower unless its small-matrix kernels take it (SkylakeX,
+** [10,H] x [H,4H] against [20,H] x [H,2H]: 1.09x the time at H = 100, 1.14x
+** at 128, 2.5x at 160, where it leaves them).  Whole-process time of lm
+** against the unit split, 2 threads, A/B pairs: SkylakeX 0.92 at H = 64, 0.88
+** at 100, 0.94-0.95 at 128 and 144, 1.21 at 160 and 192, 1.27 at 256;
+** Haswell 0.99 at 100, 1.06 at 128 and 144.  Hence up to 144 units with the
+** AVX-512 kernels (the ones with small-matrix kernels in OpenBLAS 0.3) and
+** 112 with others (lstm_row_maxh; the attention decoder, whose steps hold
+** more than the product, keeps 112: attn_lm at d = 128 took 1.16 split by
+** rows).  Not with a hook (--trace reads each step whole) or with fewer
+** than ROW_MIN rows per block. */
 #define ROW_MIN 4
-#define ROW_MAXH 112
-int lstm_row_blocks(int B, int H, int hooked) {
-  if (hooked || H > ROW_MAXH || par_nested()) return 1;
+int lstm_row_maxh(void) {
+  static int maxh;
+  if (!maxh) maxh = blas_core_level(openblas_get_corename()) >= 3 ? 144 : 112;
+  return maxh;
+}
+int lstm_row_blocks(int B, int H, int maxh, int hooked) {
+  if (hooked || H > maxh || par_nested()) return 1;
   int n = par_threads();
   if (n > B / ROW_MIN) n = B / ROW_MIN;
   return n < 1 ? 1 : n;
 }
-static int row_blocks(const LstmRun *r) { return lstm_row_blocks(r->B, r->H, r->hook.fn != NULL); }
+static int row_blocks(const LstmRun *r) { return lstm_row_blocks(r->B, r->H, lstm_row_maxh(), r->hook.fn != NULL); }
 
 typedef struct Rec {
   const LstmRun *r;

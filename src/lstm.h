@@ -113,11 +113,12 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
 ** whatever the number of threads. */
 int  lstm_step_blocks(int H);
 /* How many blocks of a batch's B streams a recurrence of H units is split
-** into, one per thread, each running all its steps (1: split each step by
-** units instead).  1 with a hook (a trace reads each step whole), above 112
+** units instead).  1 with a hook (a trace reads each step whole), above maxh
 ** units (half the rows make OpenBLAS's step products too slow: lstm.c), with
-** fewer than 4 streams per block, or inside a pool job. */
-int  lstm_row_blocks(int B, int H, int hooked);
+** fewer than 4 streams per block, or inside a pool job.  lstm_row_maxh() is
+** the LSTM's limit for the running OpenBLAS kernel (144 or 112). */
+int  lstm_row_blocks(int B, int H, int maxh, int hooked);
+int  lstm_row_maxh(void);
 void lstm_step_fwd(int B, int H, int K, const float *x, const float *Wt, float *gates,
                    const float *c_prev, float *c, float *h);
 void lstm_step_bwd(int B, int H, int K, const float *gates, const float *c_prev, const float *c,

@@ -404,7 +404,9 @@ START_TEST(decoder_row_blocks) {
   int len[8] = {4, 2, 3, 1, 4, 0, 2, 3};
   dec_make(&P, &m, 3, 8, 4, 3, 12, 2, len, 1, 0.2f);
   ck_assert_int_eq(par_init(2), 2);
-  ck_assert_int_eq(lstm_row_blocks(8, 12, 0), 2);      /* the split this test is for */
+  ck_assert_int_eq(lstm_row_blocks(8, 12, 112, 0), 2);      /* the split this test is for */
+  ck_assert_int_eq(lstm_row_blocks(8, 128, 144, 0), 2);     /* the limit is the caller's */
+  ck_assert_int_eq(lstm_row_blocks(8, 128, 112, 0), 1);
   two_threads_vs_one(&P, &m, "two row blocks");
   pool_free(&m);
 }
