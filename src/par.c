@@ -16,6 +16,7 @@
 #define _GNU_SOURCE                 /* sched_getaffinity, CPU_COUNT */
 #include "par.h"
 #include <cblas.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -154,12 +155,33 @@ static int read_nums(const char *root, const char *dir, const char *name, long l
   return n < 0 ? 0 : n;
 }
 
+/* The smallest quota / period, in CPUs, of the cgroup pre + dir and of its
+** ancestors (a limit on a systemd slice or a Kubernetes pod holds for the
+** groups inside it): 0 if none has one, -1 if pre + dir has no such files
+** (v1: not where this controller is mounted). */
+static double tree_quota(const char *root, const char *pre, const char *dir, int v2) {
+  char d[4096];
+  if (snprintf(d, sizeof d, "%s%s", pre, dir) >= (int)sizeof d) return -1;
+  size_t keep = strlen(pre);
+  double cpus = 0;
+  for (int leaf = 1;; leaf = 0) {
+    long long q = -1, p = 0;
+    int ok = v2 ? read_nums(root, d, "cpu.max", &q, &p) == 2
+                : read_nums(root, d, "cpu.cfs_quota_us", &q, NULL) == 1 && read_nums(root, d, "cpu.cfs_period_us", &p, NULL) == 1;
+    if (leaf && !ok && !v2) return -1;
+    if (ok && q > 0 && p > 0 && (!cpus || (double)q / (double)p < cpus)) cpus = (double)q / (double)p;
+    char *slash = strrchr(d + keep, '/');
+    if (!slash) return cpus;
+    *slash = 0;
+  }
+}
+
 int par_quota_cpus(const char *self, const char *root) {
   FILE *f = fopen(self, "r");
   if (!f) return 0;
   char line[4096];
-  long long quota = -1, period = 0;
-  while (quota < 0 && fgets(line, sizeof line, f)) {
+  double cpus = 0;
+  while (fgets(line, sizeof line, f)) {
     char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
     if (!c2) continue;
     char *dir = c2 + 1;
@@ -167,25 +189,23 @@ int par_quota_cpus(const char *self, const char *root) {
     if (!strcmp(dir, "/")) dir = "";
     *c2 = 0;
     const char *ctl = c1 + 1;
-    if (!*ctl) {                                   /* v2: cpu.max "quota period" or "max period" */
-      if (read_nums(root, dir, "cpu.max", &quota, &period) < 2) quota = -1;
-      continue;
+    double c = -1;
+    if (!*ctl) c = tree_quota(root, "", dir, 1);  /* v2: cpu.max "quota period" or "max period" */
+    else {                                         /* v1: the line whose controllers include cpu */
+      int cpu = 0;
+      for (const char *p = ctl; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) cpu |= !strncmp(p, "cpu", 3) && (p[3] == ',' || !p[3]);
+      const char *mount[2] = { ctl, "cpu" };      /* named after the controllers, or cpu */
+      for (int k = 0; cpu && k < 2 && c < 0; k++) {
+        char pre[300];
+        snprintf(pre, sizeof pre, "/%s", mount[k]);
+        c = tree_quota(root, pre, dir, 0);
+      }
     }
-    int cpu = 0;                                   /* v1: the line whose controllers include cpu */
-    for (const char *p = ctl; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) cpu |= !strncmp(p, "cpu", 3) && (p[3] == ',' || !p[3]);
-    if (!cpu) continue;
-    const char *mount[2] = { ctl, "cpu" };        /* named after the controllers, or cpu */
-    for (int k = 0; k < 2; k++) {
-      char sub[4096];
-      snprintf(sub, sizeof sub, "/%s%s", mount[k], dir);
-      if (read_nums(root, sub, "cpu.cfs_quota_us", &quota, NULL) == 1 &&
-          read_nums(root, sub, "cpu.cfs_period_us", &period, NULL) == 1) break;
-      quota = -1;
-    }
+    if (c > 0 && (!cpus || c < cpus)) cpus = c;
   }
   fclose(f);
-  if (quota <= 0 || period <= 0) return 0;
-  long long n = quota / period;                    /* whole CPUs: spinning threads past the quota */
+  if (cpus <= 0) return 0;
+  double n = floor(cpus);                          /* whole CPUs: spinning threads past the quota */
   return n < 1 ? 1 : n > 4096 ? 4096 : (int)n;    /* would only be throttled */
 }
 

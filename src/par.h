@@ -31,8 +31,9 @@ int  par_init(int n);
 int  par_cores(void);
 /* The whole CPUs a cgroup CPU quota allows (docker --cpus=2.5: 2; at least
 ** 1), 0 if there is no quota:
-** the cgroup named in `self` (/proc/self/cgroup), read under `root`
-** (/sys/fs/cgroup): v2 cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us. */
+** the cgroup named in `self` (/proc/self/cgroup) and its ancestors, read
+** under `root` (/sys/fs/cgroup), the smallest quota: v2 cpu.max, v1
+** cpu.cfs_quota_us / cpu.cfs_period_us. */
 int  par_quota_cpus(const char *self, const char *root);
 /* Moves this process onto CPUs [first, first + n) (the kernel keeps only
 ** those a cpuset allows); returns par_cores() then, or -1 if it could not. */

@@ -315,11 +315,22 @@ START_TEST(cgroup_quota_caps_the_threads) {
   ck_assert_int_eq(par_quota_cpus(self, root), 1);
   put(root, "a/b/cpu.max", "max 100000\n");
   ck_assert_int_eq(par_quota_cpus(self, root), 0);
+  put(root, "a/cpu.max", "350000 100000\n");                    /* a parent's quota holds too */
+  ck_assert_int_eq(par_quota_cpus(self, root), 3);
+  put(root, "a/b/cpu.max", "250000 100000\n");                  /* the smallest on the way up */
+  ck_assert_int_eq(par_quota_cpus(self, root), 2);
+  put(root, "a/b/cpu.max", "max 100000\n");
+  put(root, "a/cpu.max", "max 100000\n");
   put(root, "self", "12:pids:/x\n4:cpu,cpuacct:/docker/c1\n3:memory:/x\n");
   put(root, "cpu,cpuacct/docker/c1/cpu.cfs_quota_us", "300000\n");
   put(root, "cpu,cpuacct/docker/c1/cpu.cfs_period_us", "100000\n");
   ck_assert_int_eq(par_quota_cpus(self, root), 3);
   put(root, "cpu,cpuacct/docker/c1/cpu.cfs_quota_us", "-1\n");
+  ck_assert_int_eq(par_quota_cpus(self, root), 0);
+  put(root, "cpu,cpuacct/docker/cpu.cfs_quota_us", "200000\n");  /* the parent's, v1 */
+  put(root, "cpu,cpuacct/docker/cpu.cfs_period_us", "100000\n");
+  ck_assert_int_eq(par_quota_cpus(self, root), 2);
+  put(root, "cpu,cpuacct/docker/cpu.cfs_quota_us", "-1\n");
   ck_assert_int_eq(par_quota_cpus(self, root), 0);
   put(root, "self", "4:cpuacct,cpu:/\n");                       /* mounted as cpu only */
   put(root, "cpu/cpu.cfs_quota_us", "100000\n");
