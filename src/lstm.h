@@ -113,6 +113,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
 ** whatever the number of threads. */
 int  lstm_step_blocks(int H);
 /* How many blocks of a batch's B streams a recurrence of H units is split
+** into, one per thread, each running all its steps (1: split each step by
 ** units instead).  1 with a hook (a trace reads each step whole), above maxh
 ** units (half the rows make OpenBLAS's step products too slow: lstm.c), with
 ** fewer than 4 streams per block, or inside a pool job.  lstm_row_maxh() is
