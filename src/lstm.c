@@ -286,7 +286,10 @@ static void step_bwd(void *ctx, long lo, long hi) {
 ** batch never meet in a recurrence (only in the products over all T*B rows
 ** around it), so each row's numbers are those of one thread's whole-step
 ** path (nb = 1), whatever the blocks: the result does not depend on the
-** thread count.  The price is a product of half the rows per thread, which
+** thread count while OpenBLAS takes a block's product and one thread's whole
+** step with the same kernel (up to 112 units; at 128-144 one thread's
+** [20,H] x [H,4H] leaves the small-matrix kernels, so 1 thread differs from
+** 2 and 3 in the last bits).  The price is a product of half the rows per thread, which
 ** OpenBLAS runs slower unless its small-matrix kernels take it (SkylakeX,
 ** [10,H] x [H,4H] against [20,H] x [H,2H]: 1.09x the time at H = 100, 1.14x
 ** at 128, 2.5x at 160, where it leaves them).  Whole-process time of lm
