@@ -80,6 +80,8 @@ int blas_core_level(const char *core) {
   return -1;
 }
 
+int blas_kernel_level(void) { return blas_core_level(openblas_get_corename()); }
+
 const char *blas_choose(const char *core, unsigned cpu, BlasCheckFn check, char *note, size_t n) {
   static const struct { const char *kernel, *units; int level; unsigned need; } K[] = {
     { "SkylakeX", "AVX-512", 3, BLAS_CPU_AVX512F | BLAS_CPU_AVX512BW | BLAS_CPU_AVX512VL | BLAS_CPU_AVX512DQ },

@@ -30,6 +30,8 @@ unsigned blas_cpu_flags(void);
 /* The vector level of an OpenBLAS x86 core name: 0 SSE, 1 AVX, 2 AVX2 +
 ** FMA, 3 AVX-512; -1 for a name not in the table (never replaced). */
 int blas_core_level(const char *core);
+/* The vector level of the kernel OpenBLAS runs now (as blas_core_level). */
+int blas_kernel_level(void);
 
 /* Checks a kernel in a fresh process: 0 good, else -1 with a reason in
 ** why (e.g. "wrong result", "crashed (signal 4)"). */

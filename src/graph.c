@@ -156,8 +156,9 @@ int graph_forward(Graph *g, Exec *ex) {
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     n->aux[0].data = n->aux[1].data = NULL;
-    if (n->kind == N_OP) n->grad.data = NULL;
-    if (n->kind != N_OP || graph_skips(n, ex)) { if (n->kind == N_OP) n->val.data = NULL; continue; }
+    if (n->kind != N_OP) continue;
+    n->grad.data = NULL;
+    if (graph_skips(n, ex)) { n->val.data = NULL; continue; }
     n->val.data = arena_floats(&g->arena, n->val.n);
     gr_ops[n->op].forward(n, ex);
     if (ex->err && ex->err->set) return -1;

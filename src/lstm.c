@@ -13,7 +13,6 @@
 #include "par.h"
 #include "seqk.h"
 #include "blas.h"
-#include <cblas.h>
 
 /* ---- one cell step ------------------------------------------------------ */
 
@@ -289,8 +288,8 @@ static void step_bwd(void *ctx, long lo, long hi) {
 ** thread count while OpenBLAS takes a block's product and one thread's whole
 ** step with the same kernel (up to 112 units; at 128-144 one thread's
 ** [20,H] x [H,4H] leaves the small-matrix kernels, so 1 thread differs from
-** 2 and 3 in the last bits).  The price is a product of half the rows per thread, which
-** OpenBLAS runs slower unless its small-matrix kernels take it (SkylakeX,
+** 2 and 3 in the last bits).  The price is a product of half the rows per
+** thread, which OpenBLAS runs slower unless its small-matrix kernels take it (SkylakeX,
 ** [10,H] x [H,4H] against [20,H] x [H,2H]: 1.09x the time at H = 100, 1.14x
 ** at 128, 2.5x at 160, where it leaves them).  Whole-process time of lm
 ** against the unit split, 2 threads, A/B pairs: SkylakeX 0.92 at H = 64, 0.88
@@ -304,7 +303,7 @@ static void step_bwd(void *ctx, long lo, long hi) {
 #define ROW_MIN 4
 int lstm_row_maxh(void) {
   static int maxh;
-  if (!maxh) maxh = blas_core_level(openblas_get_corename()) >= 3 ? 144 : 112;
+  if (!maxh) maxh = blas_kernel_level() >= 3 ? 144 : 112;
   return maxh;
 }
 int lstm_row_blocks(int B, int H, int maxh, int hooked) {

@@ -238,7 +238,7 @@ static void xmm_lse(void *ctx, long lo, long hi) {
 double seqk_xentmm_fwd(XentMM *m) {
   XmmJob j = { m, 0.0f, NULL, NULL };
   if (!m->n) return 0.0;
-  if (m->rows) par_for(m->n, (1L << 14) / (m->K ? m->K : 1) + 1, xmm_gather, &j);
+  if (m->rows) par_for(m->n, xent_rows_grain(m->K > 0 ? m->K : 1), xmm_gather, &j);
   else m->Ac = (float *)m->A;
   par_gemm(0, m->tw, (int)m->n, m->V, m->K, 1.0f, m->Ac, m->K, m->W, m->tw ? m->K : m->V, 0.0f, m->L, m->V);
   par_for(m->n, xent_rows_grain(m->V), xmm_lse, &j);
@@ -282,7 +282,7 @@ void seqk_xentmm_bwd(XentMM *m, float scale, float *dA, float *dW, float *db, fl
   if (dA && !m->rows) par_gemm(0, !tw, (int)n, K, V, 1.0f, m->L, V, m->W, tw ? K : V, 1.0f, dA, K);
   else if (dA) {
     par_gemm(0, !tw, (int)n, K, V, 1.0f, m->L, V, m->W, tw ? K : V, 0.0f, scratch, K);
-    par_for(n, (1L << 14) / (K ? K : 1) + 1, xmm_scatter, &j);
+    par_for(n, xent_rows_grain(K > 0 ? K : 1), xmm_scatter, &j);
   }
   if (dW && tw) par_gemm(1, 0, V, K, (int)n, 1.0f, m->L, V, m->Ac, K, 1.0f, dW, K);
   else if (dW) par_gemm(1, 0, K, V, (int)n, 1.0f, m->Ac, K, m->L, V, 1.0f, dW, V);
