@@ -259,5 +259,8 @@ bench: deps $(BIN)
 bench-tfm: $(BIN)
 	@bench/tfm.sh
 
+# npm only when no npm command is there: a machine with NodeSource's nodejs
+# has npm inside it, and that package conflicts with Debian's npm.
 deps-bench:
-	@$(MAKE) --no-print-directory deps DEB_PKGS="python3-torch npm"
+	@npm=npm; command -v npm >/dev/null && { npm=; echo "deps-bench: npm found at $$(command -v npm)"; }; \
+	$(MAKE) --no-print-directory deps DEB_PKGS="python3-torch $$npm"
