@@ -78,6 +78,7 @@ $(B)/lexer.o: $(B)/lexer.c $(B)/parser.h $(B)/flags
 	$(CC) $(ALL_CF) -Wno-unused-function -Wno-sign-compare -Wno-shadow -Wno-strict-prototypes -c -o $@ $<
 $(B)/render.o: XCF := $(GV_CF)
 $(B)/dist.o: XCF := $(MPI_CF)
+$(B)/gemm.o: XCF := -ffp-contract=fast
 $(B)/%.o: src/%.c $(B)/parser.h $(B)/lexer.h $(B)/flags | $(B)
 	$(CC) $(ALL_CF) $(XCF) -MMD -MP -c -o $@ $<
 $(B)/libgraphrun.a: $(LIBOBJ)

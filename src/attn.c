@@ -23,12 +23,21 @@
 #include "seqk.h"          /* seqk_expf, seqk_tanhf: vectorizable */
 #include <cblas.h>
 #include "par.h"
+#include "gemm.h"
 
 #define RM CblasRowMajor
 #define NT CblasNoTrans
 #define TR CblasTrans
 
 static int clamp_len(int n, int S) { return n < 0 ? 0 : n > S ? S : n; }
+
+/* The decoder's steps run by blocks of rows up to this many units (lstm.c
+** has the measurements). */
+#define ATTN_ROW_MAXH 112
+
+/* Whether a step's few-row products go to graphrun's own kernel (gemm.h):
+** where it is the faster, for the sizes the row split takes. */
+static int own_gemm(int H) { return H <= ATTN_ROW_MAXH && gemm_rows_on(); }
 
 /* ---- attention rows: forward, local backward, weight gradients --------- */
 
@@ -105,18 +114,21 @@ static void att_dmem_rows(void *ctx, long lo, long hi) {
 }
 
 /* Forward for rows [b0, b1) of B (the step's arrays hold all B rows);
-** contract of attn_step_fwd. */
+** contract of attn_step_fwd.  WinT and WcT, W_in's and W_c's transposes,
+** are for gemm_rows (own_gemm); NULL: OpenBLAS reads W_in and W_c. */
 static void att_fwd(int B, int b0, int b1, int S, int H, const float *mem, const int *len,
-                    const float *W_in, const float *W_c,
+                    const float *W_in, const float *W_c, const float *WinT, const float *WcT,
                     float *cq, float *qin, float *w, float *ht) {
   const int n = b1 - b0;
   const size_t o = (size_t)b0 * H;
   /* qin = q W_in^T: q is the right half of cq */
-  par_gemm(0, 1, n, H, H, 1.0f, cq + 2 * o + H, 2 * H, W_in, H, 0.0f, qin + o, H);
+  if (WinT) gemm_rows(n, H, H, cq + 2 * o + H, 2 * H, WinT, H, 0, qin + o, H);
+  else par_gemm(0, 1, n, H, H, 1.0f, cq + 2 * o + H, 2 * H, W_in, H, 0.0f, qin + o, H);
   AttRows rows = { B, S, H, b0, mem, len, cq, qin, w, NULL, NULL, NULL };
   par_for(n, ATT_GRAIN, att_fwd_rows, &rows);
   /* ht = tanh([c ; q] W_c^T) */
-  par_gemm(0, 1, n, H, 2 * H, 1.0f, cq + 2 * o, 2 * H, W_c, 2 * H, 0.0f, ht + o, H);
+  if (WcT) gemm_rows(n, H, 2 * H, cq + 2 * o, 2 * H, WcT, H, 0, ht + o, H);
+  else par_gemm(0, 1, n, H, 2 * H, 1.0f, cq + 2 * o, 2 * H, W_c, 2 * H, 0.0f, ht + o, H);
   for (size_t i = o, e = (size_t)b1 * H; i < e; i++) ht[i] = seqk_tanhf(ht[i]);
 }
 
@@ -129,7 +141,8 @@ static void att_bwd(int B, int b0, int b1, int S, int H, const float *mem, const
                     float *dz, float *dcq, float *ds, float *dqin) {
   const int n = b1 - b0;
   for (size_t i = (size_t)b0 * H, e = (size_t)b1 * H; i < e; i++) dz[i] = dht[i] * (1.0f - ht[i] * ht[i]);
-  par_gemm(0, 0, n, 2 * H, H, 1.0f, dz + (size_t)b0 * H, H, W_c, 2 * H, 0.0f, dcq + (size_t)b0 * 2 * H, 2 * H);
+  if (own_gemm(H)) gemm_rows(n, 2 * H, H, dz + (size_t)b0 * H, H, W_c, 2 * H, 0, dcq + (size_t)b0 * 2 * H, 2 * H);
+  else par_gemm(0, 0, n, 2 * H, H, 1.0f, dz + (size_t)b0 * H, H, W_c, 2 * H, 0.0f, dcq + (size_t)b0 * 2 * H, 2 * H);
   AttRows rows = { B, S, H, b0, mem, len, NULL, NULL, (float *)w, dcq, ds, dqin };
   par_for(n, ATT_GRAIN, att_bwd_rows, &rows);
   /* dq += dcq's q half + dqin W_in */
@@ -138,7 +151,8 @@ static void att_bwd(int B, int b0, int b1, int S, int H, const float *mem, const
     float *dst = dq + (size_t)b * H;
     for (int k = 0; k < H; k++) dst[k] += src[k];
   }
-  par_gemm(0, 0, n, H, H, 1.0f, dqin + (size_t)b0 * H, H, W_in, H, 1.0f, dq + (size_t)b0 * H, H);
+  if (own_gemm(H)) gemm_rows(n, H, H, dqin + (size_t)b0 * H, H, W_in, H, 1, dq + (size_t)b0 * H, H);
+  else par_gemm(0, 0, n, H, H, 1.0f, dqin + (size_t)b0 * H, H, W_in, H, 1.0f, dq + (size_t)b0 * H, H);
 }
 
 /* Weight and memory gradients of T steps of B rows at once, from the saved
@@ -165,7 +179,7 @@ static void att_grads(int T, int B, int S, int H,
 void attn_step_fwd(int B, int S, int H, const float *mem, const int *len,
                    const float *W_in, const float *W_c,
                    float *cq, float *qin, float *w, float *ht) {
-  att_fwd(B, 0, B, S, H, mem, len, W_in, W_c, cq, qin, w, ht);
+  att_fwd(B, 0, B, S, H, mem, len, W_in, W_c, NULL, NULL, cq, qin, w, ht);
 }
 
 /* Contract in attn.h. */
@@ -212,6 +226,8 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   char *p = base;
   t->Wcat = carve(p, &off, mulz(L, 8 * H * H));
   t->WcatT = carve(p, &off, mulz(L, 8 * H * H));
+  t->WinT = carve(p, &off, H * H);
+  t->WcT  = carve(p, &off, 2 * H * H);
   t->G    = carve(p, &off, mulz(mulz(LT, B), 4 * H));
   t->XH   = carve(p, &off, mulz(mulz(LT, B), 2 * H));
   t->C    = carve(p, &off, mulz(mulz(LT, B), H));
@@ -267,8 +283,6 @@ static void copy_rows(int B, int H, const float *src, int ls, float *dst, int ld
 ** never meet inside the recurrence (each attends over its own memory), so
 ** a block of rows can run all its steps on one thread, like an lstm block's
 ** (lstm_row_blocks); the whole batch takes the same calls with the pool. */
-/* Up to this many units (lstm.c has the measurements). */
-#define ATTN_ROW_MAXH 112
 static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *tp, int b0, int b1) {
   const AttnTape t = *tp;
   const int T = d->T, B = d->B, S = d->S, H = d->H, L = d->L, n = b1 - b0;
@@ -296,8 +310,9 @@ static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
         copy_rows(n, H, h, H, t.CQ + tt * B2H + 2 * o + H, 2 * H);
       }
     }
-    att_fwd(B, b0, b1, S, H, d->mem, d->len, p->W_in, p->W_c, t.CQ + tt * B2H, t.QIN + tt * BH,
-            t.W + (size_t)tt * B * S, d->out + tt * BH);
+    int own = own_gemm(H);
+    att_fwd(B, b0, b1, S, H, d->mem, d->len, p->W_in, p->W_c, own ? t.WinT : NULL, own ? t.WcT : NULL,
+            t.CQ + tt * B2H, t.QIN + tt * BH, t.W + (size_t)tt * B * S, d->out + tt * BH);
   }
 }
 
@@ -381,6 +396,10 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
     transpose_to(4 * H, 2 * H, wc, t.WcatT + (size_t)l * 8 * H * H, 0);
     float *g = t.G + (size_t)l * T * B4H;
     fill_rows(g, (long)T * B, cl->b, 4 * H);
+  }
+  if (own_gemm(H)) {
+    transpose_to(H, H, p->W_in, t.WinT, 0);
+    transpose_to(H, 2 * H, p->W_c, t.WcT, 0);
   }
   /* layer 0's embedding part for all steps at once */
   par_gemm(0, 1, T * B, 4 * H, E, 1.0f, d->e, E, p->cell[0].W_ih, E + H,

@@ -117,6 +117,8 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws);
 typedef struct AttnTape {
   float *Wcat;   /* [L][4H,2H]  packed [W_ih (feed part for layer 0) | W_hh] */
   float *WcatT;  /* [L][2H,4H]  its transpose, for the forward steps */
+  float *WinT;   /* [H,H]        W_in's and W_c's transposes, for the */
+  float *WcT;    /* [2H,H]       forward steps when gemm_rows takes them */
   float *G;      /* [L][T][B,4H] gates: pre-activations, then activated */
   float *XH;     /* [L][T][B,2H] each cell's input [x ; h_prev] (layer 0:
                     x is the fed h~ of the step before; the embedding is d->e) */

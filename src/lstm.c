@@ -13,6 +13,7 @@
 #include "par.h"
 #include "seqk.h"
 #include "blas.h"
+#include "gemm.h"
 
 /* ---- one cell step ------------------------------------------------------ */
 
@@ -207,6 +208,15 @@ static void units(const Step *s, long k, int *u0, int *u1) {
 /* Whether row b is past its length at the step's t. */
 static int held(const Step *s, int b) { return s->r && s->r->len && s->t >= row_len(s->r, s->b0 + b); }
 
+/* A step's products: graphrun's own kernel where it is the faster (gemm.h)
+** and the weights are of the row split's sizes, which stay in the L2 cache
+** (at H = 256 it loses to OpenBLAS's packing); OpenBLAS otherwise. */
+static void step_gemm(const Step *s, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      int acc, float *C, int ldc) {
+  if (s->H <= lstm_row_maxh() && gemm_rows_on()) gemm_rows(M, N, K, A, lda, B, ldb, acc, C, ldc);
+  else par_gemm(0, 0, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C, ldc);
+}
+
 static void step_fwd(void *ctx, long lo, long hi) {
   const Step *s = ctx;
   const int B = s->B, H = s->H, K = s->K, G4 = 4 * H;
@@ -217,7 +227,7 @@ static void step_fwd(void *ctx, long lo, long hi) {
       int whole = u1 - u0 == H, n = whole ? G4 : u1 - u0;
       for (int q = 0; q < (whole ? 1 : 4); q++) {
         int c = q * H + u0;
-        par_gemm(0, 0, B, n, K, 1.0f, s->x, K, s->W + c, G4, 1.0f, s->G + c, G4);
+        step_gemm(s, B, n, K, s->x, K, s->W + c, G4, 1, s->G + c, G4);
       }
     }
     if (!s->r || !s->r->len) { cell_fwd(B, H, u0, u1, s->G, s->cp, s->cc, s->hc); continue; }
@@ -270,7 +280,7 @@ static void step_bwd(void *ctx, long lo, long hi) {
     int whole = u1 - u0 == H, n = whole ? G4 : u1 - u0;
     for (int q = 0; q < (whole ? 1 : 4); q++) {
       int c = q * H + u0;
-      par_gemm(0, 0, B, K, n, 1.0f, s->dG + c, G4, s->W + (size_t)c * K, K, q ? 1.0f : 0.0f, p, K);
+      step_gemm(s, B, K, n, s->dG + c, G4, s->W + (size_t)c * K, K, q > 0, p, K);
     }
     if (!all)                       /* held rows: dh_{t-1} = dh_t (K = H here) */
       for (int b = 0; b < B; b++)

@@ -14,6 +14,7 @@
 #include "attn.h"
 #include "lstm.h"
 #include "par.h"
+#include "gemm.h"
 
 /* ---- test helpers ------------------------------------------------------- */
 
@@ -501,6 +502,24 @@ END_TEST
 START_TEST(torch_3layers_wider) { torch_compare("T5B4S7E5H10L3"); }
 END_TEST
 
+/* The same with graphrun's own kernel for the steps' few-row products
+** (gemm.h), whatever the BLAS kernel would choose; and the finite
+** differences of every gradient with it, split by rows on two threads. */
+START_TEST(own_step_kernel) {
+  gemm_rows_force(1);
+  torch_compare("T5B4S7E5H10L3");
+  Pool m = {0};
+  DecProb P;
+  int len[8] = {4, 2, 3, 1, 4, 0, 2, 3};
+  dec_make(&P, &m, 3, 8, 4, 3, 12, 2, len, 1, 0.2f);
+  ck_assert_int_eq(par_init(2), 2);
+  dec_fd_all(&P);
+  par_init(1);
+  pool_free(&m);
+  gemm_rows_force(-1);
+}
+END_TEST
+
 /* ---- suite -------------------------------------------------------------- */
 
 static Suite *attn_suite(void) {
@@ -524,6 +543,7 @@ static Suite *attn_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, torch_2layers_dropout);
   tcase_add_test(tc, torch_3layers_wider);
+  tcase_add_test(tc, own_step_kernel);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -13,6 +13,7 @@
 #include "lstm.h"
 #include "par.h"
 #include "seqk.h"
+#include "gemm.h"
 
 /* ---- test helpers ------------------------------------------------------- */
 
@@ -325,6 +326,22 @@ START_TEST(lstm_seq_row_blocks) {
   blocks_vs_one(3, 8, 3, 19, 3, 1);
   trand_seed(99);
   blocks_vs_one(3, 20, 3, 100, 2, 0);
+}
+END_TEST
+
+/* With graphrun's own kernel for the steps' products (gemm.h), whatever
+** the BLAS kernel would choose: values and gradients against the
+** reference and finite differences, whole steps (B = 2), split by units
+** (H = 70, B = 3 on two threads) and by rows (B = 9 on two threads). */
+START_TEST(lstm_own_step_kernel) {
+  gemm_rows_force(1);
+  check_lstm_case(3, 2, 3, 19, 2, 1, 0.2f, 1);
+  check_lstm_case(5, 5, 3, 3, 2, 1, 0.3f, 0);
+  trand_seed(99);
+  blocks_vs_one(3, 3, 4, 70, 2, 1);
+  trand_seed(99);
+  blocks_vs_one(4, 9, 3, 5, 2, 1);
+  gemm_rows_force(-1);
 }
 END_TEST
 
@@ -659,6 +676,7 @@ static Suite *lstm_suite(void) {
   tcase_add_test(tc, lstm_seq_random);
   tcase_add_test(tc, lstm_seq_unit_blocks);
   tcase_add_test(tc, lstm_seq_row_blocks);
+  tcase_add_test(tc, lstm_own_step_kernel);
   tcase_add_test(tc, lstm_len_hold);
   tcase_add_test(tc, lstm_workspace_bytes);
   tcase_add_test(tc, lstm_vs_torch);

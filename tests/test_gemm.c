@@ -1,0 +1,102 @@
+/*
+** test_gemm.c — graphrun's own few-row product (gemm.c): against a plain
+** double-precision loop over many shapes (panel tails, blocks of rows,
+** sums longer than the tail's copy, empty sums, leading dimensions wider
+** than the matrices, with and without accumulating); a row's and a
+** column's result the same bits whatever else is in the call; and the
+** choice, which follows the OpenBLAS kernel's vector level.
+*/
+#include "testutil.h"
+#include "gemm.h"
+#include "blas.h"
+
+static unsigned seed = 12345;
+static float rnd(void) {
+  seed = seed * 1103515245u + 12345u;
+  return (float)((seed >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* C = A B (+ C) with padding around every matrix: the padding must stay. */
+static void check_shape(int M, int N, int K, int acc) {
+  int lda = K + 3, ldb = N + 5, ldc = N + 2;
+  size_t na = (size_t)M * lda + 1, nb = (size_t)(K ? K : 1) * ldb, nc = (size_t)M * ldc;
+  float *A = malloc(sizeof(float) * na), *B = malloc(sizeof(float) * nb), *C = malloc(sizeof(float) * nc);
+  double *want = malloc(sizeof(double) * nc), *mag = malloc(sizeof(double) * nc);
+  for (size_t i = 0; i < na; i++) A[i] = rnd();
+  for (size_t i = 0; i < nb; i++) B[i] = rnd();
+  for (size_t i = 0; i < nc; i++) C[i] = rnd();
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < ldc; j++) {
+      size_t o = (size_t)i * ldc + j;
+      if (j >= N) { want[o] = C[o]; mag[o] = 0; continue; }
+      double s = acc ? C[o] : 0, m = acc ? fabs(C[o]) : 0;
+      for (int k = 0; k < K; k++) {
+        s += (double)A[(size_t)i * lda + k] * B[(size_t)k * ldb + j];
+        m += fabs((double)A[(size_t)i * lda + k] * B[(size_t)k * ldb + j]);
+      }
+      want[o] = s; mag[o] = m;
+    }
+  gemm_rows(M, N, K, A, lda, B, ldb, acc, C, ldc);
+  for (size_t o = 0; o < nc; o++) {
+    double tol = 1e-6 * (mag[o] + 1e-30);
+    ck_assert_msg(fabs(C[o] - want[o]) <= tol || (mag[o] == 0 && C[o] == want[o]),
+                  "M%d N%d K%d acc%d: C[%zu] = %.9g, want %.9g", M, N, K, acc, o, C[o], want[o]);
+  }
+  free(A); free(B); free(C); free(want); free(mag);
+}
+
+START_TEST(matches_a_plain_loop) {
+  static const int Ms[] = { 1, 2, 5, 6, 7, 10, 13, 20, 25 };
+  static const int Ns[] = { 1, 3, 8, 15, 16, 17, 33, 100, 400 };
+  static const int Ks[] = { 0, 1, 7, 100, 129, 300 };
+  for (size_t m = 0; m < sizeof Ms / sizeof *Ms; m++)
+    for (size_t n = 0; n < sizeof Ns / sizeof *Ns; n++)
+      for (size_t k = 0; k < sizeof Ks / sizeof *Ks; k++)
+        for (int acc = 0; acc <= 1; acc++) check_shape(Ms[m], Ns[n], Ks[k], acc);
+}
+END_TEST
+
+/* Each element is its own sum in k order: computing rows one at a time,
+** or the columns in two calls cut at an odd place, gives the same bits as
+** one call; so do the rows of an LSTM step split over threads. */
+START_TEST(rows_and_columns_do_not_depend_on_the_rest) {
+  const int M = 20, N = 100, K = 300;   /* K > the tail's 128-row copies; N: 6 panels and a tail */
+  float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+  float *C0 = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+  for (int i = 0; i < M * K; i++) A[i] = rnd();
+  for (int i = 0; i < K * N; i++) B[i] = rnd();
+  for (int i = 0; i < M * N; i++) C0[i] = C1[i] = C2[i] = rnd();
+  gemm_rows(M, N, K, A, K, B, N, 1, C0, N);
+  for (int i = 0; i < M; i++) gemm_rows(1, N, K, A + (size_t)i * K, K, B, N, 1, C1 + (size_t)i * N, N);
+  gemm_rows(M, 37, K, A, K, B, N, 1, C2, N);
+  gemm_rows(M, N - 37, K, A, K, B + 37, N, 1, C2 + 37, N);
+  ck_assert_msg(!memcmp(C0, C1, sizeof(float) * M * N), "rows one at a time differ");
+  ck_assert_msg(!memcmp(C0, C2, sizeof(float) * M * N), "columns in two calls differ");
+  free(A); free(B); free(C0); free(C1); free(C2);
+}
+END_TEST
+
+/* On by the kernel's vector level: AVX2 kernels only, and a CPU with AVX2
+** and FMA; the override wins and -1 gives the choice back. */
+START_TEST(choice_follows_the_blas_kernel) {
+  unsigned cpu = blas_cpu_flags();
+  int want = blas_kernel_level() == 2 && (cpu & BLAS_CPU_AVX2) && (cpu & BLAS_CPU_FMA);
+  ck_assert_int_eq(gemm_rows_on(), want);
+  gemm_rows_force(!want);
+  ck_assert_int_eq(gemm_rows_on(), !want);
+  gemm_rows_force(-1);
+  ck_assert_int_eq(gemm_rows_on(), want);
+}
+END_TEST
+
+static Suite *gemm_suite(void) {
+  Suite *s = suite_create("gemm");
+  TCase *tc = tcase_create("rows");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, matches_a_plain_loop);
+  tcase_add_test(tc, rows_and_columns_do_not_depend_on_the_rest);
+  tcase_add_test(tc, choice_follows_the_blas_kernel);
+  suite_add_tcase(s, tc);
+  return s;
+}
+TU_MAIN(gemm_suite)
