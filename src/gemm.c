@@ -8,9 +8,8 @@
 ** for k = 0, 1, ..., K-1, A[r,k] times row k of B's panel: 2 loads of B, 6
 ** broadcasts of A and 12 FMAs per k, 15 of the 16 vector registers.  The
 ** panel of B (K x 16 floats) stays in L1 while the row blocks pass over
-** it.  A last panel narrower than 16 reads a zero-padded copy of its
-** columns, KC rows of B at a time, storing and reloading the running sums
-** between copies (which changes no bit).
+** it.  A last panel narrower than 16 takes one vector per row when 8
+** columns or fewer are left, and reads and writes through lane masks.
 */
 #include <string.h>
 #include <pthread.h>
@@ -23,45 +22,58 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 
+#include <immintrin.h>
+
 #define W 8                        /* floats per vector */
 #define NR (2 * W)
 #define MR 6
-#define KC 128
 
 typedef float vec __attribute__((vector_size(W * sizeof(float))));
 
-static inline vec load(const float *p) {
+/* The panel kinds: 16 columns; the last panel's n < 16 columns, in one
+** vector (n <= 8) or two, read and written through lane masks. */
+enum { FULL, TAIL1, TAIL2 };
+
+static inline vec ld(const float *p, int masked, __m256i m) {
+  if (masked) return (vec)_mm256_maskload_ps(p, m);
   vec v;
   memcpy(&v, p, sizeof v);
   return v;
 }
+static inline void st(float *p, vec v, int masked, __m256i m) {
+  if (masked) _mm256_maskstore_ps(p, m, (__m256)v);
+  else memcpy(p, &v, sizeof v);
+}
 
-/* Rows [0, mr) of a panel: n <= NR columns of C; B's panel has NR
-** readable columns per row.  mr is a constant in every call (the switch in
-** block), and the accumulators are named variables, one pair per row
-** (EACH), so that they live in registers: GCC keeps an array of vectors in
-** memory. */
+/* Rows [0, mr) of a panel of the given kind; m0 and m1 mask the lanes of
+** its two vectors (all lanes in a full panel).  mr and kind are constants
+** in every call (the switch in block), and the accumulators are named
+** variables, one pair per row (EACH), so that they live in registers: GCC
+** keeps an array of vectors in memory.  A tail panel's lanes past n are
+** neither read nor written. */
 #define EACH(X) X(0) X(1) X(2) X(3) X(4) X(5)
-static inline __attribute__((always_inline)) void tile(const int mr, int K, const float *A, int lda,
-                                                      const float *B, int ldb, int acc, float *C, int ldc, int n) {
+static inline __attribute__((always_inline)) void tile(const int mr, const int kind, int K, const float *A, int lda,
+                                                      const float *B, int ldb, int acc, float *C, int ldc,
+                                                      __m256i m0, __m256i m1) {
+  const int two = kind != TAIL1, masked = kind != FULL;
 #define INIT(r) vec c0_##r = { 0 }, c1_##r = { 0 }; \
-  if (r < mr && acc && n == NR) { c0_##r = load(C + (size_t)r * ldc); c1_##r = load(C + (size_t)r * ldc + W); } \
-  else if (r < mr && acc) { \
-    float t[NR] = { 0 }; \
-    memcpy(t, C + (size_t)r * ldc, sizeof(float) * (size_t)n); \
-    c0_##r = load(t); c1_##r = load(t + W); \
+  if (r < mr && acc) { \
+    c0_##r = ld(C + (size_t)r * ldc, masked, m0); \
+    if (two) c1_##r = ld(C + (size_t)r * ldc + W, masked, m1); \
   }
-#define TERM(r) if (r < mr) { float a = A[(size_t)r * lda + k]; c0_##r += b0 * a; c1_##r += b1 * a; }
-#define STORE(r) if (r < mr && n == NR) { \
-    memcpy(C + (size_t)r * ldc, &c0_##r, sizeof c0_##r); memcpy(C + (size_t)r * ldc + W, &c1_##r, sizeof c1_##r); \
-  } else if (r < mr) { \
-    float t[NR]; \
-    memcpy(t, &c0_##r, sizeof c0_##r); memcpy(t + W, &c1_##r, sizeof c1_##r); \
-    memcpy(C + (size_t)r * ldc, t, sizeof(float) * (size_t)n); \
+#define TERM(r) if (r < mr) { \
+    float a = A[(size_t)r * lda + k]; \
+    c0_##r += b0 * a; \
+    if (two) c1_##r += b1 * a; \
+  }
+#define STORE(r) if (r < mr) { \
+    st(C + (size_t)r * ldc, c0_##r, masked, m0); \
+    if (two) st(C + (size_t)r * ldc + W, c1_##r, masked, m1); \
   }
   EACH(INIT)
   for (int k = 0; k < K; k++) {
-    vec b0 = load(B + (size_t)k * ldb), b1 = load(B + (size_t)k * ldb + W);
+    vec b0 = ld(B + (size_t)k * ldb, masked, m0), b1 = { 0 };
+    if (two) b1 = ld(B + (size_t)k * ldb + W, masked, m1);
     EACH(TERM)
   }
   EACH(STORE)
@@ -70,40 +82,42 @@ static inline __attribute__((always_inline)) void tile(const int mr, int K, cons
 #undef STORE
 }
 
-static void block(int mr, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc, int n) {
-  switch (mr) {
-  case 1: tile(1, K, A, lda, B, ldb, acc, C, ldc, n); break;
-  case 2: tile(2, K, A, lda, B, ldb, acc, C, ldc, n); break;
-  case 3: tile(3, K, A, lda, B, ldb, acc, C, ldc, n); break;
-  case 4: tile(4, K, A, lda, B, ldb, acc, C, ldc, n); break;
-  case 5: tile(5, K, A, lda, B, ldb, acc, C, ldc, n); break;
-  default: tile(6, K, A, lda, B, ldb, acc, C, ldc, n); break;
-  }
+static void block(int mr, int kind, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc,
+                  __m256i m0, __m256i m1) {
+#define KINDS(m) \
+  case m: \
+    if (kind == FULL) tile(m, FULL, K, A, lda, B, ldb, acc, C, ldc, m0, m1); \
+    else if (kind == TAIL1) tile(m, TAIL1, K, A, lda, B, ldb, acc, C, ldc, m0, m1); \
+    else tile(m, TAIL2, K, A, lda, B, ldb, acc, C, ldc, m0, m1); \
+    break;
+  switch (mr) { KINDS(1) KINDS(2) KINDS(3) KINDS(4) KINDS(5) default: KINDS(6) }
+#undef KINDS
 }
 
 /* The rows in blocks of nearly equal size, at most MR each (20 rows: four
 ** blocks of 5, not 6 + 6 + 6 + 2). */
-static void panel(int M, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc, int n) {
+static void panel(int M, int kind, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc,
+                  __m256i m0, __m256i m1) {
   int nb = (M + MR - 1) / MR;
   for (int i = 0, b = 0; b < nb; b++) {
     int mr = (int)((long)M * (b + 1) / nb) - i;
-    block(mr, K, A + (size_t)i * lda, lda, B, ldb, acc, C + (size_t)i * ldc, ldc, n);
+    block(mr, kind, K, A + (size_t)i * lda, lda, B, ldb, acc, C + (size_t)i * ldc, ldc, m0, m1);
     i += mr;
   }
 }
 
+/* Lanes [0, n) of a vector set, n in [0, 8]. */
+static inline __m256i lanes(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 static void rows_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc) {
+  const __m256i all = lanes(W);
   int j = 0;
-  for (; j + NR <= N; j += NR) panel(M, K, A, lda, B + j, ldb, acc, C + j, ldc, NR);
-  if (j == N) return;
+  for (; j + NR <= N; j += NR) panel(M, FULL, K, A, lda, B + j, ldb, acc, C + j, ldc, all, all);
   int n = N - j;
-  float Bt[KC * NR] __attribute__((aligned(64)));
-  memset(Bt, 0, sizeof Bt);
-  for (int k0 = 0; k0 < K; k0 += KC) {
-    int kc = K - k0 < KC ? K - k0 : KC;
-    for (int k = 0; k < kc; k++) memcpy(Bt + (size_t)k * NR, B + (size_t)(k0 + k) * ldb + j, sizeof(float) * (size_t)n);
-    panel(M, kc, A + k0, lda, Bt, NR, acc || k0 > 0, C + j, ldc, n);
-  }
+  if (n > W) panel(M, TAIL2, K, A, lda, B + j, ldb, acc, C + j, ldc, all, lanes(n - W));
+  else if (n > 0) panel(M, TAIL1, K, A, lda, B + j, ldb, acc, C + j, ldc, lanes(n), all);
 }
 #pragma GCC pop_options
 #endif

@@ -298,7 +298,9 @@ static void step_bwd(void *ctx, long lo, long hi) {
 ** thread count while OpenBLAS takes a block's product and one thread's whole
 ** step with the same kernel (up to 112 units; at 128-144 one thread's
 ** [20,H] x [H,4H] leaves the small-matrix kernels, so 1 thread differs from
-** 2 and 3 in the last bits).  The price is a product of half the rows per
+** 2 and 3 in the last bits; gemm_rows, which takes the steps with the AVX2
+** kernels, computes each row alone, so there the steps never depend on it,
+** though OpenBLAS's Haswell products around them do).  The price is a product of half the rows per
 ** thread, which OpenBLAS runs slower unless its small-matrix kernels take it (SkylakeX,
 ** [10,H] x [H,4H] against [20,H] x [H,2H]: 1.09x the time at H = 100, 1.14x
 ** at 128, 2.5x at 160, where it leaves them).  Whole-process time of lm
