@@ -2,7 +2,9 @@
 ** attn.c — Luong attention with input feeding: one step, and the fused
 ** multi-layer LSTM decoder over T steps (contracts in attn.h).
 **
-** Products go to OpenBLAS.  Per step: one sgemm per layer on [x ; h]
+** Products go to OpenBLAS, or a step's few-row ones to gemm_rows where
+** that is the faster (gemm.h; lin_in and lin_out then read W_in^T and W_c^T,
+** copied once per pass).  Per step: one product per layer on [x ; h]
 ** against the packed [W_ih | W_hh]; lin_in as one sgemm over the B rows;
 ** scores and contexts as one gemv per row over that row's unmasked memory
 ** (memory row j of batch row b sits at mem + (j*B + b)*H, so row b's memory
@@ -226,8 +228,8 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   char *p = base;
   t->Wcat = carve(p, &off, mulz(L, 8 * H * H));
   t->WcatT = carve(p, &off, mulz(L, 8 * H * H));
-  t->WinT = carve(p, &off, H * H);
-  t->WcT  = carve(p, &off, 2 * H * H);
+  t->WinT = carve(p, &off, mulz(H, H));
+  t->WcT  = carve(p, &off, mulz(2 * H, H));
   t->G    = carve(p, &off, mulz(mulz(LT, B), 4 * H));
   t->XH   = carve(p, &off, mulz(mulz(LT, B), 2 * H));
   t->C    = carve(p, &off, mulz(mulz(LT, B), H));

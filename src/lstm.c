@@ -2,9 +2,11 @@
 ** lstm.c — fused LSTM kernels: one cell step forward/backward, and a
 ** multi-layer LSTM over a whole time-major sequence.
 **
-** Products go to OpenBLAS through par.h's par_gemm (split over the cores); everything elementwise is one fused
-** pass per step.  Gate order and weight layout follow PyTorch (see lstm.h),
-** so numbers can be compared with torch.nn.LSTM directly.
+** Products go to OpenBLAS through par.h's par_gemm (split over the cores),
+** or a step's few-row ones to gemm_rows where that is the faster (gemm.h);
+** everything elementwise is one fused pass per step.  Gate order and weight
+** layout follow PyTorch (see lstm.h), so numbers can be compared with
+** torch.nn.LSTM directly.
 */
 #include <math.h>
 #include <string.h>
