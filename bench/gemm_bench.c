@@ -51,7 +51,7 @@ static void bench(int M, int N, int K, const char *what) {
 int main(void) {
   openblas_set_num_threads(1);
   printf("gemm_rows %s here (the OpenBLAS kernel's vector level decides)\n",
-         gemm_rows_on() ? "takes the steps" : "is not used");
+         gemm_rows_on(100) ? "takes the steps at d = 100" : "is not used");
   bench(10, 400, 100, "LSTM step, d = 100, a thread's rows ([B,H] x [H,4H])");
   bench(10, 100, 400, "its backward ([B,4H] x [4H,H])");
   bench(10, 400, 200, "attention decoder step ([B,2H] x [2H,4H])");

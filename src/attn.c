@@ -33,14 +33,6 @@
 
 static int clamp_len(int n, int S) { return n < 0 ? 0 : n > S ? S : n; }
 
-/* The decoder's steps run by blocks of rows up to this many units (lstm.c
-** has the measurements). */
-#define ATTN_ROW_MAXH 112
-
-/* Whether a step's few-row products go to graphrun's own kernel (gemm.h):
-** where it is the faster, for the sizes the row split takes. */
-static int own_gemm(int H) { return H <= ATTN_ROW_MAXH && gemm_rows_on(); }
-
 /* ---- attention rows: forward, local backward, weight gradients --------- */
 
 /* The per-row parts (each batch row attends over its own memory) run on
@@ -117,7 +109,7 @@ static void att_dmem_rows(void *ctx, long lo, long hi) {
 
 /* Forward for rows [b0, b1) of B (the step's arrays hold all B rows);
 ** contract of attn_step_fwd.  WinT and WcT, W_in's and W_c's transposes,
-** are for gemm_rows (own_gemm); NULL: OpenBLAS reads W_in and W_c. */
+** are for gemm_rows (gemm_rows_on); NULL: OpenBLAS reads W_in and W_c. */
 static void att_fwd(int B, int b0, int b1, int S, int H, const float *mem, const int *len,
                     const float *W_in, const float *W_c, const float *WinT, const float *WcT,
                     float *cq, float *qin, float *w, float *ht) {
@@ -143,7 +135,7 @@ static void att_bwd(int B, int b0, int b1, int S, int H, const float *mem, const
                     float *dz, float *dcq, float *ds, float *dqin) {
   const int n = b1 - b0;
   for (size_t i = (size_t)b0 * H, e = (size_t)b1 * H; i < e; i++) dz[i] = dht[i] * (1.0f - ht[i] * ht[i]);
-  if (own_gemm(H)) gemm_rows(n, 2 * H, H, dz + (size_t)b0 * H, H, W_c, 2 * H, 0, dcq + (size_t)b0 * 2 * H, 2 * H);
+  if (gemm_rows_on(H)) gemm_rows(n, 2 * H, H, dz + (size_t)b0 * H, H, W_c, 2 * H, 0, dcq + (size_t)b0 * 2 * H, 2 * H);
   else par_gemm(0, 0, n, 2 * H, H, 1.0f, dz + (size_t)b0 * H, H, W_c, 2 * H, 0.0f, dcq + (size_t)b0 * 2 * H, 2 * H);
   AttRows rows = { B, S, H, b0, mem, len, NULL, NULL, (float *)w, dcq, ds, dqin };
   par_for(n, ATT_GRAIN, att_bwd_rows, &rows);
@@ -153,7 +145,7 @@ static void att_bwd(int B, int b0, int b1, int S, int H, const float *mem, const
     float *dst = dq + (size_t)b * H;
     for (int k = 0; k < H; k++) dst[k] += src[k];
   }
-  if (own_gemm(H)) gemm_rows(n, H, H, dqin + (size_t)b0 * H, H, W_in, H, 1, dq + (size_t)b0 * H, H);
+  if (gemm_rows_on(H)) gemm_rows(n, H, H, dqin + (size_t)b0 * H, H, W_in, H, 1, dq + (size_t)b0 * H, H);
   else par_gemm(0, 0, n, H, H, 1.0f, dqin + (size_t)b0 * H, H, W_in, H, 1.0f, dq + (size_t)b0 * H, H);
 }
 
@@ -285,6 +277,8 @@ static void copy_rows(int B, int H, const float *src, int ls, float *dst, int ld
 ** never meet inside the recurrence (each attends over its own memory), so
 ** a block of rows can run all its steps on one thread, like an lstm block's
 ** (lstm_row_blocks); the whole batch takes the same calls with the pool. */
+/* Up to this many units (lstm.c has the measurements). */
+#define ATTN_ROW_MAXH 112
 static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *tp, int b0, int b1) {
   const AttnTape t = *tp;
   const int T = d->T, B = d->B, S = d->S, H = d->H, L = d->L, n = b1 - b0;
@@ -312,7 +306,7 @@ static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
         copy_rows(n, H, h, H, t.CQ + tt * B2H + 2 * o + H, 2 * H);
       }
     }
-    int own = own_gemm(H);
+    int own = gemm_rows_on(H);
     att_fwd(B, b0, b1, S, H, d->mem, d->len, p->W_in, p->W_c, own ? t.WinT : NULL, own ? t.WcT : NULL,
             t.CQ + tt * B2H, t.QIN + tt * BH, t.W + (size_t)tt * B * S, d->out + tt * BH);
   }
@@ -399,7 +393,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
     float *g = t.G + (size_t)l * T * B4H;
     fill_rows(g, (long)T * B, cl->b, 4 * H);
   }
-  if (own_gemm(H)) {
+  if (gemm_rows_on(H)) {
     transpose_to(H, H, p->W_in, t.WinT, 0);
     transpose_to(H, 2 * H, p->W_c, t.WcT, 0);
   }

@@ -131,9 +131,9 @@ static void pick(void) {
   kernel_ok = blas_kernel_level() == 2;
 }
 
-int gemm_rows_on(void) {
+int gemm_rows_on(int H) {
   pthread_once(&pick_once, pick);
-  return forced >= 0 ? forced : cpu_ok && kernel_ok;
+  return H <= GEMM_ROWS_MAXH && (forced >= 0 ? forced : cpu_ok && kernel_ok);
 }
 
 void gemm_rows_force(int on) { forced = on; }

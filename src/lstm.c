@@ -210,12 +210,11 @@ static void units(const Step *s, long k, int *u0, int *u1) {
 /* Whether row b is past its length at the step's t. */
 static int held(const Step *s, int b) { return s->r && s->r->len && s->t >= row_len(s->r, s->b0 + b); }
 
-/* A step's products: graphrun's own kernel where it is the faster (gemm.h)
-** and the weights are of the row split's sizes, which stay in the L2 cache
-** (at H = 256 it loses to OpenBLAS's packing); OpenBLAS otherwise. */
+/* A step's products: graphrun's own kernel where it is the faster
+** (gemm_rows_on), OpenBLAS otherwise. */
 static void step_gemm(const Step *s, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       int acc, float *C, int ldc) {
-  if (s->H <= lstm_row_maxh() && gemm_rows_on()) gemm_rows(M, N, K, A, lda, B, ldb, acc, C, ldc);
+  if (gemm_rows_on(s->H)) gemm_rows(M, N, K, A, lda, B, ldb, acc, C, ldc);
   else par_gemm(0, 0, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C, ldc);
 }
 
@@ -302,8 +301,8 @@ static void step_bwd(void *ctx, long lo, long hi) {
 ** [20,H] x [H,4H] leaves the small-matrix kernels, so 1 thread differs from
 ** 2 and 3 in the last bits; gemm_rows, which takes the steps with the AVX2
 ** kernels, computes each row alone, so there the steps never depend on it,
-** though OpenBLAS's Haswell products around them do).  The price is a product of half the rows per
-** thread, which OpenBLAS runs slower unless its small-matrix kernels take it (SkylakeX,
+** though OpenBLAS's Haswell products around them do).  The price is a
+** product of half the rows per thread, which OpenBLAS runs slower unless its small-matrix kernels take it (SkylakeX,
 ** [10,H] x [H,4H] against [20,H] x [H,2H]: 1.09x the time at H = 100, 1.14x
 ** at 128, 2.5x at 160, where it leaves them).  Whole-process time of lm
 ** against the unit split, 2 threads, A/B pairs: SkylakeX 0.92 at H = 64, 0.88

@@ -77,15 +77,20 @@ START_TEST(rows_and_columns_do_not_depend_on_the_rest) {
 END_TEST
 
 /* On by the kernel's vector level: AVX2 kernels only, and a CPU with AVX2
-** and FMA; the override wins and -1 gives the choice back. */
+** and FMA, up to GEMM_ROWS_MAXH units; the override wins over the kernel
+** but not over the size, and -1 gives the choice back. */
 START_TEST(choice_follows_the_blas_kernel) {
   unsigned cpu = blas_cpu_flags();
   int want = blas_kernel_level() == 2 && (cpu & BLAS_CPU_AVX2) && (cpu & BLAS_CPU_FMA);
-  ck_assert_int_eq(gemm_rows_on(), want);
+  ck_assert_int_eq(gemm_rows_on(100), want);
+  ck_assert_int_eq(gemm_rows_on(GEMM_ROWS_MAXH), want);
+  ck_assert_int_eq(gemm_rows_on(GEMM_ROWS_MAXH + 1), 0);
   gemm_rows_force(!want);
-  ck_assert_int_eq(gemm_rows_on(), !want);
+  ck_assert_int_eq(gemm_rows_on(100), !want);
+  gemm_rows_force(1);
+  ck_assert_int_eq(gemm_rows_on(256), 0);
   gemm_rows_force(-1);
-  ck_assert_int_eq(gemm_rows_on(), want);
+  ck_assert_int_eq(gemm_rows_on(100), want);
 }
 END_TEST
 
