@@ -289,6 +289,21 @@ void seqk_xentmm_bwd(XentMM *m, float scale, float *dA, float *dW, float *db, fl
   if (db) par_colsum(m->L, n, V, db);
 }
 
+/* ---- sum of squares (the gradient norm) ------------------------------------- */
+
+/* One chain of double additions is bound by the adder's latency; CH
+** independent lanes vectorize. */
+SEQK_CLONES double seqk_sumsq(const float *x, long n) {
+  double acc[CH] = {0};
+  long j = 0;
+  for (; j + CH <= n; j += CH)
+    for (int k = 0; k < CH; k++) acc[k] += (double)x[j + k] * (double)x[j + k];
+  for (int k = 0; j < n; j++, k++) acc[k] += (double)x[j] * (double)x[j];
+  double s = 0;
+  for (int k = 0; k < CH; k++) s += acc[k];
+  return s;
+}
+
 /* ---- finite check ------------------------------------------------------- */
 
 /* A float is NaN or +-inf when its exponent bits are all ones, i.e. when its

@@ -24,6 +24,7 @@
 #include "checkpoint.h"
 #include "ops_seq.h"
 #include "ops_attn.h"
+#include "seqk.h"
 #include "show.h"
 #include "plot.h"
 #include <math.h>
@@ -171,9 +172,7 @@ static void sq_blocks(void *ctx, long lo, long hi) {
   const SgdJob *j = ctx;
   for (long k = lo; k < hi; k++) {
     long e = (k + 1) * NORM_BLOCK < j->n ? (k + 1) * NORM_BLOCK : j->n;
-    double t = 0;
-    for (long i = k * NORM_BLOCK; i < e; i++) t += (double)j->g[i] * j->g[i];
-    j->part[k] = t;
+    j->part[k] = seqk_sumsq(j->g + k * NORM_BLOCK, e - k * NORM_BLOCK);
   }
 }
 static void sgd_part(void *ctx, long lo, long hi) {

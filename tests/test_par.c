@@ -370,6 +370,29 @@ START_TEST(all_finite_finds_every_position) {
 }
 END_TEST
 
+/* seqk_sumsq against a long-double loop over lengths around its 16 lanes.
+** Every square is at least 1/4 of the largest, so a dropped or doubled
+** element (a tail, a lane) moves the sum by at least 1/(4n), far above the
+** rounding (about 1e-13 here). */
+START_TEST(sumsq_matches_a_plain_loop) {
+  static const long ns[] = { 0, 1, 7, 15, 16, 17, 31, 33, 100, 16384, 16391 };
+  float *x = malloc(sizeof(float) * 16391);
+  uint32_t r = 12345;
+  for (long i = 0; i < 16391; i++) {
+    r = r * 1664525u + 1013904223u;
+    x[i] = (r & 1 ? -1.0f : 1.0f) * (0.5f + (float)(r >> 9) / 16777216.0f);
+  }
+  for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+    long n = ns[a];
+    long double want = 0;
+    for (long i = 0; i < n; i++) want += (long double)x[i] * x[i];
+    double got = seqk_sumsq(x, n);
+    if (fabsl(got - want) > 1e-12L * want) ck_abort_msg("n %ld: %.17g, want %.17Lg", n, got, want);
+  }
+  free(x);
+}
+END_TEST
+
 static Suite *par_suite(void) {
   Suite *s = suite_create("par");
   TCase *tc = tcase_create("pool");
@@ -381,6 +404,7 @@ static Suite *par_suite(void) {
   tcase_add_test(tc, nested_calls_run_serially);
   tcase_add_test(tc, restart_pool);
   tcase_add_test(tc, all_finite_finds_every_position);
+  tcase_add_test(tc, sumsq_matches_a_plain_loop);
   tcase_add_test(tc, zero_clears_exactly_n);
   tcase_add_test(tc, only_the_pool_runs_threads);
   tcase_add_test(tc, default_threads_follow_the_affinity_mask);
