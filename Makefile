@@ -97,14 +97,15 @@ $(B)/tests/test_fuzz_regress: $(wildcard tests/fuzz/*.c tests/fuzz/*.h) src/main
 
 # Runs every tests/test_*.c executable; each prints Check's summary line, the
 # last line totals them.  Then the whole suite again under ASan + UBSan.
-# Both builds compile on every core first (JOBS); the tests then run one by one.
+# Both builds compile on every core first (JOBS); the test executables then
+# run JOBS at a time (tests/run-all), their totals printed last.
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 check: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) $(BIN) $(TESTS)
 	@$(MAKE) --no-print-directory test-run
 	@$(MAKE) --no-print-directory check-asan
 test-run: $(BIN) $(TESTS)
-	@GRAPHRUN=./$(BIN) ./tests/run-all $(TESTS)
+	@JOBS=$(JOBS) GRAPHRUN=./$(BIN) ./tests/run-all $(TESTS)
 # tests/lsan.supp: leaks inside Graphviz's and the font libraries' own code.
 ASAN_MAKE = LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
