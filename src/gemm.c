@@ -119,6 +119,16 @@ static void rows_avx2(int M, int N, int K, const float *A, int lda, const float 
   if (n > W) panel(M, TAIL2, K, A, lda, B + j, ldb, acc, C + j, ldc, all, lanes(n - W));
   else if (n > 0) panel(M, TAIL1, K, A, lda, B + j, ldb, acc, C + j, ldc, lanes(n), all);
 }
+/* Panels p = 0, 1, ... of P, one every pstride floats, rows 16 apart. */
+static void panels_avx2(int M, int N, int K, const float *A, int lda, const float *P, size_t pstride, int acc,
+                        float *C, int ldc) {
+  const __m256i all = lanes(W);
+  int j = 0;
+  for (; j + NR <= N; j += NR, P += pstride) panel(M, FULL, K, A, lda, P, NR, acc, C + j, ldc, all, all);
+  int n = N - j;
+  if (n > W) panel(M, TAIL2, K, A, lda, P, NR, acc, C + j, ldc, all, lanes(n - W));
+  else if (n > 0) panel(M, TAIL1, K, A, lda, P, NR, acc, C + j, ldc, lanes(n), all);
+}
 #pragma GCC pop_options
 #endif
 
@@ -136,7 +146,39 @@ int gemm_rows_on(int H) {
   return H <= GEMM_ROWS_MAXH && (forced >= 0 ? forced : cpu_ok && kernel_ok);
 }
 
+int gemm_panels_on(int H) {
+  pthread_once(&pick_once, pick);
+  return H > GEMM_ROWS_MAXH && H % 16 == 0 && (forced >= 0 ? forced : cpu_ok && kernel_ok);
+}
 void gemm_rows_force(int on) { forced = on; }
+
+size_t gemm_panels_floats(int K, int N) { return (size_t)K * (size_t)((N + 15) / 16 * 16); }
+
+void gemm_pack(int K, int N, const float *B, int ldb, float *P) {
+  for (int j = 0; j < N; j += 16, P += (size_t)K * 16) {
+    int n = N - j < 16 ? N - j : 16;
+    for (int k = 0; k < K; k++) {
+      memcpy(P + (size_t)k * 16, B + (size_t)k * ldb + j, sizeof(float) * (size_t)n);
+      if (n < 16) memset(P + (size_t)k * 16 + n, 0, sizeof(float) * (size_t)(16 - n));
+    }
+  }
+}
+
+void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float *P, size_t pstride,
+                      int acc, float *C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!acc) for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * (size_t)N);
+    return;
+  }
+  pthread_once(&pick_once, pick);
+#ifdef GEMM_AVX2
+  if (cpu_ok) { panels_avx2(M, N, K, A, lda, P, pstride, acc, C, ldc); return; }
+#endif
+  for (int j = 0; j < N; j += 16, P += pstride)     /* each panel as a [K,16] matrix */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N - j < 16 ? N - j : 16, K, 1.0f, A, lda,
+                P, 16, acc ? 1.0f : 0.0f, C + j, ldc);
+}
 
 void gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc) {
   if (M <= 0 || N <= 0) return;

@@ -142,6 +142,7 @@ size_t lstm_fwd_bytes(const LstmRun *r) {
   size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H, L = (size_t)r->L;
   size_t n = fbytes(L * T * B * 4 * H) + 2 * fbytes(L * (T + 1) * B * H) + fbytes(4 * H * H);
   if (dropping(r)) n += 2 * fbytes((L - 1) * T * B * H);
+  if (gemm_panels_on(r->H)) n += fbytes(gemm_panels_floats(r->H, 4 * r->H));
   return n;
 }
 
@@ -157,7 +158,8 @@ static int unit_blocks(int H) {
 
 size_t lstm_bwd_bytes(const LstmRun *r) {
   size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H;
-  return fbytes(T * B * 4 * H) + fbytes(T * B * H) + 3 * fbytes(B * H) + 2 * fbytes((size_t)unit_blocks(r->H) * B * H);
+  return fbytes(T * B * 4 * H) + fbytes(T * B * H) + 3 * fbytes(B * H) + 2 * fbytes((size_t)unit_blocks(r->H) * B * H)
+         + (gemm_panels_on(r->H) ? fbytes(gemm_panels_floats(4 * r->H, r->H)) : 0);
 }
 
 
@@ -184,6 +186,7 @@ typedef struct Step {
   int B, H, K;                      /* rows, units, width of the recurrent input */
   int t, nb, rec;                   /* rec: add the recurrent product */
   const float *W;                   /* forward: [K,4H] (W_hh^T); backward: [4H,K] (W_hh) */
+  const float *Wp; size_t pstride;  /* W in gemm_pack's panels (gemm_panels_on), or NULL */
   const float *x;                   /* forward: the recurrent input [B,K] (h_{t-1}) */
   float *G;                         /* the step's gates [B,4H] (activated in place) */
   const float *cp, *hp;             /* c_{t-1}, h_{t-1} (held rows copy it) */
@@ -211,10 +214,12 @@ static void units(const Step *s, long k, int *u0, int *u1) {
 static int held(const Step *s, int b) { return s->r && s->r->len && s->t >= row_len(s->r, s->b0 + b); }
 
 /* A step's products: graphrun's own kernel where it is the faster
-** (gemm_rows_on), OpenBLAS otherwise. */
+** (gemm_rows_on; gemm_panels_on: from W's panels, P the first one used),
+** OpenBLAS otherwise. */
 static void step_gemm(const Step *s, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                      int acc, float *C, int ldc) {
-  if (gemm_rows_on(s->H)) gemm_rows(M, N, K, A, lda, B, ldb, acc, C, ldc);
+                      const float *P, int acc, float *C, int ldc) {
+  if (P) gemm_rows_panels(M, N, K, A, lda, P, s->pstride, acc, C, ldc);
+  else if (gemm_rows_on(s->H)) gemm_rows(M, N, K, A, lda, B, ldb, acc, C, ldc);
   else par_gemm(0, 0, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C, ldc);
 }
 
@@ -228,7 +233,8 @@ static void step_fwd(void *ctx, long lo, long hi) {
       int whole = u1 - u0 == H, n = whole ? G4 : u1 - u0;
       for (int q = 0; q < (whole ? 1 : 4); q++) {
         int c = q * H + u0;
-        step_gemm(s, B, n, K, s->x, K, s->W + c, G4, 1, s->G + c, G4);
+        step_gemm(s, B, n, K, s->x, K, s->W + c, G4, s->Wp ? s->Wp + (size_t)(c / 16) * s->pstride : NULL,
+                  1, s->G + c, G4);
       }
     }
     if (!s->r || !s->r->len) { cell_fwd(B, H, u0, u1, s->G, s->cp, s->cc, s->hc); continue; }
@@ -281,7 +287,8 @@ static void step_bwd(void *ctx, long lo, long hi) {
     int whole = u1 - u0 == H, n = whole ? G4 : u1 - u0;
     for (int q = 0; q < (whole ? 1 : 4); q++) {
       int c = q * H + u0;
-      step_gemm(s, B, K, n, s->dG + c, G4, s->W + (size_t)c * K, K, q > 0, p, K);
+      step_gemm(s, B, K, n, s->dG + c, G4, s->W + (size_t)c * K, K, s->Wp ? s->Wp + (size_t)c * 16 : NULL,
+                q > 0, p, K);
     }
     if (!all)                       /* held rows: dh_{t-1} = dh_t (K = H here) */
       for (int b = 0; b < B; b++)
@@ -331,6 +338,7 @@ typedef struct Rec {
   const LstmRun *r;
   int back, n, l;                   /* 0: forward, 1: backward; n blocks (row_blocks); the layer */
   const float *W; int h0;           /* forward: W_hh^T; h0: start from a given state */
+  const float *Wp;                  /* W in panels (gemm_pack), or NULL */
   float *G, *hs, *cs;               /* the layer's gates [T,B,4H], h and c [T+1,B,H] */
   const float *dout;                /* backward: as lstm_seq_bwd's, and its buffers */
   float *dG, *dh, *dc, *part0, *part1, *dh2;
@@ -345,7 +353,7 @@ static void rec_fwd(const Rec *c, int b0, int b1) {
   for (int t = 0; t < T; t++) {
     float *hp = c->hs + t * BH + (size_t)b0 * H, *cp = c->cs + t * BH + (size_t)b0 * H;
     Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .t = t, .nb = unit_blocks(H),
-                .rec = t > 0 || c->h0, .W = c->W, .x = hp, .G = c->G + ((size_t)t * B + b0) * G4,
+                .rec = t > 0 || c->h0, .W = c->W, .Wp = c->Wp, .pstride = (size_t)H * 16, .x = hp, .G = c->G + ((size_t)t * B + b0) * G4,
                 .cp = cp, .hp = hp, .cc = cp + BH, .hc = hp + BH };
     par_for(st.nb, 1, step_fwd, &st);
   }
@@ -359,6 +367,7 @@ static void rec_bwd(const Rec *c, int b0, int b1) {
   const size_t BH = (size_t)B * H, o = (size_t)b0 * H;
   float *part[2] = { c->part0 + o, c->part1 + o };
   Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .nb = unit_blocks(H), .W = c->W,
+              .Wp = c->Wp, .pstride = (size_t)G4 * 16,
               .dh = c->dh + o, .dc = c->dc + o };
   for (int t = T - 1; t >= 0; t--) {
     st.t = t;                       /* step t+1's partials, while this step writes the other set */
@@ -399,6 +408,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
   r->c = arena_floats(a, (size_t)L * (T + 1) * BH);
   r->h = arena_floats(a, (size_t)L * (T + 1) * BH);
   float *WhhT = arena_floats(a, (size_t)H * G4);     /* W_hh^T [H,4H] of the current layer */
+  float *WhhP = gemm_panels_on(H) ? arena_floats(a, (long)gemm_panels_floats(H, G4)) : NULL;   /* and in panels */
   r->mask = r->xin = NULL;
   if (dropping(r)) {
     r->mask = arena_floats(a, (size_t)(L - 1) * TBH);
@@ -423,7 +433,9 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     ** per layer: OpenBLAS 0.3.21 runs [20,H] x [H,4H] faster than
     ** [20,H] x [4H,H]^T at every width (lstm.h, lstm_step_fwd). */
     transpose_to(G4, H, P->W_hh, WhhT, 0);
-    Rec rc = { .r = r, .n = row_blocks(r), .l = l, .W = WhhT, .h0 = h0 != NULL, .G = G, .hs = hs, .cs = cs };
+    if (WhhP) gemm_pack(H, G4, WhhT, G4, WhhP);
+    Rec rc = { .r = r, .n = row_blocks(r), .l = l, .W = WhhT, .Wp = WhhP, .h0 = h0 != NULL, .G = G, .hs = hs,
+               .cs = cs };
     par_for(rc.n, 1, rec_blocks, &rc);
     if (hN) memcpy(hN + l * BH, hs + T * BH, sizeof(float) * BH);
     if (cN) memcpy(cN + l * BH, cs + T * BH, sizeof(float) * BH);
@@ -447,6 +459,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
   float *dG = arena_floats(a, TB * G4), *dbuf = arena_floats(a, TBH);
   float *dh = arena_floats(a, BH), *dh2 = arena_floats(a, BH), *dc = arena_floats(a, BH);
   float *part[2] = { arena_floats(a, (size_t)nb * BH), arena_floats(a, (size_t)nb * BH) };
+  float *WP = gemm_panels_on(H) ? arena_floats(a, (long)gemm_panels_floats(G4, H)) : NULL;   /* W_hh in panels */
 
   for (int l = L - 1; l >= 0; l--) {
     const LstmLayer *P = &r->layer[l];
@@ -456,7 +469,8 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
     if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
     if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
-    Rec rc = { .r = r, .back = 1, .n = row_blocks(r), .l = l, .W = P->W_hh, .G = (float *)G,
+    if (WP) gemm_pack(G4, H, P->W_hh, H, WP);
+    Rec rc = { .r = r, .back = 1, .n = row_blocks(r), .l = l, .W = P->W_hh, .Wp = WP, .G = (float *)G,
                .hs = (float *)hs, .cs = (float *)cs, .dout = dout, .dG = dG, .dh = dh, .dc = dc,
                .part0 = part[0], .part1 = part[1], .dh2 = dh2 };
     par_for(rc.n, 1, rec_blocks, &rc);   /* ends with dh_{-1}, what reaches h0, in dh */

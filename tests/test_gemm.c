@@ -3,8 +3,9 @@
 ** double-precision loop over many shapes (panel tails of one and two
 ** vectors, blocks of rows, empty sums, leading dimensions wider
 ** than the matrices, with and without accumulating); a row's and a
-** column's result the same bits whatever else is in the call; and the
-** choice, which follows the OpenBLAS kernel's vector level.
+** column's result the same bits whatever else is in the call; the same
+** bits from a packed copy in panels; and the choice, which follows the
+** OpenBLAS kernel's vector level.
 */
 #include "testutil.h"
 #include "gemm.h"
@@ -91,6 +92,50 @@ START_TEST(choice_follows_the_blas_kernel) {
   ck_assert_int_eq(gemm_rows_on(256), 0);
   gemm_rows_force(-1);
   ck_assert_int_eq(gemm_rows_on(100), want);
+  /* panels: above GEMM_ROWS_MAXH, in whole panels only, on the same terms */
+  ck_assert_int_eq(gemm_panels_on(256), want);
+  ck_assert_int_eq(gemm_panels_on(128), want);
+  ck_assert_int_eq(gemm_panels_on(100), 0);
+  ck_assert_int_eq(gemm_panels_on(200), 0);
+  gemm_rows_force(1);
+  ck_assert_int_eq(gemm_panels_on(256), 1);
+  ck_assert_int_eq(gemm_panels_on(GEMM_ROWS_MAXH), 0);
+  gemm_rows_force(0);
+  ck_assert_int_eq(gemm_panels_on(256), 0);
+  gemm_rows_force(-1);
+}
+END_TEST
+
+/* From gemm_pack's panels, the same bits as gemm_rows on the matrix itself
+** (checked against the plain loop above): whole, from a later panel on,
+** and from a later row on (the LSTM's gates and unit blocks), with tails
+** of one and two vectors, with and without accumulating. */
+START_TEST(panels_give_gemm_rows_bits) {
+  static const int Ns[] = { 1, 9, 16, 40, 64, 100 };
+  const int M = 7, K = 37;
+  for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++) {
+    int N = Ns[a], ldb = N + 3;
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * ldb);
+    float *P = malloc(sizeof(float) * gemm_panels_floats(K, N));
+    float *C0 = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N);
+    for (int i = 0; i < M * K; i++) A[i] = rnd();
+    for (int i = 0; i < K * ldb; i++) B[i] = rnd();
+    gemm_pack(K, N, B, ldb, P);
+    size_t ps = (size_t)K * 16;
+    for (int acc = 0; acc <= 1; acc++) {
+      for (int i = 0; i < M * N; i++) C0[i] = C1[i] = rnd();
+      gemm_rows(M, N, K, A, K, B, ldb, acc, C0, N);
+      gemm_rows_panels(M, N, K, A, K, P, ps, acc, C1, N);
+      ck_assert_msg(!memcmp(C0, C1, sizeof(float) * M * N), "N%d acc%d: whole", N, acc);
+      int j0 = N > 16 ? 16 : 0, k0 = 5;           /* columns from panel 1; rows from k0 */
+      gemm_rows(M, N - j0, K - k0, A + k0, K, B + (size_t)k0 * ldb + j0, ldb, acc, C0 + j0, N);
+      gemm_rows_panels(M, N - j0, K - k0, A + k0, K, P + (size_t)(j0 / 16) * ps + 16 * k0, ps, acc, C1 + j0, N);
+      ck_assert_msg(!memcmp(C0, C1, sizeof(float) * M * N), "N%d acc%d: from column %d, row %d", N, acc, j0, k0);
+    }
+    for (int k = 0; k < K; k++)                   /* the last panel's padding is zeros */
+      for (int i = N % 16 ? N % 16 : 16; i < 16; i++) ck_assert_float_eq(P[(size_t)((N - 1) / 16) * ps + k * 16 + i], 0);
+    free(A); free(B); free(P); free(C0); free(C1);
+  }
 }
 END_TEST
 
@@ -101,6 +146,7 @@ static Suite *gemm_suite(void) {
   tcase_add_test(tc, matches_a_plain_loop);
   tcase_add_test(tc, rows_and_columns_do_not_depend_on_the_rest);
   tcase_add_test(tc, choice_follows_the_blas_kernel);
+  tcase_add_test(tc, panels_give_gemm_rows_bits);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -342,6 +342,10 @@ START_TEST(lstm_own_step_kernel) {
   blocks_vs_one(3, 3, 4, 70, 2, 0);
   trand_seed(99);
   blocks_vs_one(4, 9, 3, 5, 2, 1);
+  /* H = 128: the weights from panels (gemm_panels_on), whole steps and two unit blocks */
+  check_lstm_case_fd(2, 3, 3, 128, 2, 1, 0.2f, 1, 3);
+  trand_seed(99);
+  blocks_vs_one(2, 3, 4, 128, 2, 0);
   gemm_rows_force(-1);
 }
 END_TEST
@@ -387,11 +391,13 @@ END_TEST
 /* lstm_fwd_bytes / lstm_bwd_bytes are exactly what the passes take, so a
 ** caller can size an arena once. */
 START_TEST(lstm_workspace_bytes) {
-  for (int drop = 0; drop < 2; drop++) {
-    Prob P; prob_new(&P, 5, 3, 4, 6, 3, 1);
+  for (int drop = 0; drop < 4; drop++) {
+    int H = drop < 2 ? 6 : 128;           /* 128 with the own kernel on: the weights' panels too */
+    gemm_rows_force(drop < 2 ? -1 : 1);
+    Prob P; prob_new(&P, 5, 3, 4, H, 3, 1);
     LstmLayer ly[MAXL];
     for (int l = 0; l < 3; l++) ly[l] = (LstmLayer){P.v[3 + 3 * l], P.v[4 + 3 * l], P.v[5 + 3 * l], 0, 0, 0};
-    LstmRun r = {.T = 5, .B = 3, .D = 4, .H = 6, .L = 3, .layer = ly, .len = P.len, .p = 0.5f, .training = drop};
+    LstmRun r = {.T = 5, .B = 3, .D = 4, .H = H, .L = 3, .layer = ly, .len = P.len, .p = 0.5f, .training = drop % 2};
     size_t fb = lstm_fwd_bytes(&r), bb = lstm_bwd_bytes(&r);
     Arena A; arena_init(&A, fb + bb);
     Rng rng; rng_seed(&rng, 1);
@@ -400,9 +406,10 @@ START_TEST(lstm_workspace_bytes) {
     ck_assert_int_eq(lstm_seq_bwd(&r, &A, P.wy, NULL, NULL, P.g[0], NULL, NULL), 0);
     ck_assert_uint_eq(A.used, fb + bb);
     ck_assert_uint_eq(A.cap, fb + bb);
-    ck_assert(drop ? r.mask != NULL : r.mask == NULL);
+    ck_assert(drop % 2 ? r.mask != NULL : r.mask == NULL);
     arena_free(&A); prob_free(&P);
   }
+  gemm_rows_force(-1);
 }
 END_TEST
 
