@@ -164,13 +164,18 @@ void gemm_pack(int K, int N, const float *B, int ldb, float *P) {
   }
 }
 
+/* The calls with nothing to multiply: an empty C, or an empty sum (BLAS
+** refuses lda 0), which leaves C or zeros.  1 if the call was one. */
+static int empty(int M, int N, int K, int acc, float *C, int ldc) {
+  if (M <= 0 || N <= 0) return 1;
+  if (K > 0) return 0;
+  if (!acc) for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * (size_t)N);
+  return 1;
+}
+
 void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float *P, size_t pstride,
                       int acc, float *C, int ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    if (!acc) for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * (size_t)N);
-    return;
-  }
+  if (empty(M, N, K, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
 #ifdef GEMM_AVX2
   if (cpu_ok) { panels_avx2(M, N, K, A, lda, P, pstride, acc, C, ldc); return; }
@@ -181,11 +186,7 @@ void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float 
 }
 
 void gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {                    /* an empty sum (BLAS refuses lda 0) */
-    if (!acc) for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * (size_t)N);
-    return;
-  }
+  if (empty(M, N, K, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
 #ifdef GEMM_AVX2
   if (cpu_ok) { rows_avx2(M, N, K, A, lda, B, ldb, acc, C, ldc); return; }

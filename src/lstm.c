@@ -353,8 +353,8 @@ static void rec_fwd(const Rec *c, int b0, int b1) {
   for (int t = 0; t < T; t++) {
     float *hp = c->hs + t * BH + (size_t)b0 * H, *cp = c->cs + t * BH + (size_t)b0 * H;
     Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .t = t, .nb = unit_blocks(H),
-                .rec = t > 0 || c->h0, .W = c->W, .Wp = c->Wp, .pstride = (size_t)H * 16, .x = hp, .G = c->G + ((size_t)t * B + b0) * G4,
-                .cp = cp, .hp = hp, .cc = cp + BH, .hc = hp + BH };
+                .rec = t > 0 || c->h0, .W = c->W, .Wp = c->Wp, .pstride = (size_t)H * 16, .x = hp,
+                .G = c->G + ((size_t)t * B + b0) * G4, .cp = cp, .hp = hp, .cc = cp + BH, .hc = hp + BH };
     par_for(st.nb, 1, step_fwd, &st);
   }
 }

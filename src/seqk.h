@@ -131,9 +131,9 @@ double seqk_xentmm_fwd(XentMM *m);
 ** dA's share goes through scratch [n,K]. */
 void seqk_xentmm_bwd(XentMM *m, float scale, float *dA, float *dW, float *db, float *scratch);
 
-/* The sum of x[i]^2 over [0, n), in double: CH lanes, each summing every
-** CH-th square in order, then the lanes in order (one thread; the same
-** value on any CPU the clones run on). */
+/* The sum of x[i]^2 over [0, n), in double: 16 lanes, each summing every
+** 16th square in order, then the lanes in order (one thread).  The squares
+** of floats are exact in double, so every clone gives the same value. */
 double seqk_sumsq(const float *x, long n);
 
 /* 1 if none of x[0..n) is NaN or +-inf (split over the thread pool). */
