@@ -111,23 +111,17 @@ static inline __m256i lanes(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-static void rows_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc) {
+/* C's columns in panels of NR: panel p of B starts pstride floats after
+** panel p - 1 and its rows are ldb floats apart (B in place: ldb, NR;
+** gemm_pack's copy: NR, K * NR). */
+static void cols_avx2(int M, int N, int K, const float *A, int lda, const float *B, int ldb, size_t pstride,
+                      int acc, float *C, int ldc) {
   const __m256i all = lanes(W);
   int j = 0;
-  for (; j + NR <= N; j += NR) panel(M, FULL, K, A, lda, B + j, ldb, acc, C + j, ldc, all, all);
+  for (; j + NR <= N; j += NR, B += pstride) panel(M, FULL, K, A, lda, B, ldb, acc, C + j, ldc, all, all);
   int n = N - j;
-  if (n > W) panel(M, TAIL2, K, A, lda, B + j, ldb, acc, C + j, ldc, all, lanes(n - W));
-  else if (n > 0) panel(M, TAIL1, K, A, lda, B + j, ldb, acc, C + j, ldc, lanes(n), all);
-}
-/* Panels p = 0, 1, ... of P, one every pstride floats, rows 16 apart. */
-static void panels_avx2(int M, int N, int K, const float *A, int lda, const float *P, size_t pstride, int acc,
-                        float *C, int ldc) {
-  const __m256i all = lanes(W);
-  int j = 0;
-  for (; j + NR <= N; j += NR, P += pstride) panel(M, FULL, K, A, lda, P, NR, acc, C + j, ldc, all, all);
-  int n = N - j;
-  if (n > W) panel(M, TAIL2, K, A, lda, P, NR, acc, C + j, ldc, all, lanes(n - W));
-  else if (n > 0) panel(M, TAIL1, K, A, lda, P, NR, acc, C + j, ldc, lanes(n), all);
+  if (n > W) panel(M, TAIL2, K, A, lda, B, ldb, acc, C + j, ldc, all, lanes(n - W));
+  else if (n > 0) panel(M, TAIL1, K, A, lda, B, ldb, acc, C + j, ldc, lanes(n), all);
 }
 #pragma GCC pop_options
 #endif
@@ -178,7 +172,7 @@ void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float 
   if (empty(M, N, K, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
 #ifdef GEMM_AVX2
-  if (cpu_ok) { panels_avx2(M, N, K, A, lda, P, pstride, acc, C, ldc); return; }
+  if (cpu_ok) { cols_avx2(M, N, K, A, lda, P, NR, pstride, acc, C, ldc); return; }
 #endif
   for (int j = 0; j < N; j += 16, P += pstride)     /* each panel as a [K,16] matrix */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N - j < 16 ? N - j : 16, K, 1.0f, A, lda,
@@ -189,7 +183,7 @@ void gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int
   if (empty(M, N, K, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
 #ifdef GEMM_AVX2
-  if (cpu_ok) { rows_avx2(M, N, K, A, lda, B, ldb, acc, C, ldc); return; }
+  if (cpu_ok) { cols_avx2(M, N, K, A, lda, B, ldb, NR, acc, C, ldc); return; }
 #endif
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C, ldc);
 }
