@@ -4,7 +4,9 @@
 **
 ** Products go to OpenBLAS, or a step's few-row ones to gemm_rows where
 ** that is the faster (gemm.h; lin_in and lin_out then read W_in^T and W_c^T,
-** copied once per pass).  Per step: one product per layer on [x ; h]
+** copied once per pass; above 112 units the cells' weights are read from
+** gemm_pack's panels, packed once per pass, and lin_in and lin_out stay
+** with OpenBLAS).  Per step: one product per layer on [x ; h]
 ** against the packed [W_ih | W_hh]; lin_in as one sgemm over the B rows;
 ** scores and contexts as one gemv per row over that row's unmasked memory
 ** (memory row j of batch row b sits at mem + (j*B + b)*H, so row b's memory
@@ -222,6 +224,10 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   t->WcatT = carve(p, &off, mulz(L, 8 * H * H));
   t->WinT = carve(p, &off, mulz(H, H));
   t->WcT  = carve(p, &off, mulz(2 * H, H));
+  int pan = gemm_panels_on(d->H);     /* 2H is a multiple of 16: 8H^2 floats a layer either way */
+  t->WcatTP = carve(p, &off, pan ? mulz(L, 8 * H * H) : 0);
+  t->WcatP  = carve(p, &off, pan ? mulz(L, 8 * H * H) : 0);
+  if (!pan) t->WcatTP = t->WcatP = NULL;
   t->G    = carve(p, &off, mulz(mulz(LT, B), 4 * H));
   t->XH   = carve(p, &off, mulz(mulz(LT, B), 2 * H));
   t->C    = carve(p, &off, mulz(mulz(LT, B), H));
@@ -277,8 +283,15 @@ static void copy_rows(int B, int H, const float *src, int ls, float *dst, int ld
 ** never meet inside the recurrence (each attends over its own memory), so
 ** a block of rows can run all its steps on one thread, like an lstm block's
 ** (lstm_row_blocks); the whole batch takes the same calls with the pool. */
-/* Up to this many units (lstm.c has the measurements). */
+/* Up to this many units (lstm.c has the measurements), or any width whose
+** steps read packed weights (t.WcatTP): with the Haswell kernels at d = 256,
+** 2 threads, attn_lm's whole run took 0.98 of the time with the packed
+** weights and 0.98 of that again split by rows (2,000 Brown sentences, A/B
+** pairs). */
 #define ATTN_ROW_MAXH 112
+int attn_decoder_row_blocks(const AttnDec *d) {
+  return lstm_row_blocks(d->B, d->H, gemm_panels_on(d->H) ? d->H : ATTN_ROW_MAXH, d->hook.fn != NULL);
+}
 static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *tp, int b0, int b1) {
   const AttnTape t = *tp;
   const int T = d->T, B = d->B, S = d->S, H = d->H, L = d->L, n = b1 - b0;
@@ -292,7 +305,8 @@ static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
       float *xh = t.XH + lt * B2H + 2 * o, *g = t.G + lt * B4H + 4 * o, *c = t.C + lt * BH + o;
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH + o : t.zero + o;
       float *h = t.hbuf + o;
-      lstm_step_fwd(n, H, 2 * H, xh, t.WcatT + (size_t)l * 8 * H * H, g, cprev, c, h);
+      lstm_step_fwd(n, H, 2 * H, xh, t.WcatT + (size_t)l * 8 * H * H,
+                    t.WcatTP ? t.WcatTP + (size_t)l * 8 * H * H : NULL, g, cprev, c, h);
       if (tt + 1 < T) copy_rows(n, H, h, H, xh + B2H + H, 2 * H);
       if (tt + 1 == T && d->hN) memcpy(d->hN + l * BH + o, h, sizeof(float) * (size_t)n * H);
       if (l + 1 < L) {
@@ -335,7 +349,8 @@ static void dec_bwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH + o : t.zero + o;
       float *dg = t.DG + lt * B4H + 4 * o, *dh = t.dh + l * BH + o, *dxh = t.dxh + 2 * o;
       lstm_step_bwd(n, H, 2 * H, t.G + lt * B4H + 4 * o, cprev, c, dh, t.dc + l * BH + o,
-                    t.Wcat + (size_t)l * 8 * H * H, dg, t.part + 2 * o, dxh);
+                    t.Wcat + (size_t)l * 8 * H * H, t.WcatP ? t.WcatP + (size_t)l * 8 * H * H : NULL,
+                    dg, t.part + 2 * o, dxh);
       if (d->hook.fn) {
         BpttStep s = { d->hook.tag, l, tt, B, H, S, dh, dg, t.dc + l * BH, t.dxh + H, 2 * H, t.dxh, 2 * H };
         d->hook.fn(d->hook.ctx, &s);
@@ -390,6 +405,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
       memcpy(wc + (size_t)r * 2 * H + H, cl->W_hh + (size_t)r * H, sizeof(float) * H);
     }
     transpose_to(4 * H, 2 * H, wc, t.WcatT + (size_t)l * 8 * H * H, 0);
+    if (t.WcatTP) gemm_pack(2 * H, 4 * H, t.WcatT + (size_t)l * 8 * H * H, 4 * H, t.WcatTP + (size_t)l * 8 * H * H);
     float *g = t.G + (size_t)l * T * B4H;
     fill_rows(g, (long)T * B, cl->b, 4 * H);
   }
@@ -404,7 +420,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
   for (int l = 0; l < L; l++)
     copy_rows(B, H, d->h0 ? d->h0 + l * BH : NULL, H, t.XH + (size_t)l * T * B2H + H, 2 * H);
 
-  Blocks k = { d, p, &t, 0, lstm_row_blocks(B, H, ATTN_ROW_MAXH, d->hook.fn != NULL) };
+  Blocks k = { d, p, &t, 0, attn_decoder_row_blocks(d) };
   par_for(k.n, 1, dec_blocks, &k);
   if (d->cN)
     for (int l = 0; l < L; l++)
@@ -438,7 +454,10 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   set_from(t.dh, d->dhN, L * BH);
   set_from(t.dc, d->dcN, L * BH);
   set_from(t.dfeed, d->dfeedN, BH);
-  Blocks k = { d, p, &t, 1, lstm_row_blocks(B, H, ATTN_ROW_MAXH, d->hook.fn != NULL) };
+  if (t.WcatP)                       /* the backward steps' dx = dgates Wcat, from panels */
+    for (int l = 0; l < L; l++)
+      gemm_pack(4 * H, 2 * H, t.Wcat + (size_t)l * 8 * H * H, 2 * H, t.WcatP + (size_t)l * 8 * H * H);
+  Blocks k = { d, p, &t, 1, attn_decoder_row_blocks(d) };
   par_for(k.n, 1, dec_blocks, &k);
   add_to(d->dh0, t.dh, L * BH);
   add_to(d->dc0, t.dc, L * BH);

@@ -119,6 +119,8 @@ typedef struct AttnTape {
   float *WcatT;  /* [L][2H,4H]  its transpose, for the forward steps */
   float *WinT;   /* [H,H]        W_in's and W_c's transposes, for the */
   float *WcT;    /* [2H,H]       forward steps when gemm_rows takes them */
+  float *WcatTP; /* [L][8H^2]    WcatT and Wcat in gemm_pack's panels, for the */
+  float *WcatP;  /* [L][8H^2]    steps when gemm_panels_on(H) (else NULL) */
   float *G;      /* [L][T][B,4H] gates: pre-activations, then activated */
   float *XH;     /* [L][T][B,2H] each cell's input [x ; h_prev] (layer 0:
                     x is the fed h~ of the step before; the embedding is d->e) */
@@ -140,6 +142,11 @@ typedef struct AttnTape {
   float *dht;    /* [B,H] */
   float *dfeed;  /* [B,H]        gradient w.r.t. the previous step's h~ */
 } AttnTape;
+
+/* How many blocks of streams the decoder's steps run in, one per thread
+** (lstm_row_blocks with the decoder's limit: 112 units, or any width whose
+** weights are packed); 1: whole steps, each split by units. */
+int attn_decoder_row_blocks(const AttnDec *d);
 
 /* The tape of ws for d's sizes: 0, or -1 if the sizes are invalid. */
 int attn_decoder_tape(const AttnDec *d, const void *ws, AttnTape *t);

@@ -318,11 +318,17 @@ static void step_bwd(void *ctx, long lo, long hi) {
 ** AVX-512 kernels (the ones with small-matrix kernels in OpenBLAS 0.3) and
 ** 112 with others (lstm_row_maxh; the attention decoder, whose steps hold
 ** more than the product, keeps 112: attn_lm at d = 128 took 1.16 split by
-** rows).  Not with a hook (--trace reads each step whole) or with fewer
-** than ROW_MIN rows per block. */
+** rows).  Wider recurrences whose steps read packed weights (gemm_panels_on)
+** are split by rows too: gemm_rows_panels runs [10,256] x [256,1024] as fast
+** as [20,256] x [256,1024], and the split saves two hand-offs and a sum of
+** partials per step (Haswell, d = 256 on 2,000 Brown sentences, whole
+** process, 2 threads, A/B pairs: lm 0.968, cond_lm 0.953, attn_lm 0.971).
+** Not with a hook (--trace reads each step whole) or with fewer than ROW_MIN
+** rows per block. */
 #define ROW_MIN 4
-int lstm_row_maxh(void) {
+int lstm_row_maxh(int H) {
   static int maxh;
+  if (gemm_panels_on(H)) return H;
   if (!maxh) maxh = blas_kernel_level() >= 3 ? 144 : 112;
   return maxh;
 }
@@ -332,7 +338,7 @@ int lstm_row_blocks(int B, int H, int maxh, int hooked) {
   if (n > B / ROW_MIN) n = B / ROW_MIN;
   return n < 1 ? 1 : n;
 }
-static int row_blocks(const LstmRun *r) { return lstm_row_blocks(r->B, r->H, lstm_row_maxh(), r->hook.fn != NULL); }
+static int row_blocks(const LstmRun *r) { return lstm_row_blocks(r->B, r->H, lstm_row_maxh(r->H), r->hook.fn != NULL); }
 
 typedef struct Rec {
   const LstmRun *r;
@@ -506,17 +512,19 @@ int lstm_step_blocks(int H) {          /* unit_blocks with every thread PAR_MAX 
   return nb < 1 ? 1 : nb > PAR_MAX ? PAR_MAX : nb;
 }
 
-void lstm_step_fwd(int B, int H, int K, const float *x, const float *Wt, float *gates,
+void lstm_step_fwd(int B, int H, int K, const float *x, const float *Wt, const float *Wp, float *gates,
                    const float *c_prev, float *c, float *h) {
-  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .rec = 1, .W = Wt, .x = x,
-              .G = gates, .cp = c_prev, .cc = c, .hc = h };
+  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .rec = 1, .W = Wt, .Wp = Wp,
+              .pstride = (size_t)K * 16, .x = x, .G = gates, .cp = c_prev, .cc = c, .hc = h };
   par_for(st.nb, 1, step_fwd, &st);
 }
 
 void lstm_step_bwd(int B, int H, int K, const float *gates, const float *c_prev, const float *c,
-                   float *dh, float *dc, const float *W, float *dgates, float *part, float *dx) {
-  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .W = W, .G = (float *)gates, .cp = c_prev,
-              .cc = (float *)c, .dh = dh, .dc = dc, .dG = dgates, .part = part };
+                   float *dh, float *dc, const float *W, const float *Wp, float *dgates, float *part,
+                   float *dx) {
+  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .W = W, .Wp = Wp, .pstride = (size_t)4 * H * 16,
+              .G = (float *)gates, .cp = c_prev, .cc = (float *)c, .dh = dh, .dc = dc, .dG = dgates,
+              .part = part };
   par_for(st.nb, 1, step_bwd, &st);
   sum_parts(&st, part, 0, K, dx);
 }

@@ -110,19 +110,23 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
 ** lstm_cell_fwd.  lstm_step_bwd: lstm_cell_bwd (dc_prev written over dc;
 ** dh is not changed), then dx [B,K] = dgates W.  part is workspace of
 ** lstm_step_blocks(H) * B * K floats: the most blocks a step is split into,
-** whatever the number of threads. */
+** whatever the number of threads.  Wp: the same matrix (Wt, W) in
+** gemm_pack's panels, read instead of it by gemm_rows_panels (only when
+** gemm_panels_on(H)), or NULL. */
 int  lstm_step_blocks(int H);
 /* How many blocks of a batch's B streams a recurrence of H units is split
 ** into, one per thread, each running all its steps (1: split each step by
 ** units instead).  1 with a hook (a trace reads each step whole), above maxh
 ** units (half the rows make OpenBLAS's step products too slow: lstm.c), with
-** fewer than 4 streams per block, or inside a pool job.  lstm_row_maxh() is
-** the LSTM's limit for the running OpenBLAS kernel (144 or 112). */
+** fewer than 4 streams per block, or inside a pool job.  lstm_row_maxh(H)
+** is the LSTM's limit for H units: H itself when the steps read packed
+** weights (gemm_panels_on(H)), else 144 or 112 by the OpenBLAS kernel. */
 int  lstm_row_blocks(int B, int H, int maxh, int hooked);
-int  lstm_row_maxh(void);
-void lstm_step_fwd(int B, int H, int K, const float *x, const float *Wt, float *gates,
+int  lstm_row_maxh(int H);
+void lstm_step_fwd(int B, int H, int K, const float *x, const float *Wt, const float *Wp, float *gates,
                    const float *c_prev, float *c, float *h);
 void lstm_step_bwd(int B, int H, int K, const float *gates, const float *c_prev, const float *c,
-                   float *dh, float *dc, const float *W, float *dgates, float *part, float *dx);
+                   float *dh, float *dc, const float *W, const float *Wp, float *dgates, float *part,
+                   float *dx);
 
 #endif

@@ -343,9 +343,9 @@ static int dec_grads(DecProb *P, float **g, size_t *n) {
   return k;
 }
 
-/* P's outputs and every gradient on two threads against one, then the state
-** gradients against finite differences (still two threads). */
-static void two_threads_vs_one(DecProb *P, Pool *m, const char *how) {
+/* P's outputs and every gradient on two threads against one, then (fd) the
+** state gradients against finite differences (still two threads). */
+static void two_threads_vs_one(DecProb *P, Pool *m, const char *how, int fd) {
   AttnDec *d = &P->d;
   size_t nout = (size_t)d->T * d->B * d->H;
   float *g[4 + 3 * MAXL + 2], *g1[4 + 3 * MAXL + 2], *out1 = fz(m, nout);
@@ -369,10 +369,12 @@ static void two_threads_vs_one(DecProb *P, Pool *m, const char *how) {
     for (int k = 0; k < ng; k++)
       for (size_t i = 0; i < n[k]; i++) close_at(g[k][i], g1[k][i], 1e-5, 1e-4, what, i);
   }
-  snprintf(what, sizeof what, "dh0 (%s)", how);
-  fd_check(dec_loss, P, P->h0, d->dh0, d->L * (size_t)d->B * d->H, what);
-  snprintf(what, sizeof what, "dfeed0 (%s)", how);
-  fd_check(dec_loss, P, P->feed0, d->dfeed0, (size_t)d->B * d->H, what);
+  if (fd) {
+    snprintf(what, sizeof what, "dh0 (%s)", how);
+    fd_check(dec_loss, P, P->h0, d->dh0, d->L * (size_t)d->B * d->H, what);
+    snprintf(what, sizeof what, "dfeed0 (%s)", how);
+    fd_check(dec_loss, P, P->feed0, d->dfeed0, (size_t)d->B * d->H, what);
+  }
   par_init(1);
 }
 
@@ -390,7 +392,7 @@ START_TEST(decoder_unit_blocks) {
     for (size_t i = 0; i < 4 * 70 * in; i++) P.Wih[l][i] *= 0.1f;
     for (size_t i = 0; i < 4 * 70 * 70; i++) P.Whh[l][i] *= 0.1f;
   }
-  two_threads_vs_one(&P, &m, "two unit blocks");
+  two_threads_vs_one(&P, &m, "two unit blocks", 1);
   pool_free(&m);
 }
 END_TEST
@@ -408,8 +410,62 @@ START_TEST(decoder_row_blocks) {
   ck_assert_int_eq(lstm_row_blocks(8, 12, 112, 0), 2);      /* the split this test is for */
   ck_assert_int_eq(lstm_row_blocks(8, 128, 144, 0), 2);     /* the limit is the caller's */
   ck_assert_int_eq(lstm_row_blocks(8, 128, 112, 0), 1);
-  two_threads_vs_one(&P, &m, "two row blocks");
+  two_threads_vs_one(&P, &m, "two row blocks", 1);
   pool_free(&m);
+}
+END_TEST
+
+/* Above 112 units, in multiples of 16, the cells' steps read their weights
+** from packed copies (gemm_panels_on, forced on here at H = 128): the same
+** outputs and gradients as OpenBLAS on the weights in place, one thread;
+** then two threads against one (B = 3: two unit blocks; B = 8: two row
+** blocks, which panels allow at any width).  (Finite differences at 128
+** units would take minutes under ASan; the tests above take them at sizes
+** where the steps run the same code in place.) */
+START_TEST(decoder_packed_weights) {
+  int len[8] = {4, 2, 3, 1, 4, 0, 2, 3};
+  for (int B = 3; B <= 8; B += 5) {
+    Pool m = {0};
+    DecProb P;
+    gemm_rows_force(1);              /* before dec_make: the workspace holds the panels */
+    dec_make(&P, &m, 3, B, 4, 3, 128, 2, len, 1, 0.2f);
+    for (int l = 0; l < P.d.L; l++) {  /* unsaturated cells at 128 units */
+      size_t in = l ? 128 : 131;
+      for (size_t i = 0; i < 4 * 128 * in; i++) P.Wih[l][i] *= 0.1f;
+      for (size_t i = 0; i < 4 * 128 * 128; i++) P.Whh[l][i] *= 0.1f;
+    }
+    AttnDec *d = &P.d;
+    size_t nout = (size_t)d->T * d->B * d->H;
+    float *g[4 + 3 * MAXL + 2], *g0[4 + 3 * MAXL + 2], *out0 = fz(&m, nout);
+    size_t n[4 + 3 * MAXL + 2];
+    int ng = dec_grads(&P, g, n);
+    for (int on = 0; on <= 1; on++) {
+      gemm_rows_force(on);
+      AttnTape t;
+      ck_assert_int_eq(attn_decoder_tape(d, P.ws, &t), 0);
+      ck_assert_int_eq((t.WcatTP != NULL) + (t.WcatP != NULL), 2 * on);
+      for (int k = 0; k < ng; k++) memset(g[k], 0, n[k] * sizeof(float));
+      dec_loss(&P);
+      attn_decoder_bwd(d, &P.p, P.ws);
+      if (!on) {
+        memcpy(out0, d->out, nout * sizeof(float));
+        for (int k = 0; k < ng; k++) { g0[k] = fz(&m, n[k]); memcpy(g0[k], g[k], n[k] * sizeof(float)); }
+        continue;
+      }
+      for (size_t i = 0; i < nout; i++) close_at(d->out[i], out0[i], 1e-5, 1e-4, "out, panels vs in place", i);
+      for (int k = 0; k < ng; k++) {   /* other roundings through T steps: to 1e-5 of each gradient's scale */
+        double big = 1;
+        for (size_t i = 0; i < n[k]; i++) big = fmax(big, fabs(g0[k][i]));
+        for (size_t i = 0; i < n[k]; i++) close_at(g[k][i], g0[k][i], 1e-5 * big, 1e-4, "gradient, panels vs in place", i);
+      }
+    }
+    ck_assert_int_eq(par_init(2), 2);
+    ck_assert_int_eq(attn_decoder_row_blocks(d), B == 8 ? 2 : 1);
+    par_init(1);
+    two_threads_vs_one(&P, &m, B == 3 ? "packed weights, two unit blocks" : "packed weights, two row blocks", 0);
+    gemm_rows_force(-1);
+    pool_free(&m);
+  }
 }
 END_TEST
 
@@ -537,6 +593,7 @@ static Suite *attn_suite(void) {
   tcase_add_test(tc, decoder_padding_and_determinism);
   tcase_add_test(tc, decoder_unit_blocks);
   tcase_add_test(tc, decoder_row_blocks);
+  tcase_add_test(tc, decoder_packed_weights);
   tcase_add_test(tc, decoder_ws_sizes);
   suite_add_tcase(s, tc);
   tc = tcase_create("pytorch");

@@ -333,7 +333,7 @@ END_TEST
 ** the BLAS kernel would choose: values and gradients against the
 ** reference and finite differences, whole steps (B = 2), split by units
 ** (H = 70, B = 3 on two threads, against one) and by rows (B = 9 on two
-** threads). */
+** threads), at H = 128 from packed weights. */
 START_TEST(lstm_own_step_kernel) {
   gemm_rows_force(1);
   check_lstm_case(3, 2, 3, 19, 2, 1, 0.2f, 1);
@@ -342,10 +342,20 @@ START_TEST(lstm_own_step_kernel) {
   blocks_vs_one(3, 3, 4, 70, 2, 0);
   trand_seed(99);
   blocks_vs_one(4, 9, 3, 5, 2, 1);
-  /* H = 128: the weights from panels (gemm_panels_on), whole steps and two unit blocks */
+  /* H = 128: the weights from panels (gemm_panels_on), whole steps (also
+  ** against finite differences), two unit blocks (B = 3) and two row blocks
+  ** (B = 9: with panels any width is split by rows), each against one
+  ** thread */
   check_lstm_case_fd(2, 3, 3, 128, 2, 1, 0.2f, 1, 3);
   trand_seed(99);
   blocks_vs_one(2, 3, 4, 128, 2, 0);
+  ck_assert_int_eq(lstm_row_maxh(128), 128);
+  ck_assert_int_eq(lstm_row_maxh(120), lstm_row_maxh(100));   /* not a multiple of 16: no panels */
+  ck_assert_int_le(lstm_row_maxh(120), 144);
+  trand_seed(99);
+  blocks_vs_one(2, 9, 3, 128, 2, 0);
+  gemm_rows_force(0);
+  ck_assert_int_le(lstm_row_maxh(256), 144);
   gemm_rows_force(-1);
 }
 END_TEST
