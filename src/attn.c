@@ -221,13 +221,14 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   size_t LT = mulz(L, T), TB = mulz(T, B), off = 0;
   char *p = base;
   t->Wcat = carve(p, &off, mulz(L, 8 * H * H));
-  t->WcatT = carve(p, &off, mulz(L, 8 * H * H));
+  int pan = gemm_panels_on(d->H);     /* 2H is a multiple of 16: 8H^2 floats a layer either way */
+  t->WcatT = carve(p, &off, pan ? 0 : mulz(L, 8 * H * H));
   t->WinT = carve(p, &off, mulz(H, H));
   t->WcT  = carve(p, &off, mulz(2 * H, H));
-  int pan = gemm_panels_on(d->H);     /* 2H is a multiple of 16: 8H^2 floats a layer either way */
   t->WcatTP = carve(p, &off, pan ? mulz(L, 8 * H * H) : 0);
   t->WcatP  = carve(p, &off, pan ? mulz(L, 8 * H * H) : 0);
-  if (!pan) t->WcatTP = t->WcatP = NULL;
+  if (pan) t->WcatT = NULL;
+  else t->WcatTP = t->WcatP = NULL;
   t->G    = carve(p, &off, mulz(mulz(LT, B), 4 * H));
   t->XH   = carve(p, &off, mulz(mulz(LT, B), 2 * H));
   t->C    = carve(p, &off, mulz(mulz(LT, B), H));
@@ -305,7 +306,7 @@ static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
       float *xh = t.XH + lt * B2H + 2 * o, *g = t.G + lt * B4H + 4 * o, *c = t.C + lt * BH + o;
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH + o : t.zero + o;
       float *h = t.hbuf + o;
-      lstm_step_fwd(n, H, 2 * H, xh, t.WcatT + (size_t)l * 8 * H * H,
+      lstm_step_fwd(n, H, 2 * H, xh, t.WcatT ? t.WcatT + (size_t)l * 8 * H * H : NULL,
                     t.WcatTP ? t.WcatTP + (size_t)l * 8 * H * H : NULL, g, cprev, c, h);
       if (tt + 1 < T) copy_rows(n, H, h, H, xh + B2H + H, 2 * H);
       if (tt + 1 == T && d->hN) memcpy(d->hN + l * BH + o, h, sizeof(float) * (size_t)n * H);
@@ -404,8 +405,8 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
       memcpy(wc + (size_t)r * 2 * H, cl->W_ih + (size_t)r * in + skip, sizeof(float) * H);
       memcpy(wc + (size_t)r * 2 * H + H, cl->W_hh + (size_t)r * H, sizeof(float) * H);
     }
-    transpose_to(4 * H, 2 * H, wc, t.WcatT + (size_t)l * 8 * H * H, 0);
-    if (t.WcatTP) gemm_pack(2 * H, 4 * H, t.WcatT + (size_t)l * 8 * H * H, 4 * H, t.WcatTP + (size_t)l * 8 * H * H);
+    if (t.WcatTP) gemm_pack(2 * H, 4 * H, wc, 2 * H, 1, t.WcatTP + (size_t)l * 8 * H * H);   /* the steps read only these */
+    else transpose_to(4 * H, 2 * H, wc, t.WcatT + (size_t)l * 8 * H * H, 0);
     float *g = t.G + (size_t)l * T * B4H;
     fill_rows(g, (long)T * B, cl->b, 4 * H);
   }
@@ -456,7 +457,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   set_from(t.dfeed, d->dfeedN, BH);
   if (t.WcatP)                       /* the backward steps' dx = dgates Wcat, from panels */
     for (int l = 0; l < L; l++)
-      gemm_pack(4 * H, 2 * H, t.Wcat + (size_t)l * 8 * H * H, 2 * H, t.WcatP + (size_t)l * 8 * H * H);
+      gemm_pack(4 * H, 2 * H, t.Wcat + (size_t)l * 8 * H * H, 2 * H, 0, t.WcatP + (size_t)l * 8 * H * H);
   Blocks k = { d, p, &t, 1, attn_decoder_row_blocks(d) };
   par_for(k.n, 1, dec_blocks, &k);
   add_to(d->dh0, t.dh, L * BH);

@@ -116,7 +116,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws);
 ** step): what --trace reads after a forward and backward. */
 typedef struct AttnTape {
   float *Wcat;   /* [L][4H,2H]  packed [W_ih (feed part for layer 0) | W_hh] */
-  float *WcatT;  /* [L][2H,4H]  its transpose, for the forward steps */
+  float *WcatT;  /* [L][2H,4H]  its transpose, for the forward steps (NULL with WcatTP) */
   float *WinT;   /* [H,H]        W_in's and W_c's transposes, for the */
   float *WcT;    /* [2H,H]       forward steps when gemm_rows takes them */
   float *WcatTP; /* [L][8H^2]    WcatT and Wcat in gemm_pack's panels, for the */

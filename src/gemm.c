@@ -16,6 +16,7 @@
 #include <cblas.h>
 #include "gemm.h"
 #include "blas.h"
+#include "par.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(GR_NO_CLONES)
 #define GEMM_AVX2 1
@@ -148,14 +149,31 @@ void gemm_rows_force(int on) { forced = on; }
 
 size_t gemm_panels_floats(int K, int N) { return (size_t)K * (size_t)((N + 15) / 16 * 16); }
 
-void gemm_pack(int K, int N, const float *B, int ldb, float *P) {
-  for (int j = 0; j < N; j += 16, P += (size_t)K * 16) {
-    int n = N - j < 16 ? N - j : 16;
+typedef struct Pack { int K, N, ldb, trans; const float *B; float *P; } Pack;
+/* Panels [lo, hi). */
+static void pack_part(void *ctx, long lo, long hi) {
+  const Pack *c = ctx;
+  const int K = c->K, N = c->N, ldb = c->ldb;
+  for (long p = lo; p < hi; p++) {
+    int j = (int)p * 16, n = N - j < 16 ? N - j : 16;
+    float *P = c->P + (size_t)p * K * 16;
+    if (c->trans) {                 /* column j + i of B is row j + i of B^T */
+      for (int k = 0; k < K; k++) {
+        for (int i = 0; i < n; i++) P[(size_t)k * 16 + i] = c->B[(size_t)(j + i) * ldb + k];
+        for (int i = n; i < 16; i++) P[(size_t)k * 16 + i] = 0.0f;
+      }
+      continue;
+    }
     for (int k = 0; k < K; k++) {
-      memcpy(P + (size_t)k * 16, B + (size_t)k * ldb + j, sizeof(float) * (size_t)n);
+      memcpy(P + (size_t)k * 16, c->B + (size_t)k * ldb + j, sizeof(float) * (size_t)n);
       if (n < 16) memset(P + (size_t)k * 16 + n, 0, sizeof(float) * (size_t)(16 - n));
     }
   }
+}
+
+void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P) {
+  Pack c = { K, N, ldb, trans, B, P };
+  par_for((N + 15) / 16, 2, pack_part, &c);
 }
 
 /* The calls with nothing to multiply: an empty C, or an empty sum (BLAS

@@ -47,8 +47,10 @@ int gemm_panels_on(int H);
 size_t gemm_panels_floats(int K, int N);
 /* P = B [K,N] (row stride ldb) in panels: panel p holds columns
 ** [16p, 16p + 16) as K rows of 16 floats (the last panel zero-padded), and
-** starts K * 16 floats after panel p - 1. */
-void gemm_pack(int K, int N, const float *B, int ldb, float *P);
+** starts K * 16 floats after panel p - 1.  trans: B is given as its
+** transpose, [N,K] with row stride ldb (an LSTM's W_hh for W_hh^T's
+** panels, without a transposed copy first).  Split over the pool by panels. */
+void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P);
 /* gemm_rows with B given as panels: B's column 16p + i, row k is at
 ** P[p * pstride + k * 16 + i] (gemm_pack's copy, or rows k0.. of it:
 ** P + 16 k0 with the same pstride).  The same bits as gemm_rows on the

@@ -140,9 +140,9 @@ static inline int row_len(const LstmRun *r, int b) {
 
 size_t lstm_fwd_bytes(const LstmRun *r) {
   size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H, L = (size_t)r->L;
-  size_t n = fbytes(L * T * B * 4 * H) + 2 * fbytes(L * (T + 1) * B * H) + fbytes(4 * H * H);
+  size_t n = fbytes(L * T * B * 4 * H) + 2 * fbytes(L * (T + 1) * B * H);
   if (dropping(r)) n += 2 * fbytes((L - 1) * T * B * H);
-  if (gemm_panels_on(r->H)) n += fbytes(gemm_panels_floats(r->H, 4 * r->H));
+  n += gemm_panels_on(r->H) ? fbytes(gemm_panels_floats(r->H, 4 * r->H)) : fbytes(4 * H * H);
   return n;
 }
 
@@ -413,8 +413,9 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
   r->gates = arena_floats(a, (size_t)L * TB * G4);
   r->c = arena_floats(a, (size_t)L * (T + 1) * BH);
   r->h = arena_floats(a, (size_t)L * (T + 1) * BH);
-  float *WhhT = arena_floats(a, (size_t)H * G4);     /* W_hh^T [H,4H] of the current layer */
-  float *WhhP = gemm_panels_on(H) ? arena_floats(a, (long)gemm_panels_floats(H, G4)) : NULL;   /* and in panels */
+  /* W_hh^T [H,4H] of the current layer, or its panels */
+  float *WhhP = gemm_panels_on(H) ? arena_floats(a, (long)gemm_panels_floats(H, G4)) : NULL;
+  float *WhhT = WhhP ? NULL : arena_floats(a, (size_t)H * G4);
   r->mask = r->xin = NULL;
   if (dropping(r)) {
     r->mask = arena_floats(a, (size_t)(L - 1) * TBH);
@@ -437,9 +438,10 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     if (c0) memcpy(cs, c0 + l * BH, sizeof(float) * BH); else memset(cs, 0, sizeof(float) * BH);
     /* The step products take W_hh^T as a plain [H,4H] operand, copied once
     ** per layer: OpenBLAS 0.3.21 runs [20,H] x [H,4H] faster than
-    ** [20,H] x [4H,H]^T at every width (lstm.h, lstm_step_fwd). */
-    transpose_to(G4, H, P->W_hh, WhhT, 0);
-    if (WhhP) gemm_pack(H, G4, WhhT, G4, WhhP);
+    ** [20,H] x [4H,H]^T at every width (lstm.h, lstm_step_fwd); or its
+    ** panels, packed straight from W_hh, when the steps read those. */
+    if (WhhP) gemm_pack(H, G4, P->W_hh, H, 1, WhhP);
+    else transpose_to(G4, H, P->W_hh, WhhT, 0);
     Rec rc = { .r = r, .n = row_blocks(r), .l = l, .W = WhhT, .Wp = WhhP, .h0 = h0 != NULL, .G = G, .hs = hs,
                .cs = cs };
     par_for(rc.n, 1, rec_blocks, &rc);
@@ -475,7 +477,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
     const float *dout = l == L - 1 ? dy : dbuf;      /* gradient w.r.t. this layer's outputs */
     if (dhN) memcpy(dh, dhN + l * BH, sizeof(float) * BH); else memset(dh, 0, sizeof(float) * BH);
     if (dcN) memcpy(dc, dcN + l * BH, sizeof(float) * BH); else memset(dc, 0, sizeof(float) * BH);
-    if (WP) gemm_pack(G4, H, P->W_hh, H, WP);
+    if (WP) gemm_pack(G4, H, P->W_hh, H, 0, WP);
     Rec rc = { .r = r, .back = 1, .n = row_blocks(r), .l = l, .W = P->W_hh, .Wp = WP, .G = (float *)G,
                .hs = (float *)hs, .cs = (float *)cs, .dout = dout, .dG = dG, .dh = dh, .dc = dc,
                .part0 = part[0], .part1 = part[1], .dh2 = dh2 };

@@ -443,7 +443,7 @@ START_TEST(decoder_packed_weights) {
       gemm_rows_force(on);
       AttnTape t;
       ck_assert_int_eq(attn_decoder_tape(d, P.ws, &t), 0);
-      ck_assert_int_eq((t.WcatTP != NULL) + (t.WcatP != NULL), 2 * on);
+      ck_assert_int_eq((t.WcatTP != NULL) + (t.WcatP != NULL) + (t.WcatT == NULL), 3 * on);
       for (int k = 0; k < ng; k++) memset(g[k], 0, n[k] * sizeof(float));
       dec_loss(&P);
       attn_decoder_bwd(d, &P.p, P.ws);

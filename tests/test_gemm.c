@@ -10,6 +10,8 @@
 #include "testutil.h"
 #include "gemm.h"
 #include "blas.h"
+#include "par.h"
+#include <math.h>
 
 static unsigned seed = 12345;
 static float rnd(void) {
@@ -120,8 +122,19 @@ START_TEST(panels_give_gemm_rows_bits) {
     float *C0 = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N);
     for (int i = 0; i < M * K; i++) A[i] = rnd();
     for (int i = 0; i < K * ldb; i++) B[i] = rnd();
-    gemm_pack(K, N, B, ldb, P);
+    gemm_pack(K, N, B, ldb, 0, P);
     size_t ps = (size_t)K * 16;
+    {                                             /* from B^T, the same panels, on two threads */
+      float *Bt = malloc(sizeof(float) * (size_t)N * (K + 2)), *P2 = malloc(sizeof(float) * gemm_panels_floats(K, N));
+      for (int j = 0; j < N; j++)
+        for (int k = 0; k < K + 2; k++) Bt[(size_t)j * (K + 2) + k] = k < K ? B[(size_t)k * ldb + j] : NAN;
+      memset(P2, 0xff, sizeof(float) * gemm_panels_floats(K, N));
+      par_init(2);
+      gemm_pack(K, N, Bt, K + 2, 1, P2);
+      par_init(1);
+      ck_assert_msg(!memcmp(P, P2, sizeof(float) * gemm_panels_floats(K, N)), "N%d: packed from B^T", N);
+      free(Bt); free(P2);
+    }
     for (int acc = 0; acc <= 1; acc++) {
       for (int i = 0; i < M * N; i++) C0[i] = C1[i] = rnd();
       gemm_rows(M, N, K, A, K, B, ldb, acc, C0, N);
