@@ -343,6 +343,16 @@ static int dec_grads(DecProb *P, float **g, size_t *n) {
   return k;
 }
 
+/* A fresh forward and backward: the ng gradients g (dec_grads) zeroed and
+** the workspace filled with NaN first, so nothing left from the last run
+** counts. */
+static void dec_rerun(DecProb *P, float **g, const size_t *n, int ng) {
+  for (int k = 0; k < ng; k++) memset(g[k], 0, n[k] * sizeof(float));
+  memset(P->ws, 0xff, attn_decoder_ws_bytes(&P->d));
+  dec_loss(P);
+  attn_decoder_bwd(&P->d, &P->p, P->ws);
+}
+
 /* P's outputs and every gradient on two threads against one, then (fd) the
 ** state gradients against finite differences (still two threads). */
 static void two_threads_vs_one(DecProb *P, Pool *m, const char *how, int fd) {
@@ -354,10 +364,7 @@ static void two_threads_vs_one(DecProb *P, Pool *m, const char *how, int fd) {
   char what[80];
   for (int threads = 1; threads <= 2; threads++) {
     ck_assert_int_eq(par_init(threads), threads);
-    for (int k = 0; k < ng; k++) memset(g[k], 0, n[k] * sizeof(float));
-    memset(P->ws, 0xff, attn_decoder_ws_bytes(d));   /* NaN: nothing left from the last run counts */
-    dec_loss(P);
-    attn_decoder_bwd(d, &P->p, P->ws);
+    dec_rerun(P, g, n, ng);
     if (threads == 1) {
       memcpy(out1, d->out, nout * sizeof(float));
       for (int k = 0; k < ng; k++) { g1[k] = fz(m, n[k]); memcpy(g1[k], g[k], n[k] * sizeof(float)); }
@@ -444,9 +451,7 @@ START_TEST(decoder_packed_weights) {
       AttnTape t;
       ck_assert_int_eq(attn_decoder_tape(d, P.ws, &t), 0);
       ck_assert_int_eq((t.WcatTP != NULL) + (t.WcatP != NULL) + (t.WcatT == NULL), 3 * on);
-      for (int k = 0; k < ng; k++) memset(g[k], 0, n[k] * sizeof(float));
-      dec_loss(&P);
-      attn_decoder_bwd(d, &P.p, P.ws);
+      dec_rerun(&P, g, n, ng);
       if (!on) {
         memcpy(out0, d->out, nout * sizeof(float));
         for (int k = 0; k < ng; k++) { g0[k] = fz(&m, n[k]); memcpy(g0[k], g[k], n[k] * sizeof(float)); }
