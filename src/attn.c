@@ -4,9 +4,9 @@
 **
 ** Products go to OpenBLAS, or a step's few-row ones to gemm_rows where
 ** that is the faster (gemm.h; lin_in and lin_out then read W_in^T and W_c^T,
-** copied once per pass; above 112 units the cells' weights are read from
-** gemm_pack's panels, packed once per pass, and lin_in and lin_out stay
-** with OpenBLAS).  Per step: one product per layer on [x ; h]
+** copied once per pass; above 112 units every weight a step reads, the
+** cells' and W_in's and W_c's, comes from gemm_pack's panels, packed once
+** per pass).  Per step: one product per layer on [x ; h]
 ** against the packed [W_ih | W_hh]; lin_in as one sgemm over the B rows;
 ** scores and contexts as one gemv per row over that row's unmasked memory
 ** (memory row j of batch row b sits at mem + (j*B + b)*H, so row b's memory
@@ -109,36 +109,52 @@ static void att_dmem_rows(void *ctx, long lo, long hi) {
   }
 }
 
+/* The attention weights as a step's products read them: W_in and W_c
+** themselves (OpenBLAS; gemm_rows in the backward when gemm_rows_on), or
+** for graphrun's kernel (gemm.h) the forward's transposes (gemm_rows_on) or
+** all four in panels (gemm_panels_on).  Unused ones are NULL. */
+typedef struct AttW {
+  const float *W_in, *W_c;           /* [H,H], [H,2H] */
+  const float *WinT, *WcT;           /* W_in^T, W_c^T for gemm_rows */
+  const float *WinTP, *WcTP;         /* W_in^T, W_c^T in panels (forward) */
+  const float *WinP, *WcP;           /* W_in, W_c in panels (backward) */
+} AttW;
+
+/* C[n,N] (+ C when acc) = A[n,K] B, where B [K,N] is W (row stride ldw) or
+** W^T (wtrans): from B's panels P, else gemm_rows on Bm (B itself, row
+** stride N), else OpenBLAS on W. */
+static void att_prod(int n, int N, int K, const float *A, int lda, const float *W, int ldw, int wtrans,
+                     const float *Bm, const float *P, int acc, float *C, int ldc) {
+  if (P) gemm_rows_panels(n, N, K, A, lda, P, (size_t)K * GEMM_PANEL, acc, C, ldc);
+  else if (Bm) gemm_rows(n, N, K, A, lda, Bm, N, acc, C, ldc);
+  else par_gemm(0, wtrans, n, N, K, 1.0f, A, lda, W, ldw, acc ? 1.0f : 0.0f, C, ldc);
+}
+
 /* Forward for rows [b0, b1) of B (the step's arrays hold all B rows);
-** contract of attn_step_fwd.  WinT and WcT, W_in's and W_c's transposes,
-** are for gemm_rows (gemm_rows_on); NULL: OpenBLAS reads W_in and W_c. */
-static void att_fwd(int B, int b0, int b1, int S, int H, const float *mem, const int *len,
-                    const float *W_in, const float *W_c, const float *WinT, const float *WcT,
+** contract of attn_step_fwd. */
+static void att_fwd(int B, int b0, int b1, int S, int H, const float *mem, const int *len, const AttW *aw,
                     float *cq, float *qin, float *w, float *ht) {
   const int n = b1 - b0;
   const size_t o = (size_t)b0 * H;
   /* qin = q W_in^T: q is the right half of cq */
-  if (WinT) gemm_rows(n, H, H, cq + 2 * o + H, 2 * H, WinT, H, 0, qin + o, H);
-  else par_gemm(0, 1, n, H, H, 1.0f, cq + 2 * o + H, 2 * H, W_in, H, 0.0f, qin + o, H);
+  att_prod(n, H, H, cq + 2 * o + H, 2 * H, aw->W_in, H, 1, aw->WinT, aw->WinTP, 0, qin + o, H);
   AttRows rows = { B, S, H, b0, mem, len, cq, qin, w, NULL, NULL, NULL };
   par_for(n, ATT_GRAIN, att_fwd_rows, &rows);
   /* ht = tanh([c ; q] W_c^T) */
-  if (WcT) gemm_rows(n, H, 2 * H, cq + 2 * o, 2 * H, WcT, H, 0, ht + o, H);
-  else par_gemm(0, 1, n, H, 2 * H, 1.0f, cq + 2 * o, 2 * H, W_c, 2 * H, 0.0f, ht + o, H);
+  att_prod(n, H, 2 * H, cq + 2 * o, 2 * H, aw->W_c, 2 * H, 1, aw->WcT, aw->WcTP, 0, ht + o, H);
   for (size_t i = o, e = (size_t)b1 * H; i < e; i++) ht[i] = seqk_tanhf(ht[i]);
 }
 
 /* Local backward for B rows from dht: writes dz [B,H] (w.r.t. the pre-tanh
 ** output), dcq [B,2H] (w.r.t. [c ; q] through W_c), ds [B,S] (w.r.t. the
 ** scores, 0 where masked), dqin [B,H]; accumulates dq [B,H]. */
-static void att_bwd(int B, int b0, int b1, int S, int H, const float *mem, const int *len,
-                    const float *W_in, const float *W_c,
+static void att_bwd(int B, int b0, int b1, int S, int H, const float *mem, const int *len, const AttW *aw,
                     const float *w, const float *ht, const float *dht, float *dq,
                     float *dz, float *dcq, float *ds, float *dqin) {
-  const int n = b1 - b0;
+  const int n = b1 - b0, own = gemm_rows_on(H);
   for (size_t i = (size_t)b0 * H, e = (size_t)b1 * H; i < e; i++) dz[i] = dht[i] * (1.0f - ht[i] * ht[i]);
-  if (gemm_rows_on(H)) gemm_rows(n, 2 * H, H, dz + (size_t)b0 * H, H, W_c, 2 * H, 0, dcq + (size_t)b0 * 2 * H, 2 * H);
-  else par_gemm(0, 0, n, 2 * H, H, 1.0f, dz + (size_t)b0 * H, H, W_c, 2 * H, 0.0f, dcq + (size_t)b0 * 2 * H, 2 * H);
+  att_prod(n, 2 * H, H, dz + (size_t)b0 * H, H, aw->W_c, 2 * H, 0, own ? aw->W_c : NULL, aw->WcP, 0,
+           dcq + (size_t)b0 * 2 * H, 2 * H);
   AttRows rows = { B, S, H, b0, mem, len, NULL, NULL, (float *)w, dcq, ds, dqin };
   par_for(n, ATT_GRAIN, att_bwd_rows, &rows);
   /* dq += dcq's q half + dqin W_in */
@@ -147,8 +163,8 @@ static void att_bwd(int B, int b0, int b1, int S, int H, const float *mem, const
     float *dst = dq + (size_t)b * H;
     for (int k = 0; k < H; k++) dst[k] += src[k];
   }
-  if (gemm_rows_on(H)) gemm_rows(n, H, H, dqin + (size_t)b0 * H, H, W_in, H, 1, dq + (size_t)b0 * H, H);
-  else par_gemm(0, 0, n, H, H, 1.0f, dqin + (size_t)b0 * H, H, W_in, H, 1.0f, dq + (size_t)b0 * H, H);
+  att_prod(n, H, H, dqin + (size_t)b0 * H, H, aw->W_in, H, 0, own ? aw->W_in : NULL, aw->WinP, 1,
+           dq + (size_t)b0 * H, H);
 }
 
 /* Weight and memory gradients of T steps of B rows at once, from the saved
@@ -175,7 +191,8 @@ static void att_grads(int T, int B, int S, int H,
 void attn_step_fwd(int B, int S, int H, const float *mem, const int *len,
                    const float *W_in, const float *W_c,
                    float *cq, float *qin, float *w, float *ht) {
-  att_fwd(B, 0, B, S, H, mem, len, W_in, W_c, NULL, NULL, cq, qin, w, ht);
+  AttW aw = { .W_in = W_in, .W_c = W_c };
+  att_fwd(B, 0, B, S, H, mem, len, &aw, cq, qin, w, ht);
 }
 
 /* Contract in attn.h. */
@@ -191,7 +208,8 @@ void attn_step_bwd(int B, int S, int H, const float *mem, const int *len,
                    float *scratch) {
   float *dz = scratch, *dcq = dz + (size_t)B * H, *dqin = dcq + (size_t)B * 2 * H;
   float *ds = dqin + (size_t)B * H;
-  att_bwd(B, 0, B, S, H, mem, len, W_in, W_c, w, ht, dht, dq, dz, dcq, ds, dqin);
+  AttW aw = { .W_in = W_in, .W_c = W_c };
+  att_bwd(B, 0, B, S, H, mem, len, &aw, w, ht, dht, dq, dz, dcq, ds, dqin);
   att_grads(1, B, S, H, cq, qin, w, dz, dcq, ds, dqin, dmem, dW_in, dW_c);
 }
 
@@ -223,12 +241,16 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   t->Wcat = carve(p, &off, mulz(L, 8 * H * H));
   int pan = gemm_panels_on(d->H);     /* 2H is a multiple of 16: 8H^2 floats a layer either way */
   t->WcatT = carve(p, &off, pan ? 0 : mulz(L, 8 * H * H));
-  t->WinT = carve(p, &off, mulz(H, H));
-  t->WcT  = carve(p, &off, mulz(2 * H, H));
+  t->WinT = carve(p, &off, pan ? 0 : mulz(H, H));
+  t->WcT  = carve(p, &off, pan ? 0 : mulz(2 * H, H));
   t->WcatTP = carve(p, &off, pan ? mulz(L, 8 * H * H) : 0);
   t->WcatP  = carve(p, &off, pan ? mulz(L, 8 * H * H) : 0);
-  if (pan) t->WcatT = NULL;
-  else t->WcatTP = t->WcatP = NULL;
+  t->WinTP = carve(p, &off, pan ? mulz(H, H) : 0);       /* H a multiple of 16: no padding */
+  t->WcTP  = carve(p, &off, pan ? mulz(2 * H, H) : 0);
+  t->WinP  = carve(p, &off, pan ? mulz(H, H) : 0);
+  t->WcP   = carve(p, &off, pan ? mulz(2 * H, H) : 0);
+  if (pan) t->WcatT = t->WinT = t->WcT = NULL;
+  else t->WcatTP = t->WcatP = t->WinTP = t->WcTP = t->WinP = t->WcP = NULL;
   t->G    = carve(p, &off, mulz(mulz(LT, B), 4 * H));
   t->XH   = carve(p, &off, mulz(mulz(LT, B), 2 * H));
   t->C    = carve(p, &off, mulz(mulz(LT, B), H));
@@ -297,6 +319,8 @@ static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
   const AttnTape t = *tp;
   const int T = d->T, B = d->B, S = d->S, H = d->H, L = d->L, n = b1 - b0;
   const size_t BH = (size_t)B * H, B2H = 2 * BH, B4H = 4 * BH, o = (size_t)b0 * H;
+  const int own = gemm_rows_on(H);
+  const AttW aw = { p->W_in, p->W_c, own ? t.WinT : NULL, own ? t.WcT : NULL, t.WinTP, t.WcTP, NULL, NULL };
   for (int tt = 0; tt < T; tt++) {
     /* layer 0's x is the previous h~ */
     const float *feed = tt ? d->out + (tt - 1) * BH : d->feed0;
@@ -321,9 +345,8 @@ static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
         copy_rows(n, H, h, H, t.CQ + tt * B2H + 2 * o + H, 2 * H);
       }
     }
-    int own = gemm_rows_on(H);
-    att_fwd(B, b0, b1, S, H, d->mem, d->len, p->W_in, p->W_c, own ? t.WinT : NULL, own ? t.WcT : NULL,
-            t.CQ + tt * B2H, t.QIN + tt * BH, t.W + (size_t)tt * B * S, d->out + tt * BH);
+    att_fwd(B, b0, b1, S, H, d->mem, d->len, &aw, t.CQ + tt * B2H, t.QIN + tt * BH, t.W + (size_t)tt * B * S,
+            d->out + tt * BH);
   }
 }
 
@@ -333,10 +356,11 @@ static void dec_bwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
   const AttnTape t = *tp;
   const int T = d->T, B = d->B, S = d->S, H = d->H, L = d->L, n = b1 - b0;
   const size_t BH = (size_t)B * H, B2H = 2 * BH, B4H = 4 * BH, o = (size_t)b0 * H;
+  const AttW aw = { p->W_in, p->W_c, NULL, NULL, NULL, NULL, t.WinP, t.WcP };
   for (int tt = T - 1; tt >= 0; tt--) {
     for (size_t i = o; i < (size_t)b1 * H; i++) t.dht[i] = d->dout[tt * BH + i] + t.dfeed[i];
     /* attention: its dq joins the top layer's dh */
-    att_bwd(B, b0, b1, S, H, d->mem, d->len, p->W_in, p->W_c, t.W + (size_t)tt * B * S,
+    att_bwd(B, b0, b1, S, H, d->mem, d->len, &aw, t.W + (size_t)tt * B * S,
             d->out + tt * BH, t.dht, t.dh + (L - 1) * BH,
             t.DZ + tt * BH, t.DCQ + tt * B2H, t.DS + (size_t)tt * B * S, t.DQIN + tt * BH);
     if (d->hook.fn) {
@@ -410,7 +434,10 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
     float *g = t.G + (size_t)l * T * B4H;
     fill_rows(g, (long)T * B, cl->b, 4 * H);
   }
-  if (gemm_rows_on(H)) {
+  if (t.WinTP) {                     /* the steps' lin_in and lin_out read W_in^T and W_c^T */
+    gemm_pack(H, H, p->W_in, H, 1, t.WinTP);
+    gemm_pack(2 * H, H, p->W_c, 2 * H, 1, t.WcTP);
+  } else if (gemm_rows_on(H)) {
     transpose_to(H, H, p->W_in, t.WinT, 0);
     transpose_to(H, 2 * H, p->W_c, t.WcT, 0);
   }
@@ -455,9 +482,12 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   set_from(t.dh, d->dhN, L * BH);
   set_from(t.dc, d->dcN, L * BH);
   set_from(t.dfeed, d->dfeedN, BH);
-  if (t.WcatP)                       /* the backward steps' dx = dgates Wcat, from panels */
-    for (int l = 0; l < L; l++)
+  if (t.WcatP) {                     /* the backward steps' products, from panels: dx = dgates Wcat, */
+    for (int l = 0; l < L; l++)      /* dcq = dz W_c, dq += dqin W_in */
       gemm_pack(4 * H, 2 * H, t.Wcat + (size_t)l * 8 * H * H, 2 * H, 0, t.WcatP + (size_t)l * 8 * H * H);
+    gemm_pack(H, 2 * H, p->W_c, 2 * H, 0, t.WcP);
+    gemm_pack(H, H, p->W_in, H, 0, t.WinP);
+  }
   Blocks k = { d, p, &t, 1, attn_decoder_row_blocks(d) };
   par_for(k.n, 1, dec_blocks, &k);
   add_to(d->dh0, t.dh, L * BH);

@@ -27,6 +27,7 @@
 
 #define W 8                        /* floats per vector */
 #define NR (2 * W)
+_Static_assert(NR == GEMM_PANEL, "the kernel reads gemm_pack's panels as NR columns");
 #define MR 6
 
 typedef float vec __attribute__((vector_size(W * sizeof(float))));
@@ -143,11 +144,11 @@ int gemm_rows_on(int H) {
 
 int gemm_panels_on(int H) {
   pthread_once(&pick_once, pick);
-  return H > GEMM_ROWS_MAXH && H % 16 == 0 && (forced >= 0 ? forced : cpu_ok && kernel_ok);
+  return H > GEMM_ROWS_MAXH && H % GEMM_PANEL == 0 && (forced >= 0 ? forced : cpu_ok && kernel_ok);
 }
 void gemm_rows_force(int on) { forced = on; }
 
-size_t gemm_panels_floats(int K, int N) { return (size_t)K * (size_t)((N + 15) / 16 * 16); }
+size_t gemm_panels_floats(int K, int N) { return (size_t)K * (size_t)((N + GEMM_PANEL - 1) / GEMM_PANEL * GEMM_PANEL); }
 
 typedef struct Pack { int K, N, ldb, trans; const float *B; float *P; } Pack;
 /* Panels [lo, hi). */
@@ -155,25 +156,25 @@ static void pack_part(void *ctx, long lo, long hi) {
   const Pack *c = ctx;
   const int K = c->K, N = c->N, ldb = c->ldb;
   for (long p = lo; p < hi; p++) {
-    int j = (int)p * 16, n = N - j < 16 ? N - j : 16;
-    float *P = c->P + (size_t)p * K * 16;
+    int j = (int)p * GEMM_PANEL, n = N - j < GEMM_PANEL ? N - j : GEMM_PANEL;
+    float *P = c->P + (size_t)p * K * GEMM_PANEL;
     if (c->trans) {                 /* column j + i of B is row j + i of B^T */
       for (int k = 0; k < K; k++) {
-        for (int i = 0; i < n; i++) P[(size_t)k * 16 + i] = c->B[(size_t)(j + i) * ldb + k];
-        for (int i = n; i < 16; i++) P[(size_t)k * 16 + i] = 0.0f;
+        for (int i = 0; i < n; i++) P[(size_t)k * GEMM_PANEL + i] = c->B[(size_t)(j + i) * ldb + k];
+        for (int i = n; i < GEMM_PANEL; i++) P[(size_t)k * GEMM_PANEL + i] = 0.0f;
       }
       continue;
     }
     for (int k = 0; k < K; k++) {
-      memcpy(P + (size_t)k * 16, c->B + (size_t)k * ldb + j, sizeof(float) * (size_t)n);
-      if (n < 16) memset(P + (size_t)k * 16 + n, 0, sizeof(float) * (size_t)(16 - n));
+      memcpy(P + (size_t)k * GEMM_PANEL, c->B + (size_t)k * ldb + j, sizeof(float) * (size_t)n);
+      if (n < GEMM_PANEL) memset(P + (size_t)k * GEMM_PANEL + n, 0, sizeof(float) * (size_t)(GEMM_PANEL - n));
     }
   }
 }
 
 void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P) {
   Pack c = { K, N, ldb, trans, B, P };
-  par_for((N + 15) / 16, 2, pack_part, &c);
+  par_for((N + GEMM_PANEL - 1) / GEMM_PANEL, 2, pack_part, &c);
 }
 
 /* The calls with nothing to multiply: an empty C, or an empty sum (BLAS
@@ -192,9 +193,9 @@ void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float 
 #ifdef GEMM_AVX2
   if (cpu_ok) { cols_avx2(M, N, K, A, lda, P, NR, pstride, acc, C, ldc); return; }
 #endif
-  for (int j = 0; j < N; j += 16, P += pstride)     /* each panel as a [K,16] matrix */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N - j < 16 ? N - j : 16, K, 1.0f, A, lda,
-                P, 16, acc ? 1.0f : 0.0f, C + j, ldc);
+  for (int j = 0; j < N; j += GEMM_PANEL, P += pstride)     /* each panel as a [K,GEMM_PANEL] matrix */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N - j < GEMM_PANEL ? N - j : GEMM_PANEL, K, 1.0f, A, lda,
+                P, GEMM_PANEL, acc ? 1.0f : 0.0f, C + j, ldc);
 }
 
 void gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc) {

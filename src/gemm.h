@@ -35,26 +35,28 @@ void gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int
 ** kernel in use is an AVX2 one and the CPU has AVX2 and FMA (see above). */
 #define GEMM_ROWS_MAXH 112
 int gemm_rows_on(int H);
-/* Above GEMM_ROWS_MAXH the weights are read from a copy in panels of 16
-** columns (gemm_pack), each panel's rows 16 floats apart, which the kernel
+#define GEMM_PANEL 16
+/* Above GEMM_ROWS_MAXH the weights are read from a copy in panels of
+** GEMM_PANEL columns (gemm_pack), each panel's rows GEMM_PANEL floats apart, which the kernel
 ** then reads in order: at H = 256 a step's product runs at about 1.3x
 ** OpenBLAS's speed ([20,256] x [256,1024], one thread, AMD EPYC).
 ** gemm_panels_on(H): whether a recurrence of H units should do so (H above
 ** GEMM_ROWS_MAXH and a multiple of 16, so that a gate's columns start a
 ** panel; the kernel and the CPU as for gemm_rows_on). */
 int gemm_panels_on(int H);
-/* Floats of gemm_pack's copy of a [K,N] matrix: K x N rounded up to 16. */
+/* Floats of gemm_pack's copy of a [K,N] matrix: K x N rounded up to GEMM_PANEL. */
 size_t gemm_panels_floats(int K, int N);
 /* P = B [K,N] (row stride ldb) in panels: panel p holds columns
-** [16p, 16p + 16) as K rows of 16 floats (the last panel zero-padded), and
-** starts K * 16 floats after panel p - 1.  trans: B is given as its
-** transpose, [N,K] with row stride ldb (an LSTM's W_hh for W_hh^T's
-** panels, without a transposed copy first).  Split over the pool by panels. */
+** [16p, 16p + 16) as K rows of 16 floats (16 = GEMM_PANEL; the last panel
+** zero-padded), and starts K * 16 floats after panel p - 1.  trans: B is
+** given as its transpose, [N,K] with row stride ldb (an LSTM's W_hh for
+** W_hh^T's panels, without a transposed copy first).  Split over the pool
+** by panels. */
 void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P);
 /* gemm_rows with B given as panels: B's column 16p + i, row k is at
-** P[p * pstride + k * 16 + i] (gemm_pack's copy, or rows k0.. of it:
-** P + 16 k0 with the same pstride).  The same bits as gemm_rows on the
-** matrix itself. */
+** P[p * pstride + k * 16 + i] (gemm_pack's copy, pstride K * 16, or rows
+** k0.. of it: P + 16 k0 with the same pstride).  The same bits as
+** gemm_rows on the matrix itself. */
 void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float *P, size_t pstride,
                       int acc, float *C, int ldc);
 /* Tests: 1 or 0 overrides the kernel and CPU part of gemm_rows_on's and

@@ -451,6 +451,7 @@ START_TEST(decoder_packed_weights) {
       AttnTape t;
       ck_assert_int_eq(attn_decoder_tape(d, P.ws, &t), 0);
       ck_assert_int_eq((t.WcatTP != NULL) + (t.WcatP != NULL) + (t.WcatT == NULL), 3 * on);
+      ck_assert_int_eq((t.WinTP != NULL) + (t.WcTP != NULL) + (t.WinP != NULL) + (t.WcP != NULL), 4 * on);
       dec_rerun(&P, g, n, ng);
       if (!on) {
         memcpy(out0, d->out, nout * sizeof(float));
