@@ -3,7 +3,8 @@
 ** ceiling graphrun's GFLOP/s are compared with: the best rate of any row,
 ** the square products or the shapes an LSTM model's step really runs (on a
 ** virtual machine a square product's rate moves by 10-25% between runs;
-** bench/run measures at its start and at its end and keeps the best).
+** bench/run measures at its start, after each whole-corpus run and at its
+** end, and keeps the best).
 **
 ** usage: sgemm_peak         (threads: OPENBLAS_NUM_THREADS, default all cores)
 ** Last line: "peak GFLOP/s X", the best rate above, for bench/run to read.
