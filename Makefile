@@ -29,7 +29,7 @@ LIBOBJ  := $(patsubst src/%.c,$(B)/%.o,$(filter-out src/main.c,$(SRC))) $(B)/par
 TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/test_*.c)))
 BIN     ?= graphrun
 
-.PHONY: FORCE all deps deps-bench bench-tfm deps-torch fixtures check-torch demo check check-asan check-tsan check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
+.PHONY: FORCE all deps deps-bench bench-tfm deps-torch fixtures check-torch demo check check-asan check-tsan check-readme check-valgrind deps-valgrind test-run bench clean help docs data-brown deps-fuzz fuzz fuzz-build
 all: $(BIN)
 
 help:
@@ -41,6 +41,7 @@ help:
 	@echo "make check-torch the PyTorch comparisons against PyTorch run now, not the fixtures"
 	@echo "make check-valgrind  every test, and the graphrun they run, under valgrind memcheck (over 30 min)"
 	@echo "make check-tsan  the thread pool and 1 epoch of each sequence model under ThreadSanitizer"
+	@echo "make check-readme  run the README's examples and compare their output with the README's"
 	@echo "make bench       benchmarks (bench/; long: trains every model on data/ and Brown)"
 	@echo "make deps-bench  install python3-torch (apt-get) for bench/'s PyTorch comparison"
 	@echo "make bench-tfm   the Transformer LM's part of make bench (FAST=1: one epoch, minutes)"
@@ -212,6 +213,12 @@ check-valgrind: deps-valgrind $(BIN) $(TESTS)
 	@printf '#!/bin/sh\nexec $(VALGRIND) --errors-for-leak-kinds=all "%s" "$$@"\n' "$$(pwd)/$(BIN)" > $(B)/graphrun-valgrind && chmod +x $(B)/graphrun-valgrind
 	@echo "== every test under valgrind memcheck =="
 	@CK_FORK=no OPENBLAS_CORETYPE=Haswell GRAPHRUN=$(B)/graphrun-valgrind RUN_WITH="$(VALGRIND) --errors-for-leak-kinds=definite" ./tests/run-all $(TESTS)
+
+# ---- the README's examples (not part of check) ---------------------------------
+# Every `$ ` example of README.md run and its output compared (timings masked);
+# the few that need mpirun or train for minutes are named as skipped.
+check-readme: deps $(BIN)
+	@/usr/bin/python3 tests/readme_examples.py
 
 # ---- demo -------------------------------------------------------------------
 demo: deps $(BIN)
