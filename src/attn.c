@@ -125,7 +125,7 @@ typedef struct AttW {
 ** stride N), else OpenBLAS on W. */
 static void att_prod(int n, int N, int K, const float *A, int lda, const float *W, int ldw, int wtrans,
                      const float *Bm, const float *P, int acc, float *C, int ldc) {
-  if (P) gemm_rows_panels(n, N, K, A, lda, P, (size_t)K * GEMM_PANEL, acc, C, ldc);
+  if (P) gemm_rows_panels(n, N, K, A, lda, P, gemm_panels_stride(K), acc, C, ldc);
   else if (Bm) gemm_rows(n, N, K, A, lda, Bm, N, acc, C, ldc);
   else par_gemm(0, wtrans, n, N, K, 1.0f, A, lda, W, ldw, acc ? 1.0f : 0.0f, C, ldc);
 }

@@ -157,7 +157,7 @@ static void pack_part(void *ctx, long lo, long hi) {
   const int K = c->K, N = c->N, ldb = c->ldb;
   for (long p = lo; p < hi; p++) {
     int j = (int)p * GEMM_PANEL, n = N - j < GEMM_PANEL ? N - j : GEMM_PANEL;
-    float *P = c->P + (size_t)p * K * GEMM_PANEL;
+    float *P = c->P + (size_t)p * gemm_panels_stride(K);
     if (c->trans) {                 /* column j + i of B is row j + i of B^T */
       for (int k = 0; k < K; k++) {
         for (int i = 0; i < n; i++) P[(size_t)k * GEMM_PANEL + i] = c->B[(size_t)(j + i) * ldb + k];

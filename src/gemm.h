@@ -44,6 +44,8 @@ int gemm_rows_on(int H);
 ** GEMM_ROWS_MAXH and a multiple of 16, so that a gate's columns start a
 ** panel; the kernel and the CPU as for gemm_rows_on). */
 int gemm_panels_on(int H);
+/* Floats from one panel of a [K,N] matrix's copy to the next: K rows of GEMM_PANEL. */
+static inline size_t gemm_panels_stride(int K) { return (size_t)K * GEMM_PANEL; }
 /* Floats of gemm_pack's copy of a [K,N] matrix: K x N rounded up to GEMM_PANEL. */
 size_t gemm_panels_floats(int K, int N);
 /* P = B [K,N] (row stride ldb) in panels: panel p holds columns
@@ -54,7 +56,7 @@ size_t gemm_panels_floats(int K, int N);
 ** by panels. */
 void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P);
 /* gemm_rows with B given as panels: B's column 16p + i, row k is at
-** P[p * pstride + k * 16 + i] (gemm_pack's copy, pstride K * 16, or rows
+** P[p * pstride + k * 16 + i] (gemm_pack's copy, pstride gemm_panels_stride(K), or rows
 ** k0.. of it: P + 16 k0 with the same pstride).  The same bits as
 ** gemm_rows on the matrix itself. */
 void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float *P, size_t pstride,

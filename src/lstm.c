@@ -359,7 +359,7 @@ static void rec_fwd(const Rec *c, int b0, int b1) {
   for (int t = 0; t < T; t++) {
     float *hp = c->hs + t * BH + (size_t)b0 * H, *cp = c->cs + t * BH + (size_t)b0 * H;
     Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .t = t, .nb = unit_blocks(H),
-                .rec = t > 0 || c->h0, .W = c->W, .Wp = c->Wp, .pstride = (size_t)H * GEMM_PANEL, .x = hp,
+                .rec = t > 0 || c->h0, .W = c->W, .Wp = c->Wp, .pstride = gemm_panels_stride(H), .x = hp,
                 .G = c->G + ((size_t)t * B + b0) * G4, .cp = cp, .hp = hp, .cc = cp + BH, .hc = hp + BH };
     par_for(st.nb, 1, step_fwd, &st);
   }
@@ -373,7 +373,7 @@ static void rec_bwd(const Rec *c, int b0, int b1) {
   const size_t BH = (size_t)B * H, o = (size_t)b0 * H;
   float *part[2] = { c->part0 + o, c->part1 + o };
   Step st = { .r = r, .b0 = b0, .B = b1 - b0, .H = H, .K = H, .nb = unit_blocks(H), .W = c->W,
-              .Wp = c->Wp, .pstride = (size_t)G4 * GEMM_PANEL,
+              .Wp = c->Wp, .pstride = gemm_panels_stride(G4),
               .dh = c->dh + o, .dc = c->dc + o };
   for (int t = T - 1; t >= 0; t--) {
     st.t = t;                       /* step t+1's partials, while this step writes the other set */
@@ -517,14 +517,14 @@ int lstm_step_blocks(int H) {          /* unit_blocks with every thread PAR_MAX 
 void lstm_step_fwd(int B, int H, int K, const float *x, const float *Wt, const float *Wp, float *gates,
                    const float *c_prev, float *c, float *h) {
   Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .rec = 1, .W = Wt, .Wp = Wp,
-              .pstride = (size_t)K * GEMM_PANEL, .x = x, .G = gates, .cp = c_prev, .cc = c, .hc = h };
+              .pstride = gemm_panels_stride(K), .x = x, .G = gates, .cp = c_prev, .cc = c, .hc = h };
   par_for(st.nb, 1, step_fwd, &st);
 }
 
 void lstm_step_bwd(int B, int H, int K, const float *gates, const float *c_prev, const float *c,
                    float *dh, float *dc, const float *W, const float *Wp, float *dgates, float *part,
                    float *dx) {
-  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .W = W, .Wp = Wp, .pstride = (size_t)4 * H * GEMM_PANEL,
+  Step st = { .B = B, .H = H, .K = K, .nb = unit_blocks(H), .W = W, .Wp = Wp, .pstride = gemm_panels_stride(4 * H),
               .G = (float *)gates, .cp = c_prev, .cc = (float *)c, .dh = dh, .dc = dc, .dG = dgates,
               .part = part };
   par_for(st.nb, 1, step_bwd, &st);
