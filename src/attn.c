@@ -330,6 +330,7 @@ static void dec_fwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
       float *xh = t.XH + lt * B2H + 2 * o, *g = t.G + lt * B4H + 4 * o, *c = t.C + lt * BH + o;
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH + o : t.zero + o;
       float *h = t.hbuf + o;
+      if (l) fill_rows(g, n, p->cell[l].b, 4 * H);   /* layer 0's bias came with its input product */
       lstm_step_fwd(n, H, 2 * H, xh, t.WcatT ? t.WcatT + (size_t)l * 8 * H * H : NULL,
                     t.WcatTP ? t.WcatTP + (size_t)l * 8 * H * H : NULL, g, cprev, c, h);
       if (tt + 1 < T) copy_rows(n, H, h, H, xh + B2H + H, 2 * H);
@@ -408,6 +409,18 @@ static void dec_blocks(void *ctx, long lo, long hi) {
   }
 }
 
+/* Rows [lo, hi) of a layer's [W_ih | W_hh] (layer 0: W_ih's feed columns
+** only, past the E embedding ones). */
+typedef struct CatJob { const AttnCell *cl; float *wc; int H, in, skip; } CatJob;
+static void cat_rows(void *ctx, long lo, long hi) {
+  const CatJob *j = ctx;
+  const size_t H = (size_t)j->H;
+  for (long r = lo; r < hi; r++) {
+    memcpy(j->wc + r * 2 * H, j->cl->W_ih + r * j->in + j->skip, sizeof(float) * H);
+    memcpy(j->wc + r * 2 * H + H, j->cl->W_hh + r * H, sizeof(float) * H);
+  }
+}
+
 /* Contract in attn.h. */
 void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
   AttnTape t;
@@ -415,24 +428,18 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
   assert(sz && ws);
   (void)sz;
   const int T = d->T, B = d->B, E = d->E, H = d->H, L = d->L;
-  const size_t BH = (size_t)B * H, B2H = 2 * BH, B4H = 4 * BH;
+  const size_t BH = (size_t)B * H, B2H = 2 * BH;
   float *Wcat = t.Wcat;
 
   memset(t.zero, 0, sizeof(float) * BH);
-  /* pack [W_ih | W_hh] per layer (layer 0: only W_ih's feed columns) and
-  ** put the bias into every step's gate pre-activations */
+  /* pack [W_ih | W_hh] per layer (layer 0: only W_ih's feed columns); the
+  ** steps of layers above 0 start their gates from the bias themselves */
   for (int l = 0; l < L; l++) {
     const AttnCell *cl = &p->cell[l];
-    int in = l ? H : E + H, skip = l ? 0 : E;
-    float *wc = Wcat + (size_t)l * 8 * H * H;
-    for (int r = 0; r < 4 * H; r++) {
-      memcpy(wc + (size_t)r * 2 * H, cl->W_ih + (size_t)r * in + skip, sizeof(float) * H);
-      memcpy(wc + (size_t)r * 2 * H + H, cl->W_hh + (size_t)r * H, sizeof(float) * H);
-    }
-    if (t.WcatTP) gemm_pack(2 * H, 4 * H, wc, 2 * H, 1, t.WcatTP + (size_t)l * 8 * H * H);   /* the steps read only these */
-    else transpose_to(4 * H, 2 * H, wc, t.WcatT + (size_t)l * 8 * H * H, 0);
-    float *g = t.G + (size_t)l * T * B4H;
-    fill_rows(g, (long)T * B, cl->b, 4 * H);
+    CatJob cj = { cl, Wcat + (size_t)l * 8 * H * H, H, l ? H : E + H, l ? 0 : E };
+    par_for(4 * H, 64, cat_rows, &cj);
+    if (t.WcatTP) gemm_pack(2 * H, 4 * H, cj.wc, 2 * H, 1, t.WcatTP + (size_t)l * 8 * H * H);   /* the steps read only these */
+    else transpose_to(4 * H, 2 * H, cj.wc, t.WcatT + (size_t)l * 8 * H * H, 0);
   }
   if (t.WinTP) {                     /* the steps' lin_in and lin_out read W_in^T and W_c^T */
     gemm_pack(H, H, p->W_in, H, 1, t.WinTP);
@@ -441,9 +448,8 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
     transpose_to(H, H, p->W_in, t.WinT, 0);
     transpose_to(H, 2 * H, p->W_c, t.WcT, 0);
   }
-  /* layer 0's embedding part for all steps at once */
-  par_gemm(0, 1, T * B, 4 * H, E, 1.0f, d->e, E, p->cell[0].W_ih, E + H,
-              1.0f, t.G, 4 * H);
+  /* layer 0's bias and embedding part for all steps at once */
+  par_gemm_bias(0, 1, T * B, 4 * H, E, d->e, E, p->cell[0].W_ih, E + H, p->cell[0].b, t.G, 4 * H);
   /* initial h of every layer into its step-0 input */
   for (int l = 0; l < L; l++)
     copy_rows(B, H, d->h0 ? d->h0 + l * BH : NULL, H, t.XH + (size_t)l * T * B2H + H, 2 * H);
