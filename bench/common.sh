@@ -9,10 +9,15 @@ graphrun_kernel() {
 # One more measurement of the sgemm peak, appended to $OUT/sgemm.txt and
 # shown (bench/sgemm_peak.c, built once per $OUT).  The reports divide by the
 # best of all the measurements in that file.
+# With it, the round trip of a cache line between two of the CPUs
+# (bench/handoff.c), appended to $OUT/handoff.txt: on a virtual machine it
+# tells an hour whose two vCPUs share a cache from one whose do not.
 measure_peak() {
   [ -x "$OUT/sgemm_peak" ] || cc -O2 bench/sgemm_peak.c $(pkg-config --cflags openblas 2>/dev/null) \
     -o "$OUT/sgemm_peak" $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+  [ -x "$OUT/handoff" ] || cc -std=c11 -O2 -pthread bench/handoff.c -o "$OUT/handoff"
   OPENBLAS_NUM_THREADS=$THREADS "$OUT/sgemm_peak" | tee -a "$OUT/sgemm.txt"
+  "$OUT/handoff" | tee -a "$OUT/handoff.txt"
 }
 
 # run NAME CMD...: one timed run, its log in $OUT/NAME.log and its peak RSS

@@ -46,7 +46,7 @@ elif ! $PY -c 'import torch' 2>/dev/null; then TORCH=0; echo "bench/tfm.sh: pyth
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} threads=$THREADS epochs=$SMALL_EPOCHS seeds=$SEEDS" > "$OUT/tfm-env.txt"
 lscpu | grep -E '^Model name' >> "$OUT/tfm-env.txt" || true
 # The peak: bench/run's measurements (KEEP_PEAK=1), or this run's own.
-if [ "${KEEP_PEAK:-0}" != 1 ]; then rm -f "$OUT/sgemm_peak" "$OUT/sgemm.txt"; measure_peak > /dev/null; fi
+if [ "${KEEP_PEAK:-0}" != 1 ]; then rm -f "$OUT/sgemm_peak" "$OUT/sgemm.txt" "$OUT/handoff" "$OUT/handoff.txt"; measure_peak > /dev/null; fi
 
 
 for s in $SEEDS; do
