@@ -7,10 +7,10 @@
 ** On a virtual machine it moves by hours while the sgemm peak does not: the
 ** host places the two vCPUs on cores that share a cache, or on cores that
 ** do not.  On an AMD EPYC (2 vCPUs, Haswell kernels) graphrun's lm on
-** data/ ran at 92-95k tokens/s in one hour and at 73-77k in another, with
-** the same code and the same sgemm peak (bench/RESULTS.md).  bench/run
-** records this figure next to every peak measurement so that a reader can
-** tell the two apart.
+** data/ ran at 87-97k tokens/s while this measured 95 ns and at 73-79k
+** while it measured 400-450 ns, with the same code and an sgemm peak within
+** 5% (bench/RESULTS.md).  bench/run records this figure next to every peak
+** measurement so that a reader can tell the two kinds of hour apart.
 **
 ** usage: handoff      (the first two CPUs of the affinity mask, pinned)
 ** Last line: "handoff ns X", the median of 9 timings of 100,000 round trips.

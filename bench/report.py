@@ -83,7 +83,8 @@ def flops_per_epoch(kind, model, d, V):
 
 def sgemm_peak(out):
     """The best of the sgemm_peak runs in out/sgemm.txt (bench/run measures at
-    its start, after each whole-corpus run and at its end) and a line that says so."""
+    its start, after each whole-corpus run and at its end) and a line that says so,
+    followed by the hand-off round trips measured with them (out/handoff.txt), if any."""
     runs = [float(x) for x in re.findall(r'^peak GFLOP/s (\S+)', read(f'{out}/sgemm.txt'), re.M)]
     if not runs:
         return None, 'sgemm peak: not measured\n'
