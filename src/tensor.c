@@ -10,15 +10,18 @@
 
 void arena_init(Arena *a, size_t cap) {
   a->base = cap ? xmalloc(cap) : NULL;
-  a->cap = cap; a->used = 0; a->peak = 0;
+  a->cap = cap; a->used = 0; a->peak = 0; a->spills = NULL;
 }
 
 /* 64-byte aligned bump allocation.  When the arena is too small it grows,
 ** but only while empty (right after a reset): pointers handed out earlier in
 ** a pass must stay valid.  A non-empty arena that overflows gets a fresh,
-** larger block next pass; this pass's overflow comes from an overflow list. */
+** larger block next pass; this pass's overflow comes from the arena's own
+** overflow list (own: arenas of other threads reset at other times). */
 typedef struct Spill { struct Spill *next; } Spill;
-static Spill *spills;            /* overflow blocks, freed at reset */
+static void free_spills(Arena *a) {
+  while (a->spills) { Spill *s = a->spills; a->spills = s->next; free(s); }
+}
 
 void *arena_alloc(Arena *a, size_t bytes) {
   size_t need = (bytes + 63) & ~(size_t)63;
@@ -32,7 +35,7 @@ void *arena_alloc(Arena *a, size_t bytes) {
       a->peak = a->peak > a->used + need ? a->peak : a->used + need;
       a->used += need;
       Spill *s = xmalloc(sizeof(Spill) + need + 64);
-      s->next = spills; spills = s;
+      s->next = a->spills; a->spills = s;
       char *p = (char *)(s + 1);
       p += (64 - ((uintptr_t)p & 63)) & 63;
       return p;
@@ -63,7 +66,7 @@ void transpose_to(int r, int c, const float *src, float *dst, int add) {
 }
 float *arena_floats(Arena *a, long n) { return arena_alloc(a, sizeof(float) * (size_t)(n > 0 ? n : 1)); }
 void arena_reset(Arena *a) {
-  while (spills) { Spill *s = spills; spills = s->next; free(s); }
+  free_spills(a);
   if (a->peak > a->cap) {            /* grow once to the demand seen */
     free(a->base);
     a->cap = a->peak + a->peak / 4;
@@ -73,7 +76,7 @@ void arena_reset(Arena *a) {
 }
 
 void arena_free(Arena *a) {
-  while (spills) { Spill *s = spills; spills = s->next; free(s); }
+  free_spills(a);
   free(a->base);
   a->base = NULL; a->cap = a->used = a->peak = 0;
 }
