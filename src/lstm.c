@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 #include <assert.h>
+#include <stdatomic.h>
 #include "lstm.h"
 #include "par.h"
 #include "seqk.h"
@@ -327,10 +328,11 @@ static void step_bwd(void *ctx, long lo, long hi) {
 ** rows per block. */
 #define ROW_MIN 4
 int lstm_row_maxh(int H) {
-  static int maxh;
+  static _Atomic int maxh;          /* atomic: replicas (train.c) ask from several threads */
   if (gemm_panels_on(H)) return H;
-  if (!maxh) maxh = blas_kernel_level() >= 3 ? 144 : 112;
-  return maxh;
+  int m = atomic_load_explicit(&maxh, memory_order_relaxed);
+  if (!m) atomic_store_explicit(&maxh, m = blas_kernel_level() >= 3 ? 144 : 112, memory_order_relaxed);
+  return m;
 }
 int lstm_row_blocks(int B, int H, int maxh, int hooked) {
   if (hooked || H > maxh || par_nested()) return 1;
