@@ -139,7 +139,8 @@ check-torch: deps-torch $(BIN) $(TORCH_TESTS)
 
 # ---- ThreadSanitizer (not part of check) ----------------------------------------
 # The thread pool (src/par.c) under TSan: its own tests, then one training epoch
-# of each sequence model, with any race report an error.  GR_NO_CLONES: TSan
+# of each sequence model, its products split and as 2 replicas, with any race
+# report an error.  GR_NO_CLONES: TSan
 # crashes in the ifunc resolvers of target_clones, which run before it starts.
 TSAN_B := build/tsan
 check-tsan:
@@ -148,9 +149,9 @@ check-tsan:
 	  XCFLAGS="-fsanitize=thread -fno-omit-frame-pointer -DGR_NO_CLONES" XLDFLAGS="-fsanitize=thread" \
 	  $(TSAN_B)/graphrun $(TSAN_B)/tests/test_par
 	@TSAN_OPTIONS=halt_on_error=1:exitcode=66 CK_FORK=no $(TSAN_B)/tests/test_par
-	@for m in lm cond_lm attn_lm; do \
-	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 $(TSAN_B)/graphrun models/$$m.g --train --epochs 1 --threads 2 --quiet \
-	    > $(TSAN_B)/$$m.log 2>&1 || { cat $(TSAN_B)/$$m.log; exit 1; }; tail -n 1 $(TSAN_B)/$$m.log; done
+	@for m in lm cond_lm attn_lm; do for r in 1 2; do \
+	  TSAN_OPTIONS=halt_on_error=1:exitcode=66 $(TSAN_B)/graphrun models/$$m.g --train --epochs 1 --threads 2 --replicas $$r --quiet \
+	    > $(TSAN_B)/$$m.log 2>&1 || { cat $(TSAN_B)/$$m.log; exit 1; }; tail -n 1 $(TSAN_B)/$$m.log; done; done
 	@echo "check-tsan: no data races reported"
 
 # ---- fuzzing (not part of check) ----------------------------------------------

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """bench/report.py OUT — the table of bench/run's training runs, from the logs in OUT.
 
-Rows: small = data/, brown = the Brown slice (both programs), full = the whole
-Brown corpus (graphrun only), fullbucket = the same with batching = bucket.
+Rows: small = data/, replicas = the same with --replicas (one per thread;
+compared with the same PyTorch run), brown = the Brown slice (both programs),
+full = the whole Brown corpus (graphrun only), fullbucket = the same with
+batching = bucket.
 
 Speed is training tokens over training seconds, summed over all epochs of the
 run (each program's own count: target tokens, padding excluded).  GFLOP/s is
@@ -16,12 +18,13 @@ import math, re, sys
 OUT = sys.argv[1] if len(sys.argv) > 1 else 'bench/out'
 B, BPTT = 20, 35
 CFGS = [('small', 'lm', 100), ('small', 'cond_lm', 100), ('small', 'attn_lm', 100),
+        ('replicas', 'lm', 100), ('replicas', 'cond_lm', 100), ('replicas', 'attn_lm', 100),
         ('brown', 'lm', 100), ('brown', 'lm', 256), ('brown', 'cond_lm', 100),
         ('brown', 'cond_lm', 256), ('brown', 'attn_lm', 100), ('brown', 'attn_lm', 256),
         ('full', 'lm', 100), ('full', 'cond_lm', 100), ('full', 'attn_lm', 100),
         ('full', 'lm', 256), ('full', 'cond_lm', 256), ('full', 'attn_lm', 256),
         ('fullbucket', 'cond_lm', 100), ('fullbucket', 'attn_lm', 100)]
-DATA = {'small': 'data', 'brown': 'bench/data/brown', 'full': 'data/brown', 'fullbucket': 'data/brown'}
+DATA = {'small': 'data', 'replicas': 'data', 'brown': 'bench/data/brown', 'full': 'data/brown', 'fullbucket': 'data/brown'}
 WINDOW = 100   # batching = bucket: sentences sorted by length within windows of WINDOW bundles (src/train.c)
 
 
@@ -106,14 +109,15 @@ def main():
     rows = {}
     for kind, model, d in CFGS:
         g = epochs(read(f'{OUT}/graphrun-{kind}-{model}-{d}.log'))
-        p = epochs(read(f'{OUT}/pytorch-{kind}-{model}-{d}.log'))
+        pkind = 'small' if kind == 'replicas' else kind      # the same reference run
+        p = epochs(read(f'{OUT}/pytorch-{pkind}-{model}-{d}.log'))
         if not g: continue
         vm = re.search(r'vocabulary (\d+)', read(f'{OUT}/graphrun-{kind}-{model}-{d}.log'))
         sec = sum(e[2] for e in g)
         gt = sum(e[2] * e[3] for e in g) / sec
         pt = sum(e[2] * e[3] for e in p) / sum(e[2] for e in p) if p else None
         fl = flops_per_epoch(kind, model, d, int(vm.group(1))) * len(g) / sec * 1e-9
-        rg, rp = rss_mb(f'graphrun-{kind}-{model}-{d}'), rss_mb(f'pytorch-{kind}-{model}-{d}')
+        rg, rp = rss_mb(f'graphrun-{kind}-{model}-{d}'), rss_mb(f'pytorch-{pkind}-{model}-{d}')
         rows[kind, model, d] = (gt / pt if pt else None, 100 * fl / peak if peak else None, rg, rp)
         print(f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | {pt:.0f} | {gt / pt:.1f}x ' if pt else
               f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | - | - ', end='')
@@ -142,6 +146,8 @@ def targets(rows):
         line(f'{model}: >= {x}x the reference tok/s (data/, d = 100)', ('small', model, 100), 0, x, '{:.1f}x')
     for model in ('lm', 'cond_lm', 'attn_lm'):
         line(f'{model}: >= 60% of the sgemm peak (data/, d = 100)', ('small', model, 100), 1, 60, '{:.0f}%')
+    for model in ('lm', 'cond_lm', 'attn_lm'):
+        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100, --replicas)', ('replicas', model, 100), 1, 60, '{:.0f}%')
     for model in ('lm', 'cond_lm', 'attn_lm'):
         line(f'{model}: >= 80% of the sgemm peak (whole Brown, d = 256)', ('full', model, 256), 1, 80, '{:.0f}%')
     paired = [r for r in rows.values() if r[2] and r[3]]

@@ -612,7 +612,7 @@ int build_model(Model *m, const Ast *root, Err *e) {
       b.max_bytes = (double)rl.rlim_cur;
   }
   b.g = m->g;
-  m->train = (TrainCfg){ .lr = 20, .clip = 0.25, .decay = 4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .batch = 20, .bptt = 35, .epochs = 10, .seed = m->seed };
+  m->train = (TrainCfg){ .lr = 20, .clip = 0.25, .decay = 4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .batch = 20, .bptt = 35, .replicas = 1, .epochs = 10, .seed = m->seed };
   if (build_body(&b, root) || build_train_check(&b)) return -1;
   if (!m->train.vbatch) m->train.vbatch = m->data && m->data->translation ? 60 : 1;
   return 0;

@@ -148,13 +148,13 @@ int build_train(Builder *b, const Ast *s) {
     }
     const struct { const char *name; int *dst; double lo, hi; } ints[] = {
       { "batch", &c->batch, 1, 1 << 16 }, { "vbatch", &c->vbatch, 1, 1 << 16 }, { "bptt", &c->bptt, 1, 1 << 16 },
-      { "epochs", &c->epochs, 0, 1e7 }, { "patience", &c->patience, 0, 1e7 }, { "threads", &c->threads, 0, 256 },
+      { "epochs", &c->epochs, 0, 1e7 }, { "patience", &c->patience, 0, 1e7 }, { "threads", &c->threads, 0, 256 }, { "replicas", &c->replicas, 0, 256 },
       { "seed", NULL, 0, 2147483647 },
     };
     size_t j = 0, n = sizeof ints / sizeof *ints;
     while (j < n && strcmp(k->name, ints[j].name)) j++;
     if (j == n)
-      return err_at(b->e, k->loc, "unknown training setting '%s' (known: sgd(lr, clip, decay), adam(lr, betas, eps, clip, decay), batch, vbatch, bptt, epochs, patience, seed, threads, batching)", k->name);
+      return err_at(b->e, k->loc, "unknown training setting '%s' (known: sgd(lr, clip, decay), adam(lr, betas, eps, clip, decay), batch, vbatch, bptt, epochs, patience, seed, threads, replicas, batching)", k->name);
     double v;
     if (setting(b, k, ints[j].lo, ints[j].hi, 1, &v)) return -1;
     if (ints[j].dst) *ints[j].dst = (int)v;

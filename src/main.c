@@ -152,6 +152,8 @@ static const Flag flags[] = {
     .help = "stop after N epochs without a new best" },
   { "--threads", F_INT, O(to.threads), 0, 256, .with = "--train --resume " STEP_VIEWS " " SEQ_USES, .models = K_SEQ, .arg = "N",
     .help = "threads (0: one per core it may run on)" },
+  { "--replicas", F_INT, O(to.replicas), 0, 256, .with = "--train --resume", .models = K_SEQ, .arg = "N",
+    .help = "copies of the model, each training on its block of every batch on its own thread (0: one per thread; 1: none)" },
   { "--save", F_OUT, O(to.save), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",
     .help = "keep the best model (atomic write)" },
   { "--checkpoint", F_OUT, O(to.checkpoint), .with = "--train --resume", .models = K_SEQ, .arg = "FILE",
@@ -546,6 +548,7 @@ int main(int argc, char **argv) {
   else if (rc == 0) {
     Err e = {0};
     Model *m = model_load_set(o.file, o.sets.v, o.sets.n, &e);    /* --set: consts rebuild the graph */
+    o.to.sets = (const char *const *)o.sets.v; o.to.nset = o.sets.n;
     if (!m) rc = -1;
     else if (!(rc = check_model_kind(m, &o, given))) rc = m->data ? run_sequence(m, &o, &e) : run_graph(m, &o, &e);
     if (rc < 0) { fprintf(stderr, "%s\n", e.msg[0] ? e.msg : "graphrun: error: failed"); rc = 1; }

@@ -50,6 +50,7 @@ typedef struct TrainCfg {
   int batch, vbatch, bptt, epochs, patience;  /* 20, 60 (translation) or 1, 35, 10, 0 */
   unsigned long seed;                         /* 1111 */
   int threads;                                /* 0: one per core it may run on */
+  int replicas;                               /* 1: none; 0: one per thread (train.c, replicas) */
   int bucket;                                 /* batching = bucket (translation): 0 = file order */
 } TrainCfg;
 

@@ -40,7 +40,7 @@
 void train_opts_init(TrainOpts *o) {
   memset(o, 0, sizeof *o);
   o->lr = o->clip = o->decay = NAN;
-  o->batch = o->vbatch = o->bptt = o->epochs = o->patience = o->seed = o->threads = -1;
+  o->batch = o->vbatch = o->bptt = o->epochs = o->patience = o->seed = o->threads = o->replicas = -1;
   o->check_finite = 1;
 }
 
@@ -61,6 +61,7 @@ void train_config(const Model *m, const TrainOpts *o, TrainCfg *c) {
   if (o->patience >= 0) c->patience = (int)o->patience;
   if (o->seed >= 0) c->seed = (unsigned long)o->seed;
   if (o->threads >= 0) c->threads = (int)o->threads;
+  if (o->replicas >= 0) c->replicas = (int)o->replicas;
 }
 
 /* ---- the pieces of one pass ---------------------------------------------- */
@@ -108,31 +109,35 @@ static void feed_free(Feed *f) {
 static void feed_reset(Feed *f) {
   if (f->translation) corpus_bundles_reset(&f->bu); else corpus_stream_reset(&f->st);
 }
-/* Columns [f->lo, f->hi) of a [rows, cols] array of ids: ids itself when
-** that is every column, else a copy in f->part. */
-static const int32_t *feed_cols(Feed *f, int rows, int cols, const int32_t *ids) {
-  if (f->lo == 0 && f->hi == cols) return ids;
-  long k = (long)rows * (f->hi - f->lo);
+/* Columns [lo, hi) of a [rows, cols] array of ids: ids itself when that
+** is every column, else a copy in f->part. */
+static const int32_t *feed_cols(Feed *f, int lo, int hi, int rows, int cols, const int32_t *ids) {
+  if (lo == 0 && hi == cols) return ids;
+  long k = (long)rows * (hi - lo);
   if (k > f->cap) { f->part = xrealloc(f->part, (size_t)k * sizeof *f->part); f->cap = k; }
   int32_t *p = f->part;
   for (long t = 0; t < rows; t++)
-    for (int b = f->lo; b < f->hi; b++) *p++ = ids[t * cols + b];
+    for (int c = lo; c < hi; c++) *p++ = ids[t * cols + c];
   return f->part;
 }
-/* The next batch, this process's columns of it in the token inputs (none
-** if f->lo == f->hi: more processes than the batch has columns). */
-static int feed_next(Feed *f, Batch *b) {
+/* Columns [lo, hi) (not empty) of batch b into f's token inputs. */
+static void feed_put(Feed *f, const Batch *b, int lo, int hi) {
+  int n = hi - lo;
+  model_feed(f->d, TOK_X, 2, b->T, n, feed_cols(f, lo, hi, b->T, b->B, b->x));
+  model_feed(f->d, TOK_Y, 2, b->T, n, feed_cols(f, lo, hi, b->T, b->B, b->y));
+  if (f->translation) {
+    model_feed(f->d, TOK_SRC, 2, b->Ts, n, feed_cols(f, lo, hi, b->Ts, b->B, b->src));
+    model_feed(f->d, TOK_SRC_LEN, 1, n, 0, feed_cols(f, lo, hi, 1, b->B, b->src_len));
+  }
+}
+/* The next batch and this process's columns of it, [f->lo, f->hi) (empty
+** when there are more processes than the batch has columns); put: those
+** columns into the token inputs. */
+static int feed_next(Feed *f, Batch *b, int put) {
   int more = f->translation ? corpus_bundles_next(&f->bu, b) : corpus_stream_next(&f->st, b);
   if (!more) return 0;
   dist_share(b->B, &f->lo, &f->hi);
-  if (f->lo == f->hi) return 1;
-  int n = f->hi - f->lo;
-  model_feed(f->d, TOK_X, 2, b->T, n, feed_cols(f, b->T, b->B, b->x));
-  model_feed(f->d, TOK_Y, 2, b->T, n, feed_cols(f, b->T, b->B, b->y));
-  if (f->translation) {
-    model_feed(f->d, TOK_SRC, 2, b->Ts, n, feed_cols(f, b->Ts, b->B, b->src));
-    model_feed(f->d, TOK_SRC_LEN, 1, n, 0, feed_cols(f, 1, b->B, b->src_len));
-  }
+  if (put && f->lo < f->hi) feed_put(f, b, f->lo, f->hi);
   return 1;
 }
 
@@ -145,7 +150,7 @@ static int check_gradients(Model *m, Feed *f, const TrainCfg *c, Err *e) {
   if (feed_open(f, &d->train, &d->src_train, c->batch, c->bptt, 0, e)) return -1;
   Batch b;
   int rc = -1;
-  if (!feed_next(f, &b)) { err_set(e, "%s: error: no training piece", d->train.file); goto out; }
+  if (!feed_next(f, &b, 1)) { err_set(e, "%s: error: no training piece", d->train.file); goto out; }
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e;
   printf("checking on the first training piece (T = %d, B = %d), dropout off, 4 random directions per parameter\n", b.T, b.B);
   rc = gradcheck_run(stdout, m, f->loss, GRADCHECK_TOL, 4, restart_states, &ex);
@@ -232,7 +237,148 @@ static void progress(double frac, double tokps, int epoch) {
 
 typedef struct PassResult { double nll; long ntok; double seconds; } PassResult;
 
-static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c, Adam *adam, double lr, int epoch, int bar, PassResult *r) {
+/* ---- replicas: the batch split over copies of the model --------------------- */
+
+/* With `replicas = R` (R > 1) the model is read R - 1 more times.  The
+** copies take the model's own parameter arrays (shared, never written
+** during a step) and keep their own gradients, states and activations.
+** Each step gives copy r the r-th block of this process's columns of the
+** batch (as dist_share gives processes theirs), and the R copies run
+** forward and backward at once, one job of the pool each: inside a job the
+** products and loops run whole on its thread (par.h), so nothing a copy
+** computes crosses to another core until the gradients are summed, weighted
+** by the copies' token counts, into the model's own.  One optimizer step
+** follows, as in a single run.  The split threads of one copy instead pass
+** every product's operands between the cores: on a machine whose two vCPUs
+** share no cache that made lm take 1.15x as long (bench/RESULTS.md).
+** Replica 0 is the model itself, run with the pass's Exec; with R = 1 a
+** pass is exactly the single run. */
+typedef struct Replica {
+  Model *m;               /* the model (replica 0) or an owned copy           */
+  Feed f;                 /* a copy's token inputs and loss (not replica 0's)  */
+  Exec ex; Err err;       /* a copy's own                                      */
+  double nll; long count; /* this step's loss sum and tokens                   */
+  int ran, diverged, rc;
+} Replica;
+typedef struct Replicas { int n; Replica *r; } Replicas;
+
+/* Copies of m for c->replicas (0: one per thread of the pool). */
+static int replicas_open(Replicas *rs, Model *m, const TrainOpts *o, const TrainCfg *c, Err *e) {
+  int R = c->replicas ? c->replicas : par_threads();
+  rs->n = 1;
+  rs->r = xcalloc((size_t)(R > 1 ? R : 1), sizeof *rs->r);
+  rs->r[0].m = m;
+  if (R <= 1) return 0;
+  if (R > c->batch)
+    return err_set(e, "graphrun: error: replicas = %d (--replicas or the train statement) needs a batch of at least %d %s; the batch is %d",
+                   R, R, m->data->translation ? "sentences" : "stream columns", c->batch);
+  for (int k = 1; k < R; k++) {
+    Replica *q = &rs->r[k];
+    if (!(q->m = model_load_set(m->path, o->sets, o->nset, e))) return -1;
+    rs->n = k + 1;
+    Graph *g = q->m->g;
+    int same = g->n == m->g->n;
+    for (int i = 0; same && i < g->n; i++) {
+      Node *a = g->nodes[i], *b = m->g->nodes[i];
+      same = a->kind == b->kind && a->val.n == b->val.n;
+      if (same && a->kind == N_PARAM) { free(a->val.data); a->val.data = b->val.data; }
+    }
+    if (!same) return err_set(e, "%s: error: the file changed while training started: replica %d read another model", m->path, k);
+    ModelData *d = q->m->data;      /* the copies are fed from the model's own corpus */
+    corpus_sents_free(&d->train); corpus_sents_free(&d->valid);
+    corpus_sents_free(&d->src_train); corpus_sents_free(&d->src_valid);
+    ops_fuse(g);
+    if (feed_nodes(&q->f, q->m, e)) return -1;
+    q->ex.err = &q->err; q->ex.check_finite = o->check_finite; q->ex.fused_loss = 1;
+  }
+  return 0;
+}
+
+static void replicas_close(Replicas *rs) {
+  for (int k = 1; k < rs->n; k++) {
+    Replica *q = &rs->r[k];
+    if (!q->m) continue;
+    for (int i = 0; i < q->m->g->n; i++)   /* the model's arrays, not the copy's */
+      if (q->m->g->nodes[i]->kind == N_PARAM && q->m->g->nodes[i]->val.data == rs->r[0].m->g->nodes[i]->val.data)
+        q->m->g->nodes[i]->val.data = NULL;
+    free(q->f.part);
+    model_free(q->m);
+  }
+  free(rs->r);
+  rs->r = NULL; rs->n = 0;
+}
+
+/* Dropout masks: copy k > 0 draws from the model's generator state mixed
+** with k, before each training pass (a resumed run continues exactly). */
+static void replicas_rng(Replicas *rs, const Rng *base) {
+  for (int k = 1; k < rs->n; k++) {
+    Rng mix;
+    rng_seed(&mix, (uint64_t)k << 32 | 0x5245u);
+    rs->r[k].ex.rng = *base;
+    rs->r[k].ex.rng.s[0] ^= mix.s[0]; rs->r[k].ex.rng.s[1] ^= mix.s[1];
+  }
+}
+
+/* One step of every replica on the batch: forward, the loss's statistics,
+** and (training, not diverged) backward. */
+typedef struct Pass {
+  Replicas *rs; Feed *f; Exec *ex; const Batch *b; int training, epoch;
+} Pass;
+
+static void replica_step(void *ctx, long lo, long hi) {
+  const Pass *p = ctx;
+  const int R = p->rs->n, n = p->f->hi - p->f->lo;
+  for (long k = lo; k < hi; k++) {
+    Replica *q = &p->rs->r[k];
+    Feed *f = k ? &q->f : p->f;
+    Exec *ex = k ? &q->ex : p->ex;
+    int c0 = p->f->lo + (int)((long)n * k / R), c1 = p->f->lo + (int)((long)n * (k + 1) / R);
+    q->nll = 0; q->count = 0; q->diverged = q->rc = 0;
+    if (!(q->ran = c1 > c0)) continue;
+    if (k) { ex->training = p->ex->training; ex->step = p->ex->step; }
+    feed_put(f, p->b, c0, c1);
+    graph_carry(q->m->g, !p->b->first);
+    if (graph_forward(q->m->g, ex)) { q->rc = -1; continue; }
+    const XentStat *xs = seqop_xent_stat(f->loss);
+    q->nll = xs->sum; q->count = xs->count;
+    if (p->epoch > 0 && !(xs->sum <= DIVERGED * xs->count)) { q->diverged = 1; continue; }  /* in training (epoch 0: --eval) */
+    if (p->training && graph_backward(q->m->g, f->loss, ex)) q->rc = -1;
+  }
+}
+
+/* The model's gradient = the replicas', weighted by their tokens (of total). */
+typedef struct GradSum { float *dst; const float *src[PAR_MAX]; float w[PAR_MAX]; int n; } GradSum;
+static void grad_sum_part(void *ctx, long lo, long hi) {
+  const GradSum *j = ctx;
+  for (long i = lo; i < hi; i++) {
+    float s = 0;
+    for (int k = 0; k < j->n; k++) s += j->w[k] * j->src[k][i];
+    j->dst[i] = s;
+  }
+}
+static void replicas_sum(Replicas *rs, double total) {
+  Graph *g = rs->r[0].m->g;
+  for (int i = 0; i < g->n; i++) {
+    Node *d = g->nodes[i];
+    if (d->kind != N_PARAM) continue;
+    GradSum j = { .n = 0 };
+    for (int k = 0; k < rs->n; k++) {
+      const Node *s = rs->r[k].m->g->nodes[i];
+      if (!rs->r[k].ran || !s->grad.data) continue;
+      j.src[j.n] = s->grad.data; j.w[j.n++] = (float)(rs->r[k].count / total);
+    }
+    if (!j.n) continue;
+    if (!d->grad.data) {                   /* replica 0 had no columns yet */
+      d->grad.rank = d->val.rank; memcpy(d->grad.shape, d->val.shape, sizeof d->val.shape); d->grad.n = d->val.n;
+      d->grad.data = xmalloc(sizeof(float) * (size_t)(d->val.n ? d->val.n : 1));
+    }
+    j.dst = d->grad.data;
+    par_for(d->val.n, NORM_BLOCK, grad_sum_part, &j);
+  }
+}
+
+static int run_pass(Replicas *rs, Feed *f, Exec *ex, int training, const TrainCfg *c, Adam *adam, double lr, int epoch, int bar, PassResult *r) {
+  Graph *g = rs->r[0].m->g;
   Batch b;
   double t0 = now(), last = t0;
   long pieces = f->translation ? f->bu.npieces : f->st.npieces, k = 0;
@@ -241,27 +387,32 @@ static int run_pass(Graph *g, Feed *f, Exec *ex, int training, const TrainCfg *c
   feed_reset(f);
   if (training && f->translation && c->bucket)      /* a new order of the bundles, from seed and epoch */
     corpus_bundles_shuffle(&f->bu, bucket_seed(c, epoch));
-  graph_carry(g, 0);
+  for (int q = 0; q < rs->n; q++) graph_carry(rs->r[q].m->g, 0);
   double all = 0;                 /* tokens of every process so far (training) */
-  while (feed_next(f, &b)) {
-    int ran = f->hi > f->lo;
-    long count = 0;
+  Pass p = { rs, f, ex, &b, training, epoch };
+  while (feed_next(f, &b, 0)) {
     ex->step++;
-    if (ran) {
-      graph_carry(g, !b.first);
-      if (graph_forward(g, ex)) return -1;
-      const XentStat *xs = seqop_xent_stat(f->loss);
-      r->nll += xs->sum; r->ntok += xs->count; count = xs->count;
-      if (epoch > 0 && !(xs->sum <= DIVERGED * xs->count)) {     /* in training (epoch 0: --eval) */
+    par_for(rs->n, 1, replica_step, &p);   /* one replica: runs here, its products split */
+    double count = 0;
+    int ran = 0;
+    for (int q = 0; q < rs->n; q++) {
+      Replica *rq = &rs->r[q];
+      if (rq->rc) { if (q) *ex->err = rq->err; return -1; }
+      if (rq->diverged) {
         char what[300];
+        const Node *loss = q ? rq->f.loss : f->loss;
         snprintf(what, sizeof what, "training diverged (try a lower --lr or --clip): '%s' = %g nats per token, perplexity Inf, "
-                 "in the %s pass of epoch %d", f->loss->label, xs->sum / xs->count, training ? "training" : "validation", epoch);
-        return graph_report(f->loss, ex, what);
+                 "in the %s pass of epoch %d", loss->label, rq->nll / rq->count, training ? "training" : "validation", epoch);
+        if (!q) return graph_report(loss, ex, what);
+        int rc = graph_report(loss, &rq->ex, what);
+        *ex->err = rq->err;
+        return rc;
       }
+      r->nll += rq->nll; r->ntok += rq->count; count += (double)rq->count; ran |= rq->ran;
     }
     if (training) {
-      if (ran && graph_backward(g, f->loss, ex)) return -1;
-      all += dist_reduce_grads(g, (double)count, ran);    /* the gradient of the whole batch */
+      if (rs->n > 1 && ran) replicas_sum(rs, count);
+      all += dist_reduce_grads(g, count, ran);    /* the gradient of the whole batch */
       if (adam) train_adam_step(g, adam, lr, c->clip);
       else train_sgd_step(g, lr, c->clip);
     }
@@ -319,7 +470,7 @@ int train_walk_open(TrainWalk *w, Model *m, const TrainCfg *c, Err *e) {
 }
 
 int train_walk_next(TrainWalk *w, Batch *b) {
-  if (!feed_next(w->feed, b)) return 0;
+  if (!feed_next(w->feed, b, 1)) return 0;
   graph_carry(w->m->g, !b->first);
   w->ex.step++;
   return 1;
@@ -391,7 +542,9 @@ int train_eval(Model *m, const TrainCfg *c, const char *file, const char *src, E
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = 1; ex.fused_loss = 1;
   PassResult r;
   long what[2] = { 0, f.translation ? f.bu.npieces : f.st.npieces };
-  rc = dist_agree(m->g, 0, what, 2, e) || run_pass(m->g, &f, &ex, 0, c, NULL, 0, 0, 0, &r) ? -1 : 0;
+  Replica one = { .m = m };
+  Replicas rs = { 1, &one };
+  rc = dist_agree(m->g, 0, what, 2, e) || run_pass(&rs, &f, &ex, 0, c, NULL, 0, 0, 0, &r) ? -1 : 0;
   feed_free(&f);
   if (!rc)
     printf("ppl %.2f  (%s: %ld sentences, %ld tokens scored, %ld words not in the vocabulary read as <unk>)\n",
@@ -421,6 +574,8 @@ static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, Train
     if (load_shared(m, o->resume, &ts, e)) return -1;
     if (!ts.epoch) return err_set(e, "%s: error: holds a model but no training state (made by --save, not --checkpoint); use --load", o->resume);
   }
+  Replicas rs;
+  if (replicas_open(&rs, m, o, &c, e)) { replicas_close(&rs); return -1; }
   Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = o->check_finite;
   ex.fused_loss = 1;            /* nothing reads the logits here (ops_fuse) */
   rng_seed(&ex.rng, c.seed);
@@ -433,6 +588,7 @@ static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, Train
     fprintf(stderr, "training %s: %ld sentences, vocabulary %d, %s mode; %slr %g, clip %g, batch %d, bptt %d, epochs %d, seed %lu",
             m->path, d->train.n, d->vocab.n, d->translation ? "translation" : "stream", opt, c.lr, c.clip, c.batch, c.bptt, c.epochs, c.seed);
     if (dist_size() > 1) fprintf(stderr, "; %d processes, %d thread%s each", dist_size(), par_threads(), par_threads() > 1 ? "s" : "");
+    if (rs.n > 1) fprintf(stderr, "; %d replicas of the model, each a share of every batch", rs.n);
     fputc('\n', stderr);
     char blas[512];
     blas_describe(blas, sizeof blas, par_threads());
@@ -440,8 +596,8 @@ static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, Train
   }
   /* both iterators are laid out once; each pass resets its own */
   Feed fv = f;
-  if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, c.bucket, e)) return -1;
-  if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, c.bucket, e)) { feed_free(&f); return -1; }
+  if (feed_open(&f, &d->train, &d->src_train, c.batch, c.bptt, c.bucket, e)) { replicas_close(&rs); return -1; }
+  if (feed_open(&fv, &d->valid, &d->src_valid, c.vbatch, c.bptt, c.bucket, e)) { feed_free(&f); replicas_close(&rs); return -1; }
   long what[2] = { f.translation ? f.bu.npieces : f.st.npieces, fv.translation ? fv.bu.npieces : fv.st.npieces };
   if (lead && f.translation)
     fprintf(stderr, "bundles: %s, %ld of up to %d sentences; padded target grid %.2fx the target tokens\n",
@@ -460,8 +616,9 @@ static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, Train
   for (int ep = first; ep <= c.epochs; ep++) {
     PassResult tr, vr;
     dist_rng(&ex.rng);
-    if (run_pass(m->g, &f, &ex, 1, &c, ts.adam, lr, ep, bar, &tr) || dist_agree(m->g, ep, what, 2, e) ||
-        run_pass(m->g, &fv, &ex, 0, &c, NULL, lr, ep, 0, &vr)) goto out;
+    replicas_rng(&rs, &ex.rng);
+    if (run_pass(&rs, &f, &ex, 1, &c, ts.adam, lr, ep, bar, &tr) || dist_agree(m->g, ep, what, 2, e) ||
+        run_pass(&rs, &fv, &ex, 0, &c, NULL, lr, ep, 0, &vr)) goto out;
     double tppl = exp(tr.nll / tr.ntok), vloss = vr.nll / vr.ntok, vppl = exp(vloss), tokps = tr.ntok / tr.seconds;
     if (lead) fprintf(stderr, "epoch %3d  train ppl %8.2f  valid ppl %8.2f  lr %-8g %6.2f s  %8.0f tok/s\n", ep, tppl, vppl, lr, tr.seconds, tokps);
     char line[256];
@@ -488,6 +645,7 @@ static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, Train
   rc = 0;
 out:
   feed_free(&f); feed_free(&fv);
+  replicas_close(&rs);
   free(csv);
   return rc;
 }

@@ -13,7 +13,8 @@
 typedef struct TrainOpts {
   /* overrides: < 0 (or NaN for doubles) means "as the file says" */
   double lr, clip, decay;
-  long batch, vbatch, bptt, epochs, patience, seed, threads;
+  long batch, vbatch, bptt, epochs, patience, seed, threads, replicas;
+  const char *const *sets; int nset;   /* --set, for the replicas' own copies of the model */
   const char *save, *load, *metrics;
   const char *checkpoint;  /* --checkpoint FILE: the latest state, every epoch */
   const char *resume;      /* --resume FILE: go on from such a checkpoint     */

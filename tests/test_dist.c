@@ -4,7 +4,10 @@
 ** validation perplexity after 2 epochs (1%), resuming with another number
 ** of processes, rank 0 alone printing and writing, refusals, the checksum
 ** comparison naming the epoch, a killed process (tests/dist_fault.sh), and
-** the threads of a process that mpirun bound to one core.
+** the threads of a process that mpirun bound to one core.  And the same
+** split inside one process (--replicas, src/train.c): one step and two
+** epochs as one run, results that do not depend on the threads, an exact
+** resume with dropout, and the refusals.
 **
 ** The models are the tiny lm, cond_lm and Transformer LM (Adam) without
 ** dropout (tests/data/tiny_*_exact.g): with dropout the masks differ per process
@@ -79,14 +82,22 @@ static void same_params(const char *model, const char *a, const char *b, double 
   model_free(ma); model_free(mb); model_free(m0);
 }
 
-/* One step (one piece per epoch: bptt longer than any stream or bundle). */
-static void one_step(const char *model, int batch, int np) {
+/* Replicas in one process, on 2 threads. */
+static TuRun replicas_run(int n, const char *args) {
+  char a[700];
+  snprintf(a, sizeof a, "%s --threads 2 --replicas %d", args, n);
+  return tu_run(a);
+}
+
+/* One step (one piece per epoch: bptt longer than any stream or bundle),
+** split np ways by run (mpi_run or replicas_run). */
+static void one_step(const char *model, int batch, int np, TuRun (*run)(int, const char *)) {
   char *ca = tmp_path(".ck"), *cb = tmp_path(".ck"), args[512];
   snprintf(args, sizeof args, "%s --train --epochs 1 --batch %d --bptt 1000 --quiet --save %s", model, batch, ca);
   TuRun r1 = tu_run(args);
   ck_assert_msg(r1.status == 0, "%s", r1.err);
   snprintf(args, sizeof args, "%s --train --epochs 1 --batch %d --bptt 1000 --quiet --save %s", model, batch, cb);
-  TuRun r2 = mpi_run(np, args);
+  TuRun r2 = run(np, args);
   ck_assert_msg(r2.status == 0, "%s", r2.err);
   same_params(model, ca, cb, 1e-5);
   unlink(ca); unlink(cb); free(ca); free(cb);
@@ -95,9 +106,9 @@ static void one_step(const char *model, int batch, int np) {
 
 START_TEST(one_step_equals_one_process) {
   if (skip()) return;
-  one_step(LM, 4, 2);       /* 2 + 2 stream columns */
-  one_step(LM, 5, 3);       /* 1 + 2 + 2: an uneven split */
-  one_step(COND, 40, 2);    /* the whole corpus as one bundle, 20 + 20 sentences */
+  one_step(LM, 4, 2, mpi_run);       /* 2 + 2 stream columns */
+  one_step(LM, 5, 3, mpi_run);       /* 1 + 2 + 2: an uneven split */
+  one_step(COND, 40, 2, mpi_run);    /* the whole corpus as one bundle, 20 + 20 sentences */
 }
 END_TEST
 
@@ -282,6 +293,100 @@ START_TEST(bound_process_takes_its_cores) {
 }
 END_TEST
 
+/* ---- replicas: the same split inside one process ------------------------- */
+
+START_TEST(replicas_step_as_one_run) {
+  if (skip()) return;
+  one_step(LM, 4, 2, replicas_run);       /* 2 + 2 stream columns */
+  one_step(LM, 5, 2, replicas_run);       /* 2 + 3 */
+  one_step(LM, 5, 3, replicas_run);       /* 3 replicas on 2 threads: 1 + 2 + 2 */
+  one_step(COND, 40, 2, replicas_run);    /* 20 + 20 sentences */
+}
+END_TEST
+
+/* Two epochs (validation split too): the valid perplexity of one run. */
+START_TEST(replicas_two_epochs_as_one_run) {
+  if (skip()) return;
+  const char *runs[][2] = { { LM, "--batch 4 --vbatch 4" }, { COND, "--lr 2" }, { TFM, "" } };
+  for (int i = 0; i < 3; i++) {
+    char args[512];
+    snprintf(args, sizeof args, "%s --train --epochs 2 --quiet --threads 1 %s", runs[i][0], runs[i][1]);
+    TuRun one = tu_run(args);
+    snprintf(args, sizeof args, "%s --train --epochs 2 --quiet %s", runs[i][0], runs[i][1]);
+    TuRun two = replicas_run(2, args);
+    ck_assert_msg(one.status == 0 && two.status == 0, "%s%s", one.err, two.err);
+    ck_assert_msg(strstr(two.err, "; 2 replicas of the model, each a share of every batch\n") != NULL, "%s", two.err);
+    ck_assert_int_eq(count_lines(two.err, "epoch "), 2);
+    double p1 = last_valid_ppl(one.err), p2 = last_valid_ppl(two.err);
+    ck_assert_msg(fabs(p1 - p2) <= 1e-3 * p1, "%s: valid ppl %g (one run) against %g (2 replicas)", runs[i][0], p1, p2);
+    tu_free(&one); tu_free(&two);
+  }
+}
+END_TEST
+
+/* With dropout: the replicas' masks come from the model's generator and the
+** replica's index, so the result depends on neither the threads (which
+** thread runs which replica) nor an interruption (--resume). */
+START_TEST(replicas_with_dropout_are_exact) {
+  if (skip()) return;
+  const char *models[] = { "tests/data/tiny_lm.g", "tests/data/tiny_attn_lm.g" };
+  for (int i = 0; i < 2; i++) {
+    char *a = tmp_path(".ck"), *b = tmp_path(".ck"), *c = tmp_path(".ck"), args[512];
+    snprintf(args, sizeof args, "%s --train --epochs 3 --quiet --replicas 2 --threads 2 --checkpoint %s", models[i], a);
+    TuRun r1 = tu_run(args);
+    snprintf(args, sizeof args, "%s --train --epochs 3 --quiet --replicas 2 --threads 1 --checkpoint %s", models[i], b);
+    TuRun r2 = tu_run(args);
+    snprintf(args, sizeof args, "%s --train --epochs 1 --quiet --replicas 2 --threads 2 --checkpoint %s", models[i], c);
+    TuRun r3 = tu_run(args);
+    ck_assert_msg(r1.status == 0 && r2.status == 0 && r3.status == 0, "%s%s%s", r1.err, r2.err, r3.err);
+    snprintf(args, sizeof args, "%s --resume %s --epochs 3 --quiet --replicas 2 --threads 2 --checkpoint %s", models[i], c, c);
+    TuRun r4 = tu_run(args);
+    ck_assert_msg(r4.status == 0 && strstr(r4.err, "after epoch 1"), "%s", r4.err);
+    long na, nb, nc;
+    char *x = tu_slurp_n(a, &na), *y = tu_slurp_n(b, &nb), *z = tu_slurp_n(c, &nc);
+    ck_assert_int_gt(na, 0);
+    ck_assert_msg(na == nb && memcmp(x, y, (size_t)na) == 0, "%s: 2 replicas on 1 thread differ from 2 replicas on 2", models[i]);
+    ck_assert_msg(na == nc && memcmp(x, z, (size_t)na) == 0, "%s: 2 replicas resumed after epoch 1 differ from a run through", models[i]);
+    free(x); free(y); free(z);
+    unlink(a); unlink(b); unlink(c); free(a); free(b); free(c);
+    tu_free(&r1); tu_free(&r2); tu_free(&r3); tu_free(&r4);
+  }
+}
+END_TEST
+
+START_TEST(replicas_refusals) {
+  if (skip()) return;
+  TuRun r = tu_run("tests/data/tiny_lm_exact.g --train --batch 3 --replicas 4 --quiet");
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_msg(strstr(r.err, "graphrun: error: replicas = 4 (--replicas or the train statement) needs a batch of at least 4 stream columns; the batch is 3") != NULL, "%s", r.err);
+  tu_free(&r);
+  r = tu_run("tests/data/tiny_lm_exact.g --eval tests/data/tiny-valid.txt --replicas 2");
+  ck_assert_int_eq(r.status, 2);
+  ck_assert_msg(strstr(r.err, "--replicas") != NULL, "%s", r.err);
+  tu_free(&r);
+  /* the train statement's setting, located when out of range, named in the header when taken */
+  const char *head = "data train = \"tests/data/tiny-train.txt\", valid = \"tests/data/tiny-valid.txt\"\n"
+                     "param E: [V, 4] ~ uniform(-0.1, 0.1)\nloss = cross_entropy(embed(E, x) @ transpose(E), y)\noutput loss\n";
+  char text[512];
+  snprintf(text, sizeof text, "%strain sgd(lr = 1), batch = 4, replicas = 300\n", head);
+  char *bad = tu_tmpfile(".g", text, strlen(text));
+  char args[512];
+  snprintf(args, sizeof args, "%s --train --quiet", bad);
+  r = tu_run(args);
+  ck_assert_int_eq(r.status, 1);
+  ck_assert_msg(strstr(r.err, ":5:42: error: 'replicas' must be from 0 to 256, got 300") != NULL, "%s", r.err);
+  tu_free(&r);
+  unlink(bad); free(bad);
+  snprintf(text, sizeof text, "%strain sgd(lr = 1), batch = 4, epochs = 1, replicas = 2\n", head);
+  char *good = tu_tmpfile(".g", text, strlen(text));
+  snprintf(args, sizeof args, "%s --train --quiet --threads 2", good);
+  r = tu_run(args);
+  ck_assert_msg(r.status == 0 && strstr(r.err, "; 2 replicas of the model") != NULL, "%s", r.err);
+  tu_free(&r);
+  unlink(good); free(good);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("dist");
   TCase *t = tcase_create("mpirun");
@@ -294,6 +399,13 @@ static Suite *suite(void) {
   tcase_add_test(t, disagreement_names_the_epoch);
   tcase_add_test(t, killed_process_ends_the_job);
   tcase_add_test(t, bound_process_takes_its_cores);
+  suite_add_tcase(s, t);
+  t = tcase_create("replicas");
+  tcase_set_timeout(t, 240);
+  tcase_add_test(t, replicas_step_as_one_run);
+  tcase_add_test(t, replicas_two_epochs_as_one_run);
+  tcase_add_test(t, replicas_with_dropout_are_exact);
+  tcase_add_test(t, replicas_refusals);
   suite_add_tcase(s, t);
   return s;
 }
