@@ -304,7 +304,8 @@ START_TEST(replicas_step_as_one_run) {
 }
 END_TEST
 
-/* Two epochs (validation split too): the valid perplexity of one run. */
+/* Two epochs (validation split too): the valid perplexity of one run, with 2
+** replicas in one process and with 2 in each of 2 processes. */
 START_TEST(replicas_two_epochs_as_one_run) {
   if (skip()) return;
   const char *runs[][2] = { { LM, "--batch 4 --vbatch 4" }, { COND, "--lr 2" }, { TFM, "" } };
@@ -319,7 +320,14 @@ START_TEST(replicas_two_epochs_as_one_run) {
     ck_assert_int_eq(count_lines(two.err, "epoch "), 2);
     double p1 = last_valid_ppl(one.err), p2 = last_valid_ppl(two.err);
     ck_assert_msg(fabs(p1 - p2) <= 1e-3 * p1, "%s: valid ppl %g (one run) against %g (2 replicas)", runs[i][0], p1, p2);
-    tu_free(&one); tu_free(&two);
+    /* under mpirun too: each process splits its columns over its replicas */
+    snprintf(args, sizeof args, "%s --train --epochs 2 --quiet --threads 1 --replicas 2 %s", runs[i][0], runs[i][1]);
+    TuRun four = mpi_run(2, args);
+    ck_assert_msg(four.status == 0, "%s", four.err);
+    ck_assert_msg(strstr(four.err, "; 2 processes, 1 thread each; 2 replicas of the model") != NULL, "%s", four.err);
+    double p4 = last_valid_ppl(four.err);
+    ck_assert_msg(fabs(p1 - p4) <= 1e-3 * p1, "%s: valid ppl %g (one run) against %g (2 processes x 2 replicas)", runs[i][0], p1, p4);
+    tu_free(&one); tu_free(&two); tu_free(&four);
   }
 }
 END_TEST
