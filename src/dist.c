@@ -133,10 +133,7 @@ double dist_reduce_grads(Graph *g, double count, int ran) {
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_PARAM) continue;
-    if (!n->grad.data) {                     /* a rank that has not run backward yet */
-      n->grad.rank = n->val.rank; memcpy(n->grad.shape, n->val.shape, sizeof n->val.shape); n->grad.n = n->val.n;
-      n->grad.data = xmalloc(sizeof(float) * (size_t)(n->val.n ? n->val.n : 1));
-    }
+    graph_grad_array(n);                     /* a rank that has not run backward yet has none */
     for (long k = 0; k < n->val.n; k++) n->grad.data[k] = p[k] * inv;
     p += n->val.n;
   }

@@ -193,6 +193,12 @@ static void backward_faulty(Node *n, Exec *ex) {
   }
 }
 
+float *graph_grad_array(Node *n) {
+  n->grad.rank = n->val.rank; memcpy(n->grad.shape, n->val.shape, sizeof n->val.shape); n->grad.n = n->val.n;
+  if (!n->grad.data) n->grad.data = xmalloc(sizeof(float) * (size_t)(n->val.n ? n->val.n : 1));
+  return n->grad.data;
+}
+
 int graph_backward(Graph *g, Node *out, Exec *ex) {
   ex->g = g;
   if (out->val.rank != 0) {
@@ -213,9 +219,10 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
       else if (n->grad.data) memset(n->grad.data, 0, sizeof(float) * n->val.n);
       continue;
     }
-    n->grad.rank = n->val.rank; memcpy(n->grad.shape, n->val.shape, sizeof n->val.shape); n->grad.n = n->val.n;
-    if (n->kind == N_OP) n->grad.data = arena_floats(&g->arena, n->val.n);
-    else if (!n->grad.data) n->grad.data = xmalloc(sizeof(float) * (n->val.n ? n->val.n : 1));
+    if (n->kind == N_OP) {
+      n->grad.rank = n->val.rank; memcpy(n->grad.shape, n->val.shape, sizeof n->val.shape); n->grad.n = n->val.n;
+      n->grad.data = arena_floats(&g->arena, n->val.n);
+    } else graph_grad_array(n);
     par_zero(n->grad.data, n->val.n);
   }
   out->grad.data[0] = 1;

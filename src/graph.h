@@ -163,6 +163,9 @@ double graph_noise(const Graph *g);
 int  graph_report(const Node *n, const Exec *ex, const char *what);
 /* Calls every recurrent node's carry / reorder hook (see OpDef). */
 void graph_carry(Graph *g, int on);
+/* The gradient array of a parameter or input n, shaped as its value:
+** allocated (not zeroed) the first time, then kept from step to step. */
+float *graph_grad_array(Node *n);
 void graph_reorder(Graph *g, const int *rows, int B);
 /* Folds `a @ transpose(W)` and `a @ W + bias` into single matmul nodes
 ** (ops.c); for training, where nobody looks at the folded nodes. */

@@ -11,7 +11,6 @@
 #include <math.h>
 #include <string.h>
 #include <assert.h>
-#include <stdatomic.h>
 #include "lstm.h"
 #include "par.h"
 #include "seqk.h"
@@ -328,11 +327,8 @@ static void step_bwd(void *ctx, long lo, long hi) {
 ** rows per block. */
 #define ROW_MIN 4
 int lstm_row_maxh(int H) {
-  static _Atomic int maxh;          /* atomic: replicas (train.c) ask from several threads */
   if (gemm_panels_on(H)) return H;
-  int m = atomic_load_explicit(&maxh, memory_order_relaxed);
-  if (!m) atomic_store_explicit(&maxh, m = blas_kernel_level() >= 3 ? 144 : 112, memory_order_relaxed);
-  return m;
+  return blas_kernel_level() >= 3 ? 144 : 112;   /* a look-up in a short table, once per layer and pass */
 }
 int lstm_row_blocks(int B, int H, int maxh, int hooked) {
   if (hooked || H > maxh || par_nested()) return 1;

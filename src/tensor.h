@@ -22,7 +22,7 @@ typedef struct Tensor {
 } Tensor;
 
 /* Bump allocator; reset between batches so a training loop does no malloc. */
-typedef struct Arena { char *base; size_t cap, used, peak; void *spills; } Arena;   /* spills: this pass's overflow */
+typedef struct Arena { char *base; size_t cap, used, peak; struct Spill *spills; } Arena;   /* spills: this pass's overflow */
 void  arena_init(Arena *a, size_t cap);
 void *arena_alloc(Arena *a, size_t bytes);     /* 64-byte aligned; grows by realloc only when empty */
 float *arena_floats(Arena *a, long n);         /* n floats (at least one) */

@@ -368,11 +368,7 @@ static void replicas_sum(Replicas *rs, double total) {
       j.src[j.n] = s->grad.data; j.w[j.n++] = (float)(rs->r[k].count / total);
     }
     if (!j.n) continue;
-    if (!d->grad.data) {                   /* replica 0 had no columns yet */
-      d->grad.rank = d->val.rank; memcpy(d->grad.shape, d->val.shape, sizeof d->val.shape); d->grad.n = d->val.n;
-      d->grad.data = xmalloc(sizeof(float) * (size_t)(d->val.n ? d->val.n : 1));
-    }
-    j.dst = d->grad.data;
+    j.dst = graph_grad_array(d);           /* replica 0 may have had no columns yet */
     par_for(d->val.n, NORM_BLOCK, grad_sum_part, &j);
   }
 }
@@ -403,9 +399,8 @@ static int run_pass(Replicas *rs, Feed *f, Exec *ex, int training, const TrainCf
         const Node *loss = q ? rq->f.loss : f->loss;
         snprintf(what, sizeof what, "training diverged (try a lower --lr or --clip): '%s' = %g nats per token, perplexity Inf, "
                  "in the %s pass of epoch %d", loss->label, rq->nll / rq->count, training ? "training" : "validation", epoch);
-        if (!q) return graph_report(loss, ex, what);
-        int rc = graph_report(loss, &rq->ex, what);
-        *ex->err = rq->err;
+        int rc = graph_report(loss, q ? &rq->ex : ex, what);
+        if (q) *ex->err = rq->err;
         return rc;
       }
       r->nll += rq->nll; r->ntok += rq->count; count += (double)rq->count; ran |= rq->ran;
