@@ -237,6 +237,7 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
         int lazy = graph_skips(x, ex);      /* then n wrote the gradients of x's inputs */
         for (int k = 0; k < (lazy ? x->nin : 1); k++) {
           const Node *y = lazy ? x->in[k] : x;
+          if (y->kind == N_PARAM && ex->params_later) continue;
           if (y->grad.data && !all_finite(&y->grad)) return report_nonfinite(n, ex, "backward");
         }
       }

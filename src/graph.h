@@ -63,6 +63,13 @@ typedef struct Exec {
   Err *err;
   long step;           /* batch counter, for messages */
   int check_finite;    /* stop at the first NaN/Inf with a located message */
+  int params_later;    /* with check_finite: parameters' gradients are left to
+                          the caller, which checks their norm once (training:
+                          a parameter's gradient, summed over every op that
+                          reads it, was scanned once per op); on a NaN or Inf
+                          it runs graph_backward again without this to name
+                          the op (backward reads the forward pass's values and
+                          writes only gradients, so a second run is the same) */
   BpttHook bptt;       /* --trace: fused recurrent ops hand each backward
                           step to bptt.fn, tagged with their node (tensor.h) */
   int fused_loss;      /* skip NF_LAZY nodes: the loss runs them on the rows

@@ -207,13 +207,14 @@ static double clip_scale(double norm, double clip) { return clip > 0 && norm > c
 
 double train_adam_step(Graph *g, Adam *a, double lr, double clip) {
   double norm = grad_norm(g);
-  adam_step(a, lr, clip_scale(norm, clip));
+  if (isfinite(norm)) adam_step(a, lr, clip_scale(norm, clip));
   return norm;
 }
 
 /* Contract in train.h. */
 double train_sgd_step(Graph *g, double lr, double clip) {
   double norm = grad_norm(g), scale = clip_scale(norm, clip);
+  if (!isfinite(norm)) return norm;
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_PARAM || !n->grad.data) continue;
@@ -289,7 +290,7 @@ static int replicas_open(Replicas *rs, Model *m, const TrainOpts *o, const Train
     corpus_sents_free(&d->src_train); corpus_sents_free(&d->src_valid);
     ops_fuse(g);
     if (feed_nodes(&q->f, q->m, e)) return -1;
-    q->ex.err = &q->err; q->ex.check_finite = o->check_finite; q->ex.fused_loss = 1;
+    q->ex.err = &q->err; q->ex.check_finite = o->check_finite; q->ex.params_later = 1; q->ex.fused_loss = 1;
   }
   return 0;
 }
@@ -373,6 +374,30 @@ static void replicas_sum(Replicas *rs, double total) {
   }
 }
 
+/* The gradient norm is NaN or Inf.  The ops' checks left the parameters'
+** gradients to it (Exec.params_later): each replica's backward pass again,
+** every gradient checked, names the op that made one.  Failing that (the
+** value came from another process), the parameter. */
+static int locate_nonfinite(Replicas *rs, Feed *f, Exec *ex) {
+  for (int q = 0; q < rs->n; q++) {
+    Replica *rq = &rs->r[q];
+    if (!rq->ran) continue;
+    Exec *x = q ? &rq->ex : ex;
+    x->params_later = 0;
+    int rc = graph_backward(rq->m->g, q ? rq->f.loss : f->loss, x);
+    x->params_later = 1;
+    if (rc) { if (q) *ex->err = rq->err; return -1; }
+  }
+  Graph *g = rs->r[0].m->g;
+  for (int i = 0; i < g->n; i++) {
+    Node *n = g->nodes[i];
+    if (n->kind == N_PARAM && n->grad.data && !seqk_all_finite(n->grad.data, n->val.n))
+      return graph_report(n, ex, dist_size() > 1 ? "backward pass: the gradient of this parameter summed over the processes is NaN or Inf"
+                                                 : "backward pass: the gradient of this parameter is NaN or Inf");
+  }
+  return err_set(ex->err, "graphrun: error: backward pass: the gradient norm is NaN or Inf at step %ld", ex->step);
+}
+
 static int run_pass(Replicas *rs, Feed *f, Exec *ex, int training, const TrainCfg *c, Adam *adam, double lr, int epoch, int bar, PassResult *r) {
   Graph *g = rs->r[0].m->g;
   Batch b;
@@ -408,8 +433,8 @@ static int run_pass(Replicas *rs, Feed *f, Exec *ex, int training, const TrainCf
     if (training) {
       if (rs->n > 1 && ran) replicas_sum(rs, count);
       all += dist_reduce_grads(g, count, ran);    /* the gradient of the whole batch */
-      if (adam) train_adam_step(g, adam, lr, c->clip);
-      else train_sgd_step(g, lr, c->clip);
+      double norm = adam ? train_adam_step(g, adam, lr, c->clip) : train_sgd_step(g, lr, c->clip);
+      if (!isfinite(norm)) return locate_nonfinite(rs, f, ex);
     }
     k++;
     if (bar && now() - last > 0.2) { last = now(); progress((double)k / pieces, all / (last - t0), epoch); }
@@ -571,7 +596,7 @@ static int train_epochs(Model *m, const TrainOpts *o, const TrainCfg *cfg, Train
   }
   Replicas rs;
   if (replicas_open(&rs, m, o, &c, e)) { replicas_close(&rs); return -1; }
-  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = o->check_finite;
+  Exec ex; memset(&ex, 0, sizeof ex); ex.err = e; ex.check_finite = o->check_finite; ex.params_later = 1;
   ex.fused_loss = 1;            /* nothing reads the logits here (ops_fuse) */
   rng_seed(&ex.rng, c.seed);
   ModelData *d = m->data;

@@ -71,7 +71,8 @@ void train_walk_close(TrainWalk *w);
 ** parameter moves by -lr * its gradient.  A parameter of multiplicity k
 ** (Node.sgd_mult; an LSTM block's bias b = PyTorch's b_ih + b_hh has k = 2)
 ** counts k times in the norm and moves k times as far: exactly what PyTorch
-** does to the sum of its k copies.  Returns the norm before clipping. */
+** does to the sum of its k copies.  Returns the norm before clipping; when
+** that is NaN or Inf no parameter moves. */
 double train_sgd_step(Graph *g, double lr, double clip);
 /* The same clipping, then Adam's step (optim.h) instead of SGD's. */
 double train_adam_step(Graph *g, Adam *a, double lr, double clip);

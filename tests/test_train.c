@@ -12,6 +12,7 @@
 #include "ops_seq.h"
 #include "train.h"
 #include "checkpoint.h"
+#include <fcntl.h>
 
 /* The three models of the assignment on the tiny corpus (tests/data), and
 ** a Transformer LM trained with Adam (whose moments a checkpoint keeps). */
@@ -471,6 +472,40 @@ START_TEST(first_nan_stops_with_its_location) {
 }
 END_TEST
 
+/* A NaN or Inf that first appears in a parameter's gradient (here the
+** embed op's share of E's, made Inf by graph_fault) is caught by the
+** gradient norm, where training leaves those checks (Exec.params_later),
+** and named by a second backward pass with every gradient checked: the
+** message a check after each op gives, with one replica or two; no step
+** is taken and nothing is saved. */
+START_TEST(nan_in_a_parameter_gradient_names_its_op) {
+  for (int R = 1; R <= 2; R++) {
+    char ck[] = "/tmp/gr_pXXXXXX";
+    close(mkstemp(ck)); unlink(ck);
+    Err e = {0};
+    Model *m = model_load("tests/data/tiny_lm.g", &e);
+    ck_assert_msg(m != NULL, "%s", e.msg);
+    TrainOpts o; train_opts_init(&o);
+    o.epochs = 1; o.quiet = 1; o.replicas = R; o.save = ck;
+    TrainCfg c;
+    ck_assert_msg(train_setup(m, &o, &c, &e) == 0, "%s", e.msg);
+    graph_fault(OP_EMBED, INFINITY);
+    fflush(stderr);
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    dup2(null, 2); close(null);          /* the training header */
+    int rc = train_run(m, &o, &c, &e);
+    fflush(stderr);
+    dup2(saved, 2); close(saved);
+    graph_fault(OP_LEAF, 1);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_msg(strstr(e.msg, "tests/data/tiny_lm.g:14:18: error: backward pass: 'embed(E, x)' (embed) produced NaN or Inf at step 1;"),
+                  "replicas %d: %s", R, e.msg);
+    ck_assert_int_ne(access(ck, F_OK), 0);
+    model_free(m);
+  }
+}
+END_TEST
+
 /* An LSTM block's b stands for PyTorch's b_ih + b_hh, which both get the
 ** whole gradient: SGD must move b twice as far as one tensor, and the clip
 ** norm must count its gradient twice (as clip_grad_norm_ over both does).
@@ -596,6 +631,7 @@ static Suite *suite(void) {
   tcase_add_loop_test(t, resume_is_exact, 0, 4);
   tcase_add_test(t, killed_mid_save_keeps_a_good_checkpoint);
   tcase_add_test(t, first_nan_stops_with_its_location);
+  tcase_add_test(t, nan_in_a_parameter_gradient_names_its_op);
   tcase_add_loop_test(t, sgd_counts_the_lstm_bias_twice, 0, 3);
   suite_add_tcase(s, t);
   return s;
