@@ -125,6 +125,40 @@ static void cols_avx2(int M, int N, int K, const float *A, int lda, const float 
   if (n > W) panel(M, TAIL2, K, A, lda, B, ldb, acc, C + j, ldc, all, lanes(n - W));
   else if (n > 0) panel(M, TAIL1, K, A, lda, B, ldb, acc, C + j, ldc, lanes(n), all);
 }
+
+/* P[k * 16 + i] = Bt[i * ldb + k], i < 16, k < K: gemm_pack's panel from
+** 16 rows of B^T, by 8 x 8 blocks transposed in registers (a plain loop
+** reads the 16 rows one float at a time). */
+static void pack_trans16(int K, const float *Bt, int ldb, float *P) {
+  int k = 0;
+  for (; k + 8 <= K; k += 8)
+    for (int h = 0; h < 16; h += 8) {
+      const float *s = Bt + (size_t)h * ldb + k;
+      __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ldb), r2 = _mm256_loadu_ps(s + 2 * (size_t)ldb),
+             r3 = _mm256_loadu_ps(s + 3 * (size_t)ldb), r4 = _mm256_loadu_ps(s + 4 * (size_t)ldb),
+             r5 = _mm256_loadu_ps(s + 5 * (size_t)ldb), r6 = _mm256_loadu_ps(s + 6 * (size_t)ldb),
+             r7 = _mm256_loadu_ps(s + 7 * (size_t)ldb);
+      __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+      __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+      __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+      __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+      float *d = P + (size_t)k * 16 + h;
+      _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(d + 16, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(d + 32, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(d + 48, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(d + 64, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(d + 80, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(d + 96, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(d + 112, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+  for (; k < K; k++)
+    for (int i = 0; i < 16; i++) P[(size_t)k * 16 + i] = Bt[(size_t)i * ldb + k];
+}
 #pragma GCC pop_options
 #endif
 
@@ -159,6 +193,9 @@ static void pack_part(void *ctx, long lo, long hi) {
     int j = (int)p * GEMM_PANEL, n = N - j < GEMM_PANEL ? N - j : GEMM_PANEL;
     float *P = c->P + (size_t)p * gemm_panels_stride(K);
     if (c->trans) {                 /* column j + i of B is row j + i of B^T */
+#ifdef GEMM_AVX2
+      if (cpu_ok && n == GEMM_PANEL) { pack_trans16(K, c->B + (size_t)j * ldb, ldb, P); continue; }
+#endif
       for (int k = 0; k < K; k++) {
         for (int i = 0; i < n; i++) P[(size_t)k * GEMM_PANEL + i] = c->B[(size_t)(j + i) * ldb + k];
         for (int i = n; i < GEMM_PANEL; i++) P[(size_t)k * GEMM_PANEL + i] = 0.0f;
@@ -173,6 +210,7 @@ static void pack_part(void *ctx, long lo, long hi) {
 }
 
 void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P) {
+  pthread_once(&pick_once, pick);
   Pack c = { K, N, ldb, trans, B, P };
   par_for((N + GEMM_PANEL - 1) / GEMM_PANEL, 2, pack_part, &c);
 }

@@ -222,9 +222,14 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
     if (n->kind == N_OP) {
       n->grad.rank = n->val.rank; memcpy(n->grad.shape, n->val.shape, sizeof n->val.shape); n->grad.n = n->val.n;
       n->grad.data = arena_floats(&g->arena, n->val.n);
-    } else graph_grad_array(n);
+    } else {
+      int zero = n->grad.data && g->grads_zero;     /* the step cleared it */
+      graph_grad_array(n);
+      if (zero) continue;
+    }
     par_zero(n->grad.data, n->val.n);
   }
+  g->grads_zero = 0;
   out->grad.data[0] = 1;
   for (int i = out->id; i >= 0; i--) {
     Node *n = g->nodes[i];

@@ -54,6 +54,9 @@ typedef struct Graph {
   const char *file;
   struct Names *names; /* name -> node */
   char *need; int need_n;  /* after graph_backward(out): need[id] = node id reaches out */
+  int grads_zero;          /* every parameter's gradient array holds zeros (the
+                              training step cleared them as it read them), so
+                              the next graph_backward need not; it resets this */
 } Graph;
 
 typedef struct Exec {

@@ -171,7 +171,7 @@ static int multiplicity(const Node *n) { return n->sgd_mult > 1 ? n->sgd_mult : 
 ** the thread pool.  Each block's sum goes to its own slot and the slots are
 ** added in order, so the norm does not depend on the thread count. */
 #define NORM_BLOCK 16384L
-typedef struct SgdJob { const float *g; float *v; double *part; long n; float a; } SgdJob;
+typedef struct SgdJob { float *g; float *v; double *part; long n; float a; int zero; } SgdJob;
 
 static void sq_blocks(void *ctx, long lo, long hi) {
   const SgdJob *j = ctx;
@@ -182,7 +182,8 @@ static void sq_blocks(void *ctx, long lo, long hi) {
 }
 static void sgd_part(void *ctx, long lo, long hi) {
   const SgdJob *j = ctx;
-  for (long i = lo; i < hi; i++) j->v[i] -= j->a * j->g[i];
+  if (!j->zero) { for (long i = lo; i < hi; i++) j->v[i] -= j->a * j->g[i]; return; }
+  for (long i = lo; i < hi; i++) { j->v[i] -= j->a * j->g[i]; j->g[i] = 0; }
 }
 
 static double grad_norm(Graph *g) {
@@ -193,7 +194,7 @@ static double grad_norm(Graph *g) {
     long nb = (n->val.n + NORM_BLOCK - 1) / NORM_BLOCK;
     /* block sums in the graph's arena, which the next forward pass resets */
     double *part = arena_alloc(&g->arena, sizeof *part * (size_t)nb);
-    SgdJob j = { n->grad.data, NULL, part, n->val.n, 0 };
+    SgdJob j = { n->grad.data, NULL, part, n->val.n, 0, 0 };
     par_for(nb, 1, sq_blocks, &j);
     double t = 0;
     for (long k = 0; k < nb; k++) t += part[k];
@@ -211,18 +212,22 @@ double train_adam_step(Graph *g, Adam *a, double lr, double clip) {
   return norm;
 }
 
-/* Contract in train.h. */
-double train_sgd_step(Graph *g, double lr, double clip) {
+/* train_sgd_step; zero: each gradient is cleared as it is read (the next
+** backward pass then need not: Graph.grads_zero). */
+static double sgd_step(Graph *g, double lr, double clip, int zero) {
   double norm = grad_norm(g), scale = clip_scale(norm, clip);
   if (!isfinite(norm)) return norm;
   for (int i = 0; i < g->n; i++) {
     Node *n = g->nodes[i];
     if (n->kind != N_PARAM || !n->grad.data) continue;
-    SgdJob j = { n->grad.data, n->val.data, NULL, n->val.n, (float)(lr * scale * multiplicity(n)) };
+    SgdJob j = { n->grad.data, n->val.data, NULL, n->val.n, (float)(lr * scale * multiplicity(n)), zero };
     par_for(n->val.n, NORM_BLOCK, sgd_part, &j);
   }
+  g->grads_zero = zero;
   return norm;
 }
+/* Contract in train.h. */
+double train_sgd_step(Graph *g, double lr, double clip) { return sgd_step(g, lr, clip, 0); }
 
 static void progress(double frac, double tokps, int epoch) {
   int w = 30, k = (int)(frac * w);
@@ -433,7 +438,7 @@ static int run_pass(Replicas *rs, Feed *f, Exec *ex, int training, const TrainCf
     if (training) {
       if (rs->n > 1 && ran) replicas_sum(rs, count);
       all += dist_reduce_grads(g, count, ran);    /* the gradient of the whole batch */
-      double norm = adam ? train_adam_step(g, adam, lr, c->clip) : train_sgd_step(g, lr, c->clip);
+      double norm = adam ? train_adam_step(g, adam, lr, c->clip) : sgd_step(g, lr, c->clip, 1);
       if (!isfinite(norm)) return locate_nonfinite(rs, f, ex);
     }
     k++;
