@@ -8,7 +8,9 @@ graphrun_kernel() {
 
 # One more measurement of the sgemm peak, appended to $OUT/sgemm.txt and
 # shown (bench/sgemm_peak.c, built once per $OUT).  The reports divide by the
-# best of all the measurements in that file.
+# best of all the measurements in that file.  measure_peak LABEL writes
+# "at: LABEL" before it ("before NAME" and "after NAME" around a run: the
+# report sets that run against those two as well).
 # With it, the round trip of a cache line between two of the CPUs
 # (bench/handoff.c), appended to $OUT/handoff.txt: on a virtual machine it
 # tells an hour whose two vCPUs share a cache from one whose do not.
@@ -16,6 +18,7 @@ measure_peak() {
   [ -x "$OUT/sgemm_peak" ] || cc -O2 bench/sgemm_peak.c $(pkg-config --cflags openblas 2>/dev/null) \
     -o "$OUT/sgemm_peak" $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
   [ -x "$OUT/handoff" ] || cc -std=c11 -O2 -pthread bench/handoff.c -o "$OUT/handoff"
+  [ -z "${1:-}" ] || echo "at: $1" >> "$OUT/sgemm.txt"
   OPENBLAS_NUM_THREADS=$THREADS "$OUT/sgemm_peak" | tee -a "$OUT/sgemm.txt"
   "$OUT/handoff" | tee -a "$OUT/handoff.txt"
 }

@@ -202,6 +202,10 @@ static void pack_part(void *ctx, long lo, long hi) {
       }
       continue;
     }
+    if (n == GEMM_PANEL) {          /* a constant size: two vector moves, not a call to memcpy per row */
+      for (int k = 0; k < K; k++) memcpy(P + (size_t)k * GEMM_PANEL, c->B + (size_t)k * ldb + j, sizeof(float) * GEMM_PANEL);
+      continue;
+    }
     for (int k = 0; k < K; k++) {
       memcpy(P + (size_t)k * GEMM_PANEL, c->B + (size_t)k * ldb + j, sizeof(float) * (size_t)n);
       if (n < GEMM_PANEL) memset(P + (size_t)k * GEMM_PANEL + n, 0, sizeof(float) * (size_t)(GEMM_PANEL - n));
