@@ -147,8 +147,8 @@ def main():
                                 100 * fl / nb if nb else None)
         print(f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | {pt:.0f} | {gt / pt:.1f}x ' if pt else
               f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | - | - ', end='')
-        print(f'| {fl:.1f} | {100 * fl / peak:.0f}% ' if peak else f'| {fl:.1f} | - ', end='')
-        print(f'| {100 * fl / nb:.0f}% ({nb:.1f}) ' if nb else '| - ', end='')
+        print(f'| {fl:.1f} | {100 * fl / peak:.1f}% ' if peak else f'| {fl:.1f} | - ', end='')
+        print(f'| {100 * fl / nb:.1f}% ({nb:.1f}) ' if nb else '| - ', end='')
         print(f'| {g[-1][1]:.2f} / {p[-1][1]:.2f} ' if p else f'| {g[-1][1]:.2f} / - ', end='')
         print(f'| {rg:.0f} / {rp:.0f} |' if rg and rp else f'| {rg or 0:.0f} / - |')
     targets(rows)
@@ -172,15 +172,15 @@ def targets(rows):
     for model, x in (('lm', 8), ('cond_lm', 8), ('attn_lm', 12)):
         line(f'{model}: >= {x}x the reference tok/s (data/, d = 100)', ('small', model, 100), 0, x, '{:.1f}x')
     for model in ('lm', 'cond_lm', 'attn_lm'):
-        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100)', ('small', model, 100), 1, 60, '{:.0f}%')
+        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100)', ('small', model, 100), 1, 60, '{:.1f}%')
     for model in ('lm', 'cond_lm', 'attn_lm'):
-        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100, --replicas)', ('replicas', model, 100), 1, 60, '{:.0f}%')
+        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100, --replicas)', ('replicas', model, 100), 1, 60, '{:.1f}%')
     for model in ('lm', 'cond_lm', 'attn_lm'):
-        line(f'{model}: >= 80% of the sgemm peak (whole Brown, d = 256)', ('full', model, 256), 1, 80, '{:.0f}%')
+        line(f'{model}: >= 80% of the sgemm peak (whole Brown, d = 256)', ('full', model, 256), 1, 80, '{:.1f}%')
     near = [(m, rows[k][4]) for m in ('lm', 'cond_lm', 'attn_lm') for k in [('full', m, 256)] if k in rows and rows[k][4]]
     if near:   # not the target's measure (that is the best peak of the run); what the drift hides
         print('| (the same against the mean of the peaks measured just before and after each run) | '
-              + ', '.join(f'{m} {v:.0f}%' for m, v in near) + ' | |')
+              + ', '.join(f'{m} {v:.1f}%' for m, v in near) + ' | |')
     paired = [r for r in rows.values() if r[2] and r[3]]
     if paired:
         below = sum(r[2] < r[3] for r in paired)
