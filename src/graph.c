@@ -193,8 +193,11 @@ static void backward_faulty(Node *n, Exec *ex) {
   }
 }
 
-float *graph_grad_array(Node *n) {
+static void grad_shape(Node *n) {
   n->grad.rank = n->val.rank; memcpy(n->grad.shape, n->val.shape, sizeof n->val.shape); n->grad.n = n->val.n;
+}
+float *graph_grad_array(Node *n) {
+  grad_shape(n);
   if (!n->grad.data) n->grad.data = xmalloc(sizeof(float) * (size_t)(n->val.n ? n->val.n : 1));
   return n->grad.data;
 }
@@ -220,7 +223,7 @@ int graph_backward(Graph *g, Node *out, Exec *ex) {
       continue;
     }
     if (n->kind == N_OP) {
-      n->grad.rank = n->val.rank; memcpy(n->grad.shape, n->val.shape, sizeof n->val.shape); n->grad.n = n->val.n;
+      grad_shape(n);
       n->grad.data = arena_floats(&g->arena, n->val.n);
     } else {
       int zero = n->grad.data && g->grads_zero;     /* the step cleared it */

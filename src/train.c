@@ -261,7 +261,8 @@ typedef struct PassResult { double nll; long ntok; double seconds; } PassResult;
 ** pass is exactly the single run. */
 typedef struct Replica {
   Model *m;               /* the model (replica 0) or an owned copy           */
-  Feed f;                 /* a copy's token inputs and loss (not replica 0's)  */
+  Feed *feed; Exec *exec; /* replica 0: the pass's (run_pass); a copy: its own  */
+  Feed f;                 /* a copy's token inputs and loss                    */
   Exec ex; Err err;       /* a copy's own                                      */
   double nll; long count; /* this step's loss sum and tokens                   */
   int ran, diverged, rc;
@@ -295,6 +296,7 @@ static int replicas_open(Replicas *rs, Model *m, const TrainOpts *o, const Train
     corpus_sents_free(&d->src_train); corpus_sents_free(&d->src_valid);
     ops_fuse(g);
     if (feed_nodes(&q->f, q->m, e)) return -1;
+    q->feed = &q->f; q->exec = &q->ex;
     q->ex.err = &q->err; q->ex.check_finite = o->check_finite; q->ex.params_later = 1; q->ex.fused_loss = 1;
   }
   return 0;
@@ -336,8 +338,8 @@ static void replica_step(void *ctx, long lo, long hi) {
   const int R = p->rs->n, n = p->f->hi - p->f->lo;
   for (long k = lo; k < hi; k++) {
     Replica *q = &p->rs->r[k];
-    Feed *f = k ? &q->f : p->f;
-    Exec *ex = k ? &q->ex : p->ex;
+    Feed *f = q->feed;
+    Exec *ex = q->exec;
     int c0 = p->f->lo + (int)((long)n * k / R), c1 = p->f->lo + (int)((long)n * (k + 1) / R);
     q->nll = 0; q->count = 0; q->diverged = q->rc = 0;
     if (!(q->ran = c1 > c0)) continue;
@@ -352,14 +354,17 @@ static void replica_step(void *ctx, long lo, long hi) {
   }
 }
 
-/* The model's gradient = the replicas', weighted by their tokens (of total). */
-typedef struct GradSum { float *dst; const float *src[PAR_MAX]; float w[PAR_MAX]; int n; } GradSum;
+/* The model's gradient = the replicas', weighted by their tokens (of total).
+** The copies' gradients are cleared as they are read (their next backward
+** pass then need not: Graph.grads_zero); src[0] may be dst itself. */
+typedef struct GradSum { float *dst; float *src[PAR_MAX]; float w[PAR_MAX]; int n, keep; } GradSum;
 static void grad_sum_part(void *ctx, long lo, long hi) {
   const GradSum *j = ctx;
   for (long i = lo; i < hi; i++) {
     float s = 0;
     for (int k = 0; k < j->n; k++) s += j->w[k] * j->src[k][i];
     j->dst[i] = s;
+    for (int k = j->keep; k < j->n; k++) j->src[k][i] = 0;
   }
 }
 static void replicas_sum(Replicas *rs, double total) {
@@ -375,23 +380,30 @@ static void replicas_sum(Replicas *rs, double total) {
     }
     if (!j.n) continue;
     j.dst = graph_grad_array(d);           /* replica 0 may have had no columns yet */
+    j.keep = j.src[0] == j.dst;            /* the model's own: the sum goes there */
     par_for(d->val.n, NORM_BLOCK, grad_sum_part, &j);
   }
+  for (int k = 1; k < rs->n; k++) if (rs->r[k].ran) rs->r[k].m->g->grads_zero = 1;
+}
+
+/* Fails the pass with replica rq's message (a copy's is in its own Err). */
+static int pass_error(Exec *ex, const Replica *rq) {
+  if (rq->exec != ex) *ex->err = *rq->exec->err;
+  return -1;
 }
 
 /* The gradient norm is NaN or Inf.  The ops' checks left the parameters'
 ** gradients to it (Exec.params_later): each replica's backward pass again,
 ** every gradient checked, names the op that made one.  Failing that (the
 ** value came from another process), the parameter. */
-static int locate_nonfinite(Replicas *rs, Feed *f, Exec *ex) {
+static int locate_nonfinite(Replicas *rs, Exec *ex) {
   for (int q = 0; q < rs->n; q++) {
     Replica *rq = &rs->r[q];
     if (!rq->ran) continue;
-    Exec *x = q ? &rq->ex : ex;
-    x->params_later = 0;
-    int rc = graph_backward(rq->m->g, q ? rq->f.loss : f->loss, x);
-    x->params_later = 1;
-    if (rc) { if (q) *ex->err = rq->err; return -1; }
+    rq->exec->params_later = 0;
+    int rc = graph_backward(rq->m->g, rq->feed->loss, rq->exec);
+    rq->exec->params_later = 1;
+    if (rc) return pass_error(ex, rq);
   }
   Graph *g = rs->r[0].m->g;
   for (int i = 0; i < g->n; i++) {
@@ -413,6 +425,7 @@ static int run_pass(Replicas *rs, Feed *f, Exec *ex, int training, const TrainCf
   feed_reset(f);
   if (training && f->translation && c->bucket)      /* a new order of the bundles, from seed and epoch */
     corpus_bundles_shuffle(&f->bu, bucket_seed(c, epoch));
+  rs->r[0].feed = f; rs->r[0].exec = ex;
   for (int q = 0; q < rs->n; q++) graph_carry(rs->r[q].m->g, 0);
   double all = 0;                 /* tokens of every process so far (training) */
   Pass p = { rs, f, ex, &b, training, epoch };
@@ -423,15 +436,14 @@ static int run_pass(Replicas *rs, Feed *f, Exec *ex, int training, const TrainCf
     int ran = 0;
     for (int q = 0; q < rs->n; q++) {
       Replica *rq = &rs->r[q];
-      if (rq->rc) { if (q) *ex->err = rq->err; return -1; }
+      if (rq->rc) return pass_error(ex, rq);
       if (rq->diverged) {
         char what[300];
-        const Node *loss = q ? rq->f.loss : f->loss;
+        const Node *loss = rq->feed->loss;
         snprintf(what, sizeof what, "training diverged (try a lower --lr or --clip): '%s' = %g nats per token, perplexity Inf, "
                  "in the %s pass of epoch %d", loss->label, rq->nll / rq->count, training ? "training" : "validation", epoch);
-        int rc = graph_report(loss, q ? &rq->ex : ex, what);
-        if (q) *ex->err = rq->err;
-        return rc;
+        graph_report(loss, rq->exec, what);
+        return pass_error(ex, rq);
       }
       r->nll += rq->nll; r->ntok += rq->count; count += (double)rq->count; ran |= rq->ran;
     }
@@ -439,7 +451,7 @@ static int run_pass(Replicas *rs, Feed *f, Exec *ex, int training, const TrainCf
       if (rs->n > 1 && ran) replicas_sum(rs, count);
       all += dist_reduce_grads(g, count, ran);    /* the gradient of the whole batch */
       double norm = adam ? train_adam_step(g, adam, lr, c->clip) : sgd_step(g, lr, c->clip, 1);
-      if (!isfinite(norm)) return locate_nonfinite(rs, f, ex);
+      if (!isfinite(norm)) return locate_nonfinite(rs, ex);
     }
     k++;
     if (bar && now() - last > 0.2) { last = now(); progress((double)k / pieces, all / (last - t0), epoch); }
