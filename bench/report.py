@@ -164,7 +164,7 @@ def targets(rows):
               'programs were running, so these figures measure the load too; the targets need a quiet machine.')
     print('\n| target | measured | |\n|---|---|---|')
     def line(what, key, idx, limit, fmt):
-        v = rows.get(key, (None,) * 5)[idx]
+        v = rows[key][idx] if key in rows else None
         if v is None:
             print(f'| {what} | not run | |')
         else:

@@ -208,7 +208,7 @@ static void pack_part(void *ctx, long lo, long hi) {
     }
     for (int k = 0; k < K; k++) {
       memcpy(P + (size_t)k * GEMM_PANEL, c->B + (size_t)k * ldb + j, sizeof(float) * (size_t)n);
-      if (n < GEMM_PANEL) memset(P + (size_t)k * GEMM_PANEL + n, 0, sizeof(float) * (size_t)(GEMM_PANEL - n));
+      memset(P + (size_t)k * GEMM_PANEL + n, 0, sizeof(float) * (size_t)(GEMM_PANEL - n));   /* the last panel's padding */
     }
   }
 }
