@@ -344,6 +344,7 @@ typedef struct Rec {
   const float *W; int h0;           /* forward: W_hh^T; h0: start from a given state */
   const float *Wp;                  /* W in panels (gemm_pack), or NULL */
   float *G, *hs, *cs;               /* the layer's gates [T,B,4H], h and c [T+1,B,H] */
+  float *y;                         /* forward, top layer: the outputs [T,B,H], or NULL */
   const float *dout;                /* backward: as lstm_seq_bwd's, and its buffers */
   float *dG, *dh, *dc, *part0, *part1, *dh2;
 } Rec;
@@ -361,6 +362,13 @@ static void rec_fwd(const Rec *c, int b0, int b1) {
                 .G = c->G + ((size_t)t * B + b0) * G4, .cp = cp, .hp = hp, .cc = cp + BH, .hc = hp + BH };
     par_for(st.nb, 1, step_fwd, &st);
   }
+  if (c->y)                         /* the outputs, by the thread that just wrote the rows */
+    for (int t = 0; t < T; t++)
+      for (int b = b0; b < b1; b++) {
+        float *y = c->y + t * BH + (size_t)b * H;
+        if (r->len && t >= row_len(r, b)) memset(y, 0, sizeof(float) * H);   /* past its length */
+        else memcpy(y, c->hs + (t + 1) * BH + (size_t)b * H, sizeof(float) * H);
+      }
 }
 
 /* All T steps backward for rows [b0, b1), ending with their dh_{-1} in dh.
@@ -441,18 +449,10 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
     if (WhhP) gemm_pack(H, G4, P->W_hh, H, 1, WhhP);
     else transpose_to(G4, H, P->W_hh, WhhT, 0);
     Rec rc = { .r = r, .n = row_blocks(r), .l = l, .W = WhhT, .Wp = WhhP, .h0 = h0 != NULL, .G = G, .hs = hs,
-               .cs = cs };
+               .cs = cs, .y = l == L - 1 ? y : NULL };
     par_for(rc.n, 1, rec_blocks, &rc);
     if (hN) memcpy(hN + l * BH, hs + T * BH, sizeof(float) * BH);
     if (cN) memcpy(cN + l * BH, cs + T * BH, sizeof(float) * BH);
-  }
-  if (y) {
-    const float *top = r->h + (size_t)(L - 1) * (T + 1) * BH + BH;
-    memcpy(y, top, sizeof(float) * TBH);
-    if (r->len)
-      for (int t = 0; t < T; t++)
-        for (int b = 0; b < B; b++)
-          if (t >= row_len(r, b)) memset(y + t * BH + (size_t)b * H, 0, sizeof(float) * H);
   }
   return 0;
 }
