@@ -313,7 +313,7 @@ static void gemm_part(void *ctx, long lo, long hi) {
   ** then the product adds to them.  OpenBLAS 0.3.21's own pass for beta = 0
   ** is slower than memset: [700,256] x [256,512] with C 1024 wide took 1.19x
   ** the time, the output layer's [440,256] x [256,5000] 1.09x (Haswell, one
-  ** thread).  The same bits: 0 + x is x. */
+  ** thread).  OpenBLAS too zeroes C and then adds to it: the same bits. */
   float beta = g->beta;
   if (g->bias || beta == 0.0f) {
     int r0 = g->by_cols ? 0 : a, r1 = g->by_cols ? g->M : b, c0 = g->by_cols ? a : 0, c1 = g->by_cols ? b : g->N;
