@@ -7,7 +7,7 @@
 ** the threads of a process that mpirun bound to one core.  And the same
 ** split inside one process (--replicas, src/train.c): one step and two
 ** epochs as one run, results that do not depend on the threads, an exact
-** resume with dropout, and the refusals.
+** resume with dropout, each replica drawing its own masks, and the refusals.
 **
 ** The models are the tiny lm, cond_lm and Transformer LM (Adam) without
 ** dropout (tests/data/tiny_*_exact.g): with dropout the masks differ per process
@@ -362,6 +362,46 @@ START_TEST(replicas_with_dropout_are_exact) {
 }
 END_TEST
 
+/* Each replica draws its own dropout masks.  The corpus twice over, in a
+** batch of 2 columns split over 2 replicas, puts the same text in both
+** replicas; if they also drew the same masks, each step's gradient (the
+** mean of two equal halves) and so the whole run would be bit for bit that
+** of one column of the corpus alone.  Without dropout it is (the control). */
+static char *run_ckpt(const char *model, const char *flags) {
+  char *ck = tmp_path(".ck"), args[700];
+  snprintf(args, sizeof args, "%s --train --epochs 2 --quiet %s --save %s", model, flags, ck);
+  TuRun r = tu_run(args);
+  ck_assert_msg(r.status == 0, "%s: %s", args, r.err);
+  tu_free(&r);
+  return ck;
+}
+START_TEST(replicas_draw_their_own_masks) {
+  if (skip()) return;
+  char *text = tu_slurp("tests/data/tiny-train.txt"), *twice = malloc(2 * strlen(text) + 1);
+  ck_assert_ptr_nonnull(text);
+  strcpy(twice, text); strcat(twice, text);
+  char *data = tu_tmpfile(".txt", twice, strlen(twice));
+  const char *models[] = { "tests/data/tiny_lm_exact.g", "tests/data/tiny_lm.g" };
+  for (int i = 0; i < 2; i++) {
+    char *src = tu_slurp(models[i]), *at = strstr(src, "tests/data/tiny-train.txt");
+    ck_assert_ptr_nonnull(at);
+    char g[4096];
+    int n = snprintf(g, sizeof g, "%.*s%s%s", (int)(at - src), src, data, at + strlen("tests/data/tiny-train.txt"));
+    ck_assert_int_lt(n, (int)sizeof g);
+    char *model2 = tu_tmpfile(".g", g, strlen(g));
+    char *one = run_ckpt(models[i], "--batch 1 --threads 1"), *two = run_ckpt(model2, "--batch 2 --replicas 2 --threads 2");
+    long n1, n2;
+    char *a = tu_slurp_n(one, &n1), *b = tu_slurp_n(two, &n2);
+    int same = n1 == n2 && n1 > 0 && memcmp(a, b, (size_t)n1) == 0;
+    if (i == 0) ck_assert_msg(same, "without dropout, 2 replicas on the text twice differ from 1 column of it");
+    else ck_assert_msg(!same, "with dropout, 2 replicas on the text twice train as 1 column of it: they drew the same masks");
+    free(a); free(b); unlink(one); unlink(two); free(one); free(two);
+    unlink(model2); free(model2); free(src);
+  }
+  unlink(data); free(data); free(text); free(twice);
+}
+END_TEST
+
 START_TEST(replicas_refusals) {
   if (skip()) return;
   TuRun r = tu_run("tests/data/tiny_lm_exact.g --train --batch 3 --replicas 4 --quiet");
@@ -413,6 +453,7 @@ static Suite *suite(void) {
   tcase_add_test(t, replicas_step_as_one_run);
   tcase_add_test(t, replicas_two_epochs_as_one_run);
   tcase_add_test(t, replicas_with_dropout_are_exact);
+  tcase_add_test(t, replicas_draw_their_own_masks);
   tcase_add_test(t, replicas_refusals);
   suite_add_tcase(s, t);
   return s;
