@@ -377,16 +377,17 @@ static char *run_ckpt(const char *model, const char *flags) {
 }
 START_TEST(replicas_draw_their_own_masks) {
   if (skip()) return;
-  char *text = tu_slurp("tests/data/tiny-train.txt"), *twice = malloc(2 * strlen(text) + 1);
+  static const char train[] = "tests/data/tiny-train.txt";   /* as the models name it */
+  char *text = tu_slurp(train), *twice = malloc(2 * strlen(text) + 1);
   ck_assert_ptr_nonnull(text);
   strcpy(twice, text); strcat(twice, text);
   char *data = tu_tmpfile(".txt", twice, strlen(twice));
   const char *models[] = { "tests/data/tiny_lm_exact.g", "tests/data/tiny_lm.g" };
   for (int i = 0; i < 2; i++) {
-    char *src = tu_slurp(models[i]), *at = strstr(src, "tests/data/tiny-train.txt");
+    char *src = tu_slurp(models[i]), *at = strstr(src, train);
     ck_assert_ptr_nonnull(at);
     char g[4096];
-    int n = snprintf(g, sizeof g, "%.*s%s%s", (int)(at - src), src, data, at + strlen("tests/data/tiny-train.txt"));
+    int n = snprintf(g, sizeof g, "%.*s%s%s", (int)(at - src), src, data, at + strlen(train));
     ck_assert_int_lt(n, (int)sizeof g);
     char *model2 = tu_tmpfile(".g", g, strlen(g));
     char *one = run_ckpt(models[i], "--batch 1 --threads 1"), *two = run_ckpt(model2, "--batch 2 --replicas 2 --threads 2");
