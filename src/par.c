@@ -30,6 +30,8 @@
 #define SPIN_NS 200000L      /* a worker spins this long before sleeping */
 #define GEMM_SERIAL 400000.0 /* products under this many flops (~4 us) are not split */
 #define GEMM_BLOCK 16        /* split points fall on multiples of this */
+#define GEMM_KSPLIT 4        /* gemm_split splits a sum this many times C's longer side */
+#define GEMM_KSHARED (1 << 18) /* ... when the operand the threads would share has this many floats */
 
 /* The job word: generation << 32 | chunks << 16 | next chunk to claim. */
 #define JOB_GEN(w) ((uint32_t)((w) >> 32))
@@ -121,7 +123,13 @@ static uint32_t post(int chunks) {
   return gen;
 }
 
+static float *ktmp;               /* the K-split's partial products (gemm_split) */
+static size_t ktmp_cap;
+
 void par_shutdown(void) {
+  free(ktmp);
+  ktmp = NULL;
+  ktmp_cap = 0;
   if (P.n <= 1) return;
   atomic_store(&P.quit, 1);
   post(0);
@@ -332,6 +340,39 @@ static void gemm_part(void *ctx, long lo, long hi) {
           g->lda, g->B, g->ldb, beta, g->C + (size_t)a * g->ldc, g->ldc);
 }
 
+/* The K-split: parts [lo, hi) of the sum's s->parts, split at multiples
+** of GEMM_BLOCK; part 0 goes into C (with beta), part c > 0 into ktmp's
+** (c-1)-th M x N block. */
+typedef struct KSum { Gemm g; int parts; } KSum;
+static void ksum_part(void *ctx, long lo, long hi) {
+  const KSum *s = ctx;
+  const Gemm *g = &s->g;
+  for (long c = lo; c < hi; c++) {
+    int k0 = (int)((long)g->K * c / s->parts) / GEMM_BLOCK * GEMM_BLOCK;
+    int k1 = c + 1 == s->parts ? g->K : (int)((long)g->K * (c + 1) / s->parts) / GEMM_BLOCK * GEMM_BLOCK;
+    float *C = c ? ktmp + (size_t)(c - 1) * g->M * g->N : g->C;
+    int ldc = c ? g->N : g->ldc;
+    float beta = c ? 0.0f : g->beta;
+    if (beta == 0.0f) {            /* as gemm_part: memset, then add */
+      for (int i = 0; i < g->M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * (size_t)g->N);
+      beta = 1.0f;
+    }
+    sgemm(g->ta, g->tb, g->M, g->N, k1 - k0, g->alpha, g->ta ? g->A + (size_t)k0 * g->lda : g->A + k0, g->lda,
+          g->tb ? g->B + k0 : g->B + (size_t)k0 * g->ldb, g->ldb, beta, C, ldc);
+  }
+}
+/* Rows [lo, hi) of C += the parts in ktmp, in part order. */
+static void ksum_add(void *ctx, long lo, long hi) {
+  const KSum *s = ctx;
+  const Gemm *g = &s->g;
+  for (int c = 1; c < s->parts; c++)
+    for (long i = lo; i < hi; i++) {
+      float *restrict d = g->C + (size_t)i * g->ldc;
+      const float *restrict t = ktmp + ((size_t)(c - 1) * g->M + (size_t)i) * g->N;
+      for (int j = 0; j < g->N; j++) d[j] += t[j];
+    }
+}
+
 static void gemm_split(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                        const float *B, int ldb, const float *bias, float beta, float *C, int ldc) {
   if (M <= 0 || N <= 0) return;
@@ -343,11 +384,31 @@ static void gemm_split(int ta, int tb, int M, int N, int K, float alpha, const f
     return;
   }
   /* Split the side whose operand is larger, so that each thread packs only
-  ** its part of it: columns share A and split B, rows share B and split A. */
+  ** its part of it: columns share A and split B, rows share B and split A.
+  ** When the sum is much longer than both sides (the output layer's
+  ** gradient dL E sums over the vocabulary), both operands are large and C
+  ** is small: split the sum, each thread packing its part of both, and add
+  ** the parts after.  OpenBLAS packs a shared operand once per call, so the
+  ** row split would pack all of E on both threads; a shared operand that
+  ** fits in L2 costs little to pack twice, and the split's second job and
+  ** sum would cost more. */
   Gemm g = { ta, tb, M, N, K, lda, ldb, ldc, N >= M, alpha, beta, A, B, bias, C };
   int side = g.by_cols ? N : M;
-  if (P.n <= 1 || in_job || 2.0 * M * N * K < GEMM_SERIAL) gemm_part(&g, 0, (side + GEMM_BLOCK - 1) / GEMM_BLOCK);
-  else par_for((side + GEMM_BLOCK - 1) / GEMM_BLOCK, 1, gemm_part, &g);
+  if (P.n <= 1 || in_job || 2.0 * M * N * K < GEMM_SERIAL) { gemm_part(&g, 0, (side + GEMM_BLOCK - 1) / GEMM_BLOCK); return; }
+  if (!bias && K >= GEMM_KSPLIT * (M > N ? M : N) && (double)K * (M < N ? M : N) >= GEMM_KSHARED) {
+    size_t need = (size_t)(P.n - 1) * (size_t)M * (size_t)N;
+    if (need > ktmp_cap) {
+      float *t = realloc(ktmp, sizeof(float) * need);
+      if (t) { ktmp = t; ktmp_cap = need; }
+    }
+    if (need <= ktmp_cap) {
+      KSum s = { g, P.n };
+      par_for(P.n, 1, ksum_part, &s);
+      par_for(M, 8, ksum_add, &s);
+      return;
+    }
+  }
+  par_for((side + GEMM_BLOCK - 1) / GEMM_BLOCK, 1, gemm_part, &g);
 }
 
 void par_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

@@ -61,10 +61,12 @@ static void check_gemm(int ta, int tb, int M, int N, int K, float alpha, float b
 }
 
 START_TEST(gemm_matches_loops) {
-  /* Shapes of a training step (split by columns and by rows), odd sizes
-  ** that leave partial blocks, and products too small to split. */
+  /* Shapes of a training step (split by columns and by rows), sums long
+  ** enough to be split (the output layer's dL E), odd sizes that leave
+  ** partial blocks, and products too small to split. */
   static const int shapes[][3] = {
     { 20, 400, 100 }, { 20, 100, 400 }, { 700, 400, 100 }, { 400, 100, 700 }, { 333, 77, 129 },
+    { 40, 30, 10000 }, { 33, 17, 16001 },
     { 17, 1250, 33 }, { 1, 1, 1 }, { 1, 700, 3 }, { 700, 1, 3 }, { 5, 3, 0 }, { 3, 5, 2 },
   };
   for (int th = 1; th <= 3; th++) {
@@ -81,14 +83,17 @@ END_TEST
 /* For a fixed thread count, the same product gives the same bits. */
 START_TEST(gemm_repeatable) {
   par_init(2);
-  int M = 300, N = 500, K = 200;
-  float *A = fnew((long)M * K), *B = fnew((long)K * N), *C1 = fnew((long)M * N), *C2 = fnew((long)M * N);
-  par_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C1, N);
-  for (int r = 0; r < 20; r++) {
-    par_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C2, N);
-    ck_assert(!memcmp(C1, C2, sizeof(float) * (size_t)M * N));
+  static const int shapes[][3] = { { 300, 500, 200 }, { 50, 40, 10000 } };   /* the second splits its sum */
+  for (int s = 0; s < 2; s++) {
+    int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+    float *A = fnew((long)M * K), *B = fnew((long)K * N), *C1 = fnew((long)M * N), *C2 = fnew((long)M * N);
+    par_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C1, N);
+    for (int r = 0; r < 20; r++) {
+      par_gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C2, N);
+      ck_assert(!memcmp(C1, C2, sizeof(float) * (size_t)M * N));
+    }
+    free(A); free(B); free(C1); free(C2);
   }
-  free(A); free(B); free(C1); free(C2);
   par_shutdown();
 }
 END_TEST
