@@ -221,18 +221,9 @@ static void xmm_gather(void *ctx, long lo, long hi) {
     memcpy(m->Ac + (size_t)i * m->K, m->A + (size_t)m->rows[i] * m->K, sizeof(float) * (size_t)m->K);
 }
 
-/* x += b, as the unfused product adds its bias to each finished dot. */
-SEQK_CLONES static void row_add(int V, const float *restrict b, float *restrict x) {
-  for (int j = 0; j < V; j++) x[j] += b[j];
-}
-
 static void xmm_lse(void *ctx, long lo, long hi) {
   const XentMM *m = ((XmmJob *)ctx)->m;
-  for (long i = lo; i < hi; i++) {
-    float *x = m->L + (size_t)i * m->V;
-    if (m->b) row_add(m->V, m->b, x);
-    m->lse[i] = row_lse(m->V, x);
-  }
+  for (long i = lo; i < hi; i++) m->lse[i] = row_lse(m->V, m->L + (size_t)i * m->V);
 }
 
 double seqk_xentmm_fwd(XentMM *m) {
@@ -240,7 +231,11 @@ double seqk_xentmm_fwd(XentMM *m) {
   if (!m->n) return 0.0;
   if (m->rows) par_for(m->n, xent_rows_grain(m->K > 0 ? m->K : 1), xmm_gather, &j);
   else m->Ac = (float *)m->A;
-  par_gemm(0, m->tw, (int)m->n, m->V, m->K, 1.0f, m->Ac, m->K, m->W, m->tw ? m->K : m->V, 0.0f, m->L, m->V);
+  /* With a bias, the logits' rows start as it and the product adds to them
+  ** (no second pass over them): b + dot, the same sum as the unfused
+  ** graph's dot + b while the sum fits one of OpenBLAS's blocks of K. */
+  if (m->b) par_gemm_bias(0, m->tw, (int)m->n, m->V, m->K, m->Ac, m->K, m->W, m->tw ? m->K : m->V, m->b, m->L, m->V);
+  else par_gemm(0, m->tw, (int)m->n, m->V, m->K, 1.0f, m->Ac, m->K, m->W, m->tw ? m->K : m->V, 0.0f, m->L, m->V);
   par_for(m->n, xent_rows_grain(m->V), xmm_lse, &j);
   double s = 0.0;                  /* in row order: the same sum on any thread count */
   for (long i = 0; i < m->n; i++) s += (double)m->lse[i] - (double)m->L[(size_t)i * m->V + m->id[i]];
