@@ -54,7 +54,8 @@ void par_for(long n, long grain, ParFn fn, void *ctx);
 
 /* Row-major C = alpha op(A) op(B) + beta C, as cblas_sgemm with
 ** CblasRowMajor; ta/tb: 1 = transposed.  Large products are split over the
-** pool by the longer of C's two sides. */
+** pool by the longer of C's two sides, or over the sum when it is much
+** longer than both (the parts then added in a fixed order). */
 void par_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
           const float *B, int ldb, float beta, float *C, int ldc);
 
