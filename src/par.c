@@ -389,9 +389,10 @@ static void gemm_split(int ta, int tb, int M, int N, int K, float alpha, const f
   ** gradient dL E sums over the vocabulary), both operands are large and C
   ** is small: split the sum, each thread packing its part of both, and add
   ** the parts after.  OpenBLAS packs a shared operand once per call, so the
-  ** row split would pack all of E on both threads; a shared operand that
-  ** fits in L2 costs little to pack twice, and the split's second job and
-  ** sum would cost more. */
+  ** row split would pack all of E on both threads.  A shared operand that
+  ** fits in L2 costs little to pack twice: not worth the second job and
+  ** the sum.  ktmp holds (threads - 1) x M x N floats, kept from call to
+  ** call (it grows to the largest such C, [rows, d] in training). */
   Gemm g = { ta, tb, M, N, K, lda, ldb, ldc, N >= M, alpha, beta, A, B, bias, C };
   int side = g.by_cols ? N : M;
   if (P.n <= 1 || in_job || 2.0 * M * N * K < GEMM_SERIAL) { gemm_part(&g, 0, (side + GEMM_BLOCK - 1) / GEMM_BLOCK); return; }
