@@ -310,6 +310,22 @@ static void sgemm(int ta, int tb, int M, int N, int K, float alpha, const float 
               M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* A rows x cols block of C starts as the bias row, or as zeros for beta =
+** 0, while it stays in cache; the product then adds to it (the beta this
+** returns).  OpenBLAS 0.3.21's own pass for beta = 0 is slower than
+** memset: [700,256] x [256,512] with C 1024 wide took 1.19x the time, the
+** output layer's [440,256] x [256,5000] 1.09x (Haswell, one thread).
+** OpenBLAS too zeroes C and then adds to it: the same bits. */
+static float start_block(float *C, int ldc, int rows, int cols, const float *bias, float beta) {
+  if (!bias && beta != 0.0f) return beta;
+  for (int i = 0; i < rows; i++) {
+    float *c = C + (size_t)i * ldc;
+    if (bias) memcpy(c, bias, sizeof(float) * (size_t)cols);
+    else memset(c, 0, sizeof(float) * (size_t)cols);
+  }
+  return 1.0f;
+}
+
 /* Blocks [lo, hi) of GEMM_BLOCK rows or columns of C. */
 static void gemm_part(void *ctx, long lo, long hi) {
   const Gemm *g = ctx;
@@ -317,21 +333,8 @@ static void gemm_part(void *ctx, long lo, long hi) {
   int a = (int)lo * GEMM_BLOCK, b = (int)hi * GEMM_BLOCK;
   if (b > side) b = side;
   if (a >= b) return;
-  /* This block's bias rows, or zeros for beta = 0, while they stay in cache;
-  ** then the product adds to them.  OpenBLAS 0.3.21's own pass for beta = 0
-  ** is slower than memset: [700,256] x [256,512] with C 1024 wide took 1.19x
-  ** the time, the output layer's [440,256] x [256,5000] 1.09x (Haswell, one
-  ** thread).  OpenBLAS too zeroes C and then adds to it: the same bits. */
-  float beta = g->beta;
-  if (g->bias || beta == 0.0f) {
-    int r0 = g->by_cols ? 0 : a, r1 = g->by_cols ? g->M : b, c0 = g->by_cols ? a : 0, c1 = g->by_cols ? b : g->N;
-    for (int i = r0; i < r1; i++) {
-      float *c = g->C + (size_t)i * g->ldc + c0;
-      if (g->bias) memcpy(c, g->bias + c0, sizeof(float) * (size_t)(c1 - c0));
-      else memset(c, 0, sizeof(float) * (size_t)(c1 - c0));
-    }
-    beta = 1.0f;
-  }
+  int r0 = g->by_cols ? 0 : a, r1 = g->by_cols ? g->M : b, c0 = g->by_cols ? a : 0, c1 = g->by_cols ? b : g->N;
+  float beta = start_block(g->C + (size_t)r0 * g->ldc + c0, g->ldc, r1 - r0, c1 - c0, g->bias ? g->bias + c0 : NULL, g->beta);
   if (g->by_cols)
     sgemm(g->ta, g->tb, g->M, b - a, g->K, g->alpha, g->A, g->lda,
           g->tb ? g->B + (size_t)a * g->ldb : g->B + a, g->ldb, beta, g->C + a, g->ldc);
@@ -352,11 +355,7 @@ static void ksum_part(void *ctx, long lo, long hi) {
     int k1 = c + 1 == s->parts ? g->K : (int)((long)g->K * (c + 1) / s->parts) / GEMM_BLOCK * GEMM_BLOCK;
     float *C = c ? ktmp + (size_t)(c - 1) * g->M * g->N : g->C;
     int ldc = c ? g->N : g->ldc;
-    float beta = c ? 0.0f : g->beta;
-    if (beta == 0.0f) {            /* as gemm_part: memset, then add */
-      for (int i = 0; i < g->M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * (size_t)g->N);
-      beta = 1.0f;
-    }
+    float beta = start_block(C, ldc, g->M, g->N, NULL, c ? 0.0f : g->beta);
     sgemm(g->ta, g->tb, g->M, g->N, k1 - k0, g->alpha, g->ta ? g->A + (size_t)k0 * g->lda : g->A + k0, g->lda,
           g->tb ? g->B + k0 : g->B + (size_t)k0 * g->ldb, g->ldb, beta, C, ldc);
   }
