@@ -360,16 +360,19 @@ static void ksum_part(void *ctx, long lo, long hi) {
           g->tb ? g->B + k0 : g->B + (size_t)k0 * g->ldb, g->ldb, beta, C, ldc);
   }
 }
-/* Rows [lo, hi) of C += the parts in ktmp, in part order. */
+/* Rows [lo, hi) of C += the parts in ktmp, in part order, one row of C at
+** a time (it stays in cache over the parts).  par.c is below seqk.h's
+** seqk_ew, and C's rows are ldc apart: hence its own loop. */
 static void ksum_add(void *ctx, long lo, long hi) {
   const KSum *s = ctx;
   const Gemm *g = &s->g;
-  for (int c = 1; c < s->parts; c++)
-    for (long i = lo; i < hi; i++) {
-      float *restrict d = g->C + (size_t)i * g->ldc;
+  for (long i = lo; i < hi; i++) {
+    float *restrict d = g->C + (size_t)i * g->ldc;
+    for (int c = 1; c < s->parts; c++) {
       const float *restrict t = ktmp + ((size_t)(c - 1) * g->M + (size_t)i) * g->N;
       for (int j = 0; j < g->N; j++) d[j] += t[j];
     }
+  }
 }
 
 static void gemm_split(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
