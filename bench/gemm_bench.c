@@ -3,7 +3,10 @@
 ** thread: OpenBLAS (cblas_sgemm, as par_gemm calls it inside a pool job)
 ** against graphrun's own gemm_rows (src/gemm.c), in GFLOP/s, best of 5.
 ** The shapes are lm's and attn_lm's at d = 100 on a thread's 10 rows
-** (the batch of 20 split by rows), one thread's whole step, and d = 256.
+** (the batch of 20 split by rows), one thread's whole step, and d = 256,
+** whose steps read the weights from gemm_pack's panels (gemm_rows_panels).
+** On a CPU with AVX-512VL a last column times the kernel held to 6-row
+** blocks (gemm_rows_vl) against its 10-row ones.
 **
 ** usage: gemm_bench        (bench/run builds and runs it; OPENBLAS_CORETYPE
 **                           picks OpenBLAS's kernel, and gemm_rows follows it)
@@ -27,39 +30,51 @@ static float *rnd(size_t n) {
   return p;
 }
 
-/* C[M,N] += A[M,K] B[K,N] both ways; prints one line. */
-static void bench(int M, int N, int K, const char *what) {
+/* C[M,N] += A[M,K] B[K,N] by OpenBLAS, by graphrun's kernel (from panels
+** when `panels`), and by the kernel in 6-row blocks where it takes 10;
+** prints one line. */
+static void bench(int M, int N, int K, int panels, const char *what) {
   float *A = rnd((size_t)M * K), *B = rnd((size_t)K * N), *C = rnd((size_t)M * N);
-  int it = (int)(2e8 / (2.0 * M * N * K)) + 10;
-  double best[2] = { 1e30, 1e30 };
+  float *P = panels ? rnd(gemm_panels_floats(K, N)) : NULL;
+  if (P) gemm_pack(K, N, B, N, 0, P);
+  int it = (int)(2e8 / (2.0 * M * N * K)) + 10, ways = gemm_rows_vl(-1) ? 3 : 2;
+  double best[3] = { 1e30, 1e30, 1e30 };
   for (int rep = 0; rep < 5; rep++)
-    for (int way = 0; way < 2; way++) {
+    for (int way = 0; way < ways; way++) {
+      gemm_rows_vl(way == 2);
       double t = now();
       for (int i = 0; i < it; i++) {
-        if (way) gemm_rows(M, N, K, A, K, B, N, 1, C, N);
-        else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 1.0f, C, N);
+        if (!way) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 1.0f, C, N);
+        else if (P) gemm_rows_panels(M, N, K, A, K, P, gemm_panels_stride(K), 1, C, N);
+        else gemm_rows(M, N, K, A, K, B, N, 1, C, N);
       }
       double dt = (now() - t) / it;
       if (dt < best[way]) best[way] = dt;
     }
+  gemm_rows_vl(0);
   double f = 2.0 * M * N * K * 1e-9;
-  printf("[%2d,%4d] x [%4d,%4d]  OpenBLAS %6.1f GFLOP/s  gemm_rows %6.1f GFLOP/s  (%.2fx)  %s\n",
-         M, K, K, N, f / best[0], f / best[1], best[0] / best[1], what);
-  free(A); free(B); free(C);
+  printf("[%2d,%4d] x [%4d,%4d]  OpenBLAS %6.1f GFLOP/s  %s %6.1f GFLOP/s  (%.2fx)", M, K, K, N, f / best[0],
+         P ? "panels" : "in place", f / best[1], best[0] / best[1]);
+  if (ways == 3) printf("  6-row blocks %6.1f (10-row %.2fx)", f / best[2], best[2] / best[1]);
+  printf("  %s\n", what);
+  free(A); free(B); free(C); free(P);
 }
 
 int main(void) {
   openblas_set_num_threads(1);
-  printf("gemm_rows %s here (the OpenBLAS kernel's vector level decides)\n",
-         gemm_rows_on(100) ? "takes the steps at d = 100" : "is not used");
-  bench(10, 400, 100, "LSTM step, d = 100, a thread's rows ([B,H] x [H,4H])");
-  bench(10, 100, 400, "its backward ([B,4H] x [4H,H])");
-  bench(10, 400, 200, "attention decoder step ([B,2H] x [2H,4H])");
-  bench(10, 200, 400, "its backward");
-  bench(10, 100, 200, "lin_out ([B,2H] x [2H,H])");
-  bench(10, 200, 100, "its backward (dcq)");
-  bench(10, 100, 100, "lin_in");
-  bench(20, 400, 100, "LSTM step, d = 100, one thread's whole step");
-  bench(20, 1024, 256, "LSTM step, d = 256 (gemm_rows not used: OpenBLAS's packing wins)");
+  printf("gemm_rows %s here (the OpenBLAS kernel's vector level decides); blocks of up to %d rows\n",
+         gemm_rows_on(100) ? "takes the steps at d = 100" : "is not used", gemm_rows_vl(-1) ? 10 : 6);
+  bench(10, 400, 100, 0, "LSTM step, d = 100, a thread's rows ([B,H] x [H,4H])");
+  bench(10, 100, 400, 0, "its backward ([B,4H] x [4H,H])");
+  bench(10, 400, 200, 0, "attention decoder step ([B,2H] x [2H,4H])");
+  bench(10, 200, 400, 0, "its backward");
+  bench(10, 100, 200, 0, "lin_out ([B,2H] x [2H,H])");
+  bench(10, 200, 100, 0, "its backward (dcq)");
+  bench(10, 100, 100, 0, "lin_in");
+  bench(20, 400, 100, 0, "LSTM step, d = 100, one thread's whole step");
+  bench(10, 1024, 256, 1, "LSTM step, d = 256, a thread's rows");
+  bench(10, 256, 1024, 1, "its backward");
+  bench(10, 1024, 512, 1, "attention decoder step, d = 256");
+  bench(10, 512, 1024, 1, "its backward");
   return 0;
 }

@@ -64,5 +64,9 @@ void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float 
 /* Tests: 1 or 0 overrides the kernel and CPU part of gemm_rows_on's and
 ** gemm_panels_on's answers (not the size), -1 restores it. */
 void gemm_rows_force(int on);
+/* Whether the kernel takes blocks of up to 10 rows in AVX-512VL's 32
+** registers (a CPU that has them) instead of 6 in AVX2's 16; the same bits.
+** Tests: off = 1 keeps it to 6 rows, 0 allows 10 again, -1 only asks. */
+int gemm_rows_vl(int off);
 
 #endif

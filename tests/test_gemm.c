@@ -5,7 +5,9 @@
 ** than the matrices, with and without accumulating); a row's and a
 ** column's result the same bits whatever else is in the call; the same
 ** bits from a packed copy in panels; and the choice, which follows the
-** OpenBLAS kernel's vector level.
+** OpenBLAS kernel's vector level.  The product tests run twice (loop test
+** _i): with the 10-row blocks where the CPU has AVX-512VL, and with 6-row
+** blocks only; the two give the same bits.
 */
 #include "testutil.h"
 #include "gemm.h"
@@ -49,13 +51,15 @@ static void check_shape(int M, int N, int K, int acc) {
 }
 
 START_TEST(matches_a_plain_loop) {
-  static const int Ms[] = { 1, 2, 5, 6, 7, 10, 20 };        /* blocks of 1-6 rows */
+  gemm_rows_vl(_i);
+  static const int Ms[] = { 1, 2, 5, 6, 7, 10, 13, 20, 30 };  /* blocks of 1-6 rows, or 1-10 */
   static const int Ns[] = { 1, 3, 8, 9, 16, 17, 33, 100, 400 };  /* tails of 1 and 2 vectors */
   static const int Ks[] = { 0, 1, 7, 100, 300 };
   for (size_t m = 0; m < sizeof Ms / sizeof *Ms; m++)
     for (size_t n = 0; n < sizeof Ns / sizeof *Ns; n++)
       for (size_t k = 0; k < sizeof Ks / sizeof *Ks; k++)
         for (int acc = 0; acc <= 1; acc++) check_shape(Ms[m], Ns[n], Ks[k], acc);
+  gemm_rows_vl(0);
 }
 END_TEST
 
@@ -63,6 +67,7 @@ END_TEST
 ** or the columns in two calls cut at an odd place, gives the same bits as
 ** one call; so do the rows of an LSTM step split over threads. */
 START_TEST(rows_and_columns_do_not_depend_on_the_rest) {
+  gemm_rows_vl(_i);
   const int M = 20, N = 100, K = 300;   /* N: 6 panels and a tail */
   float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
   float *C0 = malloc(sizeof(float) * M * N), *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
@@ -76,6 +81,46 @@ START_TEST(rows_and_columns_do_not_depend_on_the_rest) {
   ck_assert_msg(!memcmp(C0, C1, sizeof(float) * M * N), "rows one at a time differ");
   ck_assert_msg(!memcmp(C0, C2, sizeof(float) * M * N), "columns in two calls differ");
   free(A); free(B); free(C0); free(C1); free(C2);
+  gemm_rows_vl(0);
+}
+END_TEST
+
+/* The 10-row blocks (AVX-512VL) and the 6-row ones give the same bits, in
+** place and from panels, full panels and tails; they are taken exactly
+** where the CPU has AVX-512F and VL (and AVX2 and FMA). */
+START_TEST(ten_row_blocks_give_six_row_bits) {
+  unsigned cpu = blas_cpu_flags();
+  int want = (cpu & BLAS_CPU_AVX2) && (cpu & BLAS_CPU_FMA) && (cpu & BLAS_CPU_AVX512F) && (cpu & BLAS_CPU_AVX512VL);
+#ifdef GR_NO_CLONES
+  want = 0;
+#endif
+  ck_assert_int_eq(gemm_rows_vl(-1), want);
+  ck_assert_int_eq(gemm_rows_vl(1), 0);
+  ck_assert_int_eq(gemm_rows_vl(0), want);
+  static const int Ms[] = { 3, 9, 10, 11, 20, 27 };
+  const int N = 57, K = 129;                      /* 3 panels and a tail of 2 vectors */
+  float *A = malloc(sizeof(float) * 27 * K), *B = malloc(sizeof(float) * K * N);
+  float *P = malloc(sizeof(float) * gemm_panels_floats(K, N));
+  float *C[4];
+  for (int i = 0; i < 4; i++) C[i] = malloc(sizeof(float) * 27 * N);
+  for (int i = 0; i < 27 * K; i++) A[i] = rnd();
+  for (int i = 0; i < K * N; i++) B[i] = rnd();
+  gemm_pack(K, N, B, N, 0, P);
+  for (size_t m = 0; m < sizeof Ms / sizeof *Ms; m++) {
+    int M = Ms[m];
+    for (int i = 0; i < M * N; i++) C[0][i] = C[1][i] = C[2][i] = C[3][i] = rnd();
+    for (int off = 0; off <= 1; off++) {
+      gemm_rows_vl(off);
+      gemm_rows(M, N, K, A, K, B, N, 1, C[off], N);
+      gemm_rows_panels(M, N, K, A, K, P, gemm_panels_stride(K), 1, C[2 + off], N);
+    }
+    gemm_rows_vl(0);
+    ck_assert_msg(!memcmp(C[0], C[1], sizeof(float) * M * N), "M%d: in place", M);
+    ck_assert_msg(!memcmp(C[2], C[3], sizeof(float) * M * N), "M%d: from panels", M);
+    ck_assert_msg(!memcmp(C[0], C[2], sizeof(float) * M * N), "M%d: in place against panels", M);
+  }
+  free(A); free(B); free(P);
+  for (int i = 0; i < 4; i++) free(C[i]);
 }
 END_TEST
 
@@ -113,6 +158,7 @@ END_TEST
 ** and from a later row on (the LSTM's gates and unit blocks), with tails
 ** of one and two vectors, with and without accumulating. */
 START_TEST(panels_give_gemm_rows_bits) {
+  gemm_rows_vl(_i);
   static const int Ns[] = { 1, 9, 16, 40, 64, 100 };
   const int M = 7, K = 37;
   for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++) {
@@ -149,6 +195,7 @@ START_TEST(panels_give_gemm_rows_bits) {
       for (int i = N % 16 ? N % 16 : 16; i < 16; i++) ck_assert_float_eq(P[(size_t)((N - 1) / 16) * ps + k * 16 + i], 0);
     free(A); free(B); free(P); free(C0); free(C1);
   }
+  gemm_rows_vl(0);
 }
 END_TEST
 
@@ -156,10 +203,11 @@ static Suite *gemm_suite(void) {
   Suite *s = suite_create("gemm");
   TCase *tc = tcase_create("rows");
   tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, matches_a_plain_loop);
-  tcase_add_test(tc, rows_and_columns_do_not_depend_on_the_rest);
+  tcase_add_loop_test(tc, matches_a_plain_loop, 0, 2);
+  tcase_add_loop_test(tc, rows_and_columns_do_not_depend_on_the_rest, 0, 2);
   tcase_add_test(tc, choice_follows_the_blas_kernel);
-  tcase_add_test(tc, panels_give_gemm_rows_bits);
+  tcase_add_loop_test(tc, panels_give_gemm_rows_bits, 0, 2);
+  tcase_add_test(tc, ten_row_blocks_give_six_row_bits);
   suite_add_tcase(s, tc);
   return s;
 }
