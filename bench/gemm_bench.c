@@ -64,17 +64,21 @@ int main(void) {
   openblas_set_num_threads(1);
   printf("gemm_rows %s here (the OpenBLAS kernel's vector level decides); blocks of up to %d rows\n",
          gemm_rows_on(100) ? "takes the steps at d = 100" : "is not used", gemm_rows_vl(-1) ? 10 : 6);
-  bench(10, 400, 100, 0, "LSTM step, d = 100, a thread's rows ([B,H] x [H,4H])");
-  bench(10, 100, 400, 0, "its backward ([B,4H] x [4H,H])");
-  bench(10, 400, 200, 0, "attention decoder step ([B,2H] x [2H,4H])");
-  bench(10, 200, 400, 0, "its backward");
-  bench(10, 100, 200, 0, "lin_out ([B,2H] x [2H,H])");
-  bench(10, 200, 100, 0, "its backward (dcq)");
-  bench(10, 100, 100, 0, "lin_in");
-  bench(20, 400, 100, 0, "LSTM step, d = 100, one thread's whole step");
-  bench(10, 1024, 256, 1, "LSTM step, d = 256, a thread's rows");
-  bench(10, 256, 1024, 1, "its backward");
-  bench(10, 1024, 512, 1, "attention decoder step, d = 256");
-  bench(10, 512, 1024, 1, "its backward");
+  static const struct { int M, N, K, panels; const char *what; } shapes[] = {
+    { 10, 400, 100, 0, "LSTM step, d = 100, a thread's rows ([B,H] x [H,4H])" },
+    { 10, 100, 400, 0, "its backward ([B,4H] x [4H,H])" },
+    { 10, 400, 200, 0, "attention decoder step ([B,2H] x [2H,4H])" },
+    { 10, 200, 400, 0, "its backward" },
+    { 10, 100, 200, 0, "lin_out ([B,2H] x [2H,H])" },
+    { 10, 200, 100, 0, "its backward (dcq)" },
+    { 10, 100, 100, 0, "lin_in" },
+    { 20, 400, 100, 0, "LSTM step, d = 100, one thread's whole step" },
+    { 10, 1024, 256, 1, "LSTM step, d = 256, a thread's rows" },
+    { 10, 256, 1024, 1, "its backward" },
+    { 10, 1024, 512, 1, "attention decoder step, d = 256" },
+    { 10, 512, 1024, 1, "its backward" },
+  };
+  for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+    bench(shapes[i].M, shapes[i].N, shapes[i].K, shapes[i].panels, shapes[i].what);
   return 0;
 }
