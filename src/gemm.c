@@ -185,7 +185,9 @@ static int cpu_ok, cpu_vl, kernel_ok, forced = -1, vl_off;
 static void pick(void) {
   unsigned cpu = blas_cpu_flags();
   cpu_ok = (cpu & BLAS_CPU_AVX2) && (cpu & BLAS_CPU_FMA);
+#ifdef GEMM_AVX2                    /* without a kernel of its own there are no blocks to take */
   cpu_vl = cpu_ok && (cpu & BLAS_CPU_AVX512F) && (cpu & BLAS_CPU_AVX512VL);
+#endif
   kernel_ok = blas_kernel_level() == 2;
 }
 
@@ -200,14 +202,13 @@ int gemm_panels_on(int H) {
 }
 void gemm_rows_force(int on) { forced = on; }
 
+/* Whether the kernel takes 10-row blocks (after pick). */
+static int vl_on(void) { return cpu_vl && !vl_off; }
+
 int gemm_rows_vl(int off) {
   pthread_once(&pick_once, pick);
   if (off >= 0) vl_off = off;
-#ifdef GEMM_AVX2
-  return cpu_vl && !vl_off;
-#else
-  return 0;                         /* no kernel of its own here */
-#endif
+  return vl_on();
 }
 
 size_t gemm_panels_floats(int K, int N) { return (size_t)K * (size_t)((N + GEMM_PANEL - 1) / GEMM_PANEL * GEMM_PANEL); }
@@ -261,7 +262,7 @@ void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float 
   if (empty(M, N, K, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
 #ifdef GEMM_AVX2
-  if (cpu_ok) { cols_avx2(cpu_vl && !vl_off, M, N, K, A, lda, P, NR, pstride, acc, C, ldc); return; }
+  if (cpu_ok) { cols_avx2(vl_on(), M, N, K, A, lda, P, NR, pstride, acc, C, ldc); return; }
 #endif
   for (int j = 0; j < N; j += GEMM_PANEL, P += pstride)     /* each panel as a [K,GEMM_PANEL] matrix */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N - j < GEMM_PANEL ? N - j : GEMM_PANEL, K, 1.0f, A, lda,
@@ -272,7 +273,7 @@ void gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int
   if (empty(M, N, K, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
 #ifdef GEMM_AVX2
-  if (cpu_ok) { cols_avx2(cpu_vl && !vl_off, M, N, K, A, lda, B, ldb, NR, acc, C, ldc); return; }
+  if (cpu_ok) { cols_avx2(vl_on(), M, N, K, A, lda, B, ldb, NR, acc, C, ldc); return; }
 #endif
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C, ldc);
 }
