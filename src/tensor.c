@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 void arena_init(Arena *a, size_t cap) {
-  a->base = cap ? xmalloc(cap) : NULL;
+  a->base = cap ? xmalloc(cap + 64) : NULL;   /* + 64: the first block is aligned up from base */
   a->cap = cap; a->used = 0; a->peak = 0; a->spills = NULL;
 }
 
