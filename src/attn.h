@@ -125,6 +125,8 @@ typedef struct AttnTape {
   float *WcTP;   /* [2H^2]       (backward) */
   float *WinP;   /* [H^2] */
   float *WcP;    /* [2H^2] */
+  float *WeP;    /* layer 0's embedding columns of W_ih in panels, for the
+                    all-steps products when gemm_split_on() (else NULL) */
   float *G;      /* [L][T][B,4H] gates: pre-activations, then activated */
   float *XH;     /* [L][T][B,2H] each cell's input [x ; h_prev] (layer 0:
                     x is the fed h~ of the step before; the embedding is d->e) */

@@ -64,10 +64,15 @@ static inline void st(float *p, vec v, int masked, __m256i m) {
 ** past n are neither read nor written. */
 #define EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9)
 static inline __attribute__((always_inline)) void tile(const int mr, const int kind, int K, const float *A, int lda,
-                                                      const float *B, int ldb, int acc, float *C, int ldc,
-                                                      __m256i m0, __m256i m1) {
+                                                      const float *B, int ldb, const float *bias, int acc, float *C,
+                                                      int ldc, __m256i m0, __m256i m1) {
   const int two = kind != TAIL1, masked = kind != FULL;
-#define INIT(r) vec c0_##r = { 0 }, c1_##r = { 0 }; \
+  vec z0 = { 0 }, z1 = { 0 };      /* where a sum starts without acc: 0, or the bias */
+  if (bias) {
+    z0 = ld(bias, masked, m0);
+    if (two) z1 = ld(bias + W, masked, m1);
+  }
+#define INIT(r) vec c0_##r = z0, c1_##r = z1; \
   if (r < mr && acc) { \
     c0_##r = ld(C + (size_t)r * ldc, masked, m0); \
     if (two) c1_##r = ld(C + (size_t)r * ldc + W, masked, m1); \
@@ -95,19 +100,19 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int k
 
 #define KINDS(m) \
   case m: \
-    if (kind == FULL) tile(m, FULL, K, A, lda, B, ldb, acc, C, ldc, m0, m1); \
-    else if (kind == TAIL1) tile(m, TAIL1, K, A, lda, B, ldb, acc, C, ldc, m0, m1); \
-    else tile(m, TAIL2, K, A, lda, B, ldb, acc, C, ldc, m0, m1); \
+    if (kind == FULL) tile(m, FULL, K, A, lda, B, ldb, bias, acc, C, ldc, m0, m1); \
+    else if (kind == TAIL1) tile(m, TAIL1, K, A, lda, B, ldb, bias, acc, C, ldc, m0, m1); \
+    else tile(m, TAIL2, K, A, lda, B, ldb, bias, acc, C, ldc, m0, m1); \
     break;
-static void block(int mr, int kind, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc,
-                  __m256i m0, __m256i m1) {
+static void block(int mr, int kind, int K, const float *A, int lda, const float *B, int ldb, const float *bias, int acc,
+                  float *C, int ldc, __m256i m0, __m256i m1) {
   switch (mr) { KINDS(1) KINDS(2) KINDS(3) KINDS(4) KINDS(5) default: KINDS(6) }
 }
 /* The same tiles compiled for AVX-512VL: up to 10 rows in its 32 registers. */
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,avx512f,avx512vl")
-static void block_vl(int mr, int kind, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C,
-                     int ldc, __m256i m0, __m256i m1) {
+static void block_vl(int mr, int kind, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
+                     int acc, float *C, int ldc, __m256i m0, __m256i m1) {
   switch (mr) { KINDS(1) KINDS(2) KINDS(3) KINDS(4) KINDS(5) KINDS(6) KINDS(7) KINDS(8) KINDS(9) default: KINDS(10) }
 }
 #pragma GCC pop_options
@@ -115,12 +120,12 @@ static void block_vl(int mr, int kind, int K, const float *A, int lda, const flo
 
 /* The rows in blocks of nearly equal size, at most MR (vl: MR_VL) each (20
 ** rows: four blocks of 5, not 6 + 6 + 6 + 2; with vl two of 10). */
-static void panel(int vl, int M, int kind, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C,
-                  int ldc, __m256i m0, __m256i m1) {
+static void panel(int vl, int M, int kind, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
+                  int acc, float *C, int ldc, __m256i m0, __m256i m1) {
   int most = vl ? MR_VL : MR, nb = (M + most - 1) / most;
   for (int i = 0, b = 0; b < nb; b++) {
     int mr = (int)((long)M * (b + 1) / nb) - i;
-    (vl ? block_vl : block)(mr, kind, K, A + (size_t)i * lda, lda, B, ldb, acc, C + (size_t)i * ldc, ldc, m0, m1);
+    (vl ? block_vl : block)(mr, kind, K, A + (size_t)i * lda, lda, B, ldb, bias, acc, C + (size_t)i * ldc, ldc, m0, m1);
     i += mr;
   }
 }
@@ -132,15 +137,18 @@ static inline __m256i lanes(int n) {
 
 /* C's columns in panels of NR: panel p of B starts pstride floats after
 ** panel p - 1 and its rows are ldb floats apart (B in place: ldb, NR;
-** gemm_pack's copy: NR, K * NR). */
+** gemm_pack's copy: NR, K * NR).  Sums start from C (acc), the bias
+** row (bias) or 0. */
 static void cols_avx2(int vl, int M, int N, int K, const float *A, int lda, const float *B, int ldb, size_t pstride,
-                      int acc, float *C, int ldc) {
+                      const float *bias, int acc, float *C, int ldc) {
   const __m256i all = lanes(W);
   int j = 0;
-  for (; j + NR <= N; j += NR, B += pstride) panel(vl, M, FULL, K, A, lda, B, ldb, acc, C + j, ldc, all, all);
+#define AT(j) (bias ? bias + (j) : NULL)
+  for (; j + NR <= N; j += NR, B += pstride) panel(vl, M, FULL, K, A, lda, B, ldb, AT(j), acc, C + j, ldc, all, all);
   int n = N - j;
-  if (n > W) panel(vl, M, TAIL2, K, A, lda, B, ldb, acc, C + j, ldc, all, lanes(n - W));
-  else if (n > 0) panel(vl, M, TAIL1, K, A, lda, B, ldb, acc, C + j, ldc, lanes(n), all);
+  if (n > W) panel(vl, M, TAIL2, K, A, lda, B, ldb, AT(j), acc, C + j, ldc, all, lanes(n - W));
+  else if (n > 0) panel(vl, M, TAIL1, K, A, lda, B, ldb, AT(j), acc, C + j, ldc, lanes(n), all);
+#undef AT
 }
 
 /* P[k * 16 + i] = Bt[i * ldb + k], i < 16, k < K: gemm_pack's panel from
@@ -200,6 +208,10 @@ int gemm_panels_on(int H) {
   pthread_once(&pick_once, pick);
   return H > GEMM_ROWS_MAXH && H % GEMM_PANEL == 0 && (forced >= 0 ? forced : cpu_ok && kernel_ok);
 }
+int gemm_split_on(void) {
+  pthread_once(&pick_once, pick);
+  return forced >= 0 ? forced : cpu_ok && kernel_ok;
+}
 void gemm_rows_force(int on) { forced = on; }
 
 /* Whether the kernel takes 10-row blocks (after pick). */
@@ -257,23 +269,61 @@ static int empty(int M, int N, int K, int acc, float *C, int ldc) {
   return 1;
 }
 
+/* gemm_rows_panels, the sums started from the bias row when there is one
+** (after pick; K > 0). */
+static void rows_panels(int M, int N, int K, const float *A, int lda, const float *P, size_t pstride,
+                        const float *bias, int acc, float *C, int ldc) {
+#ifdef GEMM_AVX2
+  if (cpu_ok) { cols_avx2(vl_on(), M, N, K, A, lda, P, NR, pstride, bias, acc, C, ldc); return; }
+#endif
+  if (bias) {                      /* C starts as the bias rows; the products add to it */
+    for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, sizeof(float) * (size_t)N);
+    acc = 1;
+  }
+  for (int j = 0; j < N; j += GEMM_PANEL, P += pstride)     /* each panel as a [K,GEMM_PANEL] matrix */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N - j < GEMM_PANEL ? N - j : GEMM_PANEL, K, 1.0f, A, lda,
+                P, GEMM_PANEL, acc ? 1.0f : 0.0f, C + j, ldc);
+}
+
 void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float *P, size_t pstride,
                       int acc, float *C, int ldc) {
   if (empty(M, N, K, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
-#ifdef GEMM_AVX2
-  if (cpu_ok) { cols_avx2(vl_on(), M, N, K, A, lda, P, NR, pstride, acc, C, ldc); return; }
-#endif
-  for (int j = 0; j < N; j += GEMM_PANEL, P += pstride)     /* each panel as a [K,GEMM_PANEL] matrix */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N - j < GEMM_PANEL ? N - j : GEMM_PANEL, K, 1.0f, A, lda,
-                P, GEMM_PANEL, acc ? 1.0f : 0.0f, C + j, ldc);
+  rows_panels(M, N, K, A, lda, P, pstride, NULL, acc, C, ldc);
+}
+
+/* gemm_panels_split's rows [lo, hi), in groups of about GROUP_BYTES of A:
+** a group's rows are read again for every panel, from L2. */
+#define GROUP_BYTES (256 << 10)
+typedef struct Split { int N, K, lda, acc, ldc; const float *A, *P, *bias; float *C; } Split;
+static void split_part(void *ctx, long lo, long hi) {
+  const Split *s = ctx;
+  long g = GROUP_BYTES / ((long)s->K * (long)sizeof(float));
+  g = g < 10 ? 10 : g - g % 10;    /* whole 10-row (and 5-row) blocks */
+  for (long i = lo; i < hi; i += g) {
+    int m = (int)(hi - i < g ? hi - i : g);
+    rows_panels(m, s->N, s->K, s->A + (size_t)i * s->lda, s->lda, s->P, gemm_panels_stride(s->K), s->bias, s->acc,
+                s->C + (size_t)i * s->ldc, s->ldc);
+  }
+}
+
+void gemm_panels_split(int M, int N, int K, const float *A, int lda, const float *P, const float *bias, int acc,
+                       float *C, int ldc) {
+  if (bias && K <= 0 && !acc) {    /* an empty sum: the bias rows */
+    for (int i = 0; i < M && N > 0; i++) memcpy(C + (size_t)i * ldc, bias, sizeof(float) * (size_t)N);
+    return;
+  }
+  if (empty(M, N, K, acc, C, ldc)) return;
+  pthread_once(&pick_once, pick);
+  Split s = { N, K, lda, acc, ldc, A, P, bias, C };
+  par_for(M, 20, split_part, &s);
 }
 
 void gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc) {
   if (empty(M, N, K, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
 #ifdef GEMM_AVX2
-  if (cpu_ok) { cols_avx2(vl_on(), M, N, K, A, lda, B, ldb, NR, acc, C, ldc); return; }
+  if (cpu_ok) { cols_avx2(vl_on(), M, N, K, A, lda, B, ldb, NR, NULL, acc, C, ldc); return; }
 #endif
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C, ldc);
 }

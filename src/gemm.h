@@ -1,5 +1,6 @@
 /*
-** gemm.h — graphrun's own kernel for the few-row products of a recurrence.
+** gemm.h — graphrun's own kernel for the few-row products of a recurrence
+** (and, with the same kernels, the all-steps products beside it).
 **
 ** A step of an LSTM multiplies [B,H] by [H,4H] with B = 20 rows or fewer
 ** (10 per thread when the batch is split by rows).  OpenBLAS packs the
@@ -61,8 +62,19 @@ void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P);
 ** gemm_rows on the matrix itself. */
 void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float *P, size_t pstride,
                       int acc, float *C, int ldc);
-/* Tests: 1 or 0 overrides the kernel and CPU part of gemm_rows_on's and
-** gemm_panels_on's answers (not the size), -1 restores it. */
+/* C[M,N] = A[M,K] B[K,N], B given as gemm_pack's panels (stride
+** gemm_panels_stride(K)), plus C when acc, or else plus the bias row
+** (bias[N], or none), split over the pool by rows: the products over all
+** the steps of a sequence at once (an LSTM's input projections and input
+** gradient), which with the bias at the start of every sum take no pass
+** of their own over C.  Each element is one sum in k order from C, the
+** bias or 0, as in gemm_rows: the bits do not depend on the threads. */
+void gemm_panels_split(int M, int N, int K, const float *A, int lda, const float *P, const float *bias, int acc,
+                       float *C, int ldc);
+/* Whether such products should: the kernel and the CPU as for gemm_rows_on. */
+int gemm_split_on(void);
+/* Tests: 1 or 0 overrides the kernel and CPU part of gemm_rows_on's,
+** gemm_panels_on's and gemm_split_on's answers (not the size), -1 restores it. */
 void gemm_rows_force(int on);
 /* Whether the kernel takes blocks of up to 10 rows in AVX-512VL's 32
 ** registers (a CPU that has them) instead of 6 in AVX2's 16; the same bits.

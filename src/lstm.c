@@ -3,7 +3,9 @@
 ** multi-layer LSTM over a whole time-major sequence.
 **
 ** Products go to OpenBLAS through par.h's par_gemm (split over the cores),
-** or a step's few-row ones to gemm_rows where that is the faster (gemm.h);
+** or a step's few-row ones to gemm_rows where that is the faster (gemm.h),
+** and with them the input projection and input gradient over all steps
+** (gemm_panels_split);
 ** everything elementwise is one fused pass per step.  Gate order and weight
 ** layout follow PyTorch (see lstm.h), so numbers can be compared with
 ** torch.nn.LSTM directly.
@@ -138,11 +140,15 @@ static inline int row_len(const LstmRun *r, int b) {
   return n < 0 ? 0 : n > r->T ? r->T : n;
 }
 
+/* The widest input of a layer: W_ih's panels are sized for it. */
+static int widest_in(const LstmRun *r) { return r->D > r->H ? r->D : r->H; }
+
 size_t lstm_fwd_bytes(const LstmRun *r) {
   size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H, L = (size_t)r->L;
   size_t n = fbytes(L * T * B * 4 * H) + 2 * fbytes(L * (T + 1) * B * H);
   if (dropping(r)) n += 2 * fbytes((L - 1) * T * B * H);
   n += gemm_panels_on(r->H) ? fbytes(gemm_panels_floats(r->H, 4 * r->H)) : fbytes(4 * H * H);
+  if (gemm_split_on()) n += fbytes(gemm_panels_floats(widest_in(r), 4 * r->H));
   return n;
 }
 
@@ -159,7 +165,8 @@ static int unit_blocks(int H) {
 size_t lstm_bwd_bytes(const LstmRun *r) {
   size_t T = (size_t)r->T, B = (size_t)r->B, H = (size_t)r->H;
   return fbytes(T * B * 4 * H) + fbytes(T * B * H) + 3 * fbytes(B * H) + 2 * fbytes((size_t)unit_blocks(r->H) * B * H)
-         + (gemm_panels_on(r->H) ? fbytes(gemm_panels_floats(4 * r->H, r->H)) : 0);
+         + (gemm_panels_on(r->H) ? fbytes(gemm_panels_floats(4 * r->H, r->H)) : 0)
+         + (gemm_split_on() ? fbytes(gemm_panels_floats(4 * r->H, widest_in(r))) : 0);
 }
 
 
@@ -422,6 +429,8 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
   /* W_hh^T [H,4H] of the current layer, or its panels */
   float *WhhP = gemm_panels_on(H) ? arena_floats(a, (long)gemm_panels_floats(H, G4)) : NULL;
   float *WhhT = WhhP ? NULL : arena_floats(a, (size_t)H * G4);
+  const int own = gemm_split_on();     /* the input projections from W_ih^T's panels */
+  float *WihP = own ? arena_floats(a, (long)gemm_panels_floats(widest_in(r), G4)) : NULL;
   r->mask = r->xin = NULL;
   if (dropping(r)) {
     r->mask = arena_floats(a, (size_t)(L - 1) * TBH);
@@ -438,8 +447,12 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
       seqk_drop_mask((long)TBH, r->p, rng, m);
       seqk_ew(SEQK_MASK, (long)TBH, below, m, NULL, xi);
     }
-    /* All steps' input projections at once: G = X W_ih^T + b. */
-    par_gemm_bias(0, 1, (int)TB, G4, in, layer_input(r, l), in, P->W_ih, in, P->b, G, G4);
+    /* All steps' input projections at once: G = X W_ih^T + b (own: from
+    ** W_ih^T's panels, each sum started from b, with no pass over G first). */
+    if (own) {
+      gemm_pack(in, G4, P->W_ih, in, 1, WihP);
+      gemm_panels_split((int)TB, G4, in, layer_input(r, l), in, WihP, P->b, 0, G, G4);
+    } else par_gemm_bias(0, 1, (int)TB, G4, in, layer_input(r, l), in, P->W_ih, in, P->b, G, G4);
     if (h0) memcpy(hs, h0 + l * BH, sizeof(float) * BH); else memset(hs, 0, sizeof(float) * BH);
     if (c0) memcpy(cs, c0 + l * BH, sizeof(float) * BH); else memset(cs, 0, sizeof(float) * BH);
     /* The step products take W_hh^T as a plain [H,4H] operand, copied once
@@ -466,6 +479,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
   float *dh = arena_floats(a, BH), *dh2 = arena_floats(a, BH), *dc = arena_floats(a, BH);
   float *part[2] = { arena_floats(a, (size_t)nb * BH), arena_floats(a, (size_t)nb * BH) };
   float *WP = gemm_panels_on(H) ? arena_floats(a, (long)gemm_panels_floats(G4, H)) : NULL;   /* W_hh in panels */
+  float *WiP = gemm_split_on() ? arena_floats(a, (long)gemm_panels_floats(G4, widest_in(r))) : NULL;   /* W_ih */
 
   for (int l = L - 1; l >= 0; l--) {
     const LstmLayer *P = &r->layer[l];
@@ -491,14 +505,17 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
                   dG, G4, layer_input(r, l), in, 1.0f, P->dW_ih, in);
     if (P->db) par_colsum(dG, (long)TB, G4, P->db);
     /* Input gradient: into dbuf for the layer below (through its dropout mask), or dx. */
+    if (WiP && (l > 0 || dx)) gemm_pack(G4, in, P->W_ih, in, 0, WiP);
     if (l > 0) {
-      par_gemm(0, 0, (int)TB, H, G4, 1.0f,
+      if (WiP) gemm_panels_split((int)TB, H, G4, dG, G4, WiP, NULL, 0, dbuf, H);
+      else par_gemm(0, 0, (int)TB, H, G4, 1.0f,
                   dG, G4, P->W_ih, in, 0.0f, dbuf, H);
       if (r->mask) {
         seqk_ew(SEQK_MASK, (long)TBH, dbuf, r->mask + (size_t)(l - 1) * TBH, NULL, dbuf);
       }
     } else if (dx) {
-      par_gemm(0, 0, (int)TB, in, G4, 1.0f,
+      if (WiP) gemm_panels_split((int)TB, in, G4, dG, G4, WiP, NULL, 1, dx, in);
+      else par_gemm(0, 0, (int)TB, in, G4, 1.0f,
                   dG, G4, P->W_ih, in, 1.0f, dx, in);
     }
   }

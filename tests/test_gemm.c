@@ -7,7 +7,8 @@
 ** bits from a packed copy in panels; and the choice, which follows the
 ** OpenBLAS kernel's vector level.  The product tests run twice (loop test
 ** _i): with the 10-row blocks where the CPU has AVX-512VL, and with 6-row
-** blocks only; the two give the same bits.
+** blocks only; the two give the same bits.  gemm_panels_split, the
+** all-steps products from panels over threads, gives gemm_rows's bits.
 */
 #include "testutil.h"
 #include "gemm.h"
@@ -150,7 +151,11 @@ START_TEST(choice_follows_the_blas_kernel) {
   ck_assert_int_eq(gemm_panels_on(GEMM_ROWS_MAXH), 0);
   gemm_rows_force(0);
   ck_assert_int_eq(gemm_panels_on(256), 0);
+  ck_assert_int_eq(gemm_split_on(), 0);         /* the all-steps products: any size, on the same terms */
+  gemm_rows_force(1);
+  ck_assert_int_eq(gemm_split_on(), 1);
   gemm_rows_force(-1);
+  ck_assert_int_eq(gemm_split_on(), want);
 }
 END_TEST
 
@@ -200,6 +205,40 @@ START_TEST(panels_give_gemm_rows_bits) {
 }
 END_TEST
 
+/* gemm_panels_split, over many rows in groups and on one or two threads:
+** the same bits as gemm_rows on the matrix itself with C started as the
+** bias rows (then accumulating), as zeros, or as C (acc); an empty sum
+** leaves the bias rows. */
+START_TEST(split_gives_gemm_rows_bits) {
+  gemm_rows_vl(_i);
+  static const int shapes[][3] = { { 613, 70, 300 }, { 1, 9, 5 }, { 257, 100, 1100 }, { 40, 33, 0 } };
+  for (size_t a = 0; a < sizeof shapes / sizeof *shapes; a++) {
+    const int M = shapes[a][0], N = shapes[a][1], K = shapes[a][2], lda = K + 2, ldb = N + 3, ldc = N + 1;
+    float *A = malloc(sizeof(float) * ((size_t)M * lda + 1)), *B = malloc(sizeof(float) * ((size_t)K * ldb + 1));
+    float *P = malloc(sizeof(float) * (gemm_panels_floats(K, N) + 1)), *bias = malloc(sizeof(float) * N);
+    float *C0 = malloc(sizeof(float) * (size_t)M * ldc), *C1 = malloc(sizeof(float) * (size_t)M * ldc);
+    for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = rnd();
+    for (size_t i = 0; i < (size_t)K * ldb; i++) B[i] = rnd();
+    for (int j = 0; j < N; j++) bias[j] = rnd();
+    gemm_pack(K, N, B, ldb, 0, P);
+    for (int how = 0; how < 3; how++)             /* 0: from the bias, 1: from zeros, 2: acc */
+      for (int threads = 1; threads <= 2; threads++) {
+        for (size_t i = 0; i < (size_t)M * ldc; i++) C0[i] = C1[i] = rnd();
+        if (how == 0)
+          for (int i = 0; i < M; i++) memcpy(C0 + (size_t)i * ldc, bias, sizeof(float) * N);
+        gemm_rows(M, N, K, A, lda, B, ldb, how != 1, C0, ldc);
+        par_init(threads);
+        gemm_panels_split(M, N, K, A, lda, P, how == 0 ? bias : NULL, how == 2, C1, ldc);
+        par_init(1);
+        ck_assert_msg(!memcmp(C0, C1, sizeof(float) * (size_t)M * ldc), "M%d N%d K%d: how %d, %d threads", M, N, K,
+                      how, threads);
+      }
+    free(A); free(B); free(P); free(bias); free(C0); free(C1);
+  }
+  gemm_rows_vl(0);
+}
+END_TEST
+
 static Suite *gemm_suite(void) {
   Suite *s = suite_create("gemm");
   TCase *tc = tcase_create("rows");
@@ -209,6 +248,7 @@ static Suite *gemm_suite(void) {
   tcase_add_test(tc, choice_follows_the_blas_kernel);
   tcase_add_loop_test(tc, panels_give_gemm_rows_bits, 0, 2);
   tcase_add_test(tc, ten_row_blocks_give_six_row_bits);
+  tcase_add_loop_test(tc, split_gives_gemm_rows_bits, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -218,7 +218,7 @@ static void fused_run(Prob *P, Arena *A, Rng *rng, float p, int training, int us
 ** the reference, over random small problems. */
 static void check_lstm_case_fd(int T, int B, int I, int H, int L, int with_len, float p, int use_h0, int nfd) {
   Prob P; prob_new(&P, T, B, I, H, L, with_len);
-  Arena A; arena_init(&A, 1 << 20);
+  Arena A; arena_init(&A, 1 << 22);
   Rng rng; rng_seed(&rng, 7);
   LstmRun r; LstmLayer layers[MAXL];
   long ny = (long)T * B * H, ns = (long)L * B * H;
@@ -366,7 +366,7 @@ START_TEST(lstm_len_hold) {
   int T = 6, B = 3, I = 2, H = 3, L = 2;
   Prob P; prob_new(&P, T, B, I, H, L, 0);
   int len[3] = {6, 2, 0};
-  Arena A; arena_init(&A, 1 << 20);
+  Arena A; arena_init(&A, 1 << 22);
   LstmLayer ly[MAXL];
   for (int l = 0; l < L; l++) ly[l] = (LstmLayer){P.v[3 + 3 * l], P.v[4 + 3 * l], P.v[5 + 3 * l], 0, 0, 0};
   LstmRun r = {.T = T, .B = B, .D = I, .H = H, .L = L, .layer = ly, .len = len};
