@@ -261,11 +261,16 @@ void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P) {
 }
 
 /* The calls with nothing to multiply: an empty C, or an empty sum (BLAS
-** refuses lda 0), which leaves C or zeros.  1 if the call was one. */
-static int empty(int M, int N, int K, int acc, float *C, int ldc) {
+** refuses lda 0), which leaves C, the bias rows or zeros.  1 if the call
+** was one. */
+static int empty(int M, int N, int K, const float *bias, int acc, float *C, int ldc) {
   if (M <= 0 || N <= 0) return 1;
   if (K > 0) return 0;
-  if (!acc) for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * (size_t)N);
+  if (!acc)
+    for (int i = 0; i < M; i++) {
+      if (bias) memcpy(C + (size_t)i * ldc, bias, sizeof(float) * (size_t)N);
+      else memset(C + (size_t)i * ldc, 0, sizeof(float) * (size_t)N);
+    }
   return 1;
 }
 
@@ -287,7 +292,7 @@ static void rows_panels(int M, int N, int K, const float *A, int lda, const floa
 
 void gemm_rows_panels(int M, int N, int K, const float *A, int lda, const float *P, size_t pstride,
                       int acc, float *C, int ldc) {
-  if (empty(M, N, K, acc, C, ldc)) return;
+  if (empty(M, N, K, NULL, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
   rows_panels(M, N, K, A, lda, P, pstride, NULL, acc, C, ldc);
 }
@@ -309,18 +314,14 @@ static void split_part(void *ctx, long lo, long hi) {
 
 void gemm_panels_split(int M, int N, int K, const float *A, int lda, const float *P, const float *bias, int acc,
                        float *C, int ldc) {
-  if (bias && K <= 0 && !acc) {    /* an empty sum: the bias rows */
-    for (int i = 0; i < M && N > 0; i++) memcpy(C + (size_t)i * ldc, bias, sizeof(float) * (size_t)N);
-    return;
-  }
-  if (empty(M, N, K, acc, C, ldc)) return;
+  if (empty(M, N, K, bias, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
   Split s = { N, K, lda, acc, ldc, A, P, bias, C };
   par_for(M, 20, split_part, &s);
 }
 
 void gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc) {
-  if (empty(M, N, K, acc, C, ldc)) return;
+  if (empty(M, N, K, NULL, acc, C, ldc)) return;
   pthread_once(&pick_once, pick);
 #ifdef GEMM_AVX2
   if (cpu_ok) { cols_avx2(vl_on(), M, N, K, A, lda, B, ldb, NR, NULL, acc, C, ldc); return; }
