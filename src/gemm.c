@@ -190,13 +190,21 @@ static void pack_trans16(int K, const float *Bt, int ldb, float *P) {
 static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
 static int cpu_ok, cpu_vl, kernel_ok, forced = -1, vl_off;
 
+/* Without the kernel compiled in (another compiler or CPU, the sanitizer
+** builds' GR_NO_CLONES) cpu_ok stays 0: the products stay with OpenBLAS, not
+** with this file's fallbacks, which call it a panel at a time. */
 static void pick(void) {
+#ifdef GEMM_AVX2
   unsigned cpu = blas_cpu_flags();
   cpu_ok = (cpu & BLAS_CPU_AVX2) && (cpu & BLAS_CPU_FMA);
-#ifdef GEMM_AVX2                    /* without a kernel of its own there are no blocks to take */
   cpu_vl = cpu_ok && (cpu & BLAS_CPU_AVX512F) && (cpu & BLAS_CPU_AVX512VL);
 #endif
   kernel_ok = blas_kernel_level() == 2;
+}
+
+int gemm_own(void) {
+  pthread_once(&pick_once, pick);
+  return cpu_ok;
 }
 
 int gemm_rows_on(int H) {

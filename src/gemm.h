@@ -20,14 +20,16 @@
 ** Every element of C is its own sum over k in increasing order, started
 ** from C (or 0), one fused multiply-add per term: a row's result does not
 ** depend on which other rows or columns are in the call, so splitting a
-** batch over threads, or a step by units, changes no bit.
+** batch over threads, or a step by units, changes no bit.  That holds where
+** the kernel is (gemm_own()); elsewhere these functions call OpenBLAS, whose
+** sums depend on the shape, and the *_on() choices below are 0.
 */
 #ifndef GR_GEMM_H
 #define GR_GEMM_H
 
 /* Row-major C[M,N] = A[M,K] B[K,N] (+ C when acc), with leading
-** dimensions lda, ldb, ldc.  Serial; made for M up to a few dozen.  On a
-** CPU without AVX2 and FMA it calls OpenBLAS. */
+** dimensions lda, ldb, ldc.  Serial; made for M up to a few dozen.  Without
+** graphrun's kernel (gemm_own) it calls OpenBLAS. */
 void gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                int acc, float *C, int ldc);
 
@@ -73,6 +75,9 @@ void gemm_panels_split(int M, int N, int K, const float *A, int lda, const float
                        float *C, int ldc);
 /* Whether such products should: the kernel and the CPU as for gemm_rows_on. */
 int gemm_split_on(void);
+/* Whether graphrun's kernel is here: compiled in (GCC on x86-64, without
+** GR_NO_CLONES) and a CPU with AVX2 and FMA. */
+int gemm_own(void);
 /* Tests: 1 or 0 overrides the kernel and CPU part of gemm_rows_on's,
 ** gemm_panels_on's and gemm_split_on's answers (not the size), -1 restores it. */
 void gemm_rows_force(int on);
