@@ -228,6 +228,7 @@ static void xmm_lse(void *ctx, long lo, long hi) {
 
 double seqk_xentmm_fwd(XentMM *m) {
   XmmJob j = { m, 0.0f, NULL, NULL };
+  m->gscale = 0.0f;
   if (!m->n) return 0.0;
   if (m->rows) par_for(m->n, xent_rows_grain(m->K > 0 ? m->K : 1), xmm_gather, &j);
   else m->Ac = (float *)m->A;
@@ -273,7 +274,10 @@ void seqk_xentmm_bwd(XentMM *m, float scale, float *dA, float *dW, float *db, fl
   long n = m->n;
   int K = m->K, V = m->V, tw = m->tw;
   if (!n) return;
-  par_for(n, xent_rows_grain(V), xmm_grad, &j);
+  if (!m->gscale) {                /* a second backward of the same forward (the trainer's search */
+    par_for(n, xent_rows_grain(V), xmm_grad, &j);   /* for a NaN) has the same scale: L is it already */
+    m->gscale = scale;
+  }
   if (dA && !m->rows) par_gemm(0, !tw, (int)n, K, V, 1.0f, m->L, V, m->W, tw ? K : V, 1.0f, dA, K);
   else if (dA) {
     par_gemm(0, !tw, (int)n, K, V, 1.0f, m->L, V, m->W, tw ? K : V, 0.0f, scratch, K);

@@ -113,7 +113,8 @@ void seqk_xent_bwd(long N, int V, const float *logits, const float *target, int 
 ** caller fills the first block and the buffers ([n] ids and rows, [n,K] Ac
 ** when n < N, [n,V] L, [n] lse); rows is NULL when every row counts (then Ac
 ** may be A).  Forward leaves the logits in L, backward turns them into
-** their gradient in place. */
+** their gradient in place (gscale: 0 until then, then the scale); a second
+** backward of the same forward, whose scale is the same, reuses it. */
 typedef struct XentMM {
   long N; int K, V, tw;
   const float *A, *W, *b;
@@ -122,6 +123,7 @@ typedef struct XentMM {
   const int *rows;     /* [n] their row numbers in A, or NULL: all N, in order */
   float *Ac;           /* [n,K] their rows of A (gathered by the forward) */
   float *L, *lse;      /* [n,V] logits, [n] their log-sum-exps */
+  float gscale;        /* L holds gscale * (softmax - onehot); 0: still the logits */
 } XentMM;
 
 /* Logits, log-sum-exps and the sum of -log p over the counted rows. */
