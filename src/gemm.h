@@ -26,6 +26,7 @@
 */
 #ifndef GR_GEMM_H
 #define GR_GEMM_H
+#include <stddef.h>
 
 /* Row-major C[M,N] = A[M,K] B[K,N] (+ C when acc), with leading
 ** dimensions lda, ldb, ldc.  Serial; made for M up to a few dozen.  Without
