@@ -250,9 +250,7 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   t->WinP  = carve(p, &off, pan ? mulz(H, H) : 0);
   t->WcP   = carve(p, &off, pan ? mulz(2 * H, H) : 0);
   int split = gemm_split_on();       /* the embedding part's panels: forward W^T's, backward W's */
-  size_t E = (size_t)d->E, P16 = GEMM_PANEL - 1;   /* as gemm_panels_floats, saturating */
-  size_t we = split ? mulz(E, (4 * H + P16) / GEMM_PANEL * GEMM_PANEL) : 0;
-  size_t we2 = split ? mulz(4 * H, (E + P16) / GEMM_PANEL * GEMM_PANEL) : 0;
+  size_t E = (size_t)d->E, we = split ? gemm_panels_floats(E, 4 * H) : 0, we2 = split ? gemm_panels_floats(4 * H, E) : 0;
   t->WeP   = carve(p, &off, we > we2 ? we : we2);
   if (!split) t->WeP = NULL;
   if (pan) t->WcatT = t->WinT = t->WcT = NULL;
@@ -455,10 +453,7 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
     transpose_to(H, 2 * H, p->W_c, t.WcT, 0);
   }
   /* layer 0's bias and embedding part for all steps at once */
-  if (t.WeP) {
-    gemm_pack(E, 4 * H, p->cell[0].W_ih, E + H, 1, t.WeP);
-    gemm_panels_split(T * B, 4 * H, E, d->e, E, t.WeP, p->cell[0].b, 0, t.G, 4 * H);
-  } else par_gemm_bias(0, 1, T * B, 4 * H, E, d->e, E, p->cell[0].W_ih, E + H, p->cell[0].b, t.G, 4 * H);
+  gemm_all_steps(T * B, 4 * H, E, d->e, E, p->cell[0].W_ih, E + H, 1, p->cell[0].b, 0, t.WeP, t.G, 4 * H);
   /* initial h of every layer into its step-0 input */
   for (int l = 0; l < L; l++)
     copy_rows(B, H, d->h0 ? d->h0 + l * BH : NULL, H, t.XH + (size_t)l * T * B2H + H, 2 * H);
@@ -510,12 +505,7 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   add_to(d->dfeed0, t.dfeed, BH);
 
   /* everything that does not feed the recurrence, over all T*B rows */
-  if (d->de && t.WeP) {
-    gemm_pack(4 * H, E, p->cell[0].W_ih, E + H, 0, t.WeP);
-    gemm_panels_split((int)TB, E, 4 * H, t.DG, 4 * H, t.WeP, NULL, 1, d->de, E);
-  } else if (d->de)
-    par_gemm(0, 0, (int)TB, E, 4 * H, 1.0f, t.DG, 4 * H, p->cell[0].W_ih, E + H,
-                1.0f, d->de, E);
+  if (d->de) gemm_all_steps((int)TB, E, 4 * H, t.DG, 4 * H, p->cell[0].W_ih, E + H, 0, NULL, 1, t.WeP, d->de, E);
   for (int l = 0; l < L; l++) {
     const AttnCell *cl = &p->cell[l];
     const float *dg = t.DG + (size_t)l * T * B4H, *xh = t.XH + (size_t)l * T * B2H;

@@ -19,6 +19,7 @@
 ** [256,1024] from panels ran at 1.09x the 6-row blocks' speed on an AMD EPYC
 ** (bench/gemm_bench.c).  Each element is the same sum either way.
 */
+#include <stdint.h>
 #include <string.h>
 #include <pthread.h>
 #include <cblas.h>
@@ -207,19 +208,14 @@ int gemm_own(void) {
   return cpu_ok;
 }
 
-int gemm_rows_on(int H) {
-  pthread_once(&pick_once, pick);
-  return H <= GEMM_ROWS_MAXH && (forced >= 0 ? forced : cpu_ok && kernel_ok);
-}
-
-int gemm_panels_on(int H) {
-  pthread_once(&pick_once, pick);
-  return H > GEMM_ROWS_MAXH && H % GEMM_PANEL == 0 && (forced >= 0 ? forced : cpu_ok && kernel_ok);
-}
+/* The kernel and CPU part of every choice below: the test override, or an
+** AVX2 OpenBLAS kernel with graphrun's kernel here. */
 int gemm_split_on(void) {
   pthread_once(&pick_once, pick);
   return forced >= 0 ? forced : cpu_ok && kernel_ok;
 }
+int gemm_rows_on(int H) { return H <= GEMM_ROWS_MAXH && gemm_split_on(); }
+int gemm_panels_on(int H) { return H > GEMM_ROWS_MAXH && H % GEMM_PANEL == 0 && gemm_split_on(); }
 void gemm_rows_force(int on) { forced = on; }
 
 /* Whether the kernel takes 10-row blocks (after pick). */
@@ -231,7 +227,10 @@ int gemm_rows_vl(int off) {
   return vl_on();
 }
 
-size_t gemm_panels_floats(int K, int N) { return (size_t)K * (size_t)((N + GEMM_PANEL - 1) / GEMM_PANEL * GEMM_PANEL); }
+size_t gemm_panels_floats(size_t K, size_t N) {
+  size_t n = N > SIZE_MAX - GEMM_PANEL ? SIZE_MAX : (N + GEMM_PANEL - 1) / GEMM_PANEL * GEMM_PANEL;
+  return K && n > SIZE_MAX / K ? SIZE_MAX : K * n;
+}
 
 typedef struct Pack { int K, N, ldb, trans; const float *B; float *P; } Pack;
 /* Panels [lo, hi). */
@@ -326,6 +325,15 @@ void gemm_panels_split(int M, int N, int K, const float *A, int lda, const float
   pthread_once(&pick_once, pick);
   Split s = { N, K, lda, acc, ldc, A, P, bias, C };
   par_for(M, 20, split_part, &s);
+}
+
+void gemm_all_steps(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int tb, const float *bias,
+                    int acc, float *P, float *C, int ldc) {
+  if (gemm_split_on()) {
+    gemm_pack(K, N, B, ldb, tb, P);
+    gemm_panels_split(M, N, K, A, lda, P, bias, acc, C, ldc);
+  } else if (bias && !acc) par_gemm_bias(0, tb, M, N, K, A, lda, B, ldb, bias, C, ldc);
+  else par_gemm(0, tb, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C, ldc);
 }
 
 void gemm_rows(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int acc, float *C, int ldc) {

@@ -51,7 +51,7 @@ int gemm_panels_on(int H);
 /* Floats from one panel of a [K,N] matrix's copy to the next: K rows of GEMM_PANEL. */
 static inline size_t gemm_panels_stride(int K) { return (size_t)K * GEMM_PANEL; }
 /* Floats of gemm_pack's copy of a [K,N] matrix: K x N rounded up to GEMM_PANEL. */
-size_t gemm_panels_floats(int K, int N);
+size_t gemm_panels_floats(size_t K, size_t N);   /* SIZE_MAX if that overflows */
 /* P = B [K,N] (row stride ldb) in panels: panel p holds columns
 ** [16p, 16p + 16) as K rows of 16 floats (16 = GEMM_PANEL; the last panel
 ** zero-padded), and starts K * 16 floats after panel p - 1.  trans: B is
@@ -76,6 +76,13 @@ void gemm_panels_split(int M, int N, int K, const float *A, int lda, const float
                        float *C, int ldc);
 /* Whether such products should: the kernel and the CPU as for gemm_rows_on. */
 int gemm_split_on(void);
+/* C[M,N] = A[M,K] B (B [K,N], row stride ldb) or A B^T (tb: B [N,K]), plus C
+** when acc, or else plus the bias row (or none): the products over all the
+** steps of a sequence.  With gemm_split_on(), B is packed into P
+** (gemm_panels_floats(K, N) floats) for gemm_panels_split; otherwise OpenBLAS
+** takes it, split over the pool (par_gemm, par_gemm_bias), and P is unused. */
+void gemm_all_steps(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int tb, const float *bias,
+                    int acc, float *P, float *C, int ldc);
 /* Whether graphrun's kernel is here: compiled in (GCC on x86-64, without
 ** GR_NO_CLONES) and a CPU with AVX2 and FMA. */
 int gemm_own(void);

@@ -429,8 +429,7 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
   /* W_hh^T [H,4H] of the current layer, or its panels */
   float *WhhP = gemm_panels_on(H) ? arena_floats(a, (long)gemm_panels_floats(H, G4)) : NULL;
   float *WhhT = WhhP ? NULL : arena_floats(a, (size_t)H * G4);
-  const int own = gemm_split_on();     /* the input projections from W_ih^T's panels */
-  float *WihP = own ? arena_floats(a, (long)gemm_panels_floats(widest_in(r), G4)) : NULL;
+  float *WihP = gemm_split_on() ? arena_floats(a, (long)gemm_panels_floats(widest_in(r), G4)) : NULL;   /* W_ih^T */
   r->mask = r->xin = NULL;
   if (dropping(r)) {
     r->mask = arena_floats(a, (size_t)(L - 1) * TBH);
@@ -447,12 +446,9 @@ int lstm_seq_fwd(LstmRun *r, Arena *a, Rng *rng, const float *x, const float *h0
       seqk_drop_mask((long)TBH, r->p, rng, m);
       seqk_ew(SEQK_MASK, (long)TBH, below, m, NULL, xi);
     }
-    /* All steps' input projections at once: G = X W_ih^T + b (own: from
-    ** W_ih^T's panels, each sum started from b, with no pass over G first). */
-    if (own) {
-      gemm_pack(in, G4, P->W_ih, in, 1, WihP);
-      gemm_panels_split((int)TB, G4, in, layer_input(r, l), in, WihP, P->b, 0, G, G4);
-    } else par_gemm_bias(0, 1, (int)TB, G4, in, layer_input(r, l), in, P->W_ih, in, P->b, G, G4);
+    /* All steps' input projections at once: G = X W_ih^T + b (from W_ih^T's
+    ** panels, each sum started from b, with no pass over G first). */
+    gemm_all_steps((int)TB, G4, in, layer_input(r, l), in, P->W_ih, in, 1, P->b, 0, WihP, G, G4);
     if (h0) memcpy(hs, h0 + l * BH, sizeof(float) * BH); else memset(hs, 0, sizeof(float) * BH);
     if (c0) memcpy(cs, c0 + l * BH, sizeof(float) * BH); else memset(cs, 0, sizeof(float) * BH);
     /* The step products take W_hh^T as a plain [H,4H] operand, copied once
@@ -505,18 +501,13 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
                   dG, G4, layer_input(r, l), in, 1.0f, P->dW_ih, in);
     if (P->db) par_colsum(dG, (long)TB, G4, P->db);
     /* Input gradient: into dbuf for the layer below (through its dropout mask), or dx. */
-    if (WiP && (l > 0 || dx)) gemm_pack(G4, in, P->W_ih, in, 0, WiP);
     if (l > 0) {
-      if (WiP) gemm_panels_split((int)TB, H, G4, dG, G4, WiP, NULL, 0, dbuf, H);
-      else par_gemm(0, 0, (int)TB, H, G4, 1.0f,
-                  dG, G4, P->W_ih, in, 0.0f, dbuf, H);
+      gemm_all_steps((int)TB, H, G4, dG, G4, P->W_ih, in, 0, NULL, 0, WiP, dbuf, H);
       if (r->mask) {
         seqk_ew(SEQK_MASK, (long)TBH, dbuf, r->mask + (size_t)(l - 1) * TBH, NULL, dbuf);
       }
     } else if (dx) {
-      if (WiP) gemm_panels_split((int)TB, in, G4, dG, G4, WiP, NULL, 1, dx, in);
-      else par_gemm(0, 0, (int)TB, in, G4, 1.0f,
-                  dG, G4, P->W_ih, in, 1.0f, dx, in);
+      gemm_all_steps((int)TB, in, G4, dG, G4, P->W_ih, in, 0, NULL, 1, WiP, dx, in);
     }
   }
   return 0;

@@ -17,6 +17,7 @@
 #include "blas.h"
 #include "par.h"
 #include <math.h>
+#include <stdint.h>
 
 static unsigned seed = 12345;
 static float rnd(void) {
@@ -213,6 +214,9 @@ START_TEST(panels_give_gemm_rows_bits) {
       gemm_rows_panels(M, N - j0, K - k0, A + k0, K, P + (size_t)(j0 / 16) * ps + 16 * k0, ps, acc, C1 + j0, N);
       ck_assert_msg(same(C0, C1, (size_t)M * N, K), "N%d acc%d: from column %d, row %d", N, acc, j0, k0);
     }
+    ck_assert_uint_eq(gemm_panels_floats(K, N), (size_t)K * ((N + 15) / 16 * 16));
+    ck_assert_uint_eq(gemm_panels_floats(SIZE_MAX / 8, N), SIZE_MAX);   /* sizes that overflow saturate */
+    ck_assert_uint_eq(gemm_panels_floats(2, SIZE_MAX - 3), SIZE_MAX);
     for (int k = 0; k < K; k++)                   /* the last panel's padding is zeros */
       for (int i = N % 16 ? N % 16 : 16; i < 16; i++) ck_assert_float_eq(P[(size_t)((N - 1) / 16) * ps + k * 16 + i], 0);
     free(A); free(B); free(P); free(C0); free(C1);
