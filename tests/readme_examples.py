@@ -15,7 +15,7 @@ the README stands for any number of lines; the `blas:` line's note in parenthese
 the kernel was chosen) is masked.  The README's outputs come from OpenBLAS's SkylakeX
 kernels (other kernels round differently), so on a CPU with AVX-512 every example runs
 with OPENBLAS_CORETYPE=SkylakeX; elsewhere they run on graphrun's own choice and
-perplexities may differ in the last digits.
+perplexities may differ (in the last digits at first; lr 20's training amplifies it).
 
 Skipped, and named as such: examples that need mpirun, that train for long (the
 Transformer's epoch, attn_lm's 1000 epochs) or load what those write, and `make` targets.
@@ -87,7 +87,7 @@ def main():
         env['OPENBLAS_CORETYPE'] = 'SkylakeX'
     else:
         print('readme_examples: no AVX-512 here: running on graphrun\'s own kernel choice; '
-              'perplexities may differ from the README\'s (SkylakeX) in the last digits', file=sys.stderr)
+              'perplexities may differ from the README\'s (SkylakeX ones)', file=sys.stderr)
     if not os.access(os.path.join(ROOT, 'graphrun'), os.X_OK):
         sys.exit('readme_examples: ./graphrun is missing: run make first')
     tmp = tempfile.mkdtemp(prefix='gr_readme.')
