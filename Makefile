@@ -161,7 +161,9 @@ check-tsan:
 # corpus growing in build/fuzz/corpus/NAME, seeded with models/, tests/bad/,
 # tests/data/ and tests/fuzz/seeds/; crashes land in build/fuzz/artifacts/.
 # A crash found becomes a file in tests/fuzz/regress/NAME/ (replayed by
-# tests/test_fuzz_regress.c under `make check`) or in tests/bad/.
+# tests/test_fuzz_regress.c under `make check`) or in tests/bad/.  Leaks are
+# checked with check-asan's suppressions (tests/lsan.supp: what Graphviz and
+# the font libraries keep, which fuzz_argv reaches through --png).
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?=
 FUZZ_B   := build/fuzz
@@ -187,6 +189,7 @@ fuzz: deps-fuzz
 	@for f in $(FUZZERS); do mkdir -p $(FUZZ_B)/corpus/$$f; \
 	  echo "== fuzz_$$f for $(FUZZ_SECONDS) s =="; \
 	  case $$f in model) seeds="$(FUZZ_SEEDS_model)";; set) seeds="$(FUZZ_SEEDS_set)";; argv) seeds="$(FUZZ_SEEDS_argv)";; corpus) seeds="$(FUZZ_SEEDS_corpus)";; *) seeds="$(FUZZ_SEEDS_ckpt)";; esac; \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	    -dict=tests/fuzz/model.dict -artifact_prefix=$(FUZZ_B)/artifacts/$$f- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/corpus/$$f $$seeds 2>$(FUZZ_B)/fuzz_$$f.log; rc=$$?; \
