@@ -139,6 +139,8 @@ static inline int row_len(const LstmRun *r, int b) {
   int n = r->len[b];
   return n < 0 ? 0 : n > r->T ? r->T : n;
 }
+/* Whether row b is past its length at step t (its state held, its output 0). */
+static inline int past_end(const LstmRun *r, int t, int b) { return r->len && t >= row_len(r, b); }
 
 /* The widest input of a layer: W_ih's panels are sized for it. */
 static int widest_in(const LstmRun *r) { return r->D > r->H ? r->D : r->H; }
@@ -217,8 +219,8 @@ static void units(const Step *s, long k, int *u0, int *u1) {
   *u1 = unit_split(s, k + 1);
 }
 
-/* Whether row b is past its length at the step's t. */
-static int held(const Step *s, int b) { return s->r && s->r->len && s->t >= row_len(s->r, s->b0 + b); }
+/* Whether the step's row b is past its length. */
+static int held(const Step *s, int b) { return s->r && past_end(s->r, s->t, s->b0 + b); }
 
 /* A step's products: graphrun's own kernel where it is the faster
 ** (gemm_rows_on; gemm_panels_on: from W's panels, P the first one used),
@@ -373,7 +375,7 @@ static void rec_fwd(const Rec *c, int b0, int b1) {
     for (int t = 0; t < T; t++)
       for (int b = b0; b < b1; b++) {
         float *y = c->y + t * BH + (size_t)b * H;
-        if (r->len && t >= row_len(r, b)) memset(y, 0, sizeof(float) * H);   /* past its length */
+        if (past_end(r, t, b)) memset(y, 0, sizeof(float) * H);
         else memcpy(y, c->hs + (t + 1) * BH + (size_t)b * H, sizeof(float) * H);
       }
 }
