@@ -238,8 +238,8 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   size_t T = (size_t)d->T, B = (size_t)d->B, S = (size_t)d->S, H = (size_t)d->H, L = (size_t)d->L;
   size_t LT = mulz(L, T), TB = mulz(T, B), off = 0;
   char *p = base;
-  t->Wcat = carve(p, &off, mulz(L, 8 * H * H));
   int pan = gemm_panels_on(d->H);     /* 2H is a multiple of 16: 8H^2 floats a layer either way */
+  t->Wcat = carve(p, &off, pan ? 0 : mulz(L, 8 * H * H));
   t->WcatT = carve(p, &off, pan ? 0 : mulz(L, 8 * H * H));
   t->WinT = carve(p, &off, pan ? 0 : mulz(H, H));
   t->WcT  = carve(p, &off, pan ? 0 : mulz(2 * H, H));
@@ -253,7 +253,7 @@ static size_t layout(const AttnDec *d, void *base, AttnTape *t) {
   size_t E = (size_t)d->E, we = split ? gemm_panels_floats(E, 4 * H) : 0, we2 = split ? gemm_panels_floats(4 * H, E) : 0;
   t->WeP   = carve(p, &off, we > we2 ? we : we2);
   if (!split) t->WeP = NULL;
-  if (pan) t->WcatT = t->WinT = t->WcT = NULL;
+  if (pan) t->Wcat = t->WcatT = t->WinT = t->WcT = NULL;
   else t->WcatTP = t->WcatP = t->WinTP = t->WcTP = t->WinP = t->WcP = NULL;
   t->G    = carve(p, &off, mulz(mulz(LT, B), 4 * H));
   t->XH   = carve(p, &off, mulz(mulz(LT, B), 2 * H));
@@ -379,7 +379,7 @@ static void dec_bwd_rows(const AttnDec *d, const AttnParams *p, const AttnTape *
       const float *cprev = tt ? c - BH : d->c0 ? d->c0 + l * BH + o : t.zero + o;
       float *dg = t.DG + lt * B4H + 4 * o, *dh = t.dh + l * BH + o, *dxh = t.dxh + 2 * o;
       lstm_step_bwd(n, H, 2 * H, t.G + lt * B4H + 4 * o, cprev, c, dh, t.dc + l * BH + o,
-                    t.Wcat + (size_t)l * 8 * H * H, t.WcatP ? t.WcatP + (size_t)l * 8 * H * H : NULL,
+                    t.Wcat ? t.Wcat + (size_t)l * 8 * H * H : NULL, t.WcatP ? t.WcatP + (size_t)l * 8 * H * H : NULL,
                     dg, t.part + 2 * o, dxh);
       if (d->hook.fn) {
         BpttStep s = { d->hook.tag, l, tt, B, H, S, dh, dg, t.dc + l * BH, t.dxh + H, 2 * H, t.dxh, 2 * H };
@@ -433,17 +433,24 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
   (void)sz;
   const int T = d->T, B = d->B, E = d->E, H = d->H, L = d->L;
   const size_t BH = (size_t)B * H, B2H = 2 * BH;
-  float *Wcat = t.Wcat;
 
   memset(t.zero, 0, sizeof(float) * BH);
-  /* pack [W_ih | W_hh] per layer (layer 0: only W_ih's feed columns); the
-  ** steps of layers above 0 start their gates from the bias themselves */
+  /* each layer's [W_ih | W_hh] (layer 0: only W_ih's feed columns), which
+  ** the steps read transposed: packed straight from the two matrices, or
+  ** joined in Wcat and transposed; the steps of layers above 0 start their
+  ** gates from the bias themselves */
   for (int l = 0; l < L; l++) {
     const AttnCell *cl = &p->cell[l];
-    CatJob cj = { cl, Wcat + (size_t)l * 8 * H * H, H, l ? H : E + H, l ? 0 : E };
-    par_for(4 * H, 64, cat_rows, &cj);
-    if (t.WcatTP) gemm_pack(2 * H, 4 * H, cj.wc, 2 * H, 1, t.WcatTP + (size_t)l * 8 * H * H);   /* the steps read only these */
-    else transpose_to(4 * H, 2 * H, cj.wc, t.WcatT + (size_t)l * 8 * H * H, 0);
+    const int in = l ? H : E + H, skip = l ? 0 : E;
+    if (t.WcatTP) {
+      float *P = t.WcatTP + (size_t)l * 8 * H * H;
+      gemm_pack_rows(H, 4 * H, cl->W_ih + skip, in, 1, P, gemm_panels_stride(2 * H));
+      gemm_pack_rows(H, 4 * H, cl->W_hh, H, 1, P + (size_t)H * GEMM_PANEL, gemm_panels_stride(2 * H));
+    } else {
+      CatJob cj = { cl, t.Wcat + (size_t)l * 8 * H * H, H, in, skip };
+      par_for(4 * H, 64, cat_rows, &cj);
+      transpose_to(4 * H, 2 * H, cj.wc, t.WcatT + (size_t)l * 8 * H * H, 0);
+    }
   }
   if (t.WinTP) {                     /* the steps' lin_in and lin_out read W_in^T and W_c^T */
     gemm_pack(H, H, p->W_in, H, 1, t.WinTP);
@@ -492,9 +499,16 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   set_from(t.dh, d->dhN, L * BH);
   set_from(t.dc, d->dcN, L * BH);
   set_from(t.dfeed, d->dfeedN, BH);
-  if (t.WcatP) {                     /* the backward steps' products, from panels: dx = dgates Wcat, */
-    for (int l = 0; l < L; l++)      /* dcq = dz W_c, dq += dqin W_in */
-      gemm_pack(4 * H, 2 * H, t.Wcat + (size_t)l * 8 * H * H, 2 * H, 0, t.WcatP + (size_t)l * 8 * H * H);
+  /* the backward steps' products, from panels: dx = dgates [W_ih | W_hh]
+  ** (packed from both; H is a multiple of 16, so W_hh's columns start a
+  ** panel), dcq = dz W_c, dq += dqin W_in */
+  if (t.WcatP) {
+    for (int l = 0; l < L; l++) {
+      const AttnCell *cl = &p->cell[l];
+      float *P = t.WcatP + (size_t)l * 8 * H * H;
+      gemm_pack(4 * H, H, cl->W_ih + (l ? 0 : E), l ? H : E + H, 0, P);
+      gemm_pack(4 * H, H, cl->W_hh, H, 0, P + (size_t)(H / GEMM_PANEL) * gemm_panels_stride(4 * H));
+    }
     gemm_pack(H, 2 * H, p->W_c, 2 * H, 0, t.WcP);
     gemm_pack(H, H, p->W_in, H, 0, t.WinP);
   }

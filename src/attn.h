@@ -115,12 +115,12 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws);
 /* Where the workspace keeps each step ([L][T] arrays are layer-major, then
 ** step): what --trace reads after a forward and backward. */
 typedef struct AttnTape {
-  float *Wcat;   /* [L][4H,2H]  packed [W_ih (feed part for layer 0) | W_hh] */
+  float *Wcat;   /* [L][4H,2H]  [W_ih (feed part for layer 0) | W_hh] joined (NULL with WcatP) */
   float *WcatT;  /* [L][2H,4H]  its transpose, for the forward steps (NULL with WcatTP) */
   float *WinT;   /* [H,H]        W_in's and W_c's transposes, for the forward */
   float *WcT;    /* [2H,H]       steps when gemm_rows takes them (else NULL) */
-  float *WcatTP; /* [L][8H^2]    WcatT and Wcat in gemm_pack's panels, for the */
-  float *WcatP;  /* [L][8H^2]    steps when gemm_panels_on(H) (else NULL) */
+  float *WcatTP; /* [L][8H^2]    WcatT and Wcat in gemm_pack's panels (packed from W_ih and */
+  float *WcatP;  /* [L][8H^2]    W_hh), for the steps when gemm_panels_on(H) (else NULL) */
   float *WinTP;  /* [H^2]        and so W_in^T, W_c^T (forward), W_in, W_c */
   float *WcTP;   /* [2H^2]       (backward) */
   float *WinP;   /* [H^2] */

@@ -232,14 +232,14 @@ size_t gemm_panels_floats(size_t K, size_t N) {
   return K && n > SIZE_MAX / K ? SIZE_MAX : K * n;
 }
 
-typedef struct Pack { int K, N, ldb, trans; const float *B; float *P; } Pack;
+typedef struct Pack { int K, N, ldb, trans; const float *B; float *P; size_t pstride; } Pack;
 /* Panels [lo, hi). */
 static void pack_part(void *ctx, long lo, long hi) {
   const Pack *c = ctx;
   const int K = c->K, N = c->N, ldb = c->ldb;
   for (long p = lo; p < hi; p++) {
     int j = (int)p * GEMM_PANEL, n = N - j < GEMM_PANEL ? N - j : GEMM_PANEL;
-    float *P = c->P + (size_t)p * gemm_panels_stride(K);
+    float *P = c->P + (size_t)p * c->pstride;
     if (c->trans) {                 /* column j + i of B is row j + i of B^T */
 #ifdef GEMM_AVX2
       if (cpu_ok && n == GEMM_PANEL) { pack_trans16(K, c->B + (size_t)j * ldb, ldb, P); continue; }
@@ -261,10 +261,14 @@ static void pack_part(void *ctx, long lo, long hi) {
   }
 }
 
-void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P) {
+void gemm_pack_rows(int K, int N, const float *B, int ldb, int trans, float *P, size_t pstride) {
   pthread_once(&pick_once, pick);
-  Pack c = { K, N, ldb, trans, B, P };
+  Pack c = { K, N, ldb, trans, B, P, pstride };
   par_for((N + GEMM_PANEL - 1) / GEMM_PANEL, 2, pack_part, &c);
+}
+
+void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P) {
+  gemm_pack_rows(K, N, B, ldb, trans, P, gemm_panels_stride(K));
 }
 
 /* The calls with nothing to multiply: an empty C, or an empty sum (BLAS

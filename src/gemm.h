@@ -59,6 +59,11 @@ size_t gemm_panels_floats(size_t K, size_t N);   /* SIZE_MAX if that overflows *
 ** W_hh^T's panels, without a transposed copy first).  Split over the pool
 ** by panels. */
 void gemm_pack(int K, int N, const float *B, int ldb, int trans, float *P);
+/* gemm_pack of B as the K rows of a taller matrix's panels that start at P,
+** each panel pstride floats after the one before: a matrix stacked from
+** parts, [B1 ; B2] of K1 + K2 rows, packs as B1 at P and B2 at P + 16 K1,
+** both with pstride gemm_panels_stride(K1 + K2). */
+void gemm_pack_rows(int K, int N, const float *B, int ldb, int trans, float *P, size_t pstride);
 /* gemm_rows with B given as panels: B's column 16p + i, row k is at
 ** P[p * pstride + k * 16 + i] (gemm_pack's copy, pstride gemm_panels_stride(K), or rows
 ** k0.. of it: P + 16 k0 with the same pstride).  The same bits as

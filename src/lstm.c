@@ -242,7 +242,7 @@ static void step_fwd(void *ctx, long lo, long hi) {
       int whole = u1 - u0 == H, n = whole ? G4 : u1 - u0;
       for (int q = 0; q < (whole ? 1 : 4); q++) {
         int c = q * H + u0;
-        step_gemm(s, B, n, K, s->x, K, s->W + c, G4, s->Wp ? s->Wp + (size_t)(c / GEMM_PANEL) * s->pstride : NULL,
+        step_gemm(s, B, n, K, s->x, K, s->Wp ? NULL : s->W + c, G4, s->Wp ? s->Wp + (size_t)(c / GEMM_PANEL) * s->pstride : NULL,
                   1, s->G + c, G4);
       }
     }
@@ -296,7 +296,7 @@ static void step_bwd(void *ctx, long lo, long hi) {
     int whole = u1 - u0 == H, n = whole ? G4 : u1 - u0;
     for (int q = 0; q < (whole ? 1 : 4); q++) {
       int c = q * H + u0;
-      step_gemm(s, B, K, n, s->dG + c, G4, s->W + (size_t)c * K, K, s->Wp ? s->Wp + (size_t)c * GEMM_PANEL : NULL,
+      step_gemm(s, B, K, n, s->dG + c, G4, s->Wp ? NULL : s->W + (size_t)c * K, K, s->Wp ? s->Wp + (size_t)c * GEMM_PANEL : NULL,
                 q > 0, p, K);
     }
     if (!all)                       /* held rows: dh_{t-1} = dh_t (K = H here) */

@@ -112,7 +112,7 @@ int lstm_seq_bwd(LstmRun *r, Arena *a, const float *dy, const float *dhN, const 
 ** lstm_step_blocks(H) * B * K floats: the most blocks a step is split into,
 ** whatever the number of threads.  Wp: the same matrix (Wt, W) in
 ** gemm_pack's panels, read instead of it by gemm_rows_panels (only when
-** gemm_panels_on(H)), or NULL. */
+** gemm_panels_on(H)), or NULL; with Wp, Wt or W may be NULL. */
 int  lstm_step_blocks(int H);
 /* How many blocks of a batch's B streams a recurrence of H units is split
 ** into, one per thread, each running all its steps (1: split each step by

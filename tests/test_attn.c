@@ -436,6 +436,10 @@ START_TEST(decoder_packed_weights) {
     DecProb P;
     gemm_rows_force(1);              /* before dec_make: the workspace holds the panels */
     dec_make(&P, &m, 3, B, 4, 3, 128, 2, len, 1, 0.2f);
+    gemm_rows_force(0);              /* and the in-place layout, if that is the larger */
+    size_t ws0 = attn_decoder_ws_bytes(&P.d);
+    gemm_rows_force(1);
+    if (ws0 > attn_decoder_ws_bytes(&P.d)) P.ws = pool_get(&m, ws0);
     for (int l = 0; l < P.d.L; l++) {  /* unsaturated cells at 128 units */
       size_t in = l ? 128 : 131;
       for (size_t i = 0; i < 4 * 128 * in; i++) P.Wih[l][i] *= 0.1f;
@@ -456,7 +460,7 @@ START_TEST(decoder_packed_weights) {
       gemm_rows_force(on);
       AttnTape t;
       ck_assert_int_eq(attn_decoder_tape(d, P.ws, &t), 0);
-      ck_assert_int_eq((t.WcatTP != NULL) + (t.WcatP != NULL) + (t.WcatT == NULL), 3 * on);
+      ck_assert_int_eq((t.WcatTP != NULL) + (t.WcatP != NULL) + (t.WcatT == NULL) + (t.Wcat == NULL), 4 * on);
       ck_assert_int_eq((t.WinTP != NULL) + (t.WcTP != NULL) + (t.WinP != NULL) + (t.WcP != NULL), 4 * on);
       dec_rerun(&P, g, n, ng);
       if (!on) {

@@ -185,7 +185,8 @@ START_TEST(choice_follows_the_blas_kernel) {
 }
 END_TEST
 
-/* From gemm_pack's panels, the same bits as gemm_rows on the matrix itself
+/* The panels are the same packed whole, from B^T, or in two parts of rows
+** (gemm_pack_rows).  From them, the same bits as gemm_rows on the matrix itself
 ** (checked against the plain loop above): whole, from a later panel on,
 ** and from a later row on (the LSTM's gates and unit blocks), with tails
 ** of one and two vectors, with and without accumulating. */
@@ -202,7 +203,7 @@ START_TEST(panels_give_gemm_rows_bits) {
     for (int i = 0; i < K * ldb; i++) B[i] = rnd();
     gemm_pack(K, N, B, ldb, 0, P);
     size_t ps = (size_t)K * 16;
-    {                                             /* from B^T, the same panels, on two threads */
+    {                                             /* from B^T, the same panels, on two threads; */
       float *Bt = malloc(sizeof(float) * (size_t)N * (K + 2)), *P2 = malloc(sizeof(float) * gemm_panels_floats(K, N));
       for (int j = 0; j < N; j++)
         for (int k = 0; k < K + 2; k++) Bt[(size_t)j * (K + 2) + k] = k < K ? B[(size_t)k * ldb + j] : NAN;
@@ -211,6 +212,19 @@ START_TEST(panels_give_gemm_rows_bits) {
       gemm_pack(K, N, Bt, K + 2, 1, P2);
       par_init(1);
       ck_assert_msg(!memcmp(P, P2, sizeof(float) * gemm_panels_floats(K, N)), "N%d: packed from B^T", N);
+      for (int tr = 0; tr <= 1; tr++) {           /* stacked from two parts, rows [0, 13) and [13, K) */
+        const int k1 = 13;
+        memset(P2, 0xff, sizeof(float) * gemm_panels_floats(K, N));
+        if (tr) {
+          gemm_pack_rows(k1, N, Bt, K + 2, 1, P2, ps);
+          gemm_pack_rows(K - k1, N, Bt + k1, K + 2, 1, P2 + 16 * k1, ps);
+        } else {
+          gemm_pack_rows(k1, N, B, ldb, 0, P2, ps);
+          gemm_pack_rows(K - k1, N, B + (size_t)k1 * ldb, ldb, 0, P2 + 16 * k1, ps);
+        }
+        ck_assert_msg(!memcmp(P, P2, sizeof(float) * gemm_panels_floats(K, N)), "N%d: packed in two parts%s", N,
+                      tr ? " from B^T" : "");
+      }
       free(Bt); free(P2);
     }
     for (int acc = 0; acc <= 1; acc++) {
