@@ -107,8 +107,10 @@ check: deps
 	@$(MAKE) --no-print-directory check-asan
 test-run: $(BIN) $(TESTS)
 	@JOBS=$(JOBS) GRAPHRUN=./$(BIN) ./tests/run-all $(TESTS)
-# tests/lsan.supp: leaks inside Graphviz's and the font libraries' own code.
-ASAN_MAKE = LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+# tests/lsan.supp: leaks inside Graphviz's and the font libraries' own code
+# (check-asan and fuzz).
+LSAN_ENV = LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+ASAN_MAKE = $(LSAN_ENV) \
 	  $(MAKE) --no-print-directory B=build-asan BIN=build-asan/graphrun OPT=-O1 \
 	  XCFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  XLDFLAGS="-fsanitize=address,undefined"
@@ -165,8 +167,8 @@ check-tsan:
 # tests/data/ and tests/fuzz/seeds/; crashes land in build/fuzz/artifacts/.
 # A crash found becomes a file in tests/fuzz/regress/NAME/ (replayed by
 # tests/test_fuzz_regress.c under `make check`) or in tests/bad/.  Leaks are
-# checked with check-asan's suppressions (tests/lsan.supp: what Graphviz and
-# the font libraries keep, which fuzz_argv reaches through --png).
+# checked with check-asan's suppressions (LSAN_ENV: fuzz_argv reaches Graphviz
+# and the font libraries through --png).
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   ?=
 FUZZ_B   := build/fuzz
@@ -192,8 +194,7 @@ fuzz: deps-fuzz
 	@for f in $(FUZZERS); do mkdir -p $(FUZZ_B)/corpus/$$f; \
 	  echo "== fuzz_$$f for $(FUZZ_SECONDS) s =="; \
 	  case $$f in model) seeds="$(FUZZ_SEEDS_model)";; set) seeds="$(FUZZ_SEEDS_set)";; argv) seeds="$(FUZZ_SEEDS_argv)";; corpus) seeds="$(FUZZ_SEEDS_corpus)";; *) seeds="$(FUZZ_SEEDS_ckpt)";; esac; \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
-	  $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	  $(LSAN_ENV) $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	    -dict=tests/fuzz/model.dict -artifact_prefix=$(FUZZ_B)/artifacts/$$f- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/corpus/$$f $$seeds 2>$(FUZZ_B)/fuzz_$$f.log; rc=$$?; \
 	  grep -a -E '^stat::(number_of_executed_units|average_exec_per_sec)|^==[0-9]+==ERROR|^SUMMARY' $(FUZZ_B)/fuzz_$$f.log; \
