@@ -425,6 +425,23 @@ static void cat_rows(void *ctx, long lo, long hi) {
   }
 }
 
+/* Layer l's [W_ih | W_hh] [4H,2H] (layer 0: W_ih's feed columns, past the
+** E embedding ones) in gemm_pack's panels, packed from the two matrices:
+** trans, its transpose [2H,4H] (the forward steps' x W^T), K rows of W_ih
+** then of W_hh in each panel; else itself (the backward steps' dgates W),
+** W_hh's columns starting a panel (H is a multiple of 16 with panels). */
+static void pack_cat(const AttnCell *cl, int l, int E, int H, int trans, float *P) {
+  const float *wih = cl->W_ih + (l ? 0 : E);
+  const int in = l ? H : E + H;
+  if (trans) {
+    gemm_pack_rows(H, 4 * H, wih, in, 1, P, gemm_panels_stride(2 * H));
+    gemm_pack_rows(H, 4 * H, cl->W_hh, H, 1, P + (size_t)H * GEMM_PANEL, gemm_panels_stride(2 * H));
+  } else {
+    gemm_pack(4 * H, H, wih, in, 0, P);
+    gemm_pack(4 * H, H, cl->W_hh, H, 0, P + (size_t)(H / GEMM_PANEL) * gemm_panels_stride(4 * H));
+  }
+}
+
 /* Contract in attn.h. */
 void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
   AttnTape t;
@@ -436,21 +453,14 @@ void attn_decoder_fwd(const AttnDec *d, const AttnParams *p, void *ws) {
 
   memset(t.zero, 0, sizeof(float) * BH);
   /* each layer's [W_ih | W_hh] (layer 0: only W_ih's feed columns), which
-  ** the steps read transposed: packed straight from the two matrices, or
-  ** joined in Wcat and transposed; the steps of layers above 0 start their
-  ** gates from the bias themselves */
+  ** the steps read transposed: in panels, or joined in Wcat and transposed;
+  ** the steps of layers above 0 start their gates from the bias themselves */
   for (int l = 0; l < L; l++) {
     const AttnCell *cl = &p->cell[l];
-    const int in = l ? H : E + H, skip = l ? 0 : E;
-    if (t.WcatTP) {
-      float *P = t.WcatTP + (size_t)l * 8 * H * H;
-      gemm_pack_rows(H, 4 * H, cl->W_ih + skip, in, 1, P, gemm_panels_stride(2 * H));
-      gemm_pack_rows(H, 4 * H, cl->W_hh, H, 1, P + (size_t)H * GEMM_PANEL, gemm_panels_stride(2 * H));
-    } else {
-      CatJob cj = { cl, t.Wcat + (size_t)l * 8 * H * H, H, in, skip };
-      par_for(4 * H, 64, cat_rows, &cj);
-      transpose_to(4 * H, 2 * H, cj.wc, t.WcatT + (size_t)l * 8 * H * H, 0);
-    }
+    if (t.WcatTP) { pack_cat(cl, l, E, H, 1, t.WcatTP + (size_t)l * 8 * H * H); continue; }
+    CatJob cj = { cl, t.Wcat + (size_t)l * 8 * H * H, H, l ? H : E + H, l ? 0 : E };
+    par_for(4 * H, 64, cat_rows, &cj);
+    transpose_to(4 * H, 2 * H, cj.wc, t.WcatT + (size_t)l * 8 * H * H, 0);
   }
   if (t.WinTP) {                     /* the steps' lin_in and lin_out read W_in^T and W_c^T */
     gemm_pack(H, H, p->W_in, H, 1, t.WinTP);
@@ -499,16 +509,9 @@ void attn_decoder_bwd(const AttnDec *d, const AttnParams *p, void *ws) {
   set_from(t.dh, d->dhN, L * BH);
   set_from(t.dc, d->dcN, L * BH);
   set_from(t.dfeed, d->dfeedN, BH);
-  /* the backward steps' products, from panels: dx = dgates [W_ih | W_hh]
-  ** (packed from both; H is a multiple of 16, so W_hh's columns start a
-  ** panel), dcq = dz W_c, dq += dqin W_in */
-  if (t.WcatP) {
-    for (int l = 0; l < L; l++) {
-      const AttnCell *cl = &p->cell[l];
-      float *P = t.WcatP + (size_t)l * 8 * H * H;
-      gemm_pack(4 * H, H, cl->W_ih + (l ? 0 : E), l ? H : E + H, 0, P);
-      gemm_pack(4 * H, H, cl->W_hh, H, 0, P + (size_t)(H / GEMM_PANEL) * gemm_panels_stride(4 * H));
-    }
+  if (t.WcatP) {                     /* the backward steps' products, from panels: */
+    for (int l = 0; l < L; l++)      /* dx = dgates [W_ih | W_hh], dcq = dz W_c, dq += dqin W_in */
+      pack_cat(&p->cell[l], l, E, H, 0, t.WcatP + (size_t)l * 8 * H * H);
     gemm_pack(H, 2 * H, p->W_c, 2 * H, 0, t.WcP);
     gemm_pack(H, H, p->W_in, H, 0, t.WinP);
   }
