@@ -36,7 +36,6 @@ static int same(const float *a, const float *b, size_t n, int K) {
   return 1;
 }
 
-/* C = A B (+ C) with padding around every matrix: the padding must stay. */
 /* Sets up loop pass i (0: the 10-row blocks where taken; 1: 6-row blocks
 ** only); 0 for pass 1 where the 10-row blocks are not taken, which would
 ** repeat pass 0. */
@@ -46,6 +45,7 @@ static int vl_pass(int i) {
   return 1;
 }
 
+/* C = A B (+ C) with padding around every matrix: the padding must stay. */
 static void check_shape(int M, int N, int K, int acc) {
   int lda = K + 3, ldb = N + 5, ldc = N + 2;
   size_t na = (size_t)M * lda + 1, nb = (size_t)(K ? K : 1) * ldb, nc = (size_t)M * ldc;
@@ -203,7 +203,7 @@ START_TEST(panels_give_gemm_rows_bits) {
     for (int i = 0; i < K * ldb; i++) B[i] = rnd();
     gemm_pack(K, N, B, ldb, 0, P);
     size_t ps = (size_t)K * 16;
-    {                                             /* from B^T, the same panels, on two threads; */
+    {                                             /* from B^T, the same panels, on two threads */
       float *Bt = malloc(sizeof(float) * (size_t)N * (K + 2)), *P2 = malloc(sizeof(float) * gemm_panels_floats(K, N));
       for (int j = 0; j < N; j++)
         for (int k = 0; k < K + 2; k++) Bt[(size_t)j * (K + 2) + k] = k < K ? B[(size_t)k * ldb + j] : NAN;
