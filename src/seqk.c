@@ -49,8 +49,31 @@ void seqk_emb_scatter(long n, int d, int V, const float *dout, const float *ids,
 
 typedef struct DropJob { Rng start, end; long n; float p, keep; float *mask; } DropJob;
 
-static void drop_run(Rng *rng, long lo, long hi, float p, float keep, float *mask) {
+static void drop_serial(Rng *rng, long lo, long hi, float p, float keep, float *mask) {
   for (long k = lo; k < hi; k++) mask[k] = rng_uniform(rng) < p ? 0.0f : keep;
+}
+/* Draws [lo, hi) with rng at draw lo, leaving it at draw hi.  Each draw
+** waits for the one before (about 4 cycles of shifts and XORs), so a long
+** run is cut into four equal parts, each from its own rng_advance'd state,
+** filled side by side: four chains in flight instead of one.  The last part
+** takes the remainder and ends where the serial loop would. */
+#define DROP_LANES_MIN 2048        /* draws per part below which one chain is as fast */
+static void drop_run(Rng *rng, long lo, long hi, float p, float keep, float *mask) {
+  long q = (hi - lo) / 4;
+  if (q < DROP_LANES_MIN) { drop_serial(rng, lo, hi, p, keep, mask); return; }
+  Rng r0 = *rng, r1 = r0, r2, r3;
+  rng_advance(&r1, (uint64_t)q);
+  r2 = r1; rng_advance(&r2, (uint64_t)q);
+  r3 = r2; rng_advance(&r3, (uint64_t)q);
+  float *m0 = mask + lo, *m1 = m0 + q, *m2 = m1 + q, *m3 = m2 + q;
+  for (long k = 0; k < q; k++) {
+    m0[k] = rng_uniform(&r0) < p ? 0.0f : keep;
+    m1[k] = rng_uniform(&r1) < p ? 0.0f : keep;
+    m2[k] = rng_uniform(&r2) < p ? 0.0f : keep;
+    m3[k] = rng_uniform(&r3) < p ? 0.0f : keep;
+  }
+  drop_serial(&r3, lo + 4 * q, hi, p, keep, mask);
+  *rng = r3;
 }
 static void drop_part(void *ctx, long lo, long hi) {
   DropJob *d = ctx;
