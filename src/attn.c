@@ -130,6 +130,12 @@ static void att_prod(int n, int N, int K, const float *A, int lda, const float *
   else par_gemm(0, wtrans, n, N, K, 1.0f, A, lda, W, ldw, acc ? 1.0f : 0.0f, C, ldc);
 }
 
+/* x = tanh x, in the widest vectors the CPU has (as the cells': the same
+** bits on every clone). */
+static SEQK_CLONES void tanh_inplace(float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = seqk_tanhf(x[i]);
+}
+
 /* Forward for rows [b0, b1) of B (the step's arrays hold all B rows);
 ** contract of attn_step_fwd. */
 static void att_fwd(int B, int b0, int b1, int S, int H, const float *mem, const int *len, const AttW *aw,
@@ -142,7 +148,7 @@ static void att_fwd(int B, int b0, int b1, int S, int H, const float *mem, const
   par_for(n, ATT_GRAIN, att_fwd_rows, &rows);
   /* ht = tanh([c ; q] W_c^T) */
   att_prod(n, H, 2 * H, cq + 2 * o, 2 * H, aw->W_c, 2 * H, 1, aw->WcT, aw->WcTP, 0, ht + o, H);
-  for (size_t i = o, e = (size_t)b1 * H; i < e; i++) ht[i] = seqk_tanhf(ht[i]);
+  tanh_inplace(ht + o, (size_t)n * H);
 }
 
 /* Local backward for B rows from dht: writes dz [B,H] (w.r.t. the pre-tanh
