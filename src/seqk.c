@@ -57,7 +57,8 @@ static void drop_serial(Rng *rng, long lo, long hi, float p, float keep, float *
 ** run is cut into four equal parts, each from its own rng_advance'd state,
 ** filled side by side: four chains in flight instead of one.  The last part
 ** takes the remainder and ends where the serial loop would. */
-#define DROP_LANES_MIN 2048        /* draws per part below which one chain is as fast */
+#define DROP_LANES_MIN 2048        /* draws per part; at 2048 the four already win (8,192 draws, one
+                                      thread: 5.7 against 7.0 us); shorter runs were not timed */
 static void drop_run(Rng *rng, long lo, long hi, float p, float keep, float *mask) {
   long q = (hi - lo) / 4;
   if (q < DROP_LANES_MIN) { drop_serial(rng, lo, hi, p, keep, mask); return; }
