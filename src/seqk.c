@@ -49,8 +49,10 @@ void seqk_emb_scatter(long n, int d, int V, const float *dout, const float *ids,
 
 typedef struct DropJob { Rng start, end; long n; float p, keep; float *mask; } DropJob;
 
+/* One mask entry: 0 with probability p, else keep. */
+static inline float drop_draw(Rng *rng, float p, float keep) { return rng_uniform(rng) < p ? 0.0f : keep; }
 static void drop_serial(Rng *rng, long lo, long hi, float p, float keep, float *mask) {
-  for (long k = lo; k < hi; k++) mask[k] = rng_uniform(rng) < p ? 0.0f : keep;
+  for (long k = lo; k < hi; k++) mask[k] = drop_draw(rng, p, keep);
 }
 /* Draws [lo, hi) with rng at draw lo, leaving it at draw hi.  Each draw
 ** waits for the one before (about 4 cycles of shifts and XORs), so a long
@@ -68,10 +70,10 @@ static void drop_run(Rng *rng, long lo, long hi, float p, float keep, float *mas
   r3 = r2; rng_advance(&r3, (uint64_t)q);
   float *m0 = mask + lo, *m1 = m0 + q, *m2 = m1 + q, *m3 = m2 + q;
   for (long k = 0; k < q; k++) {
-    m0[k] = rng_uniform(&r0) < p ? 0.0f : keep;
-    m1[k] = rng_uniform(&r1) < p ? 0.0f : keep;
-    m2[k] = rng_uniform(&r2) < p ? 0.0f : keep;
-    m3[k] = rng_uniform(&r3) < p ? 0.0f : keep;
+    m0[k] = drop_draw(&r0, p, keep);
+    m1[k] = drop_draw(&r1, p, keep);
+    m2[k] = drop_draw(&r2, p, keep);
+    m3[k] = drop_draw(&r3, p, keep);
   }
   drop_serial(&r3, lo + 4 * q, hi, p, keep, mask);
   *rng = r3;
