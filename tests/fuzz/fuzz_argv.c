@@ -18,6 +18,7 @@
 #endif
 #include "fuzz.h"
 #include <cblas.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +40,25 @@ static const char *fuzz_inputs[] = {
 #define NINPUTS (sizeof fuzz_inputs / sizeof *fuzz_inputs)
 #define MAXW 48
 
+/* The temporary directory for outputs: made on first use, removed with what
+** the runs wrote into it when the process exits. */
+static char out_dir[] = "/tmp/gr_fuzz_argvXXXXXX";
+static void outdir_remove(void) {
+  DIR *d = opendir(out_dir);
+  if (!d) return;
+  char path[sizeof out_dir + 256];
+  for (struct dirent *e; (e = readdir(d));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      snprintf(path, sizeof path, "%s/%s", out_dir, e->d_name);
+      unlink(path);
+    }
+  closedir(d);
+  rmdir(out_dir);
+}
 static const char *outdir(void) {
-  static char dir[] = "/tmp/gr_fuzz_argvXXXXXX";
   static int made;
-  if (!made) { if (!mkdtemp(dir)) abort(); made = 1; }
-  return dir;
+  if (!made) { if (!mkdtemp(out_dir)) abort(); made = 1; atexit(outdir_remove); }
+  return out_dir;
 }
 
 /* The bounded value of a count flag, or NULL if flag is not one. */
