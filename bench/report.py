@@ -17,6 +17,7 @@ within a run; the targets keep the best peak).
 Peak memory is "Maximum resident set size" from /usr/bin/time -v.
 """
 import math, re, sys
+from collections import namedtuple
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else 'bench/out'
 B, BPTT = 20, 35
@@ -29,6 +30,9 @@ CFGS = [('small', 'lm', 100), ('small', 'cond_lm', 100), ('small', 'attn_lm', 10
         ('fullbucket', 'cond_lm', 100), ('fullbucket', 'attn_lm', 100)]
 DATA = {'small': 'data', 'replicas': 'data', 'brown': 'bench/data/brown', 'full': 'data/brown', 'fullbucket': 'data/brown'}
 WINDOW = 100   # batching = bucket: sentences sorted by length within windows of WINDOW bundles (src/train.c)
+# One row of the table, for the targets: tok/s over the reference's, % of the run's best peak,
+# peak RSS MB of graphrun and of the reference, % of the peaks measured around the run.
+Row = namedtuple('Row', 'ratio pct rss rss_ref pct_near')
 
 
 def read(path):
@@ -143,8 +147,8 @@ def main():
         fl = flops_per_epoch(kind, model, d, int(vm.group(1))) * len(g) / sec * 1e-9
         rg, rp = rss_mb(f'graphrun-{kind}-{model}-{d}'), rss_mb(f'pytorch-{pkind}-{model}-{d}')
         nb = around(near, f'graphrun-{kind}-{model}-{d}')
-        rows[kind, model, d] = (gt / pt if pt else None, 100 * fl / peak if peak else None, rg, rp,
-                                100 * fl / nb if nb else None)
+        rows[kind, model, d] = Row(gt / pt if pt else None, 100 * fl / peak if peak else None, rg, rp,
+                                   100 * fl / nb if nb else None)
         print(f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | {pt:.0f} | {gt / pt:.1f}x ' if pt else
               f'| {kind} | {model} | {d} | {len(g)} | {gt:.0f} | - | - ', end='')
         print(f'| {fl:.1f} | {100 * fl / peak:.1f}% ' if peak else f'| {fl:.1f} | - ', end='')
@@ -163,27 +167,28 @@ def targets(rows):
         print(f'\nNOTE: the load average was {load.group(1)} at the start on {threads.group(1)} threads: other '
               'programs were running, so these figures measure the load too; the targets need a quiet machine.')
     print('\n| target | measured | |\n|---|---|---|')
-    def line(what, key, idx, limit, fmt):
-        v = rows[key][idx] if key in rows else None
+    def line(what, key, field, limit, fmt):
+        v = getattr(rows[key], field) if key in rows else None
         if v is None:
             print(f'| {what} | not run | |')
         else:
             print(f'| {what} | {fmt.format(v)} | {"met" if v >= limit else "**not met**"} |')
     for model, x in (('lm', 8), ('cond_lm', 8), ('attn_lm', 12)):
-        line(f'{model}: >= {x}x the reference tok/s (data/, d = 100)', ('small', model, 100), 0, x, '{:.1f}x')
+        line(f'{model}: >= {x}x the reference tok/s (data/, d = 100)', ('small', model, 100), 'ratio', x, '{:.1f}x')
     for model in ('lm', 'cond_lm', 'attn_lm'):
-        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100)', ('small', model, 100), 1, 60, '{:.1f}%')
+        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100)', ('small', model, 100), 'pct', 60, '{:.1f}%')
     for model in ('lm', 'cond_lm', 'attn_lm'):
-        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100, --replicas)', ('replicas', model, 100), 1, 60, '{:.1f}%')
+        line(f'{model}: >= 60% of the sgemm peak (data/, d = 100, --replicas)', ('replicas', model, 100), 'pct', 60, '{:.1f}%')
     for model in ('lm', 'cond_lm', 'attn_lm'):
-        line(f'{model}: >= 80% of the sgemm peak (whole Brown, d = 256)', ('full', model, 256), 1, 80, '{:.1f}%')
-    near = [(m, rows[k][4]) for m in ('lm', 'cond_lm', 'attn_lm') for k in [('full', m, 256)] if k in rows and rows[k][4]]
+        line(f'{model}: >= 80% of the sgemm peak (whole Brown, d = 256)', ('full', model, 256), 'pct', 80, '{:.1f}%')
+    near = [(m, rows[k].pct_near) for m in ('lm', 'cond_lm', 'attn_lm') for k in [('full', m, 256)]
+            if k in rows and rows[k].pct_near]
     if near:   # not the target's measure (that is the best peak of the run); what the drift hides
         print('| (the same against the mean of the peaks measured just before and after each run) | '
               + ', '.join(f'{m} {v:.1f}%' for m, v in near) + ' | |')
-    paired = [r for r in rows.values() if r[2] and r[3]]
+    paired = [r for r in rows.values() if r.rss and r.rss_ref]
     if paired:
-        below = sum(r[2] < r[3] for r in paired)
+        below = sum(r.rss < r.rss_ref for r in paired)
         print(f'| peak memory below the reference\'s | {below} of {len(paired)} paired runs | '
               f'{"met" if below == len(paired) else "**not met**"} |')
 
