@@ -19,7 +19,7 @@ perplexities may differ (in the last digits at first; lr 20's training amplifies
 
 The mpirun example runs as the README shows it, with Open MPI's environment allowing
 root, more processes than cores and no single-copy transport (as tests/test_dist.c runs
-it).  attn_lm's run to convergence (55 epochs, about a minute) runs too, and the
+it).  attn_lm's run to convergence (55 epochs, about 30 s) runs too, and the
 examples after it load what it saved.  Skipped, and named as such: `make` targets.
 Exit status 1 if any example differs.
 """
